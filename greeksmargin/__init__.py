@@ -1,0 +1,62 @@
+"""greeksmargin: options-aware, Greeks-based cross-margin.
+
+The public API is re-exported here lazily (importing the package stays cheap)::
+
+    import greeksmargin as gm
+    book = gm.datasets.load_example_book()
+    greeks = gm.price_positions(book.positions, book.market)
+    result = gm.compute_margin(book.positions, book.market, "greeks-default")
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "price_positions": "greeks",
+    "aggregate_greeks": "aggregation",
+    "to_crif": "aggregation",
+    "MarketSnapshot": "market",
+    "load_market": "market",
+    "load_positions": "positions",
+    "compute_margin": "margin",
+    "margin_change": "margin",
+    "MarginResult": "margin",
+    "load_model": "models",
+    "list_models": "models",
+}
+
+_SUBMODULES = {
+    "pricing",
+    "datasets",
+    "units",
+    "errors",
+    "scenarios",
+    "rules",
+    "models",
+    "margin",
+    "solvency",
+    "collateral",
+    "calibration",
+    "validation",
+    "reports",
+    "distributed",
+    "market",
+    "positions",
+    "greeks",
+    "aggregation",
+}
+
+__all__ = sorted(_LAZY) + sorted(_SUBMODULES) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'greeksmargin' has no attribute '{name}'")

@@ -1,0 +1,144 @@
+"""Reading and writing files: the only module of greeksmargin that touches the disk.
+
+Readers return plain Python / pandas objects; validation of their content happens in the module that
+owns the schema (``positions``, ``market``, ``models``, ...), which receives the file name so that its
+errors can name it.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+PathLike = str | Path
+
+TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
+
+
+def read_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
+    """Read a CSV or Parquet table.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.csv`` or ``.parquet`` file, or a directory holding a partitioned Parquet dataset.
+    **kwargs
+        Passed to :func:`pandas.read_csv` (CSV only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table as read; columns are not validated here.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", file=str(p))
+    try:
+        if p.is_dir() or p.suffix.lower() in {".parquet", ".pq"}:
+            return pd.read_parquet(p)
+        if p.suffix.lower() == ".csv" or p.suffix == "":
+            return pd.read_csv(p, **kwargs)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"cannot read table: {exc}", file=str(p)) from exc
+    raise InputError(f"unsupported table format '{p.suffix}' (use .csv or .parquet)", file=str(p))
+
+
+def write_table(df: pd.DataFrame, path: PathLike, *, index: bool = False) -> Path:
+    """Write a DataFrame as CSV or Parquet, chosen by the file suffix; returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    if p.suffix.lower() in {".parquet", ".pq"}:
+        df.to_parquet(p, index=index)
+    else:
+        df.to_csv(p, index=index)
+    return p
+
+
+def read_json(path: PathLike) -> Any:
+    """Read a JSON file; a parse error names the file, line and column."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", file=str(p))
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"invalid JSON: {exc.msg}", file=str(p), row=f"line {exc.lineno}") from exc
+
+
+def write_json(obj: Any, path: PathLike, *, indent: int = 1) -> Path:
+    """Write ``obj`` as JSON (NaN is refused: a figure is either a number or absent)."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(obj, indent=indent, allow_nan=False, default=_json_default) + "\n")
+    return p
+
+
+def _json_default(o: Any) -> Any:
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (pd.Timestamp,)):
+        return o.isoformat()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_toml(path: PathLike) -> dict[str, Any]:
+    """Read a TOML file; a parse error names the file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", file=str(p))
+    try:
+        return tomllib.loads(p.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"invalid TOML: {exc}", file=str(p)) from exc
+
+
+def write_toml(obj: dict[str, Any], path: PathLike, *, header: str = "") -> Path:
+    """Write a dict as TOML, with an optional comment header (lines prefixed by ``#``)."""
+    import tomli_w
+
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    head = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    p.write_text(head + tomli_w.dumps(obj))
+    return p
+
+
+def read_text(path: PathLike) -> str:
+    """Read a text file."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", file=str(p))
+    return p.read_text()
+
+
+def write_text(text: str, path: PathLike) -> Path:
+    """Write a text file (HTML reports, Markdown), creating parent folders."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(text)
+    return p
+
+
+def write_bytes(data: bytes, path: PathLike) -> Path:
+    """Write a binary file (PNG figures), creating parent folders."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data)
+    return p
+
+
+def list_files(folder: PathLike, pattern: str) -> list[Path]:
+    """Sorted files in ``folder`` matching a glob ``pattern``."""
+    return sorted(Path(folder).glob(pattern))
