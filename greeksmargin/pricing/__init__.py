@@ -1,0 +1,29 @@
+"""Pricing kernels: Black-Scholes-Merton, Black-76, coin-settled (inverse) options, implied vol.
+
+Pure functions on float64 ndarrays (broadcasting), no pandas. Greeks are textbook partials: vega per 1.00
+of vol, theta per year (calendar, value change as time passes), rho per 1.00 of rate; see
+:mod:`greeksmargin.pricing.black` for the limits (T = 0, vol = 0) and :mod:`greeksmargin.units` for
+conversions. ``backend="numba"`` selects the compiled twins of :mod:`greeksmargin.pricing._numba`.
+"""
+
+from __future__ import annotations
+
+from ._common import is_call_array
+from .black import Greeks, black76, black76_price, black_scholes_merton, bsm_price
+from .implied import ImpliedVolResult, implied_vol, inverse_implied_vol
+from .inverse import InverseGreeks, inverse_option, inverse_price
+
+__all__ = [
+    "Greeks",
+    "ImpliedVolResult",
+    "InverseGreeks",
+    "black76",
+    "black76_price",
+    "black_scholes_merton",
+    "bsm_price",
+    "implied_vol",
+    "inverse_implied_vol",
+    "inverse_option",
+    "inverse_price",
+    "is_call_array",
+]
