@@ -68,9 +68,9 @@ def _otm_price(f: NDArray, k: NDArray, x: NDArray, s: NDArray, w: NDArray) -> tu
 def implied_vol(
     price: ArrayLike,
     option_type: ArrayLike,
-    forward: ArrayLike | None = None,
-    strike: ArrayLike = np.nan,
-    time_to_expiry: ArrayLike = np.nan,
+    forward: ArrayLike | None,
+    strike: ArrayLike,
+    time_to_expiry: ArrayLike,
     rate: ArrayLike = 0.0,
     model: Literal["black76", "bsm"] = "black76",
     *,
@@ -85,9 +85,9 @@ def implied_vol(
         Discounted option price (currency of the strike).
     option_type : str, bool or array_like
         ``"call"``/``"put"`` (or ``"c"``/``"p"``), a bool is_call, or an array of either.
-    forward : array_like, optional
-        Forward F > 0 (model ``"black76"``). For model ``"bsm"`` pass ``spot=`` (a ``forward`` given with
-        ``model="bsm"`` and no ``spot`` is read as the spot).
+    forward : array_like or None
+        Forward F > 0 (model ``"black76"``). For model ``"bsm"`` pass ``None`` and ``spot=`` (a ``forward``
+        given with ``model="bsm"`` and no ``spot`` is read as the spot).
     strike : array_like
         Strike K > 0.
     time_to_expiry : array_like
