@@ -1,0 +1,124 @@
+"""Validation suite ``deribit-pm``: Deribit portfolio-margin risk matrix (``private/pme/simulate`` examples).
+
+Case file format (JSON list): ``id``, ``currency``, ``index_price``, ``timestamp_ms`` (needed for futures),
+``parameters`` (exchange names), ``positions`` (instrument, kind perpetual|future, size in coin, mark_price,
+expiry_ms for futures) and ``expected`` {price_moves, position_pnl_coin, aggregated_pnl_coin, worst_case,
+roll_shock, delta_shock, risk_matrix_margin, maintenance_margin}. Pass: risk_matrix_margin, maintenance_margin,
+worst_case, roll_shock and every aggregated_pnl_coin entry within :data:`TOLERANCE_COIN` (those present in
+``expected``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import io
+from ..errors import CaseFormatError, GreeksMarginError, InputError
+from ..rules.deribit_pm import DeribitPMParams, deribit_pm_margin, load_deribit_pm_params
+from .core import CaseResult, SuiteResult
+
+TOLERANCE_COIN = 1e-8
+SCALARS = ("risk_matrix_margin", "maintenance_margin", "worst_case", "roll_shock")
+REQUIRED = ("id", "index_price", "positions", "expected")
+
+
+def _is_case_file(doc: Any) -> bool:
+    return isinstance(doc, list) and any(isinstance(c, dict) and "positions" in c and "index_price" in c
+                                         for c in doc)
+
+
+def _check_format(doc: Any, file: Path) -> None:
+    if not isinstance(doc, list):
+        raise CaseFormatError("expected a JSON list of Deribit PM cases", file=str(file))
+    for i, case in enumerate(doc):
+        if not isinstance(case, dict):
+            raise CaseFormatError("a case must be an object", file=str(file), row=i)
+    if doc and not any("positions" in c for c in doc):
+        raise CaseFormatError("missing key 'positions'", file=str(file), row=0, column="positions")
+    if doc and not any("index_price" in c for c in doc):
+        raise CaseFormatError("missing key 'index_price'", file=str(file), row=0, column="index_price")
+
+
+def _read(file: Path) -> Any:
+    try:
+        return io.read_json(file)
+    except CaseFormatError:
+        raise
+    except InputError as exc:
+        raise CaseFormatError(f"not a JSON case file: {exc.reason}", file=str(file), row=exc.row) from exc
+
+
+def _files(path: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
+    if path.is_dir():
+        out = []
+        for f in sorted(path.glob("*.json")):
+            doc = _read(f)
+            if _is_case_file(doc):
+                _check_format(doc, f)
+                out.append((f, doc))
+        if not out:
+            raise CaseFormatError("no Deribit PM case file (JSON list with 'positions', 'index_price') in folder",
+                                  file=str(path), column="positions")
+        return out
+    doc = _read(path)
+    _check_format(doc, path)
+    return [(path, doc)]
+
+
+def _params(case: dict[str, Any]) -> DeribitPMParams:
+    if "parameters" in case:
+        return DeribitPMParams.from_dict(case["parameters"])
+    if "currency" not in case:
+        raise CaseFormatError("case needs 'parameters' or 'currency'", column="parameters")
+    return load_deribit_pm_params(str(case["currency"]))
+
+
+def _close(a: Any, b: Any) -> bool:
+    return a is not None and b is not None and abs(float(a) - float(b)) <= TOLERANCE_COIN
+
+
+def run_case(case: dict[str, Any]) -> CaseResult:
+    """Run one Deribit PM case; failures become a CaseResult with ``error``."""
+    cid = case.get("id", "?")
+    expected = case.get("expected", {})
+    try:
+        for key in REQUIRED:
+            if key not in case:
+                raise CaseFormatError(f"case {cid}: missing key '{key}'", column=key)
+        if not isinstance(expected, dict):
+            raise CaseFormatError(f"case {cid}: 'expected' must be an object", column="expected")
+        res = deribit_pm_margin(case["positions"], float(case["index_price"]), _params(case),
+                                timestamp_ms=case.get("timestamp_ms"))
+        computed = res.summary()
+        computed = {k: v for k, v in computed.items() if k in expected} or computed
+        checks = [_close(computed.get(k), expected[k]) for k in SCALARS if k in expected]
+        if "aggregated_pnl_coin" in expected:
+            exp_agg = np.asarray(expected["aggregated_pnl_coin"], dtype=float)
+            got = np.asarray(computed["aggregated_pnl_coin"], dtype=float)
+            checks.append(exp_agg.shape == got.shape and bool(np.all(np.abs(exp_agg - got) <= TOLERANCE_COIN)))
+        if not checks:
+            raise CaseFormatError(f"case {cid}: 'expected' has none of {SCALARS}", column="expected")
+        return CaseResult(cid, computed, expected, all(checks))
+    except (GreeksMarginError, ValueError, KeyError, TypeError) as exc:
+        return CaseResult(cid, {}, expected if isinstance(expected, dict) else {}, False, error=str(exc))
+
+
+def run(path: Path) -> SuiteResult:
+    """Run every Deribit PM case of a case file, or of every case file in a folder.
+
+    Parameters
+    ----------
+    path : Path
+        A case file or a folder.
+
+    Returns
+    -------
+    SuiteResult
+        Computed figures in the shape of each case's ``expected``.
+    """
+    path = Path(path)
+    cases = [run_case(case) for _f, doc in _files(path) for case in doc]
+    return SuiteResult("deribit-pm", cases, source=str(path), tolerance=f"{TOLERANCE_COIN} coin")
