@@ -11,7 +11,7 @@ from greeksmargin.positions import load_positions, validate_against_market
 def test_example_book_loads_and_is_valid():
     book = load_example_book()
     assert isinstance(book, ExampleBook) and isinstance(book.market, MarketSnapshot)
-    assert book.collateral is None
+    assert set(book.collateral["account"]) == set(book.positions["account"])
     pos = book.positions
     assert 60 <= len(pos) <= 150
     assert 6 <= pos["account"].nunique() <= 8

@@ -244,7 +244,7 @@ def test_deep_itm_otm_finite_and_bounded():
 
 
 def test_deep_otm_keeps_relative_precision():
-    # no 1 - N(d) cancellation: a 10-sigma OTM call is tiny but positive and equals the put via parity only
+    # N(-d) directly, never 1 - N(d): a 10-sigma OTM call keeps a tiny positive price and delta
     g = black76("c", 100.0, 100.0 * np.exp(10 * 0.2), 1.0, 0.2)
     assert 0.0 < float(g.price) < 1e-20
     assert 0.0 < float(g.delta) < 1e-20

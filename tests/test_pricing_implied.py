@@ -60,7 +60,7 @@ def test_round_trip(f, m, t, vol, r, call):
 def test_bsm_model_round_trip():
     s, k, t, r, q = 100.0, np.array([80.0, 100.0, 130.0]), 0.7, 0.04, 0.02
     price = black_scholes_merton(["c", "p", "c"], s, k, t, 0.35, r, q).price
-    res = implied_vol(price, ["c", "p", "c"], strike=k, time_to_expiry=t, rate=r, model="bsm", spot=s, dividend_yield=q)
+    res = implied_vol(price, ["c", "p", "c"], None, k, t, r, model="bsm", spot=s, dividend_yield=q)
     np.testing.assert_allclose(res.vol, 0.35, atol=1e-12)
     assert np.all(res.ok)
 

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "demo",
     "greeks",
     "margin",
+    "compare",
     "validate",
     "solvency",
     "calibration",

@@ -44,6 +44,11 @@ def step_greeks(ctx: dict[str, Any]) -> str:
 #: the demo's steps, run in order; other parts append theirs (e.g. the margin step)
 STEPS: list[Step] = [step_load, step_greeks]
 
+# the margin part's step (greeksmargin/cli/margin.py): margin of the bundled book under the house model
+from .margin import step_margin  # noqa: E402
+
+STEPS.append(step_margin)
+
 
 def run_steps(steps: list[Step] | None = None) -> dict[str, Any]:
     """Run the steps, print their text, and return the context."""

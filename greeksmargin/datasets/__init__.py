@@ -31,8 +31,8 @@ class ExampleBook:
         Validated positions (schema of :mod:`greeksmargin.positions`).
     market : MarketSnapshot
         The market snapshot at the book's valuation time.
-    collateral : object or None
-        Collateral balances per account (None until the collateral module ships them).
+    collateral : DataFrame
+        Collateral balances per account (schema of :func:`greeksmargin.collateral.load_collateral`).
     """
 
     positions: pd.DataFrame
@@ -41,8 +41,12 @@ class ExampleBook:
 
 
 def example_paths() -> dict[str, Path]:
-    """Paths of the bundled files: ``{"positions": ..., "market": ...}``."""
-    return {"positions": DATA_DIR / "example_positions.csv", "market": DATA_DIR / "example_market.json"}
+    """Paths of the bundled files: ``{"positions": ..., "market": ..., "collateral": ...}``."""
+    return {
+        "positions": DATA_DIR / "example_positions.csv",
+        "market": DATA_DIR / "example_market.json",
+        "collateral": DATA_DIR / "example_collateral.csv",
+    }
 
 
 def load_example_book() -> ExampleBook:
@@ -50,4 +54,6 @@ def load_example_book() -> ExampleBook:
     paths = example_paths()
     market = load_market(paths["market"])
     positions = load_positions(paths["positions"], valuation_time=market.valuation_time)
-    return ExampleBook(positions=positions, market=market, collateral=None)
+    from ..collateral import load_collateral
+
+    return ExampleBook(positions=positions, market=market, collateral=load_collateral(paths["collateral"]))

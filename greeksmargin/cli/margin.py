@@ -1,0 +1,174 @@
+"""``greeksmargin margin | whatif | models``: margin of a book, what-if of trades, shipped models.
+
+Thin layer: parse arguments, call :func:`greeksmargin.margin.compute_margin` /
+:func:`~greeksmargin.margin.margin_change` / :func:`~greeksmargin.models.list_models`, write the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """Aligned text table: numbers right-aligned, 6 significant digits (whole units from 1e5), thousands separators."""
+    cells: list[list[str]] = []
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    for row in df.itertuples(index=False):
+        line = []
+        for v, is_num in zip(row, numeric):
+            if is_num:
+                line.append("" if pd.isna(v) else f"{v:,.6g}" if abs(v) < 1e5 else f"{v:,.0f}" if abs(v) < 1e15
+                            else f"{v:.4g}")
+            else:
+                line.append("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        cells.append(line)
+    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(df.columns)]
+
+    def fmt(vals: list[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric)).rstrip()
+
+    lines = [fmt([str(c) for c in df.columns]), fmt(["-" * w for w in widths])]
+    lines += [fmt(r) for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    clean = df.astype(object).where(df.notna(), None)
+    out = []
+    for rec in clean.to_dict(orient="records"):
+        r = {}
+        for k, v in rec.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not np.isfinite(v):
+                v = None
+            r[k] = v
+        out.append(r)
+    return out
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+    else:
+        io.write_text(text, out)
+        print(f"wrote {out}")
+
+
+def run_margin(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin margin``."""
+    from ..margin import accounts_table, compute_margin
+
+    res = compute_margin(args.positions, args.market, args.model, collateral=args.collateral,
+                         errors="collect" if args.keep_going else "raise")
+    if args.explain:
+        _emit(res.explain(args.explain), args.out)
+        return 0
+    table = accounts_table(res)
+    if args.format == "table":
+        text = f"Margin under model {res.model.name} ({res.model.methodology}); amounts in each account's currency\n\n"
+        text += format_table(table)
+        summ = res.summary()
+        text += "\nTotals per currency (cross vs isolated)\n\n" + format_table(summ)
+    elif args.format == "csv":
+        text = table.to_csv(index=False)
+    elif args.format == "json":
+        text = json.dumps(
+            {
+                "model": {"name": res.model.name, "methodology": res.model.methodology, "file": res.model.file},
+                "accounts": _records(table),
+                "components": _records(res.components),
+                "by_underlying": _records(res.by_underlying),
+            },
+            indent=1,
+        ) + "\n"
+    else:
+        from ..reports.margin import margin_report
+
+        text = margin_report(res)
+        if args.out is None:
+            args.out = Path("margin_report.html")
+    _emit(text, args.out)
+    return 0
+
+
+def run_whatif(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin whatif``."""
+    from ..margin import margin_change
+
+    df = margin_change(args.positions, args.market, args.model, args.trades)
+    if args.format == "json":
+        text = json.dumps(_records(df), indent=1) + "\n"
+    elif args.format == "csv":
+        text = df.to_csv(index=False)
+    else:
+        text = "Margin before and after the trades (touched accounts only)\n\n" + format_table(df)
+    _emit(text, args.out)
+    return 0
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin models``."""
+    from ..models import list_models
+
+    df = list_models()
+    if args.format == "json":
+        text = json.dumps(_records(df), indent=1) + "\n"
+    else:
+        text = format_table(df[["name", "methodology", "runnable", "description"]])
+    _emit(text, None)
+    return 0
+
+
+def step_margin(ctx: dict[str, Any]) -> str:
+    """Demo step: margin of the bundled book under the house model."""
+    from ..datasets import load_example_book
+    from ..margin import compute_margin
+
+    book = ctx.get("book") or load_example_book()
+    res = compute_margin(book.positions, book.market, "greeks-default")
+    ctx["margin"] = res
+    cols = ["account", "currency", "im", "mm", "isolated_im", "saving", "saving_pct", "scan", "delta", "gamma",
+            "vega", "short_option_minimum", "roll"]
+    return (
+        "3. Margin under the house model greeks-default (placeholder parameters until calibrated); "
+        "amounts in each account's margin currency, cross-margin vs isolated\n\n"
+        + format_table(res.accounts[[c for c in cols if c in res.accounts.columns]])
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``margin``, ``whatif`` and ``models`` sub-commands."""
+    p = sub.add_parser("margin", help="initial and maintenance margin of a positions book",
+                       description="Per-account IM, MM, components and the cross-versus-isolated saving.")
+    p.add_argument("positions", type=Path, help="positions table (.csv or .parquet)")
+    p.add_argument("market", type=Path, help="market snapshot (.json or .toml)")
+    p.add_argument("--model", default="greeks-default", help="shipped model name or a model .toml file")
+    p.add_argument("--collateral", type=Path, help="collateral table (.csv or .parquet)")
+    p.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
+    p.add_argument("--out", type=Path, help="write to this file (html default: margin_report.html)")
+    p.add_argument("--explain", metavar="ACCOUNT", help="explain one account line by line")
+    p.add_argument("--keep-going", action="store_true",
+                   help="report accounts that cannot be computed instead of stopping")
+    p.set_defaults(func=run_margin)
+
+    w = sub.add_parser("whatif", help="margin change of adding trades (touched accounts only)")
+    w.add_argument("positions", type=Path)
+    w.add_argument("market", type=Path)
+    w.add_argument("--model", default="greeks-default")
+    w.add_argument("--trades", type=Path, required=True, help="trades table (positions schema)")
+    w.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    w.add_argument("--out", type=Path)
+    w.set_defaults(func=run_whatif)
+
+    m = sub.add_parser("models", help="list the shipped margin models")
+    m.add_argument("--format", choices=("table", "json"), default="table")
+    m.set_defaults(func=run_models)

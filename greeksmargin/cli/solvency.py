@@ -1,0 +1,332 @@
+"""``greeksmargin solvency | liquidate | cascade | population``: solvency of a book, liquidation, cascades.
+
+Thin layer: parse arguments, call :mod:`greeksmargin.solvency`, :mod:`greeksmargin.liquidation`,
+:mod:`greeksmargin.cascade`, :mod:`greeksmargin.population`, write table / CSV / JSON / HTML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import io
+from ..errors import InputError
+
+FORMATS = ("table", "csv", "json", "html")
+#: above this many accounts the distance to liquidation is skipped unless asked for (--distance yes)
+AUTO_DISTANCE_MAX = 2000
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def _table(df: pd.DataFrame) -> str:
+    cells: list[list[str]] = []
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    for row in df.itertuples(index=False):
+        line = []
+        for v, is_num in zip(row, numeric):
+            if is_num:
+                line.append("" if pd.isna(v) else "inf" if np.isinf(v) else f"{v:,.6g}")
+            else:
+                line.append("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+        cells.append(line)
+    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(df.columns)]
+
+    def fmt(vals: list[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric)).rstrip()
+
+    lines = [fmt([str(c) for c in df.columns]), fmt(["-" * w for w in widths])]
+    lines += [fmt(r) for r in cells]
+    return "\n".join(lines) + "\n"
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in df.astype(object).to_dict(orient="records"):
+        r = {}
+        for k, v in rec.items():
+            if isinstance(v, np.generic):
+                v = v.item()
+            if isinstance(v, float) and not np.isfinite(v):
+                v = None
+            if v is pd.NaT:
+                v = None
+            r[str(k)] = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
+        out.append(r)
+    return out
+
+
+def _clean(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    return obj
+
+
+def _emit(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        io.write_text(text, out)
+
+
+def _moves(spec: list[str] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in spec or []:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise InputError(f"--move expects UNDERLYING=RELATIVE_MOVE (got {part!r})", column="--move")
+            u, v = part.split("=", 1)
+            try:
+                out[u.strip()] = float(v)
+            except ValueError:
+                raise InputError(f"--move value must be a number (got {v!r})", column="--move") from None
+    return out
+
+
+def _liquidity(spec: str | None) -> float | dict[str, float] | None:
+    if spec is None:
+        return None
+    if "=" not in spec:
+        try:
+            return float(spec)
+        except ValueError:
+            raise InputError(
+                f"--liquidity must be a number or U=number,... (got {spec!r})", column="--liquidity"
+            ) from None
+    out = {}
+    for part in spec.split(","):
+        u, v = part.split("=", 1)
+        try:
+            out[u.strip()] = float(v)
+        except ValueError:
+            raise InputError(f"--liquidity value must be a number (got {v!r})", column="--liquidity") from None
+    return out
+
+
+def _inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, pd.DataFrame | None]:
+    from ..collateral import load_collateral
+    from ..market import load_market
+    from ..positions import load_positions, validate_against_market
+
+    market = load_market(args.market)
+    positions = load_positions(args.positions, valuation_time=market.valuation_time)
+    validate_against_market(positions, market, file=str(args.positions))
+    collateral = load_collateral(args.collateral) if args.collateral else None
+    return positions, market, collateral
+
+
+def _common(p: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS) -> None:
+    p.add_argument("positions", type=Path, help="positions table (.csv or .parquet)")
+    p.add_argument("market", type=Path, help="market snapshot (.json or .toml)")
+    p.add_argument("--model", default="greeks-default", help="margin model: shipped name or TOML file")
+    p.add_argument("--collateral", type=Path, help="collateral table (.csv or .parquet); none: no collateral")
+    p.add_argument("--format", choices=formats, default="table", help="output format")
+    p.add_argument("--out", type=Path, help="write to this file instead of standard output")
+
+
+# ------------------------------------------------------------------------------------------- register
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``solvency``, ``liquidate``, ``cascade`` and ``population`` sub-commands."""
+    p = sub.add_parser("solvency", help="equity vs MM, margin ratio, status, distance to liquidation",
+                       description="Equity, IM, MM, margin ratio and status of every account, and the smallest "
+                                   "adverse move of each underlying (and of all) that brings equity to MM.")
+    _common(p)
+    p.add_argument("--distance", choices=("auto", "yes", "no"), default="auto",
+                   help=f"distance to liquidation (auto: when at most {AUTO_DISTANCE_MAX} accounts)")
+    p.add_argument("--move", action="append", metavar="U=M", help="evaluate at a moved market, e.g. BTC=-0.2")
+    p.add_argument("--path-account", action="append", metavar="ACCOUNT",
+                   help="HTML: draw this account's equity path (default: the 3 accounts nearest to MM)")
+    p.set_defaults(func=run_solvency)
+
+    p = sub.add_parser("liquidate", help="liquidate one account step by step until MM is restored or equity is gone")
+    _common(p)
+    p.add_argument("--account", required=True, help="the account to liquidate")
+    p.add_argument("--slippage", type=float, default=0.002, help="cost as a fraction of underlying notional")
+    p.add_argument("--step-fraction", type=float, default=1.0, help="fraction of a position closed per step")
+    p.add_argument("--move", action="append", metavar="U=M", help="liquidate at a moved market, e.g. SPX=-0.1")
+    p.add_argument("--untradable", default="", help="comma-separated instruments that cannot trade")
+    p.set_defaults(func=run_liquidate)
+
+    p = sub.add_parser("cascade", help="liquidation cascade over a population, cross vs isolated margin")
+    _common(p)
+    p.add_argument("--shock", type=float, required=True, help="initial relative move, e.g. -0.25")
+    p.add_argument("--underlying", help="shock only this underlying (default: all)")
+    p.add_argument("--impact", choices=("linear", "sqrt", "none"), default="linear", help="price impact model")
+    p.add_argument("--liquidity", help="USD notional that moves the price 100%%: a number or BTC=2e9,ETH=1e9")
+    p.add_argument("--slippage", type=float, default=0.0, help="cost as a fraction of underlying notional")
+    p.add_argument("--max-rounds", type=int, default=100, help="cap on the number of rounds")
+    p.add_argument("--mode", choices=("cross", "isolated", "both"), default="both", help="margin mode(s)")
+    p.set_defaults(func=run_cascade_cmd)
+
+    p = sub.add_parser("population", help="generate a synthetic population of accounts (positions + collateral)")
+    p.add_argument("--accounts", type=int, default=10000, help="number of accounts")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--market", type=Path, help="market snapshot (default: the bundled example market)")
+    p.add_argument("--model", default="greeks-default",
+                   help="no account opens below IM under this model ('none': leverage only)")
+    p.add_argument("--file-format", choices=("csv", "parquet"), default="csv", help="format of the tables")
+    p.set_defaults(func=run_population)
+
+
+# ------------------------------------------------------------------------------------------- commands
+def run_solvency(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin solvency``."""
+    from ..reports.solvency import solvency_report
+    from ..solvency import Book, VolReaction, assess_solvency, equity_path, margin_function
+
+    positions, market, collateral = _inputs(args)
+    t0 = time.perf_counter()
+    n_acc = positions["account"].nunique()
+    want = args.distance == "yes" or (args.distance == "auto" and n_acc <= AUTO_DISTANCE_MAX)
+    res = assess_solvency(positions, market, collateral, args.model, moves=_moves(args.move), distance=want)
+    elapsed = time.perf_counter() - t0
+    acc = res.accounts
+    if args.format == "csv":
+        _emit(acc.to_csv(index=False), args.out)
+    elif args.format == "json":
+        doc = {"summary": res.summary(), "elapsed_s": elapsed, "accounts": _records(acc),
+               "distance": _records(res.distance) if res.distance is not None else None}
+        _emit(json.dumps(_clean(doc), indent=1) + "\n", args.out)
+    elif args.format == "html":
+        book = Book(positions, market, collateral, margin_function(args.model),
+                    vol_reaction=VolReaction.from_model(args.model, market.underlyings))
+        chosen = args.path_account or list(
+            acc[acc["n_positions"] > 0].sort_values("margin_ratio", ascending=False)["account"].head(3)
+        )
+        paths = {}
+        for a in chosen:
+            u = "ALL"
+            if res.distance is not None:
+                d = res.distance[(res.distance["account"] == a) & res.distance["move"].notna()
+                                 & (res.distance["underlying"] != "ALL")]
+                if len(d):
+                    u = str(d.loc[d["move"].abs().idxmin(), "underlying"])
+            paths[a] = (u, equity_path(book, a, u))
+        html = solvency_report(res, paths=paths, subtitle=f"{args.positions} on {args.market}, model {args.model}, "
+                                                           f"{len(acc)} accounts, computed in {elapsed:.2f} s")
+        _emit(html, args.out)
+    else:
+        cols = ["account", "currency", "equity", "im", "mm", "available_funds", "margin_ratio", "status", "at_mm"]
+        text = _table(pd.DataFrame([res.summary()])) + "\n" + _table(acc[cols].head(200))
+        if len(acc) > 200:
+            text += f"... {len(acc) - 200} more accounts (use --format csv)\n"
+        if res.distance is not None:
+            d = res.distance[["account", "underlying", "move", "price", "direction", "method", "reason"]]
+            text += "\nDistance to liquidation\n" + _table(d.head(300))
+        text += f"\ncomputed in {elapsed:.2f} s\n"
+        _emit(text, args.out)
+    return 0
+
+
+def run_liquidate(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin liquidate``."""
+    from ..liquidation import liquidate_account
+    from ..reports.solvency import liquidation_report
+
+    positions, market, collateral = _inputs(args)
+    known = set(positions["account"]) | (set(collateral["account"]) if collateral is not None else set())
+    if args.account not in known:
+        raise InputError(f"account '{args.account}' is not in the positions or the collateral", column="--account")
+    untradable = [s.strip() for s in args.untradable.split(",") if s.strip()]
+    res = liquidate_account(positions, market, collateral, args.account, args.model, moves=_moves(args.move),
+                            slippage=args.slippage, step_fraction=args.step_fraction, untradable=untradable)
+    if args.format == "csv":
+        _emit(res.trades.to_csv(index=False), args.out)
+    elif args.format == "json":
+        _emit(json.dumps(_clean({"summary": res.summary(), "trades": _records(res.trades)}), indent=1) + "\n",
+              args.out)
+    elif args.format == "html":
+        _emit(liquidation_report(res, subtitle=f"{args.positions} on {args.market}, model {args.model}"), args.out)
+    else:
+        s = pd.DataFrame([res.summary()])
+        _emit(_table(s) + "\nTrades\n" + (_table(res.trades) if len(res.trades) else "(none)\n"), args.out)
+    return 0
+
+
+def run_cascade_cmd(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin cascade``."""
+    from ..cascade import run_cascade
+    from ..reports.solvency import cascade_report
+    from ..solvency import VolReaction, margin_function
+
+    positions, market, collateral = _inputs(args)
+    fn = margin_function(args.model)
+    vr = VolReaction.from_model(args.model, market.underlyings)
+    kw = dict(shock=args.shock, underlying=args.underlying, impact=args.impact, liquidity=_liquidity(args.liquidity),
+              slippage=args.slippage, max_rounds=args.max_rounds, margin_fn=fn, vol_reaction=vr)
+    modes = ["cross", "isolated"] if args.mode == "both" else [args.mode]
+    results = []
+    timing = {}
+    for m in modes:
+        t0 = time.perf_counter()
+        results.append(run_cascade(positions, market, collateral, args.model, mode=m, **kw))
+        timing[m] = time.perf_counter() - t0
+    comp = pd.DataFrame([r.summary() | {"elapsed_s": timing[r.mode]} for r in results])
+    if args.format == "csv":
+        frames = [r.rounds.assign(mode=r.mode) for r in results]
+        _emit(pd.concat(frames, ignore_index=True).to_csv(index=False), args.out)
+    elif args.format == "json":
+        doc = {"comparison": _records(comp), "rounds": {r.mode: _records(r.rounds) for r in results}}
+        _emit(json.dumps(_clean(doc), indent=1) + "\n", args.out)
+    elif args.format == "html":
+        params = {"shock": args.shock, "underlying": args.underlying or "ALL", "impact": args.impact,
+                  "liquidity": args.liquidity or "default", "slippage": args.slippage, "model": args.model,
+                  "accounts": int(positions["account"].nunique())}
+        _emit(cascade_report(results, comparison=comp, parameters=params,
+                             subtitle=f"{args.positions} on {args.market}"), args.out)
+    else:
+        text = _table(comp)
+        for r in results:
+            cols = [c for c in r.rounds.columns if not c.startswith("flow_") and not c.startswith("impact_")]
+            cap = " - hit the round cap" if r.hit_cap else ""
+            text += f"\nRounds ({r.mode} margin){cap}\n" + _table(r.rounds[cols])
+        _emit(text, args.out)
+    return 0
+
+
+def run_population(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin population``."""
+    from ..market import load_market
+    from ..population import generate_population
+
+    if args.accounts < 1:
+        raise InputError("--accounts must be >= 1", column="--accounts")
+    if args.market is not None:
+        market = load_market(args.market)
+    else:
+        from ..datasets import load_example_book
+
+        market = load_example_book().market
+    model = None if args.model == "none" else args.model
+    t0 = time.perf_counter()
+    positions, collateral = generate_population(args.accounts, args.seed, market=market, model=model)
+    elapsed = time.perf_counter() - t0
+    ext = "parquet" if args.file_format == "parquet" else "csv"
+    out = Path(args.out)
+    pos = positions.copy()
+    pos["expiry"] = pos["expiry"].map(lambda t: "" if pd.isna(t) else pd.Timestamp(t).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    p_pos = io.write_table(pos, out / f"positions.{ext}")
+    p_col = io.write_table(collateral, out / f"collateral.{ext}")
+    p_mkt = io.write_json(market.to_dict(), out / "market.json")
+    strategies = pd.Series(positions.attrs.get("strategies", {}), name="strategy")
+    p_str = io.write_table(strategies.rename_axis("account").reset_index(), out / f"strategies.{ext}")
+    sys.stdout.write(
+        f"{args.accounts} accounts, {len(positions)} positions, {len(collateral)} collateral rows "
+        f"(seed {args.seed}) in {elapsed:.2f} s\n{p_pos}\n{p_col}\n{p_mkt}\n{p_str}\n"
+    )
+    return 0

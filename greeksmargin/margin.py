@@ -1,0 +1,1049 @@
+"""``compute_margin``: positions x market x model -> initial and maintenance margin, explained.
+
+Pipeline (every step vectorised over positions; no Python loop per account):
+
+1. look up the book's market arrays once (:func:`~greeksmargin.greeks.market_arrays`) and value each
+   position (Greeks of :func:`~greeksmargin.greeks.price_positions` only on demand, ``net_greeks``);
+2. sort positions by (scenario grid, account, underlying): a *risk unit* is one account x one underlying,
+   its positions are contiguous;
+3. per position, in the account's margin currency: the P&L under every scenario (chunks of positions,
+   :func:`~greeksmargin.scenarios.scenario_pnl`), finite-difference delta / gamma / vega, and the
+   per-position pieces of the contingencies;
+4. per unit (``np.add.reduceat`` / ``np.bincount``): scan, sensitivity charges, contingencies; the unit
+   requirement is the model's combination expression;
+5. per account: aggregation across underlyings (sum, correlation, TIMS offsets); MM from ``mm_factor``
+   or its own expression;
+6. isolated requirement: the same figures with every position its own unit and account (no extra
+   revaluation: the per-position P&L is reduced on its own).
+
+**Margin currency of an account**: the settlement currency shared by all its positions (the coin for an
+all-inverse account), else USD, coin amounts converted at the current spot (``market.fx_to_usd``).
+
+**Attribution** (:meth:`MarginResult.attribution`): the account requirement is first split across its
+units (sum: each unit's requirement; correlation: Euler shares ``x_u (C x)_u / sqrt(x' C x)``, all to the
+largest unit when the floor binds; TIMS offsets: proportional to the unit requirements); inside a unit
+the part explained by the scan, ``min(scan, requirement)``, goes to positions by their (weighted) P&L in
+the unit's worst scenario (Euler allocation of a worst-case loss), the rest proportionally to each
+position's isolated requirement. The rounding residual goes to the largest contribution, so the
+contributions sum to ``im`` exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .errors import GreeksMarginError, InputError, ModelError
+from .models import Model, RuleSet, load_model
+from .rules import contingency as cont
+from .rules import sensitivity as sens
+from .rules.combine import aggregate_correlation, correlation_matrix, evaluate
+from .rules.scan import group_sum, offset_scan, scan_loss
+from .rules.tidy import component_rows
+from .scenarios import CHUNK, ScenarioGrid, VolShockRule, scenario_pnl, sensitivities
+
+__all__ = ["MarginResult", "compute_margin", "margin_change", "unit_requirements"]
+
+#: rule family of each figure (the ``rule`` column of the tidy rows)
+RULE_OF = {
+    "scan": "scan",
+    "delta": "sensitivity",
+    "gamma": "sensitivity",
+    "vega": "sensitivity",
+    "short_option_minimum": "contingency",
+    "roll": "contingency",
+    "contract_floor": "floor",
+    "long_premium_cap": "cap",
+    "option_standard_im": "standard",
+    "option_standard_mm": "standard",
+    "delta_one_im": "standard",
+    "delta_one_mm": "standard",
+}
+
+#: ``backend="auto"`` uses the compiled kernel from this many position x scenario evaluations on
+NUMBA_MIN_EVALUATIONS = 2_000_000
+
+_GREEK_COLUMNS = ["delta_cash", "delta_1pct", "gamma_cash_1pct", "vega_1volpt", "theta_1d", "coin_delta", "value_usd"]
+
+
+# ============================================================================================ result
+@dataclass
+class MarginResult:
+    """Result of :func:`compute_margin`: tables, and methods that explain them.
+
+    Attributes
+    ----------
+    accounts : DataFrame
+        One row per account: ``account, im, mm, isolated_im, saving, saving_pct, currency``, one column
+        per figure of the model (sum over the account's units), ``worst_scenario`` and ``error`` (None,
+        or the reason an account could not be computed with ``errors="collect"``); with collateral also
+        ``collateral_im, collateral_mm, excess_im, excess_mm``.
+    components : DataFrame
+        Tidy rows ``account, underlying, rule, component, amount, currency``: every figure of every unit,
+        the unit requirements (``rule = "combination"``) and the account totals (``underlying = "ALL"``).
+    by_underlying : DataFrame
+        One row per (account, underlying): figures, ``im``, ``mm``, ``worst_scenario``.
+    worst_scenarios : DataFrame
+        Worst scenario of each unit: index, label, spot move, vol direction, weight and the weighted P&L.
+    model : Model
+        The model used.
+    """
+
+    accounts: pd.DataFrame
+    components: pd.DataFrame
+    by_underlying: pd.DataFrame
+    worst_scenarios: pd.DataFrame
+    model: Model
+    _internals: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def net_greeks(self) -> pd.DataFrame:
+        """Net cash Greeks per (account, underlying) in USD (``coin_delta`` in coin), computed on first use."""
+        it = self._internals
+        if "net_greeks" not in it:
+            from .greeks import price_positions
+
+            priced = price_positions(it["positions"], it["market"])
+            cols = [c for c in _GREEK_COLUMNS if c in priced.columns]
+            it["net_greeks"] = priced.groupby(["account", "underlying"], sort=True)[cols].sum(min_count=1).reset_index()
+        return it["net_greeks"]
+
+    # ------------------------------------------------------------------ queries
+    def _row(self, account: str) -> pd.Series:
+        rows = self.accounts[self.accounts["account"] == account]
+        if rows.empty:
+            raise InputError(f"account '{account}' is not in the result", column="account")
+        return rows.iloc[0]
+
+    def pnl_matrix(self, account: str) -> pd.DataFrame:
+        """P&L of each position of ``account`` in each scenario, in the account's margin currency.
+
+        Returns
+        -------
+        DataFrame of shape (n_scenarios, n_positions)
+            Index: scenario labels (of the default grid; underlyings with their own grid use theirs in
+            the same order); columns: the positions' index labels. Unweighted P&L.
+        """
+        self._row(account)
+        it = self._internals
+        if not it.get("grids"):
+            raise ModelError(f"model '{self.model.name}' has no scenario grid", file=self.model.file, key="grid")
+        sel = np.flatnonzero(it["acc_code"] == it["account_names"].get_loc(account))
+        cols = []
+        for j in sel:
+            g = it["grids"][it["grid_id"][j]]
+            a = {k: v[j : j + 1] for k, v in it["arrays"].items()}
+            vols = g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir)
+            cols.append(scenario_pnl(a, g.spot_move, vols)[:, 0] * it["factor"][j])
+        mat = np.column_stack(cols) if cols else np.zeros((it["grids"][0].n_scenarios, 0))
+        return pd.DataFrame(mat, index=list(it["grids"][0].labels), columns=it["labels"][sel])
+
+    def explain(self, account: str) -> str:
+        """Plain-text, line-by-line explanation of an account's requirement."""
+        row = self._row(account)
+        m = self.model
+        ccy = row["currency"]
+        lines = [f"Account {account} under model {m.name} ({m.methodology}); amounts in {ccy}."]
+        if row.get("error"):
+            lines.append(f"  not computed: {row['error']}")
+            return "\n".join(lines)
+        rs: RuleSet = m.params
+        lines.append(f"Per underlying, IM = {rs.im.text}")
+        if rs.cap_at_isolated:
+            lines.append("  (each underlying capped at the sum of its positions margined alone)")
+        bu = self.by_underlying[self.by_underlying["account"] == account]
+        figs = [f for f in rs.figures if f in bu.columns]
+        for _, u in bu.iterrows():
+            lines.append(f"  {u['underlying']}: IM {u['im']:,.6g}")
+            for f in figs:
+                v = u[f]
+                if np.isfinite(v):
+                    lines.append(f"    {f:<22s} {v:>16,.6g}   ({RULE_OF.get(f, '')})")
+            if isinstance(u.get("worst_scenario"), str) and u["worst_scenario"]:
+                lines.append(f"    worst scenario: {u['worst_scenario']}")
+        agg = rs.aggregate["method"]
+        if agg == "correlation":
+            lines.append(
+                f"Across underlyings: sqrt(x' C x) with default correlation {rs.aggregate['default_correlation']:g}"
+                ", never below the largest unit"
+            )
+        elif agg == "offsets":
+            lines.append("Across underlyings: scan P&L offset between classes of a product group (TIMS)")
+        else:
+            lines.append("Across underlyings: sum")
+        lines.append(f"IM  {row['im']:,.6g} {ccy}")
+        mm_rule = f"{rs.mm_factor:g} x IM" if rs.mm_factor is not None else (rs.mm.text if rs.mm else "")
+        lines.append(f"MM  {row['mm']:,.6g} {ccy}   ({mm_rule})")
+        lines.append(
+            f"Isolated (each position alone) {row['isolated_im']:,.6g} {ccy}: cross-margin saves "
+            f"{row['saving']:,.6g} ({row['saving_pct']:.1f}%)"
+        )
+        if "excess_im" in row.index and pd.notna(row.get("excess_im")):
+            lines.append(
+                f"Collateral (IM haircuts) {row['collateral_im']:,.6g}; excess over IM {row['excess_im']:,.6g}"
+            )
+        return "\n".join(lines)
+
+    def summary(self) -> pd.DataFrame:
+        """Totals per margin currency: accounts, IM, MM, isolated IM, saving."""
+        ok = self.accounts[self.accounts["error"].isna()]
+        g = ok.groupby("currency", sort=True)
+        out = g.agg(
+            accounts=("account", "size"), im=("im", "sum"), mm=("mm", "sum"), isolated_im=("isolated_im", "sum")
+        )
+        out["saving"] = out["isolated_im"] - out["im"]
+        out["saving_pct"] = np.where(out["isolated_im"] > 0, 100 * out["saving"] / out["isolated_im"].where(
+            out["isolated_im"] > 0, 1.0), 0.0)
+        out["failed"] = int(self.accounts["error"].notna().sum())
+        return out.reset_index()
+
+    def attribution(self) -> pd.DataFrame:
+        """Contribution of each position to its account's IM (see the module docstring for the method).
+
+        Returns
+        -------
+        DataFrame
+            ``account``, ``position`` (the positions table's index label), ``underlying``,
+            ``contribution`` (margin currency; sums to the account's ``im`` exactly), ``currency``.
+        """
+        it = self._internals
+        n = it["n"]
+        if n == 0:
+            return pd.DataFrame(columns=["account", "position", "underlying", "contribution", "currency"])
+        unit = it["unit_of"]
+        R = it["unit_im"]
+        A = it["unit_share"]
+        scan_u = it["unit_scan"]
+        e = it["pos_worst_pnl"]
+        iso = it["pos_iso_im"]
+        sigma = np.minimum(scan_u, R) if it["has_scan"] else np.zeros_like(R)
+        rest = R - sigma
+        iso_sum = np.bincount(unit, weights=iso, minlength=R.size)
+        cnt = np.bincount(unit, minlength=R.size).astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scan_part = np.where(scan_u[unit] > 0, sigma[unit] * e / scan_u[unit], 0.0)
+            rest_w = np.where(iso_sum[unit] > 0, iso / iso_sum[unit], 1.0 / cnt[unit])
+            # a unit whose scan explains nothing (scan 0) but which still has a requirement: all by isolated
+            c = scan_part + rest[unit] * rest_w
+            scale = np.where(R[unit] > 0, A[unit] / R[unit], 0.0)
+            c = c * scale
+        acc = it["acc_code"]
+        n_acc = len(it["account_names"])
+        im_acc = it["account_im"]
+        # accounts whose requirement does not come from its units (an account-level floor): isolated weights
+        tot = np.bincount(acc, weights=c, minlength=n_acc)
+        iso_acc = np.bincount(acc, weights=iso, minlength=n_acc)
+        cnt_acc = np.bincount(acc, minlength=n_acc).astype(float)
+        off = (np.abs(tot - im_acc) > 1e-9 * np.maximum(1.0, np.abs(im_acc))) & (np.abs(tot) < 1e-300)
+        if off.any():
+            w = np.where(iso_acc[acc] > 0, iso / np.where(iso_acc[acc] > 0, iso_acc[acc], 1.0), 1.0 / cnt_acc[acc])
+            c = np.where(off[acc], im_acc[acc] * w, c)
+            tot = np.bincount(acc, weights=c, minlength=n_acc)
+        c = np.where(np.isfinite(im_acc[acc]), c, np.nan)
+        df = pd.DataFrame(
+            {
+                "account": it["account_names"][acc],
+                "position": it["labels"],
+                "underlying": it["underlying_names"][it["und_code"]],
+                "contribution": c,
+                "currency": it["acc_ccy"][acc],
+                "_acc": acc,
+            }
+        )
+        # residual to the largest |contribution| of each account: exact sums
+        resid = im_acc - np.bincount(acc, weights=np.nan_to_num(c), minlength=n_acc)
+        absc = np.abs(np.nan_to_num(c))
+        order = np.lexsort((-absc, acc))
+        first = order[np.r_[0, np.flatnonzero(np.diff(acc[order])) + 1]]
+        fix = np.isfinite(resid[acc[first]])
+        df.loc[df.index[first[fix]], "contribution"] += resid[acc[first[fix]]]
+        # restore the input order of positions
+        back = np.empty(n, dtype=np.intp)
+        back[it["order"]] = np.arange(n)
+        df = df.iloc[back].drop(columns="_acc").reset_index(drop=True)
+        return df
+
+
+# ======================================================================================= computation
+def _factorize_sorted(values: Any) -> tuple[NDArray[np.intp], pd.Index]:
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
+    return codes.astype(np.intp), pd.Index(uniques)
+
+
+def _unit_figures(
+    rs: RuleSet,
+    need: set[str],
+    P: dict[str, NDArray[np.float64]],
+    unit: NDArray[np.intp],
+    starts: NDArray[np.intp],
+    n_units: int,
+    unit_und_shock: dict[str, NDArray[np.float64]],
+    bucket: NDArray[np.intp] | None,
+    n_buckets: int,
+    expiry_code: NDArray[np.intp] | None,
+    n_expiry: int,
+) -> dict[str, NDArray[np.float64]]:
+    """Per-unit figures from per-position pieces (``unit`` codes with contiguous ``starts``)."""
+    out: dict[str, NDArray[np.float64]] = {}
+    if "scan" in need:
+        out["scan"] = P["unit_scan"]
+    if "delta" in need:
+        out["delta"] = sens.delta_charge(group_sum(P["delta"], starts), unit_und_shock["delta"])
+    if "gamma" in need:
+        out["gamma"] = sens.gamma_charge(group_sum(P["gamma"], starts), unit_und_shock["gamma"])
+    if "vega" in need:
+        assert bucket is not None
+        out["vega"] = sens.vega_charge(
+            P["vega_exposure"], unit, bucket, n_units, n_buckets, rs.components["vega"]["cross_bucket_netting"]
+        )
+    if "short_option_minimum" in need:
+        out["short_option_minimum"] = np.maximum(group_sum(P["som"], starts), 0.0)
+    if "roll" in need:
+        assert expiry_code is not None
+        key = unit * n_expiry + expiry_code
+        b = np.bincount(key, weights=P["roll"], minlength=n_units * n_expiry).reshape(n_units, n_expiry)
+        out["roll"] = np.abs(b).sum(axis=1)
+    if "contract_floor" in need:
+        out["contract_floor"] = group_sum(P["contract_floor"], starts)
+    if "long_premium_cap" in need:
+        val = group_sum(P["cap_value"], starts)
+        other = group_sum(P["cap_other"], starts)
+        out["long_premium_cap"] = np.where(other > 0, np.inf, val)
+    for f in ("option_standard_im", "option_standard_mm", "delta_one_im", "delta_one_mm"):
+        if f in need:
+            out[f] = group_sum(P[f], starts)
+    return out
+
+
+def _position_figures(
+    rs: RuleSet, need: set[str], P: dict[str, NDArray[np.float64]], shock: dict[str, NDArray[np.float64]]
+) -> dict[str, NDArray[np.float64]]:
+    """The same figures with every position alone (isolated margin)."""
+    out: dict[str, NDArray[np.float64]] = {}
+    if "scan" in need:
+        out["scan"] = P["pos_scan"]
+    if "delta" in need:
+        out["delta"] = sens.delta_charge(P["delta"], shock["delta"])
+    if "gamma" in need:
+        out["gamma"] = sens.gamma_charge(P["gamma"], shock["gamma"])
+    if "vega" in need:
+        out["vega"] = np.abs(P["vega_exposure"])
+    if "short_option_minimum" in need:
+        out["short_option_minimum"] = np.maximum(P["som"], 0.0)
+    if "roll" in need:
+        out["roll"] = np.abs(P["roll"])
+    if "contract_floor" in need:
+        out["contract_floor"] = P["contract_floor"]
+    if "long_premium_cap" in need:
+        out["long_premium_cap"] = np.where(P["cap_other"] > 0, np.inf, P["cap_value"])
+    for f in ("option_standard_im", "option_standard_mm", "delta_one_im", "delta_one_mm"):
+        if f in need:
+            out[f] = P[f]
+    return out
+
+
+def unit_requirements(
+    rs: RuleSet,
+    figures: dict[str, NDArray[np.float64]],
+    n: int,
+    *,
+    isolated_im: NDArray[np.float64] | None = None,
+    isolated_mm: NDArray[np.float64] | None = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """IM and MM of each unit from its figures: the model's expressions, floored at 0, then capped.
+
+    Parameters
+    ----------
+    rs : RuleSet
+        The model's rules.
+    figures : dict of str -> ndarray of shape (n,)
+        Figures of each unit (names of ``rs.figures``).
+    n : int
+        Number of units.
+    isolated_im, isolated_mm : ndarray of shape (n,), optional
+        Sum of the isolated requirements of each unit's positions; with ``rs.cap_at_isolated`` the unit
+        requirement is capped at it (a unit never needs more than its positions margined alone).
+
+    Returns
+    -------
+    im, mm : ndarray of shape (n,)
+        ``mm = mm_factor x im`` when the model has a factor, else its own expression (capped likewise).
+    """
+    im = np.maximum(evaluate(rs.im, figures) * np.ones(n), 0.0)
+    mm = np.maximum(evaluate(rs.mm, figures) * np.ones(n), 0.0) if rs.mm is not None else None
+    if rs.cap_at_isolated and isolated_im is not None:
+        im = np.minimum(im, isolated_im)
+        if mm is not None and isolated_mm is not None:
+            mm = np.minimum(mm, isolated_mm)
+    if mm is None:
+        mm = rs.mm_factor * im
+    return im, mm
+
+
+def _position_values(
+    pos: pd.DataFrame, arr: dict[str, NDArray[Any]], market: Any, order: NDArray[np.intp]
+) -> dict[str, NDArray[Any]]:
+    """Price, value in the margin currency and margin currency of each position (sorted by ``order``).
+
+    The same definitions as :func:`greeksmargin.greeks.price_positions` (module docstring there) without
+    the Greeks: option price Black-76 discounted; future: forward; perpetual: mark; spot: spot;
+    ``value_ccy`` = price x size (options, spot), / F for coin-settled options, 0 for futures / perpetuals.
+    """
+    from .pricing import black76_price
+
+    kc = np.asarray(arr["kind_code"])[order]
+    F = np.asarray(arr["forward"], dtype=float)[order]
+    S = np.asarray(arr["spot"], dtype=float)[order]
+    size = np.asarray(arr["size"], dtype=float)[order]
+    inv = np.asarray(arr["inverse"], dtype=bool)[order]
+    opt = kc == 0
+    price = np.select([kc == 1, kc == 2], [F, S * np.asarray(arr["perp_ratio"], dtype=float)[order]], default=S)
+    if opt.any():
+        o = np.flatnonzero(opt)
+        price[o] = black76_price(np.asarray(arr["is_call"])[order][o], F[o], np.asarray(arr["strike"])[order][o],
+                                 np.asarray(arr["T"])[order][o], np.asarray(arr["vol"])[order][o],
+                                 np.asarray(arr["rate"])[order][o])
+    value_usd = np.where(opt | (kc == 3), price * size, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value_inv = np.select([opt, kc == 3], [price / F * size, value_usd / S], default=0.0)
+    names = arr["underlyings"]
+    ccy_of = np.array([market.currency(u) if market.currency(u) != "USD" else u for u in names], dtype=object)
+    und = np.asarray(arr["underlying_code"])[order]
+    margin_ccy = np.where(inv, ccy_of[und] if len(names) else "USD", "USD").astype(object)
+    return {
+        "price": price,
+        "value_ccy": np.where(inv, value_inv, value_usd),
+        "margin_currency": margin_ccy,
+        "quantity": pos["quantity"].to_numpy(dtype=float)[order],
+        "multiplier": pos["multiplier"].to_numpy(dtype=float)[order],
+    }
+
+
+def _numba_available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover
+        return False
+    return True
+
+
+def _run(
+    pos: pd.DataFrame,
+    market: Any,
+    model: Model,
+    *,
+    chunk: int = CHUNK,
+    backend: str = "auto",
+) -> MarginResult:
+    """Core computation on validated positions (every account computable)."""
+    from .greeks import market_arrays
+
+    rs: RuleSet = model.params
+    need = set(rs.figures)
+    n = len(pos)
+    arr = market_arrays(pos, market)
+    und_names_all = arr["underlyings"]
+
+    acc_code0, account_names = _factorize_sorted(pos["account"].to_numpy(dtype=object))
+    und_code0, underlying_names = _factorize_sorted(pos["underlying"].to_numpy(dtype=object))
+    # grid of each underlying
+    grids: list[ScenarioGrid] = []
+    grid_of_und = np.zeros(len(underlying_names), dtype=np.intp)
+    if rs.grid is not None:
+        for k, u in enumerate(underlying_names):
+            g = rs.grid_for(str(u))
+            assert g is not None
+            for gi, h in enumerate(grids):
+                if h is g:
+                    grid_of_und[k] = gi
+                    break
+            else:
+                grids.append(g)
+                grid_of_und[k] = len(grids) - 1
+    grid_id0 = grid_of_und[und_code0]
+    order = np.lexsort((und_code0, acc_code0, grid_id0))
+    acc_code = acc_code0[order]
+    und_code = und_code0[order]
+    grid_id = grid_id0[order]
+    del und_names_all
+    A: dict[str, NDArray[Any]] = {
+        k: np.asarray(arr[k])[order]
+        for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size", "inverse",
+                  "perp_ratio")
+    }
+    pr = _position_values(pos, arr, market, order)
+    labels = pos.index.to_numpy()[order]
+
+    # ---- units and currencies
+    n_und = len(underlying_names)
+    ukey = acc_code.astype(np.int64) * max(n_und, 1) + und_code
+    if n:
+        brk = np.r_[True, (ukey[1:] != ukey[:-1]) | (grid_id[1:] != grid_id[:-1])]
+    else:
+        brk = np.zeros(0, dtype=bool)
+    starts = np.flatnonzero(brk)
+    n_units = starts.size
+    unit = np.cumsum(brk) - 1
+    unit_acc = acc_code[starts]
+    unit_und = und_code[starts]
+    unit_grid = grid_id[starts]
+
+    ccy_pos = pr["margin_currency"].astype(object)
+    ccy_code, ccy_names = _factorize_sorted(ccy_pos)
+    n_acc = len(account_names)
+    cmin = np.full(n_acc, np.iinfo(np.intp).max)
+    cmax = np.full(n_acc, -1)
+    np.minimum.at(cmin, acc_code, ccy_code)
+    np.maximum.at(cmax, acc_code, ccy_code)
+    single = cmin == cmax
+    acc_ccy = np.where(single, np.asarray(ccy_names, dtype=object)[np.clip(cmin, 0, max(len(ccy_names) - 1, 0))]
+                       if len(ccy_names) else "USD", "USD").astype(object)
+    fx = {c: market.fx_to_usd(c) for c in ccy_names}
+    fx_acc = {c: (fx[c] if c in fx else market.fx_to_usd(c)) for c in set(acc_ccy)}
+    pos_fx = np.array([fx[c] for c in ccy_names], dtype=float)[ccy_code] if n else np.zeros(0)
+    acc_fx = np.array([fx_acc[c] for c in acc_ccy], dtype=float)
+    factor = pos_fx / acc_fx[acc_code] if n else np.zeros(0)  # position currency -> account currency
+
+    kc = A["kind_code"]
+    is_opt = kc == 0
+    inv = A["inverse"].astype(bool)
+    size = A["size"].astype(float)
+    unit_price = np.where(inv, 1.0, A["spot"])  # one unit of underlying in the position's currency
+    d1_price = np.where(inv, 1.0, pr["price"].astype(float))  # delta-one: future / mark / spot price
+    kinds = np.array(["option", "future", "perpetual", "spot"], dtype=object)[np.clip(kc, 0, 3)] if n else np.zeros(0)
+
+    P: dict[str, NDArray[np.float64]] = {}
+    # ---- scenario P&L, chunked along unit boundaries of one grid
+    has_scan = "scan" in need
+    n_s = grids[0].n_scenarios if grids else 0
+    unit_pnl = np.zeros((n_s, n_units))
+    pos_scan = np.zeros(n)
+    pos_worst = np.zeros(n)
+    unit_scan = np.zeros(n_units)
+    unit_worst = np.zeros(n_units, dtype=np.intp)
+    need_sens = bool(need & {"delta", "gamma", "vega"})
+    dlt = np.zeros(n)
+    gam = np.zeros(n)
+    veg = np.zeros(n)
+    gain = rs.components["scan"]["gain_offset"] if has_scan else 1.0
+    # auto: the compiled kernel pays off (and is worth its one-off compilation) on large books only
+    big = n * max(n_s, 1) >= NUMBA_MIN_EVALUATIONS
+    use_numba = backend == "numba" or (backend == "auto" and big and _numba_available())
+    if (has_scan or need_sens) and use_numba:
+        from .rules._scan_kernel import fused_scan
+
+        u0 = 0
+        while u0 < n_units:
+            gcur = unit_grid[u0]
+            same = np.flatnonzero(unit_grid[u0:] != gcur)
+            u1 = u0 + int(same[0]) if same.size else n_units
+            p0, p1 = starts[u0], (starts[u1] if u1 < n_units else n)
+            sl = slice(p0, p1)
+            g = grids[gcur] if grids else ScenarioGrid(np.zeros(1), np.zeros(1, np.int8), np.ones(1))
+            a = {k: v[sl] for k, v in A.items()}
+            if has_scan:
+                o = fused_scan(a, factor[sl], starts[u0:u1] - p0, g, gain, want_scan=True, want_sens=False)
+                unit_pnl[:, u0:u1] = o["unit_pnl"]
+                unit_scan[u0:u1] = o["unit_scan"]
+                unit_worst[u0:u1] = o["unit_worst"]
+                pos_scan[sl] = o["pos_scan"]
+                pos_worst[sl] = o["pos_worst"]
+            if need_sens:
+                # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
+                # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends
+                d, gm, v = sensitivities(a)
+                f = factor[sl]
+                dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
+            u0 = u1
+    elif has_scan or need_sens:
+        u0 = 0
+        while u0 < n_units:
+            gcur = unit_grid[u0]
+            # last unit of this chunk: same grid, positions within the chunk size (at least one unit)
+            p0 = starts[u0]
+            u1 = int(np.searchsorted(starts, p0 + chunk, side="right"))
+            u1 = max(u1, u0 + 1)
+            same = np.flatnonzero(unit_grid[u0:u1] != gcur)
+            if same.size:
+                u1 = u0 + int(same[0])
+            p1 = starts[u1] if u1 < n_units else n
+            sl = slice(p0, p1)
+            a = {k: v[sl] for k, v in A.items()}
+            f = factor[sl]
+            if has_scan:
+                g = grids[gcur]
+                vols = g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir)
+                pnl = scenario_pnl(a, g.spot_move, vols)
+                pnl *= f[None, :]
+                loc_starts = starts[u0:u1] - p0
+                up = group_sum(pnl, loc_starts)
+                unit_pnl[:, u0:u1] = up
+                us, uw = scan_loss(up, g.weights, gain)
+                unit_scan[u0:u1] = us
+                unit_worst[u0:u1] = uw
+                ps, _ = scan_loss(pnl, g.weights, gain)
+                pos_scan[sl] = ps
+                loc_unit = unit[sl] - u0
+                pos_worst[sl] = -pnl[uw[loc_unit], np.arange(p1 - p0)] * g.weights[uw[loc_unit]]
+                del pnl
+            if need_sens:
+                d, gm, v = sensitivities(a)
+                dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
+            u0 = u1
+    P["unit_scan"] = unit_scan
+    P["pos_scan"] = pos_scan
+    P["delta"] = dlt
+    P["gamma"] = gam
+    shock: dict[str, NDArray[np.float64]] = {}
+    unit_shock: dict[str, NDArray[np.float64]] = {}
+    for name in ("delta", "gamma"):
+        if name in need:
+            c = rs.components[name]
+            per_und = np.array(
+                [float(c["price_shock_by_underlying"].get(str(u), c["price_shock"])) for u in underlying_names]
+            )
+            shock[name] = per_und[und_code]
+            unit_shock[name] = per_und[unit_und]
+    bucket = None
+    n_buckets = 1
+    if "vega" in need:
+        c = rs.components["vega"]
+        rule = VolShockRule(
+            kind=c["kind"], up=c["shock"], short_power=c["short_power"], long_power=c["long_power"],
+            pivot_days=c["pivot_days"], floor_days=c["floor_days"],
+        )
+        mult = rule.multiplier(A["T"])
+        size_shock = c["shock"] * mult * (np.nan_to_num(A["vol"]) if c["kind"] == "relative" else 1.0)
+        P["vega_exposure"] = np.where(is_opt, veg * size_shock, 0.0)
+        bucket = sens.expiry_bucket(A["T"], c["bucket_days"])
+        n_buckets = len(c["bucket_days"]) + 1
+    if "short_option_minimum" in need:
+        rate = rs.components["short_option_minimum"]["rate"]
+        P["som"] = np.where(is_opt, -rate * size * unit_price * factor, 0.0)
+    expiry_code = None
+    n_expiry = 1
+    if "roll" in need:
+        c = rs.components["roll"]
+        applies = np.isin(kinds, c["kinds"])
+        t = np.nan_to_num(A["T"], nan=0.0)
+        move = np.maximum(c["min_annual_move"], c["annual_move"] * t)
+        P["roll"] = np.where(applies, size * d1_price * move * factor, 0.0)
+        expiry_code, exp_names = _factorize_sorted(np.round(t * 365 * 24 * 3600).astype(np.int64))
+        n_expiry = max(len(exp_names), 1)
+    if "contract_floor" in need:
+        c = rs.components["contract_floor"]
+        applies = np.isin(kinds, c["kinds"])
+        amt = cont.contract_floor(
+            applies, pr["quantity"].astype(float), pr["multiplier"].astype(float), c["per_contract"]
+        )
+        to_acc = market.fx_to_usd(c["currency"]) / acc_fx[acc_code]
+        P["contract_floor"] = amt * to_acc
+    if "long_premium_cap" in need:
+        is_long_opt = is_opt & (size > 0)
+        v, o = cont.long_premium_cap(pr["value_ccy"].astype(float) * factor, is_long_opt)
+        P["cap_value"], P["cap_other"] = v, o
+    if "option_standard_im" in need:
+        c = rs.components["option_standard"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mark = np.where(size != 0, pr["value_ccy"].astype(float) / np.where(size != 0, size, 1.0), 0.0)
+        im_s, mm_s = cont.option_standard_margin(
+            is_opt, A["is_call"], size, A["spot"], A["strike"], mark, unit_price,
+            im_base=c["im_base"], im_min=c["im_min"], mm_base=c["mm_base"], long_premium=c["long_premium"],
+        )
+        P["option_standard_im"], P["option_standard_mm"] = im_s * factor, mm_s * factor
+    if "delta_one_im" in need:
+        c = rs.components["delta_one"]
+        applies = np.isin(kinds, c["kinds"])
+        im_d, mm_d = cont.delta_one_margin(applies, size, d1_price, c["im_rate"], c["mm_rate"])
+        P["delta_one_im"], P["delta_one_mm"] = im_d * factor, mm_d * factor
+
+    # ---- unit figures, requirements
+    UF = _unit_figures(rs, need, P, unit, starts, n_units, unit_shock, bucket, n_buckets, expiry_code, n_expiry)
+    # ---- isolated: every position alone
+    PF = _position_figures(rs, need, P, shock)
+    pos_im, pos_mm = unit_requirements(rs, PF, n)
+    isolated = np.bincount(acc_code, weights=pos_im, minlength=n_acc)
+    unit_im, unit_mm = unit_requirements(
+        rs, UF, n_units, isolated_im=group_sum(pos_im, starts), isolated_mm=group_sum(pos_mm, starts)
+    )
+
+    # ---- aggregation across underlyings
+    method = rs.aggregate["method"]
+    if method == "sum" or n_units == 0:
+        im_acc = np.bincount(unit_acc, weights=unit_im, minlength=n_acc)
+        mm_acc = np.bincount(unit_acc, weights=unit_mm, minlength=n_acc)
+        share = unit_im.copy()
+    elif method == "correlation":
+        C = correlation_matrix([str(u) for u in underlying_names], rs.aggregate["default_correlation"],
+                               rs.aggregate["correlations"])
+        im_acc, share = aggregate_correlation(unit_im, unit_acc, unit_und, n_acc, C)
+        if rs.mm is not None:
+            mm_acc, _ = aggregate_correlation(unit_mm, unit_acc, unit_und, n_acc, C)
+        else:
+            mm_acc = rs.mm_factor * im_acc
+    else:  # offsets (TIMS)
+        groups = np.array([rs.group_of(str(u)) for u in underlying_names], dtype=object)
+        pct_of = {g: float(rs.aggregate["offsets"].get(g, 0.0)) for g in set(groups)}
+        unit_group = groups[unit_und]
+        pct = np.array([pct_of[g] for g in unit_group], dtype=float)
+        gkey = np.where(
+            pct > 0,
+            pd.factorize(pd.Series(list(zip(unit_acc, unit_group))))[0],
+            -1 - np.arange(n_units),
+        )
+        cg, _ = pd.factorize(pd.Series(gkey))
+        cg = cg.astype(np.intp)
+        n_cg = int(cg.max()) + 1 if cg.size else 0
+        w = np.stack([grids[k].weights for k in unit_grid], axis=1) if n_units else np.zeros((n_s, 0))
+        g_scan, _ = offset_scan(unit_pnl, w, cg, pct, n_cg)
+        cg_acc = np.zeros(n_cg, dtype=np.intp)
+        cg_acc[cg] = unit_acc
+        AF = {k: np.bincount(unit_acc, weights=np.where(np.isinf(v), 0.0, v), minlength=n_acc) for k, v in UF.items()}
+        for k, v in UF.items():
+            if np.isinf(v).any():
+                AF[k] = np.where(np.bincount(unit_acc, weights=np.isinf(v).astype(float), minlength=n_acc) > 0,
+                                 np.inf, AF[k])
+        AF["scan"] = np.bincount(cg_acc, weights=g_scan, minlength=n_acc)
+        im_acc = np.maximum(evaluate(rs.im, AF) * np.ones(n_acc), 0.0)
+        mm_acc = (np.maximum(evaluate(rs.mm, AF) * np.ones(n_acc), 0.0) if rs.mm is not None
+                  else rs.mm_factor * im_acc)
+        tot_u = np.bincount(unit_acc, weights=unit_im, minlength=n_acc)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(tot_u[unit_acc] > 0, unit_im / tot_u[unit_acc] * im_acc[unit_acc], 0.0)
+    if rs.mm is None:
+        mm_acc = rs.mm_factor * im_acc
+
+    # ---- tables
+    acc_names_arr = np.asarray(account_names, dtype=object)
+    und_names_arr = np.asarray(underlying_names, dtype=object)
+    figs = list(UF)
+    labels_grid = [np.asarray(g.labels, dtype=object) for g in grids]
+    if has_scan and n_units:
+        unit_worst_label = np.array([labels_grid[g][s] for g, s in zip(unit_grid, unit_worst)], dtype=object)
+        unit_worst_label[unit_scan <= 0] = ""  # no loss in any scenario: no worst scenario to name
+    else:
+        unit_worst_label = np.full(n_units, "", dtype=object)
+    by_und = pd.DataFrame({"account": acc_names_arr[unit_acc], "underlying": und_names_arr[unit_und],
+                           "currency": acc_ccy[unit_acc]})
+    for k in figs:
+        by_und[k] = np.where(np.isinf(UF[k]), np.nan, UF[k]) if k == "long_premium_cap" else UF[k]
+    by_und["im"] = unit_im
+    by_und["mm"] = unit_mm
+    by_und["worst_scenario"] = unit_worst_label
+
+    acc_fig = {k: np.bincount(unit_acc, weights=np.where(np.isinf(v), 0.0, v), minlength=n_acc) for k, v in UF.items()}
+    if "long_premium_cap" in acc_fig:
+        anyinf = np.bincount(unit_acc, weights=np.isinf(UF["long_premium_cap"]).astype(float), minlength=n_acc) > 0
+        acc_fig["long_premium_cap"] = np.where(anyinf, np.nan, acc_fig["long_premium_cap"])
+    # worst scenario of the account: that of its unit with the largest scan
+    acc_worst = np.full(n_acc, "", dtype=object)
+    if has_scan and n_units:
+        o = np.lexsort((-unit_scan, unit_acc))
+        first = o[np.r_[0, np.flatnonzero(np.diff(unit_acc[o])) + 1]]
+        acc_worst[unit_acc[first]] = [
+            f"{und_names_arr[unit_und[i]]}: {unit_worst_label[i]}" if unit_worst_label[i] else "" for i in first
+        ]
+    saving = isolated - im_acc
+    saving = np.where(np.abs(saving) <= 1e-12 * np.maximum(np.abs(isolated), 1e-300), 0.0, saving)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        saving_pct = np.where(isolated > 0, 100.0 * saving / np.where(isolated > 0, isolated, 1.0), 0.0)
+    accounts = pd.DataFrame(
+        {
+            "account": acc_names_arr,
+            "im": im_acc,
+            "mm": mm_acc,
+            "isolated_im": isolated,
+            "saving": saving,
+            "saving_pct": saving_pct,
+            "currency": acc_ccy,
+        }
+    )
+    for k in figs:
+        accounts[k] = acc_fig[k]
+    accounts["worst_scenario"] = acc_worst
+    accounts["error"] = None
+
+    # tidy rows: unit figures, unit requirements, account totals
+    components = pd.concat(
+        [
+            component_rows(acc_names_arr[unit_acc], und_names_arr[unit_und], acc_ccy[unit_acc], UF, RULE_OF),
+            component_rows(acc_names_arr[unit_acc], und_names_arr[unit_und], acc_ccy[unit_acc],
+                           {"unit_im": unit_im, "unit_mm": unit_mm}, "combination"),
+            component_rows(acc_names_arr, "ALL", acc_ccy, {"im": im_acc, "mm": mm_acc, "isolated_im": isolated},
+                           "aggregation"),
+        ],
+        ignore_index=True,
+    )
+
+    if has_scan and n_units:
+        wv = np.array([grids[g].weights[s] for g, s in zip(unit_grid, unit_worst)])
+        worst = pd.DataFrame({
+            "account": acc_names_arr[unit_acc],
+            "underlying": und_names_arr[unit_und],
+            "scenario": unit_worst,
+            "label": unit_worst_label,
+            "spot_move": [grids[g].spot_move[s] for g, s in zip(unit_grid, unit_worst)],
+            "vol_dir": [int(grids[g].vol_dir[s]) for g, s in zip(unit_grid, unit_worst)],
+            "weight": wv,
+            "pnl": unit_pnl[unit_worst, np.arange(n_units)],
+            "scan": unit_scan,
+            "currency": acc_ccy[unit_acc],
+        })
+    else:
+        worst = pd.DataFrame(columns=["account", "underlying", "scenario", "label", "spot_move", "vol_dir",
+                                      "weight", "pnl", "scan", "currency"])
+
+
+    internals = {
+        "n": n,
+        "order": order,
+        "labels": labels,
+        "acc_code": acc_code,
+        "und_code": und_code,
+        "grid_id": grid_id,
+        "grids": grids,
+        "arrays": A,
+        "factor": factor,
+        "account_names": pd.Index(account_names),
+        "underlying_names": und_names_arr,
+        "acc_ccy": acc_ccy,
+        "unit_of": unit,
+        "unit_im": unit_im,
+        "unit_share": share,
+        "unit_scan": unit_scan,
+        "unit_pnl": unit_pnl,
+        "pos_worst_pnl": pos_worst,
+        "pos_iso_im": pos_im,
+        "account_im": im_acc,
+        "has_scan": has_scan,
+        "unit_acc": unit_acc,
+        "unit_und": unit_und,
+        "unit_grid": unit_grid,
+    }
+    internals["positions"] = pos
+    internals["market"] = market
+    return MarginResult(accounts, components, by_und, worst, model, internals)
+
+
+def _check_model(model: str | Any) -> Model:
+    m = load_model(model)
+    if not m.runnable:
+        raise ModelError(
+            f"model '{m.name}' uses methodology '{m.methodology}', which compute_margin cannot run on a positions "
+            f"book (use its own module in greeksmargin.rules); runnable methodologies: greeks-stress, "
+            f"deribit-standard, tims-pm",
+            file=m.file,
+            key="meta.methodology",
+        )
+    return m
+
+
+def _prepare(positions: Any, market: Any) -> tuple[pd.DataFrame, Any]:
+    from .market import MarketSnapshot, load_market
+    from .positions import load_positions
+
+    mk = market if isinstance(market, MarketSnapshot) else load_market(market)
+    if _is_normalised(positions):
+        return positions, mk  # already validated by load_positions: do not pay for it twice
+    pos = load_positions(positions, valuation_time=mk.valuation_time)
+    return pos, mk
+
+
+def _is_normalised(positions: Any) -> bool:
+    """True for a DataFrame in the normalised schema of :func:`~greeksmargin.positions.load_positions`."""
+    from .positions import COLUMNS, KINDS
+
+    if not isinstance(positions, pd.DataFrame):
+        return False
+    return bool(
+        list(positions.columns[: len(COLUMNS)]) == list(COLUMNS)
+        and isinstance(positions["expiry"].dtype, pd.DatetimeTZDtype)
+        and positions["strike"].dtype == float
+        and positions["quantity"].dtype == float
+        and positions["multiplier"].dtype == float
+        and positions["kind"].isin(KINDS).all()
+        and positions.index.is_unique
+    )
+
+
+def _find_bad_accounts(pos: pd.DataFrame, market: Any) -> dict[str, str]:
+    """Accounts that cannot be computed, with the reason (only called with ``errors="collect"``)."""
+    from .greeks import market_arrays
+
+    bad: dict[str, str] = {}
+    try:
+        market_arrays(pos, market)
+        return bad
+    except GreeksMarginError:
+        pass
+    for acc, sub in pos.groupby("account", sort=False):  # error path only: isolate the failing accounts
+        try:
+            market_arrays(sub, market)
+        except GreeksMarginError as exc:
+            bad[str(acc)] = str(exc)
+    return bad
+
+
+def compute_margin(
+    positions: Any,
+    market: Any,
+    model: str | Any = "greeks-default",
+    collateral: Any = None,
+    *,
+    errors: Literal["raise", "collect"] = "raise",
+    chunk: int = CHUNK,
+    backend: Literal["auto", "numpy", "numba"] = "auto",
+) -> MarginResult:
+    """Initial and maintenance margin of every account of a positions book.
+
+    Parameters
+    ----------
+    positions : str, Path or DataFrame
+        Positions table (validated by :func:`greeksmargin.positions.load_positions`).
+    market : str, Path, dict or MarketSnapshot
+        Market snapshot.
+    model : str, Path or Model
+        A shipped model's name (``"greeks-default"``, ``"deribit-sm"``, ``"tims-pm"``), a TOML file, or a
+        loaded model of a component methodology.
+    collateral : str, Path or DataFrame, optional
+        Collateral table (:func:`greeksmargin.collateral.load_collateral`): adds ``collateral_im``,
+        ``collateral_mm`` (after haircuts, margin currency), ``excess_im``, ``excess_mm`` to ``accounts``.
+    errors : {"raise", "collect"}
+        ``"collect"``: an account that cannot be computed (e.g. an option whose underlying has no vol) gets
+        a row with ``error`` set and NaN figures; the others are computed.
+    chunk : int
+        Positions revalued at once by the numpy backend (memory: about ``n_scenarios x chunk x 8`` bytes
+        per array).
+    backend : {"auto", "numpy", "numba"}
+        ``"numpy"``: chunked broadcasting (the reference); ``"numba"``: the compiled fused kernel of
+        :mod:`greeksmargin.rules._scan_kernel` (no scenario x position matrix); ``"auto"``: numba when
+        installed and the book has at least :data:`NUMBA_MIN_EVALUATIONS` position x scenario evaluations.
+        Both give the same figures (tested to 1e-12 relative; the finite-difference Greeks use the numpy
+        kernel on both backends).
+
+    Returns
+    -------
+    MarginResult
+        Amounts in each account's margin currency (see the module docstring). Models whose methodology
+        is not scenario-based on the engine's components (SIMM, SPAN, Deribit PM, Derive PM2) run
+        through :mod:`greeksmargin.methodologies` and return its ``AdapterMarginResult`` (``.accounts``,
+        ``.components``, ``.explain()``, ``.summary()``; no P&L matrix or attribution).
+
+    Raises
+    ------
+    ModelError
+        Bad model file, or a methodology that does not run on a positions book.
+    InputError, MarketDataError
+        Bad positions, or (``errors="raise"``) a position the market cannot price.
+    """
+    loaded = load_model(model)
+    if not loaded.runnable:
+        from .methodologies import DISPATCH, margin_by_methodology
+
+        if loaded.methodology in DISPATCH:  # SIMM, SPAN, Deribit PM, Derive PM2: through their book adapters
+            adapted = margin_by_methodology(positions, market, loaded)
+            if collateral is not None:
+                _add_collateral(adapted, collateral, _prepare(positions, market)[1])
+            return adapted  # type: ignore[return-value]
+    m = _check_model(loaded)
+    pos, mk = _prepare(positions, market)
+    bad: dict[str, str] = {}
+    if errors == "collect":
+        bad = _find_bad_accounts(pos, mk)
+    elif errors != "raise":
+        raise InputError(f"errors must be 'raise' or 'collect', got {errors!r}")
+    good = pos[~pos["account"].isin(list(bad))] if bad else pos
+    if backend not in ("auto", "numpy", "numba"):
+        raise InputError(f"backend must be 'auto', 'numpy' or 'numba', got {backend!r}")
+    res = _run(good, mk, m, chunk=chunk, backend=backend)
+    if bad:
+        extra = pd.DataFrame({"account": list(bad), "error": list(bad.values())})
+        for c in res.accounts.columns:
+            if c not in extra:
+                extra[c] = np.nan if c not in ("currency", "worst_scenario") else ""
+        res.accounts = pd.concat([res.accounts, extra[res.accounts.columns]], ignore_index=True)
+        res.accounts = res.accounts.sort_values("account", kind="stable").reset_index(drop=True)
+    if collateral is not None:
+        _add_collateral(res, collateral, mk)
+    return res
+
+
+def _add_collateral(res: MarginResult, collateral: Any, market: Any) -> None:
+    from .collateral import load_collateral, value_collateral
+
+    coll = load_collateral(collateral)
+    acc = res.accounts
+    ccy = dict(zip(acc["account"], acc["currency"].replace("", "USD")))
+    vals = value_collateral(coll, market, margin_currency=ccy, accounts=list(acc["account"]))
+    acc["collateral_im"] = vals["im_value"].reindex(acc["account"]).to_numpy()
+    acc["collateral_mm"] = vals["mm_value"].reindex(acc["account"]).to_numpy()
+    acc["excess_im"] = acc["collateral_im"] - acc["im"]
+    acc["excess_mm"] = acc["collateral_mm"] - acc["mm"]
+
+
+def margin_change(
+    positions: Any, market: Any, model: str | Any, trades: Any, *, backend: Literal["auto", "numpy", "numba"] = "auto"
+) -> pd.DataFrame:
+    """Margin before and after adding ``trades``, for the accounts the trades touch only.
+
+    Parameters
+    ----------
+    positions : str, Path or DataFrame
+        Current positions.
+    market : str, Path, dict or MarketSnapshot
+        Market snapshot.
+    model : str, Path or Model
+        The model.
+    trades : str, Path or DataFrame
+        New positions (same schema), appended to the accounts' positions.
+    backend : {"auto", "numpy", "numba"}
+        As in :func:`compute_margin` (both agree to 1e-12 relative).
+
+    Returns
+    -------
+    DataFrame
+        ``account, currency, im_before, im_after, mm_before, mm_after, im_change, mm_change``, one row per
+        touched account (accounts absent before start from 0).
+    """
+    m = _check_model(model)
+    pos, mk = _prepare(positions, market)
+    from .positions import load_positions
+
+    tr = load_positions(trades, valuation_time=mk.valuation_time)
+    touched = list(pd.unique(tr["account"]))
+    before_pos = pos[pos["account"].isin(touched)]
+    after_pos = pd.concat([before_pos, tr], ignore_index=True)
+    after_pos = load_positions(after_pos, valuation_time=mk.valuation_time)
+    after = _run(after_pos, mk, m, backend=backend).accounts.set_index("account")
+    if len(before_pos):
+        before = _run(before_pos, mk, m, backend=backend).accounts.set_index("account")
+    else:
+        before = pd.DataFrame(columns=["im", "mm"])
+    out = pd.DataFrame({"account": touched})
+    out["currency"] = after["currency"].reindex(touched).to_numpy()
+    out["im_before"] = before["im"].reindex(touched).fillna(0.0).to_numpy(dtype=float)
+    out["im_after"] = after["im"].reindex(touched).to_numpy(dtype=float)
+    out["mm_before"] = before["mm"].reindex(touched).fillna(0.0).to_numpy(dtype=float)
+    out["mm_after"] = after["mm"].reindex(touched).to_numpy(dtype=float)
+    out["im_change"] = out["im_after"] - out["im_before"]
+    out["mm_change"] = out["mm_after"] - out["mm_before"]
+    return out
+
+
+def accounts_table(result: MarginResult, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The accounts table with the model's figures in model order (for printing)."""
+    cols = list(columns) if columns else ["account", "currency", "im", "mm", "isolated_im", "saving", "saving_pct"]
+    acc = result.accounts
+    declared = getattr(result.model.params, "figures", None)
+    if declared is None:  # adapter methodologies: their component columns, as they come
+        declared = [c for c in acc.columns if c not in cols and c not in ("error", "left_out_positions")]
+    figs = [f for f in declared if f in acc.columns and f not in cols]
+    extra = [c for c in ("collateral_im", "excess_im", "worst_scenario") if c in acc.columns]
+    if "error" in acc.columns and acc["error"].notna().any():
+        extra.append("error")
+    return acc[cols + figs + extra]

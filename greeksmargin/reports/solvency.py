@@ -1,0 +1,233 @@
+"""HTML reports of solvency, liquidation and cascades (the only place where solvency figures are drawn).
+
+Each function returns a self-contained HTML page (a string); the CLI writes it with :mod:`greeksmargin.io`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .html import embed_figure, new_figure, render_page, table_html
+
+if TYPE_CHECKING:
+    from ..cascade import CascadeResult
+    from ..liquidation import LiquidationResult
+    from ..solvency import SolvencyResult
+
+__all__ = ["cascade_report", "liquidation_report", "solvency_report"]
+
+_STATUS_COLOURS = {"healthy": "#2b8a3e", "below_im": "#e67700", "below_mm": "#c92a2a", "bankrupt": "#5f3dc4"}
+
+
+def _ratio_figure(accounts: pd.DataFrame) -> str:
+    fig, ax = new_figure(figsize=(8, 3.6))
+    r = accounts["margin_ratio"].to_numpy(dtype=float)
+    finite = r[np.isfinite(r)]
+    n_inf = int((~np.isfinite(r)).sum())
+    if finite.size:
+        top = max(1.5, float(np.nanpercentile(finite, 99)) * 1.05) if finite.size > 1 else max(1.5, finite[0] * 1.1)
+        bins = np.linspace(0.0, top, 41)
+        for status, colour in _STATUS_COLOURS.items():
+            sel = accounts["status"].to_numpy() == status
+            v = np.clip(r[sel & np.isfinite(r)], 0.0, top)
+            if v.size:
+                ax.hist(v, bins=bins, color=colour, alpha=0.75, label=f"{status} ({v.size})")
+    ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="MM = equity (ratio 1)")
+    ax.set_xlabel("margin ratio = MM / equity")
+    ax.set_ylabel("accounts")
+    title = "Margin-ratio distribution"
+    if n_inf:
+        title += f" ({n_inf} accounts with equity <= 0 not shown)"
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return embed_figure(fig, alt="margin ratio distribution")
+
+
+def _path_figure(path: pd.DataFrame, account: str, underlying: str, currency: str, liq_move: float | None) -> str:
+    fig, ax = new_figure(figsize=(8, 3.6))
+    x = 100 * path["move"].to_numpy(dtype=float)
+    ax.plot(x, path["equity"], color="#1c7ed6", label="equity")
+    ax.plot(x, path["mm"], color="#c92a2a", label="MM")
+    ax.plot(x, path["im"], color="#e67700", linestyle=":", label="IM")
+    if liq_move is not None and np.isfinite(liq_move):
+        y = float(np.interp(100 * liq_move, x, path["mm"].to_numpy(dtype=float)))
+        ax.axvline(100 * liq_move, color="black", linestyle="--", linewidth=1)
+        ax.plot([100 * liq_move], [y], "ko", label=f"liquidation at {100 * liq_move:+.2f}%")
+    ax.axhline(0.0, color="grey", linewidth=0.6)
+    ax.set_xlabel(f"relative move of {underlying} (%)")
+    ax.set_ylabel(currency)
+    ax.set_title(f"{account}: equity and MM against the move (full revaluation, vol reacting)")
+    ax.legend(fontsize=8)
+    return embed_figure(fig, alt=f"equity path of {account}")
+
+
+def solvency_report(
+    result: SolvencyResult,
+    *,
+    paths: Mapping[str, tuple[str, pd.DataFrame]] | None = None,
+    title: str = "Solvency report",
+    subtitle: str = "",
+    max_rows: int = 200,
+) -> str:
+    """HTML page: status counts, margin-ratio distribution, per-account table, equity paths, distances.
+
+    Parameters
+    ----------
+    result : SolvencyResult
+        From :func:`~greeksmargin.solvency.assess_solvency`.
+    paths : mapping of account -> (underlying, DataFrame), optional
+        Equity paths (:func:`~greeksmargin.solvency.equity_path`) to draw, with the underlying moved.
+    title, subtitle : str
+        Page heading.
+    max_rows : int
+        Rows shown in the account table (the accounts nearest to liquidation first).
+
+    Returns
+    -------
+    str
+        The HTML page.
+    """
+    acc = result.accounts
+    summ = pd.DataFrame([result.summary()])
+    sections: list[dict[str, Any]] = [
+        {"title": "Summary", "html": table_html(summ),
+         "intro": "Status: bankrupt (equity <= 0), below_mm (equity < MM), below_im (equity after IM haircuts < "
+                  "IM), healthy. An account with |equity - MM| <= 1e-9 relative is at the MM boundary (at_mm) "
+                  "and is not liquidated."},
+        {"title": "Margin-ratio distribution", "html": _ratio_figure(acc)},
+    ]
+    shown = acc.sort_values("margin_ratio", ascending=False, kind="stable")
+    sections.append({"title": "Accounts (highest margin ratio first)",
+                     "html": table_html(shown, max_rows=max_rows)})
+    dist = result.distance
+    if paths:
+        html = []
+        for account, (underlying, path) in paths.items():
+            liq = None
+            sel = acc["account"] == account
+            ccy = str(acc.loc[sel, "currency"].iloc[0]) if sel.any() else ""
+            if dist is not None:
+                row = dist[(dist["account"] == account) & (dist["underlying"] == underlying)]
+                if len(row):
+                    liq = float(row["move"].iloc[0])
+            html.append(_path_figure(path, account, underlying, ccy, liq))
+        sections.append({"title": "Equity path against the move", "html": "".join(html),
+                         "intro": "Equity and MM of the account as the underlying moves (MM recomputed by the "
+                                  "model at each moved market); the dot marks the liquidation point."})
+    if dist is not None:
+        sections.append({"title": "Distance to liquidation", "html": table_html(dist, max_rows=max_rows),
+                         "intro": "Smallest adverse relative move (each underlying alone, and ALL together) at "
+                                  "which equity equals MM, found by root finding on full revaluation; NaN with a "
+                                  "reason when there is none within +-90%."})
+    return render_page(title, sections, subtitle=subtitle)
+
+
+def liquidation_report(result: LiquidationResult, *, title: str = "Liquidation", subtitle: str = "") -> str:
+    """HTML page of one account's liquidation: summary, trades, equity and MM after each step.
+
+    Parameters
+    ----------
+    result : LiquidationResult
+        From :func:`~greeksmargin.liquidation.liquidate_account`.
+    title, subtitle : str
+        Page heading.
+
+    Returns
+    -------
+    str
+    """
+    sections: list[dict[str, Any]] = [{"title": "Summary", "html": table_html(pd.DataFrame([result.summary()]))}]
+    t = result.trades
+    if len(t):
+        fig, ax = new_figure(figsize=(8, 3.4))
+        steps = np.r_[0, t["step"].to_numpy()]
+        ax.step(steps, np.r_[result.equity_before, t["equity_after"].to_numpy()], where="post", label="equity")
+        ax.step(steps, np.r_[result.mm_before, t["mm_after"].to_numpy()], where="post", label="MM", color="#c92a2a")
+        ax.set_xlabel("trade")
+        ax.set_ylabel(result.currency)
+        ax.set_title(f"{result.account}: equity and MM through the liquidation ({result.status})")
+        ax.legend(fontsize=8)
+        sections.append({"title": "Equity and MM per trade", "html": embed_figure(fig, alt="liquidation steps")})
+    sections.append({"title": "Trades", "html": table_html(t)})
+    return render_page(title, sections, subtitle=subtitle)
+
+
+def _rounds_figure(results: Sequence[CascadeResult]) -> str:
+    unders = [c[len("price_"):] for c in results[0].rounds.columns if c.startswith("price_")]
+    moved = [u for u in unders if any(abs(r.final_moves.get(u, 0.0)) > 0 for r in results)] or unders
+    fig, axes = new_figure(1, 2, figsize=(11, 3.8))
+    ax0, ax1 = axes
+    width = 0.8 / len(results)
+    for k, r in enumerate(results):
+        x = r.rounds["round"].to_numpy() + (k - (len(results) - 1) / 2) * width
+        ax0.bar(x, r.rounds["n_liquidated"], width=width, label=f"{r.mode}")
+        for u in moved:
+            p = np.r_[0.0, 100 * r.rounds[f"move_{u}"].to_numpy()]
+            ax1.plot(np.arange(len(p)), p, marker="o", label=f"{u} ({r.mode})",
+                     linestyle="-" if r.mode == "cross" else "--")
+    ax0.set_xlabel("round")
+    ax0.set_ylabel("units liquidated")
+    ax0.set_title("Liquidations per round")
+    ax0.legend(fontsize=8)
+    ax1.set_xlabel("round (0 = before the shock)")
+    ax1.set_ylabel("cumulative move (%)")
+    ax1.set_title("Price path (shock, then impact of the liquidations)")
+    ax1.legend(fontsize=8)
+    return embed_figure(fig, alt="cascade rounds")
+
+
+def _comparison_figure(comparison: pd.DataFrame) -> str:
+    fig, axes = new_figure(1, 3, figsize=(11, 3.2))
+    for ax, col, lab in zip(axes, ("units_liquidated", "notional_usd", "shortfall_usd"),
+                            ("units liquidated", "notional traded (USD)", "shortfall (USD)")):
+        colours = ["#1c7ed6", "#e67700"][: len(comparison)]
+        ax.bar(comparison["mode"].astype(str), comparison[col].astype(float), color=colours)
+        ax.set_title(lab)
+    return embed_figure(fig, alt="cross versus isolated")
+
+
+def cascade_report(
+    results: Sequence[CascadeResult],
+    *,
+    comparison: pd.DataFrame | None = None,
+    title: str = "Liquidation cascade",
+    subtitle: str = "",
+    parameters: Mapping[str, Any] | None = None,
+) -> str:
+    """HTML page of one or more cascades (typically cross and isolated margin on the same population).
+
+    Parameters
+    ----------
+    results : sequence of CascadeResult
+        The cascades (drawn together).
+    comparison : DataFrame, optional
+        The table of :func:`~greeksmargin.cascade.compare_cross_isolated` (drawn as bars).
+    title, subtitle : str
+        Page heading.
+    parameters : mapping, optional
+        Shock, impact model, liquidity... shown as a table.
+
+    Returns
+    -------
+    str
+    """
+    sections: list[dict[str, Any]] = []
+    if parameters:
+        sections.append({"title": "Parameters", "html": table_html(pd.DataFrame([dict(parameters)]))})
+    comp = comparison if comparison is not None else pd.DataFrame([r.summary() for r in results])
+    html = table_html(comp)
+    if len(results) > 1:
+        html += _comparison_figure(comp)
+    sections.append({"title": "Cross versus isolated margin" if len(results) > 1 else "Summary", "html": html,
+                     "intro": "Cross: one collateral pool per account, MM on the net risk. Isolated: each position "
+                              "margined alone with its pro-rata share of the account's collateral. Shortfall = "
+                              "losses beyond collateral (what an insurance fund covers)."})
+    sections.append({"title": "Rounds", "html": _rounds_figure(results)})
+    for r in results:
+        sections.append({"title": f"Rounds ({r.mode} margin)" + (" - stopped at the round cap" if r.hit_cap else ""),
+                         "html": table_html(r.rounds)})
+    return render_page(title, sections, subtitle=subtitle)
