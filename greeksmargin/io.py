@@ -68,7 +68,7 @@ def read_json(path: PathLike) -> Any:
     try:
         return json.loads(p.read_text())
     except json.JSONDecodeError as exc:
-        raise InputError(f"invalid JSON: {exc.msg}", file=str(p), row=f"line {exc.lineno}") from exc
+        raise InputError(f"invalid JSON at line {exc.lineno}, character {exc.colno}: {exc.msg}", file=str(p)) from exc
 
 
 def write_json(obj: Any, path: PathLike, *, indent: int = 1) -> Path:
@@ -142,3 +142,36 @@ def write_bytes(data: bytes, path: PathLike) -> Path:
 def list_files(folder: PathLike, pattern: str) -> list[Path]:
     """Sorted files in ``folder`` matching a glob ``pattern``."""
     return sorted(Path(folder).glob(pattern))
+
+
+def parquet_partitions(path: PathLike) -> list[tuple[Path, dict[str, str]]]:
+    """Parquet files of a dataset folder (recursively, sorted) with their hive ``key=value`` folder keys.
+
+    Parameters
+    ----------
+    path : str or Path
+        A Parquet file, or a folder of ``*.parquet`` files, possibly in ``key=value`` sub-folders.
+
+    Returns
+    -------
+    list of (Path, dict of str -> str)
+        Each file and the partition keys of the folders between ``path`` and it (``{}`` when none).
+
+    Raises
+    ------
+    InputError
+        ``path`` does not exist or holds no Parquet file.
+    """
+    p = Path(path)
+    if p.is_file():
+        return [(p, {})]
+    if not p.is_dir():
+        raise InputError("no such file or folder", file=str(p))
+    files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix in (".parquet", ".pq"))
+    if not files:
+        raise InputError("no Parquet file in the folder", file=str(p))
+    out = []
+    for f in files:
+        keys = dict(part.split("=", 1) for part in f.relative_to(p).parts[:-1] if "=" in part)
+        out.append((f, keys))
+    return out
