@@ -28,10 +28,14 @@ def test_shipped_component_models_load_with_meta(name):
     assert m.name == name
 
 
-def test_house_model_says_its_parameters_are_placeholders():
-    text = SHIPPED.read_text()
-    assert text.count("placeholder until calibrated") >= 10
+def test_house_model_states_its_calibration_provenance():
     m = load_model("greeks-default")
+    runs = m.meta["calibration"]
+    assert runs, "the shipped house model must come from a calibration run"
+    for run in runs.values():
+        for key in ("dataset", "start", "end", "confidence", "mpor_days", "method", "code_version", "command"):
+            assert run[key] not in ("", None), key
+    assert any("not calibrated" in note for note in m.meta["notes"])  # what stays policy says so
     assert m.params.grid.n_scenarios >= 27
     assert m.params.mm_factor == pytest.approx(0.8)
 
@@ -46,7 +50,7 @@ def test_list_models_lists_every_file_with_methodology():
 
 
 def test_typo_in_a_key_is_rejected_naming_key_and_file(tmp_path):
-    p = _variant(tmp_path, "range_down = 0.15", "rnage_down = 0.15")
+    p = _variant(tmp_path, "[grid]\nrange_down = ", "[grid]\nrnage_down = ")
     with pytest.raises(ModelError, match=r"bad\.toml.*key 'grid\.rnage_down'.*unknown key") as exc:
         load_model(p)
     assert exc.value.key == "grid.rnage_down" and exc.value.file.endswith("bad.toml")

@@ -1,0 +1,294 @@
+"""``greeksmargin calibrate | backtest | sweep``: calibration runs, coverage backtests and parameter sweeps.
+
+HISTORY is ``sp500``, ``btc`` (bundled) or a CSV/Parquet file with columns ``date, price[, vol]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .. import io
+from ..errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the ``calibrate``, ``backtest`` and ``sweep`` sub-commands."""
+    p = sub.add_parser(
+        "calibrate",
+        help="calibrate the house model's shocks on market history and write a model file",
+        description="Price shocks (HS or EWMA-filtered HS) and vol shocks at confidence c over an MPOR of h "
+        "days; writes a model file with its provenance in [meta.calibration].",
+    )
+    p.add_argument("history", help="sp500, btc, or a CSV/Parquet file (date, price[, vol])")
+    p.add_argument("--confidence", type=float, default=0.99)
+    p.add_argument("--mpor", type=int, default=2, help="margin period of risk, trading days (rows)")
+    p.add_argument("--method", choices=["hs", "fhs"], default="hs")
+    p.add_argument("--lambda", dest="lam", type=float, default=0.94, help="EWMA decay (fhs)")
+    p.add_argument("--kind", choices=["simple", "log"], default="simple", help="h-day return kind")
+    p.add_argument("--stress-from", help="first day of the stressed window (floor)")
+    p.add_argument("--stress-to", help="last day of the stressed window")
+    p.add_argument("--stress-weight", type=float, default=1.0)
+    p.add_argument("--start", help="first day of the calibration window")
+    p.add_argument("--end", help="last day of the calibration window")
+    p.add_argument("--model", default="greeks-default", help="template model (greeks-stress methodology)")
+    p.add_argument("--target", help="'default' or an override name (default: SPX for sp500, else default)")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply every shock (0.5: halved shocks)")
+    p.add_argument("--vol-from-proxy", action="store_true",
+                   help="set the model's vol shocks even when the history has no vol index (realised-vol proxy)")
+    p.add_argument("--out", type=Path, help="write the calibrated model file here (models/NAME.toml)")
+    p.add_argument("--name", help="model name in [meta] (default: the --out file stem)")
+    p.add_argument("--html", type=Path, dest="html_out", help="write the calibration report here")
+    p.add_argument("--json", type=Path, dest="json_out", help="write the calibration as JSON here")
+    p.set_defaults(func=_calibrate)
+
+    b = sub.add_parser(
+        "backtest",
+        help="coverage backtest of a model on market history",
+        description="Margin of representative portfolios each day vs the realised MPOR loss; breaches, Kupiec, "
+        "Christoffersen, procyclicality, efficiency.",
+    )
+    b.add_argument("history")
+    b.add_argument("--model", default="greeks-default")
+    b.add_argument("--confidence", type=float, help="default: the model's calibration confidence, else 0.99")
+    b.add_argument("--mpor", type=int, help="default: the model's calibration MPOR, else 2")
+    b.add_argument("--step", type=int, default=1, help="test every STEP-th day (1 = daily)")
+    b.add_argument("--start")
+    b.add_argument("--end")
+    b.add_argument("--margin", choices=["engine", "stress-grid"], default="engine",
+                   help="engine: compute_margin; stress-grid: the model's scan alone (fast)")
+    b.add_argument("--portfolios", help="comma-separated subset of the representative portfolios")
+    b.add_argument("--dynamic-fhs", type=float, metavar="LAMBDA",
+                   help="recalibrate the model's price shocks on the history by FHS and rescale them each day by "
+                   "the EWMA vol (decay LAMBDA) known that day, instead of using the model's fixed shocks")
+    b.add_argument("--html", type=Path, dest="html_out")
+    b.add_argument("--csv", type=Path, dest="csv_out", help="write the daily table here")
+    b.set_defaults(func=_backtest)
+
+    s = sub.add_parser(
+        "sweep",
+        help="grid of confidence x MPOR x lambda x model: calibrate and backtest each, on Dask",
+        description="Each grid cell calibrates the model on the history and backtests it; cells run on a local "
+        "Dask cluster (or --scheduler ADDRESS, or --serial); the table is identical to a serial run.",
+    )
+    s.add_argument("history")
+    s.add_argument("--confidence", default="0.99", help="comma-separated, e.g. 0.975,0.99")
+    s.add_argument("--mpor", default="2", help="comma-separated, e.g. 1,2,5")
+    s.add_argument("--lambda", dest="lam", default="0.94", help="comma-separated, e.g. 0.94,0.97")
+    s.add_argument("--model", default="greeks-default", help="comma-separated template models")
+    s.add_argument("--method", default="fhs", help="comma-separated: hs, fhs (a grid axis)")
+    s.add_argument("--step", type=int, default=5, help="backtest every STEP-th day")
+    s.add_argument("--margin", choices=["engine", "stress-grid"], default="engine")
+    s.add_argument("--scheduler", help="address of a running Dask scheduler")
+    s.add_argument("--serial", action="store_true", help="run in this process without Dask")
+    s.add_argument("--processes", action="store_true", help="local cluster with worker processes (default threads)")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--out", type=Path, help="write the sweep table (CSV or Parquet) here")
+    s.set_defaults(func=_sweep)
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InputError(f"--{what} must be comma-separated numbers, got {text!r}", column=what) from None
+
+
+def _ints(text: str, what: str) -> list[int]:
+    vals = _floats(text, what)
+    if any(v != int(v) for v in vals):
+        raise InputError(f"--{what} must be whole numbers, got {text!r}", column=what)
+    return [int(v) for v in vals]
+
+
+def _methods(text: str) -> list[str]:
+    vals = [x.strip() for x in text.split(",") if x.strip()]
+    bad = [v for v in vals if v not in ("hs", "fhs")]
+    if bad or not vals:
+        raise InputError(f"--method must be hs and/or fhs, got {text!r}", column="method")
+    return vals
+
+
+def code_version() -> str:
+    """``greeksmargin.__version__`` plus ``git describe --always --dirty`` of the source tree when available."""
+    import greeksmargin
+
+    ver = greeksmargin.__version__
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=Path(greeksmargin.__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        if out.returncode == 0 and out.stdout.strip():
+            ver += f" (git {out.stdout.strip()})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return ver
+
+
+def _command_line() -> str:
+    return "greeksmargin " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from ..calibration.history import load_history
+    from ..calibration.model_file import write_model_file
+    from ..calibration.sweep import calibrated_model, default_target
+
+    hist = load_history(args.history)
+    stress = None
+    if args.stress_from or args.stress_to:
+        if not (args.stress_from and args.stress_to):
+            raise InputError("give both --stress-from and --stress-to", column="stress")
+        stress = (args.stress_from, args.stress_to)
+    from ..calibration.shocks import calibrate
+
+    cal = calibrate(
+        hist, args.confidence, args.mpor, args.method, args.lam, kind=args.kind, stress=stress,
+        stress_weight=args.stress_weight, start=args.start, end=args.end,
+    )
+    _print_calibration(cal)
+    cmd = _command_line()
+    if args.out:
+        raw, _ = calibrated_model(
+            hist if not (args.start or args.end) else _window(hist, args.start, args.end),
+            template=args.model, target=args.target, confidence=args.confidence, mpor=args.mpor,
+            method=args.method, lam=args.lam, stress=stress, stress_weight=args.stress_weight, scale=args.scale,
+            provenance={"code_version": code_version(), "command": cmd},
+            calibrate_vol=True if args.vol_from_proxy else None,
+        )
+        raw["meta"]["name"] = args.name or args.out.stem
+        header = (
+            f"{raw['meta']['name']}: house Greeks-plus-stress model, shocks calibrated on market history.\n"
+            f"Written by: {cmd}\nProvenance of every calibrated number: [meta.calibration]; schema: "
+            "greeksmargin/models.py; formulas: METHODS.md sections 8-9."
+        )
+        write_model_file(raw, args.out, header=header)
+        print(f"model: {args.out} (target {args.target or default_target(hist)})")
+    if args.json_out:
+        io.write_json(cal.to_dict(), args.json_out)
+    if args.html_out:
+        from ..reports.calibration import calibration_report
+
+        io.write_text(calibration_report(hist, cal, command=cmd), args.html_out)
+        print(f"report: {args.html_out}")
+    return 0
+
+
+def _window(hist: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+    from ..calibration.history import select_dates
+
+    return select_dates(hist, start, end)
+
+
+def _print_calibration(cal: Any) -> None:
+    print(f"{cal.dataset} {cal.start}..{cal.end}: {cal.method.upper()}"
+          + (f" lambda={cal.lam}" if cal.lam is not None else "")
+          + f", c={cal.confidence}, MPOR {cal.mpor} days, {cal.n_returns} {cal.return_kind} returns")
+    print(f"  price shock down {cal.price_shock_down:.6f}  up {cal.price_shock_up:.6f}  "
+          f"(plain HS down {cal.hs_price_shock_down:.6f} up {cal.hs_price_shock_up:.6f})")
+    if cal.stress_from:
+        print(f"  stressed {cal.stress_from}..{cal.stress_to}: down {cal.stressed_shock_down:.6f} "
+              f"up {cal.stressed_shock_up:.6f} x {cal.stress_weight} (floor binding: {cal.floor_binding})")
+    print(f"  vol shock up {cal.vol.up:.6f} down {cal.vol.down:.6f} (relative); up {cal.vol.up_abs:.6f} "
+          f"down {cal.vol.down_abs:.6f} (absolute); from the {cal.vol.source} {cal.vol.start}..{cal.vol.end}")
+    print(f"  EWMA vol at the end {cal.sigma_annual_now:.4f} (annualised)")
+
+
+def _model_defaults(model: Any) -> tuple[float | None, int | None]:
+    cals = model.meta.get("calibration", {}) or {}
+    for rec in cals.values():
+        if isinstance(rec, dict) and "confidence" in rec:
+            return float(rec["confidence"]), int(rec.get("mpor_days", 2))
+    return None, None
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    from ..calibration.backtest import PORTFOLIOS, run_backtest
+    from ..calibration.history import load_history
+    from ..calibration.sweep import margin_function
+    from ..models import load_model
+
+    hist = load_history(args.history)
+    model = load_model(args.model)
+    c0, h0 = _model_defaults(model)
+    confidence = args.confidence or c0 or 0.99
+    mpor = args.mpor or h0 or 2
+    ports = dict(PORTFOLIOS)
+    if args.portfolios:
+        names = [x.strip() for x in args.portfolios.split(",") if x.strip()]
+        unknown = [n for n in names if n not in PORTFOLIOS]
+        if unknown:
+            raise InputError(f"unknown portfolio {unknown[0]!r} (known: {', '.join(PORTFOLIOS)})", column="portfolios")
+        ports = {n: PORTFOLIOS[n] for n in names}
+    t0 = time.perf_counter()
+    if args.dynamic_fhs is not None:
+        from ..calibration.sweep import fhs_rescaled_margin
+
+        fn = fhs_rescaled_margin(model, hist, confidence=confidence, mpor=mpor, lam=args.dynamic_fhs,
+                                 margin=args.margin)
+    else:
+        fn = margin_function(model, hist, args.margin)
+    res = run_backtest(
+        hist, fn, confidence=confidence, mpor=mpor, portfolios=ports,
+        step=args.step, start=args.start, end=args.end,
+    )
+    res.settings["model"] = model.name
+    res.settings["seconds"] = round(time.perf_counter() - t0, 2)
+    cols = ["portfolio", "observations", "breaches", "expected", "kupiec_p", "excess_p", "christoffersen_p",
+            "peak_to_trough_1y", "efficiency"]
+    print(f"{hist.attrs.get('name')} {res.settings['start']}..{res.settings['end']} model {model.name} "
+          f"c={confidence} MPOR {mpor} step {args.step} margin {args.margin} ({res.settings['seconds']} s)")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(res.summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if args.csv_out:
+        io.write_table(res.daily, args.csv_out)
+    if args.html_out:
+        from ..reports.calibration import backtest_report
+
+        io.write_text(backtest_report(res, command=_command_line(), model_name=model.name), args.html_out)
+        print(f"report: {args.html_out}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from ..calibration.history import load_history
+    from ..calibration.sweep import sweep_point
+    from ..distributed import expand_grid, run_sweep
+
+    hist = load_history(args.history)
+    grid = expand_grid(
+        confidence=_floats(args.confidence, "confidence"),
+        mpor=_ints(args.mpor, "mpor"),
+        lam=_floats(args.lam, "lambda"),
+        model=[m.strip() for m in args.model.split(",") if m.strip()],
+        method=_methods(args.method),
+    )
+    t0 = time.perf_counter()
+    table = run_sweep(
+        grid,
+        sweep_point,
+        scheduler="serial" if args.serial else args.scheduler,
+        progress=not args.no_progress,
+        fn_kwargs={"history": hist, "step": args.step, "margin": args.margin},
+        processes=args.processes,
+    )
+    where = "serial" if args.serial else (args.scheduler or "local Dask cluster")
+    print(f"{len(grid)} cells on {where} in {time.perf_counter() - t0:.1f} s")
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    if args.out:
+        io.write_table(table, args.out)
+        print(f"table: {args.out}")
+    return 0
