@@ -1,0 +1,63 @@
+"""Benchmark (c): what-if latency, one trade added to a 200-position account: median and 99th percentile.
+
+Paths timed in the same run (the account and the trade are the same for all):
+
+* full recompute: :func:`greeksmargin.margin.compute_margin` on the account with the trade appended (what
+  ``margin_change`` does today), the baseline;
+* incremental: :meth:`greeksmargin.incremental.AccountState.with_trades` with the trade as a mapping
+  (fast path), numba and numpy kernels; and with the trade as a one-row DataFrame (validated by
+  ``load_positions``).
+
+Run: ``.venv/bin/python benchmarks/bench_whatif.py [--positions 200] [--repeat 500]``. Target: median <= 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from _common import machine, median, times
+from bench_margin import make_book, make_market
+
+from greeksmargin import kernels
+from greeksmargin.incremental import AccountState
+from greeksmargin.margin import compute_margin
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--positions", type=int, default=200)
+    ap.add_argument("--repeat", type=int, default=500)
+    args = ap.parse_args()
+    market = make_market()
+    book = make_book(1, args.positions + 1, seed=3)
+    base, trade_df = book.iloc[: args.positions], book.iloc[args.positions:]
+    trade = trade_df.to_dict("records")[0]
+    print(machine())
+    print(f"account: {args.positions} option positions, model greeks-default; one option trade added; "
+          f"{args.repeat} repeats")
+
+    want = compute_margin(book, market).accounts.iloc[0]
+    rows = []
+    t_full = times(lambda: compute_margin(book, market), max(20, args.repeat // 10))
+    rows.append(("full compute_margin (baseline)", t_full))
+    backends = ["numba", "numpy"] if kernels.numba_available() else ["numpy"]
+    for be in backends:
+        state = AccountState.from_positions(base, market, backend=be)
+        im, mm = state.with_trades(trade)
+        assert abs(im - want["im"]) <= 1e-9 * abs(want["im"]) and abs(mm - want["mm"]) <= 1e-9 * abs(want["mm"])
+        rows.append((f"AccountState.with_trades, mapping, {be}", times(lambda s=state: s.with_trades(trade),
+                                                                       args.repeat)))
+    state = AccountState.from_positions(base, market)
+    rows.append(("AccountState.with_trades, DataFrame", times(lambda: state.with_trades(trade_df),
+                                                              max(50, args.repeat // 5))))
+    base_med = median(t_full)
+    print(f"{'path':<44}{'median ms':>11}{'p99 ms':>10}{'x faster':>10}")
+    for name, ts in rows:
+        ms = np.array(ts) * 1e3
+        print(f"{name:<44}{np.median(ms):>11.3f}{np.percentile(ms, 99):>10.3f}{base_med / median(ts):>10.1f}")
+    print(f"check: incremental IM {im:,.2f} == compute_margin IM {want['im']:,.2f} (1e-9 relative)")
+
+
+if __name__ == "__main__":
+    main()

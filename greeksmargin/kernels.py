@@ -1,0 +1,542 @@
+"""Fused scenario revaluation + scan aggregation (numba), with the plain numpy path beside it.
+
+The margin engine's hot loop (:func:`greeksmargin.margin.compute_margin`, step 3) revalues every position
+under every scenario of its grid, sums the P&L per risk unit (account x underlying), takes the worst
+weighted loss of each unit and of each position alone (isolated margin), and finite-difference delta /
+gamma / vega. The numpy path builds an ``(n_scenarios, chunk)`` P&L block per chunk of positions
+(:func:`greeksmargin.scenarios.scenario_pnl`, :func:`greeksmargin.rules.scan.scan_loss`). The numba path
+(:func:`scan_units` with ``backend="numba"``) walks the units in parallel and, per position, loops over
+the scenarios with a P&L vector of length ``n_scenarios``: the largest temporaries are the
+``(n_units, n_scenarios)`` output and a ``(6, n_positions)`` per-position cache, never a scenario x
+position matrix. Below :data:`PARALLEL_THRESHOLD` evaluations a serial compilation of the same kernel is
+used (a threaded launch costs milliseconds; the incremental what-if revalues one trade in microseconds).
+
+:func:`greeksmargin.margin.compute_margin` has its own compiled twin (``rules/_scan_kernel.py``, same
+semantics and speed, ``benchmarks/bench_kernels.py`` times both); :mod:`greeksmargin.incremental` uses this
+one.
+
+Semantics are exactly those of :func:`~greeksmargin.scenarios.revalue` and
+:mod:`greeksmargin.rules.scan` (module docstrings there): option P&L is Black-76 on ``F (1 + m)`` at the
+shocked vol (:class:`~greeksmargin.scenarios.VolShockRule`) minus Black-76 now, in the coin for inverse
+positions (``V'/F' - V/F``); futures / perpetuals ``size ref m`` (coin: ``size m / (1 + m)``); the scan
+``max(0, -min_s w_s q_s)`` with gains scaled by ``gain_offset``. The compiled kernel hoists
+``log(F/K)``, ``sqrt(T)``, ``exp(-rT)`` and the three shocked vols out of the scenario loop; results agree
+with the numpy path to rounding (tests: 1e-9 relative on the scan figures).
+
+:func:`black76_greeks5` is the lean pricing kernel of benchmark (a): Black-76 price, delta, gamma, vega and
+theta in one pass (the first five outputs of :func:`greeksmargin.pricing.black76`, same formulas and limit
+conventions, without rho / vanna / volga and with one discount factor, ``q = r``).
+
+Backends: ``"numpy"``, ``"numba"`` or ``"auto"`` (numba when importable). ``GREEKSMARGIN_BACKEND=numpy``
+in the environment forces the numpy path everywhere ``"auto"`` is used.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .pricing._common import D_CLIP as _D_CLIP
+from .pricing._common import INV_SQRT_2PI as _INV_SQRT_2PI
+from .rules.scan import group_sum, scan_loss
+from .scenarios import CHUNK, ScenarioGrid, scenario_pnl, sensitivities
+from .units import DAYS_PER_YEAR
+
+__all__ = ["FusedScan", "black76_greeks5", "numba_available", "resolve_backend", "scan_units"]
+
+Backend = Literal["auto", "numpy", "numba"]
+Arrays = Mapping[str, NDArray[Any]]
+
+try:  # pragma: no cover - exercised through numba_available()
+    from numba import njit, prange
+
+    _HAS_NUMBA = True
+except ImportError:  # pragma: no cover
+    _HAS_NUMBA = False
+
+
+def numba_available() -> bool:
+    """Whether the compiled kernels can be used (numba importable)."""
+    return _HAS_NUMBA
+
+
+def resolve_backend(backend: Backend = "auto") -> Literal["numpy", "numba"]:
+    """``"auto"`` -> ``"numba"`` when available (and ``GREEKSMARGIN_BACKEND`` is not ``numpy``), else ``"numpy"``."""
+    if backend == "auto":
+        if os.environ.get("GREEKSMARGIN_BACKEND", "").lower() == "numpy" or not _HAS_NUMBA:
+            return "numpy"
+        return "numba"
+    if backend == "numba" and not _HAS_NUMBA:
+        raise ValueError("backend 'numba' requested but numba is not installed")
+    if backend not in ("numpy", "numba"):
+        raise ValueError(f"backend: expected 'auto', 'numpy' or 'numba', got {backend!r}")
+    return backend
+
+
+@dataclass(frozen=True)
+class FusedScan:
+    """Output of :func:`scan_units` (every amount in the account's margin currency, i.e. times ``factor``).
+
+    Attributes
+    ----------
+    unit_pnl : ndarray of shape (n_scenarios, n_units)
+        Summed P&L of each unit in each scenario (unweighted).
+    unit_scan : ndarray of shape (n_units,)
+        ``max(0, -min_s w_s q_s)`` of each unit.
+    unit_worst : ndarray of shape (n_units,)
+        Index of the worst scenario of each unit (first one on ties, as ``np.argmin``).
+    pos_scan : ndarray of shape (n_positions,)
+        The scan of each position alone (isolated margin).
+    pos_worst : ndarray of shape (n_positions,)
+        ``-w_s p_is`` of each position at its unit's worst scenario (attribution).
+    delta, gamma, vega : ndarray of shape (n_positions,)
+        Finite-difference sensitivities (:func:`greeksmargin.scenarios.sensitivities`; vega NaN -> 0), or
+        zeros when not requested.
+    """
+
+    unit_pnl: NDArray[np.float64]
+    unit_scan: NDArray[np.float64]
+    unit_worst: NDArray[np.intp]
+    pos_scan: NDArray[np.float64]
+    pos_worst: NDArray[np.float64]
+    delta: NDArray[np.float64]
+    gamma: NDArray[np.float64]
+    vega: NDArray[np.float64]
+
+
+_FIELDS = ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size", "inverse", "perp_ratio")
+
+
+def scan_units(
+    arrays: Arrays,
+    factor: NDArray[np.float64],
+    starts: NDArray[np.intp],
+    grid: ScenarioGrid | None,
+    gain_offset: float = 1.0,
+    *,
+    scan: bool = True,
+    sens: bool = True,
+    backend: Backend = "auto",
+    chunk: int = CHUNK,
+    h_spot: float = 1e-4,
+    h_vol: float = 1e-4,
+) -> FusedScan:
+    """Revalue positions sorted by unit under ``grid`` and reduce to unit / position scan figures.
+
+    Parameters
+    ----------
+    arrays : mapping of str -> ndarray of shape (n_positions,)
+        Position arrays (keys of :func:`greeksmargin.greeks.market_arrays`), sorted by unit.
+    factor : ndarray of shape (n_positions,)
+        Position currency -> account margin currency conversion (1 when equal).
+    starts : ndarray of shape (n_units,)
+        First position of each unit (increasing, first 0, every unit non-empty).
+    grid : ScenarioGrid or None
+        The scenarios (one grid for all these units); None only with ``scan=False``.
+    gain_offset : float
+        Factor applied to gains in the scan (:func:`greeksmargin.rules.scan.scan_loss`).
+    scan, sens : bool
+        Compute the scan figures / the finite-difference sensitivities.
+    backend : {"auto", "numpy", "numba"}
+        Implementation (equal results; see the module docstring).
+    chunk : int
+        numpy path: positions revalued at once (memory ``~ n_scenarios x chunk x 8`` bytes per temporary).
+    h_spot, h_vol : float
+        Finite-difference steps (relative spot, absolute vol).
+
+    Returns
+    -------
+    FusedScan
+    """
+    be = resolve_backend(backend)
+    a = {k: np.asarray(arrays[k]) for k in _FIELDS}
+    n = a["size"].shape[0]
+    starts = np.asarray(starts, dtype=np.intp)
+    n_units = starts.size
+    if scan and grid is None:
+        raise ValueError("scan=True needs a scenario grid")
+    n_s = grid.n_scenarios if (grid is not None and scan) else 0
+    factor = np.asarray(factor, dtype=np.float64)
+    if be == "numba" and n:
+        return _scan_numba(a, factor, starts, grid, gain_offset, scan, sens, h_spot, h_vol, n_s)
+    return _scan_numpy(a, factor, starts, grid, gain_offset, scan, sens, chunk, h_spot, h_vol, n, n_units, n_s)
+
+
+def black76_greeks5(
+    is_call: NDArray[np.bool_],
+    forward: NDArray[np.float64],
+    strike: NDArray[np.float64],
+    time_to_expiry: NDArray[np.float64],
+    vol: NDArray[np.float64],
+    rate: NDArray[np.float64],
+    *,
+    backend: Backend = "auto",
+    out: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Black-76 price, delta, gamma, vega and theta of many options in one pass (no validation).
+
+    Parameters
+    ----------
+    is_call : ndarray of bool, shape (n,)
+        True for calls.
+    forward, strike : ndarray of shape (n,)
+        F > 0, K > 0.
+    time_to_expiry : ndarray of shape (n,)
+        T in years (> 0; T = 0 or vol = 0 give the intrinsic limits of :func:`greeksmargin.pricing.black76`).
+    vol : ndarray of shape (n,)
+        sigma, decimal.
+    rate : ndarray of shape (n,)
+        Discount rate r (continuous).
+    backend : {"auto", "numpy", "numba"}
+        numba: one parallel compiled loop; numpy: :func:`greeksmargin.pricing.black76` (reference).
+    out : ndarray of shape (5, n), optional
+        Output buffer.
+
+    Returns
+    -------
+    ndarray of shape (5, n)
+        Rows: price, delta (dV/dF), gamma (d2V/dF2), vega (per 1.00 vol), theta (per year, calendar time
+        passing), as :func:`greeksmargin.pricing.black76` (equal to 1e-12).
+    """
+    n = np.asarray(forward).shape[0]
+    res = np.empty((5, n)) if out is None else out
+    if resolve_backend(backend) == "numba":
+        _greeks5_loop(np.ascontiguousarray(is_call, dtype=np.bool_), np.ascontiguousarray(forward, dtype=np.float64),
+                      np.ascontiguousarray(strike, dtype=np.float64),
+                      np.ascontiguousarray(time_to_expiry, dtype=np.float64),
+                      np.ascontiguousarray(vol, dtype=np.float64), np.ascontiguousarray(rate, dtype=np.float64), res)
+        return res
+    from .pricing import black76
+
+    g = black76(is_call, forward, strike, time_to_expiry, vol, rate)
+    res[0], res[1], res[2], res[3], res[4] = g.price, g.delta, g.gamma, g.vega, g.theta
+    return res
+
+
+# ------------------------------------------------------------------------------------------ numpy path
+def _scan_numpy(
+    a: dict[str, NDArray[Any]], factor: NDArray[np.float64], starts: NDArray[np.intp], grid: ScenarioGrid | None,
+    gain: float, scan: bool, sens: bool, chunk: int, h_spot: float, h_vol: float, n: int, n_units: int, n_s: int,
+) -> FusedScan:
+    """Reference: the margin engine's chunk loop (scenario_pnl -> group_sum -> scan_loss)."""
+    unit_pnl = np.zeros((n_s, n_units))
+    unit_scan = np.zeros(n_units)
+    unit_worst = np.zeros(n_units, dtype=np.intp)
+    pos_scan = np.zeros(n)
+    pos_worst = np.zeros(n)
+    dlt, gam, veg = np.zeros(n), np.zeros(n), np.zeros(n)
+    unit = np.zeros(n, dtype=np.intp)
+    if n_units:
+        unit[starts[1:]] = 1
+        unit = np.cumsum(unit)
+    u0 = 0
+    while u0 < n_units:
+        p0 = int(starts[u0])
+        u1 = max(int(np.searchsorted(starts, p0 + chunk, side="right")), u0 + 1)
+        p1 = int(starts[u1]) if u1 < n_units else n
+        sl = slice(p0, p1)
+        b = {k: v[sl] for k, v in a.items()}
+        f = factor[sl]
+        if scan:
+            assert grid is not None
+            vols = grid.vol_rule.shocked(b["vol"], b["T"], grid.vol_dir)
+            pnl = scenario_pnl(b, grid.spot_move, vols)
+            pnl *= f[None, :]
+            up = group_sum(pnl, starts[u0:u1] - p0)
+            unit_pnl[:, u0:u1] = up
+            us, uw = scan_loss(up, grid.weights, gain)
+            unit_scan[u0:u1] = us
+            unit_worst[u0:u1] = uw
+            ps, _ = scan_loss(pnl, grid.weights, gain)
+            pos_scan[sl] = ps
+            loc = unit[sl] - u0
+            pos_worst[sl] = -pnl[uw[loc], np.arange(p1 - p0)] * grid.weights[uw[loc]]
+            del pnl
+        if sens:
+            d, gm, v = sensitivities(b, h_spot=h_spot, h_vol=h_vol)
+            dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
+        u0 = u1
+    return FusedScan(unit_pnl, unit_scan, unit_worst, pos_scan, pos_worst, dlt, gam, veg)
+
+
+# ------------------------------------------------------------------------------------------ numba path
+def _scan_numba(
+    a: dict[str, NDArray[Any]], factor: NDArray[np.float64], starts: NDArray[np.intp], grid: ScenarioGrid | None,
+    gain: float, scan: bool, sens: bool, h_spot: float, h_vol: float, n_s: int,
+) -> FusedScan:
+    n = a["size"].shape[0]
+    n_units = starts.size
+    ends = np.empty(n_units, dtype=np.intp)
+    ends[:-1] = starts[1:]
+    ends[-1] = n
+    if grid is not None and scan:
+        m = grid.spot_move.astype(np.float64)
+        d = grid.vol_dir.astype(np.int64)
+        w = grid.weights.astype(np.float64)
+        vr = grid.vol_rule
+        rule = np.array([1.0 if vr.kind == "relative" else 0.0, vr.up, vr.down, vr.short_power, vr.long_power,
+                         vr.pivot_days, vr.floor_days, vr.min_vol_up, vr.min_vol, DAYS_PER_YEAR])
+    else:
+        m, d, w = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
+        rule = np.array([1.0, 0, 0, 0, 0, 30.0, 1.0, 0, 0, DAYS_PER_YEAR])
+    unit_pnl_t = np.zeros((n_units, n_s))
+    unit_scan = np.zeros(n_units)
+    unit_worst = np.zeros(n_units, dtype=np.intp)
+    pos_scan = np.zeros(n)
+    pos_worst = np.zeros(n)
+    dlt, gam, veg = np.zeros(n), np.zeros(n), np.zeros(n)
+    cache = np.empty((6, n) if scan else (6, 0))
+    kernel = _fused_parallel if n * max(n_s, 4) >= PARALLEL_THRESHOLD else _fused_serial
+    kernel(
+        np.ascontiguousarray(a["kind_code"], dtype=np.int64), np.ascontiguousarray(a["is_call"], dtype=np.bool_),
+        np.ascontiguousarray(a["strike"], dtype=np.float64), np.ascontiguousarray(a["T"], dtype=np.float64),
+        np.ascontiguousarray(a["forward"], dtype=np.float64), np.ascontiguousarray(a["spot"], dtype=np.float64),
+        np.ascontiguousarray(a["vol"], dtype=np.float64), np.ascontiguousarray(a["rate"], dtype=np.float64),
+        np.ascontiguousarray(a["size"], dtype=np.float64), np.ascontiguousarray(a["inverse"], dtype=np.bool_),
+        np.ascontiguousarray(a["perp_ratio"], dtype=np.float64), factor,
+        starts, ends, m, d, w, rule, float(gain), bool(scan), bool(sens), float(h_spot), float(h_vol),
+        unit_pnl_t, unit_scan, unit_worst, pos_scan, pos_worst, dlt, gam, veg, cache,
+    )
+    return FusedScan(np.ascontiguousarray(unit_pnl_t.T), unit_scan, unit_worst, pos_scan, pos_worst, dlt, gam, veg)
+
+
+if _HAS_NUMBA:
+
+    @njit(cache=True, inline="always")
+    def _ndtr(x: float) -> float:
+        return 0.5 * math.erfc(-x * 0.7071067811865476)
+
+    @njit(cache=True, inline="always")
+    def _b76(w: float, f: float, k: float, s: float, lfk: float, disc: float) -> float:
+        # s = max(vol sqrt(T), 1e-300) as the numpy kernel; lfk = log(f / k)
+        d1 = lfk / s + 0.5 * s
+        d2 = d1 - s
+        return w * (f * _ndtr(w * d1) - k * _ndtr(w * d2)) * disc
+
+    @njit(cache=True, inline="always")
+    def _shock(v: float, mult: float, dirn: int, rule: NDArray[np.float64]) -> float:
+        if dirn == 0:
+            return v
+        size = rule[1] * mult if dirn > 0 else -rule[2] * mult
+        out = v * (1.0 + size) if rule[0] > 0.5 else v + size
+        if dirn > 0 and out < rule[7]:
+            out = rule[7]
+        if out < rule[8]:
+            out = rule[8]
+        return out
+
+    @njit(cache=True, inline="always")
+    def _pos_pnl(
+        j: int, kc: int, call: bool, k: float, f0: float, ref: float, sz: float, inv: bool, fac: float,
+        lfk: float, sqt: float, disc: float, base: float, sig_up: float, sig_0: float, sig_dn: float,
+        m: float, lm: float, dirn: int,
+    ) -> float:
+        """P&L of one position in one scenario (margin currency x factor)."""
+        if kc == 0:
+            wc = 1.0 if call else -1.0
+            s = sig_up if dirn > 0 else (sig_dn if dirn < 0 else sig_0)
+            f1 = f0 * (1.0 + m)
+            new = _b76(wc, f1, k, s, lfk + lm, disc)
+            if inv:
+                p = (new / f1 - base / f0) * sz
+            else:
+                p = (new - base) * sz
+        else:
+            if inv:
+                p = (0.0 if kc == 3 else sz) * (m / (1.0 + m))
+            else:
+                p = sz * ref * m
+        return p * fac
+
+    def _fused_py(
+        kind, is_call, strike, T, forward, spot, vol, rate, size, inverse, perp_ratio, factor,
+        starts, ends, m, d, w, rule, gain, do_scan, do_sens, h_spot, h_vol,
+        unit_pnl_t, unit_scan, unit_worst, pos_scan, pos_worst, dlt, gam, veg, cache,
+    ):
+        n_units = starts.shape[0]
+        n_s = m.shape[0]
+        lm = np.empty(n_s)
+        for s in range(n_s):
+            lm[s] = math.log(1.0 + m[s])
+        pivot = rule[5]
+        for u in prange(n_units):
+            acc = unit_pnl_t[u]
+            for j in range(starts[u], ends[u]):
+                kc = kind[j]
+                fac = factor[j]
+                sz = size[j]
+                inv = inverse[j]
+                f0 = forward[j]
+                k = strike[j]
+                call = is_call[j]
+                ref = f0
+                if kc == 2:
+                    ref = spot[j] * perp_ratio[j]
+                elif kc == 3:
+                    ref = spot[j]
+                lfk = 0.0
+                sqt = 0.0
+                disc = 1.0
+                base = 0.0
+                sig_up = sig_0 = sig_dn = 1e-300
+                v = vol[j]
+                if kc == 0:
+                    t = T[j] if T[j] > 0.0 else 0.0
+                    sqt = math.sqrt(t)
+                    disc = math.exp(-rate[j] * t)
+                    lfk = math.log(f0 / k)
+                    sig_0 = max(sqt * v, 1e-300)
+                    base = _b76(1.0 if call else -1.0, f0, k, sig_0, lfk, disc)
+                    if do_scan:
+                        tt = T[j]
+                        dte = tt * rule[9] if math.isfinite(tt) else pivot
+                        p = rule[3] if dte < pivot else rule[4]
+                        mult = (pivot / max(dte, rule[6])) ** p
+                        sig_up = max(sqt * _shock(v, mult, 1, rule), 1e-300)
+                        sig_dn = max(sqt * _shock(v, mult, -1, rule), 1e-300)
+                        # per-position values reused by the attribution pass (O(n) memory, not O(n x n_s))
+                        cache[0, j] = base
+                        cache[1, j] = lfk
+                        cache[2, j] = disc
+                        cache[3, j] = sig_up
+                        cache[4, j] = sig_0
+                        cache[5, j] = sig_dn
+                if do_scan:
+                    worst_q = math.inf
+                    if kc == 0:  # options: the hot loop, kind and settlement branches hoisted
+                        wc = 1.0 if call else -1.0
+                        base_c = base / f0
+                        for s in range(n_s):
+                            dirn = d[s]
+                            sg = sig_up if dirn > 0 else (sig_dn if dirn < 0 else sig_0)
+                            f1 = f0 * (1.0 + m[s])
+                            new = _b76(wc, f1, k, sg, lfk + lm[s], disc)
+                            pnl = ((new / f1 - base_c) * sz if inv else (new - base) * sz) * fac
+                            acc[s] += pnl
+                            q = (pnl * gain if pnl > 0 else pnl) * w[s]
+                            if q < worst_q:
+                                worst_q = q
+                    else:
+                        for s in range(n_s):
+                            pnl = _pos_pnl(j, kc, call, k, f0, ref, sz, inv, fac, lfk, sqt, disc, base,
+                                           sig_up, sig_0, sig_dn, m[s], lm[s], d[s])
+                            acc[s] += pnl
+                            q = (pnl * gain if pnl > 0 else pnl) * w[s]
+                            if q < worst_q:
+                                worst_q = q
+                    pos_scan[j] = max(0.0, -worst_q) if n_s else 0.0
+                if do_sens:
+                    if kc == 0:
+                        wc = 1.0 if call else -1.0
+                        pm = pp = 0.0
+                        for e in range(2):
+                            mm = -h_spot if e == 0 else h_spot
+                            f1 = f0 * (1.0 + mm)
+                            new = _b76(wc, f1, k, sig_0, math.log(f1 / k), disc)
+                            val = (new / f1 - base / f0) * sz if inv else (new - base) * sz
+                            if e == 0:
+                                pm = val
+                            else:
+                                pp = val
+                        vu = max(sqt * (v + h_vol), 1e-300)
+                        vd = max(sqt * max(v - h_vol, 0.0), 1e-300)
+                        nu = _b76(wc, f0, k, vu, lfk, disc)
+                        nd = _b76(wc, f0, k, vd, lfk, disc)
+                        if inv:
+                            pu = (nu / f0 - base / f0) * sz
+                            pdn = (nd / f0 - base / f0) * sz
+                        else:
+                            pu = (nu - base) * sz
+                            pdn = (nd - base) * sz
+                        dlt[j] = (pp - pm) / (2 * h_spot) * fac
+                        gam[j] = (pp + pm) / (h_spot * h_spot) * fac
+                        vg = (pu - pdn) / (2 * h_vol)
+                        veg[j] = (vg if math.isfinite(vg) else 0.0) * fac
+                    else:
+                        pm = _pos_pnl(j, kc, call, k, f0, ref, sz, inv, 1.0, 0.0, 0.0, 1.0, 0.0,
+                                      1e-300, 1e-300, 1e-300, -h_spot, 0.0, 0)
+                        pp = _pos_pnl(j, kc, call, k, f0, ref, sz, inv, 1.0, 0.0, 0.0, 1.0, 0.0,
+                                      1e-300, 1e-300, 1e-300, h_spot, 0.0, 0)
+                        dlt[j] = (pp - pm) / (2 * h_spot) * fac
+                        gam[j] = (pp + pm) / (h_spot * h_spot) * fac
+                        veg[j] = 0.0
+            if do_scan and n_s:
+                best = 0
+                wq = math.inf
+                for s in range(n_s):
+                    pnl = acc[s]
+                    q = (pnl * gain if pnl > 0 else pnl) * w[s]
+                    if q < wq:
+                        wq = q
+                        best = s
+                unit_worst[u] = best
+                unit_scan[u] = max(0.0, -wq)
+                # attribution: each position's weighted P&L in its unit's worst scenario (recomputed, same bits)
+                for j in range(starts[u], ends[u]):
+                    kc = kind[j]
+                    f0 = forward[j]
+                    k = strike[j]
+                    ref = f0
+                    if kc == 2:
+                        ref = spot[j] * perp_ratio[j]
+                    elif kc == 3:
+                        ref = spot[j]
+                    lfk = 0.0
+                    sqt = 0.0
+                    disc = 1.0
+                    base = 0.0
+                    sig_up = sig_0 = sig_dn = 1e-300
+                    if kc == 0:
+                        base = cache[0, j]
+                        lfk = cache[1, j]
+                        disc = cache[2, j]
+                        sig_up = cache[3, j]
+                        sig_0 = cache[4, j]
+                        sig_dn = cache[5, j]
+                    pnl = _pos_pnl(j, kc, is_call[j], k, f0, ref, size[j], inverse[j], factor[j], lfk, sqt, disc,
+                                   base, sig_up, sig_0, sig_dn, m[best], lm[best], d[best])
+                    pos_worst[j] = -pnl * w[best]
+
+    @njit(cache=True, parallel=True)
+    def _greeks5_loop(call, f, k, t, vol, r, out):
+        n = f.shape[0]
+        for i in prange(n):
+            w = 1.0 if call[i] else -1.0
+            ti = t[i]
+            vi = vol[i]
+            sqrt_t = math.sqrt(ti)
+            s = vi * sqrt_t
+            x = math.log(f[i] / k[i])
+            if s > 0.0:
+                d1 = x / s + 0.5 * s
+                pdf_ok = True
+            else:
+                d1 = _D_CLIP if x > 0.0 else (-_D_CLIP if x < 0.0 else 0.0)
+                pdf_ok = False
+            d2 = min(max(d1 - s, -_D_CLIP), _D_CLIP)
+            d1 = min(max(d1, -_D_CLIP), _D_CLIP)
+            n1 = _ndtr(w * d1)
+            n2 = _ndtr(w * d2)
+            pdf = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1) if pdf_ok else 0.0
+            df = math.exp(-r[i] * ti)
+            sq = f[i] * df
+            kr = k[i] * df
+            price = w * (sq * n1 - kr * n2)
+            out[0, i] = price
+            out[1, i] = w * df * n1
+            out[2, i] = df * pdf / (f[i] * (s if pdf_ok else 1.0))
+            out[3, i] = sq * pdf * sqrt_t
+            out[4, i] = -sq * pdf * vi / (2.0 * (sqrt_t if ti > 0.0 else 1.0)) + w * (r[i] * sq * n1 - r[i] * kr * n2)
+
+    #: threaded over units (big batches) and serial (a few positions: no thread start-up, ~us per call)
+    _fused_parallel = njit(cache=True, parallel=True)(_fused_py)
+    _fused_serial = njit(cache=True)(_fused_py)
+
+#: below this many position x scenario evaluations the serial kernel is used
+PARALLEL_THRESHOLD = 20_000
