@@ -141,6 +141,15 @@ def _ratio(model: float, exch: float) -> float:
     return model / exch
 
 
+def _log_ratio(ratio: float) -> float:
+    """``ln ratio``; -inf for 0, +inf for +inf, NaN for a negative or NaN ratio."""
+    if ratio == 0.0:
+        return -math.inf
+    if ratio == math.inf:
+        return math.inf
+    return math.log(ratio) if ratio > 0 and math.isfinite(ratio) else math.nan
+
+
 def compare_with_exchange(
     result_or_accounts: Any,
     exchange_margin: pd.DataFrame,
@@ -214,12 +223,7 @@ def compare_with_exchange(
         ok = status == "ok"
         im_r = _ratio(m_im, e_im) if ok else math.nan
         mm_r = _ratio(m_mm, e_mm) if ok else math.nan
-        im_l = math.log(im_r) if im_r > 0 and math.isfinite(im_r) else (math.inf if im_r == math.inf else math.nan)
-        if im_r == 0.0:
-            im_l = -math.inf
-        mm_l = math.log(mm_r) if mm_r > 0 and math.isfinite(mm_r) else (math.inf if mm_r == math.inf else math.nan)
-        if mm_r == 0.0:
-            mm_l = -math.inf
+        im_l, mm_l = _log_ratio(im_r), _log_ratio(mm_r)
         outlier = bool(ok and ((not math.isnan(im_l) and abs(im_l) > threshold)
                                or (not math.isnan(mm_l) and abs(mm_l) > threshold)))
         drivers = ""

@@ -35,10 +35,11 @@ Per methodology (the choices made where the book and the methodology do not meet
     :func:`greeksmargin.rules.span.spread_charge` on composite deltas per expiry month (perpetual and spot
     first); a composite delta is in futures equivalents of the unit's future multiplier (else the most common
     multiplier of the unit). Scan ranges come from the span model's ``[products.<UNDERLYING>]`` table (merged
-    over ``[defaults]``; ``product_map`` maps an underlying to another table name); an underlying without a
-    product table uses :data:`SPAN_FALLBACK` (relative PSR and absolute VSR, documented there,
-    *illustrative*), and the ``psr_source`` column says which. The delivery charge is 0. All values in
-    USD: a coin-settled option is valued at its USD price ``C_usd`` (coin value x index) and an inverse
+    over ``[defaults]``; ``product_map`` maps an underlying to another table name; ``psr_fraction`` gives the
+    PSR as a fraction of the spot); an underlying without a product table is a :class:`ModelError` naming
+    ``products.<UNDERLYING>`` (in the account's ``error``). The ``psr_source`` column says ``illustrative`` when
+    the table is marked ``illustrative = true`` (not exchange figures), else ``model``. The delivery charge is 0.
+    All values in USD: a coin-settled option is valued at its USD price ``C_usd`` (coin value x index) and an inverse
     future / perpetual of ``Q`` coin gains ``Q S m`` USD for a move ``m``, i.e. coin-settled contracts are
     margined like linear contracts of the same notional (the coin-numeraire effect is out of scope).
     ``im = mm = max(scan + spread + delivery - credit, short option minimum)``: the SPAN risk requirement,
@@ -81,7 +82,6 @@ from .errors import GreeksMarginError, InputError, ModelError
 __all__ = [
     "ACCOUNT_COLUMNS",
     "DISPATCH",
-    "SPAN_FALLBACK",
     "AdapterMarginResult",
     "account_currency",
     "derive_pm2_accounts",
@@ -98,19 +98,6 @@ __all__ = [
 #: first columns of every adapter's table
 ACCOUNT_COLUMNS = ["account", "im", "mm", "isolated_im", "saving", "saving_pct", "currency"]
 
-#: SPAN scan ranges for underlyings without a ``[products.<UNDERLYING>]`` table in the span model:
-#: ``psr_fraction`` x spot = price scan range (price units), ``vsr`` absolute vol (decimal). Illustrative
-#: orders of magnitude (CME equity-index futures margins are ~5-7 % of notional, CME bitcoin / ether futures
-#: ~25-40 %); not exchange figures. ``extreme_multiple`` keeps the extreme moves (+-X PSR) above -100 %.
-#: ``"*"`` is the default for any other underlying.
-SPAN_FALLBACK: dict[str, dict[str, float]] = {
-    "SPX": {"psr_fraction": 0.06, "vsr": 0.04, "extreme_multiple": 3.0},
-    "NDX": {"psr_fraction": 0.07, "vsr": 0.05, "extreme_multiple": 3.0},
-    "RUT": {"psr_fraction": 0.08, "vsr": 0.05, "extreme_multiple": 3.0},
-    "BTC": {"psr_fraction": 0.30, "vsr": 0.10, "extreme_multiple": 2.0},
-    "ETH": {"psr_fraction": 0.35, "vsr": 0.12, "extreme_multiple": 2.0},
-    "*": {"psr_fraction": 0.15, "vsr": 0.05, "extreme_multiple": 3.0},
-}
 
 # ============================================================================================ helpers
 def account_currency(priced: pd.DataFrame) -> str:
@@ -128,7 +115,7 @@ def _fx(market: Any, from_ccy: str, to_ccy: str) -> float:
     return float(market.fx_to_usd(from_ccy)) / float(market.fx_to_usd(to_ccy))
 
 
-def _model_params(model: Any, methodology: str) -> tuple[Any, Any]:
+def _model_params(model: Any) -> tuple[Any, Any]:
     """(Model or None, params) from a model name/path, a loaded Model or bare params."""
     from .models import Model, load_model
 
@@ -138,6 +125,16 @@ def _model_params(model: Any, methodology: str) -> tuple[Any, Any]:
         m = load_model(model)
         return m, m.params
     return None, model
+
+
+def _model_tables(model: Any, needs: str) -> Mapping[str, Any]:
+    """The TOML tables of a model (name, path or loaded Model), or ``model`` itself when it is a dict."""
+    m, raw = _model_params(model)
+    if m is not None:
+        raw = m.raw or m.params
+    if not isinstance(raw, Mapping):
+        raise ModelError(f"the {needs}")
+    return raw
 
 
 def _price_book(positions: pd.DataFrame, market: Any) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -286,7 +283,7 @@ def simm_accounts(
     from .aggregation import to_crif
     from .rules.simm import load_simm_params, simm_margin
 
-    _, raw = _model_params(model, "simm")
+    _, raw = _model_params(model)
     params = load_simm_params(raw)
 
     def core(sub: pd.DataFrame) -> _AccountFigures:
@@ -310,23 +307,12 @@ def simm_accounts(
 # ============================================================================================== SPAN
 def _span_params_for(raw: Mapping[str, Any], underlying: str, spot: float,
                      product_map: Mapping[str, str] | None = None) -> tuple[Any, str]:
-    """SpanParams of an underlying: the model's product table, else :data:`SPAN_FALLBACK` (relative PSR)."""
-    from .rules.span import SpanParams
+    """SpanParams of an underlying from the model's product table, and ``"illustrative"`` or ``"model"``."""
+    from .rules.span import product_params
 
-    products = raw.get("products", {}) if isinstance(raw, Mapping) else {}
-    defaults = dict(raw.get("defaults", {})) if isinstance(raw, Mapping) else {}
     product = (product_map or {}).get(underlying, underlying)
-    if product in products:
-        merged = {**defaults, **products[product]}
-        merged.pop("description", None)
-        try:
-            return SpanParams.from_dict(merged), "model"
-        except InputError as exc:
-            raise ModelError(exc.reason, key=f"products.{product}") from exc
-    fb = SPAN_FALLBACK.get(underlying, SPAN_FALLBACK["*"])
-    merged = {**defaults, "psr": fb["psr_fraction"] * spot, "vsr": fb["vsr"],
-              "extreme_multiple": fb["extreme_multiple"]}
-    return SpanParams.from_dict(merged), "fallback"
+    params = product_params(raw, product, spot)
+    return params, "illustrative" if raw["products"][product].get("illustrative", False) else "model"
 
 
 def span_unit(priced: pd.DataFrame, params: Any, spot: float) -> dict[str, Any]:
@@ -437,11 +423,7 @@ def span_accounts(
         short_option_minimum, net_option_value, requirement_net_nov, psr_source, error``; tidy rows per
         underlying in ``.attrs["components"]``.
     """
-    m, raw = _model_params(model, "span")
-    if m is not None:
-        raw = m.raw or m.params
-    if not isinstance(raw, Mapping):
-        raise ModelError("the span adapter needs the span model's tables ([defaults], [products.*])")
+    raw = _model_tables(model, "span adapter needs the span model's tables ([defaults], [products.*])")
     sources: dict[str, set[str]] = {}
 
     def core(sub: pd.DataFrame) -> _AccountFigures:
@@ -472,9 +454,14 @@ def span_accounts(
 
 
 # ======================================================================================== Deribit PM
+def _deribit_covered(sub: pd.DataFrame) -> pd.Series:
+    """Positions the risk matrix covers: coin-settled (inverse) options, futures and perpetuals."""
+    return (sub["settlement"] == "inverse") & sub["kind"].isin(["option", "future", "perpetual"])
+
+
 def _deribit_rows(sub: pd.DataFrame) -> pd.DataFrame:
     """Risk-matrix positions of the coin-settled part of ``sub`` (rule-module fields)."""
-    inv = sub[(sub["settlement"] == "inverse") & sub["kind"].isin(["option", "future", "perpetual"])]
+    inv = sub[_deribit_covered(sub)]
     expiry_ms = [float(pd.Timestamp(e).value // 1_000_000) if pd.notna(e) else np.nan for e in inv["expiry"]]
     return pd.DataFrame({
         "instrument": inv["instrument"].astype(str).to_numpy(),
@@ -489,10 +476,6 @@ def _deribit_rows(sub: pd.DataFrame) -> pd.DataFrame:
         "underlying_price": inv["forward"].to_numpy(dtype=float),
         "coin": inv["margin_currency"].to_numpy(),
     }, index=inv.index)
-
-
-def _deribit_covered(sub: pd.DataFrame) -> pd.Series:
-    return (sub["settlement"] == "inverse") & sub["kind"].isin(["option", "future", "perpetual"])
 
 
 def deribit_pm_accounts(
@@ -524,11 +507,7 @@ def deribit_pm_accounts(
     """
     from .rules.deribit_pm import DeribitPMParams, deribit_pm_margin
 
-    m, raw = _model_params(model, "deribit_pm")
-    if m is not None:
-        raw = m.raw or m.params
-    if not isinstance(raw, Mapping):
-        raise ModelError("the deribit-pm adapter needs the model's per-currency tables ([btc], [eth])")
+    raw = _model_tables(model, "deribit-pm adapter needs the model's per-currency tables ([btc], [eth])")
     ts_ms = float(pd.Timestamp(market.valuation_time).value // 1_000_000)
     cache: dict[str, Any] = {}
 
@@ -623,23 +602,15 @@ def derive_portfolio(priced: pd.DataFrame, market: Any, underlying: str) -> dict
 
 def _derive_params(model: Any) -> Any:
     """PM2Params from a model name/path/Model, a parameters dict (case layout) or PM2Params."""
-    from .rules.derive_pm2 import PM2Params, load_derive_pm2_params
+    from .rules.derive_pm2 import PM2Params, params_from_model
 
-    if isinstance(model, PM2Params):
-        return model
-    m, raw = _model_params(model, "derive_pm2")
+    m, raw = _model_params(model)
+    if isinstance(raw, PM2Params):
+        return raw
     if m is not None:
-        if isinstance(m.params, PM2Params):
-            return m.params
-        if m.file:
-            return load_derive_pm2_params(m.file)
         raw = m.raw
     if isinstance(raw, Mapping):
-        body = {k: v for k, v in raw.items() if k != "meta"}
-        try:
-            return PM2Params.from_dict(body, path="")
-        except InputError as exc:
-            raise ModelError(exc.reason, key=exc.column) from None
+        return params_from_model(raw)
     raise ModelError("the derive-pm2 adapter needs a derive-pm2 model or its parameters")
 
 

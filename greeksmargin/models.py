@@ -491,8 +491,8 @@ _EXTERNAL: dict[str, tuple[str, str | None]] = {
     "span": ("greeksmargin.rules.span", None),
     "deribit_pm": ("greeksmargin.rules.deribit_pm", None),
     "deribit-pm": ("greeksmargin.rules.deribit_pm", None),
-    "derive_pm2": ("greeksmargin.rules.derive_pm2", None),
-    "derive-pm2": ("greeksmargin.rules.derive_pm2", None),
+    "derive_pm2": ("greeksmargin.rules.derive_pm2", "load_derive_pm2_params"),
+    "derive-pm2": ("greeksmargin.rules.derive_pm2", "load_derive_pm2_params"),
 }
 
 
@@ -509,7 +509,7 @@ def models_dir() -> Path:
 
 def _methodology_of(raw: dict[str, Any]) -> str:
     meta = raw.get("meta", {}) if isinstance(raw.get("meta"), dict) else {}
-    return str(meta.get("methodology") or meta.get("rule") or "")
+    return str(meta.get("methodology") or "")
 
 
 def _resolve(name_or_path: str | Path) -> Path:
@@ -572,16 +572,11 @@ def _load_path(file: str, _mtime: float) -> Model:
     meta = dict(raw.get("meta", {}))
     name = str(meta.get("name") or Path(file).stem)
     params: Any = raw
-    if meth in _EXTERNAL:
+    module, loader = _EXTERNAL.get(meth, ("", None))
+    if loader is not None:
         import importlib
 
-        module, loader = _EXTERNAL[meth]
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError:
-            mod = None
-        if mod is not None and loader is not None and hasattr(mod, loader):
-            params = getattr(mod, loader)(file)
+        params = getattr(importlib.import_module(module), loader)(file)
     return Model(name, meth, meta, params, file=file, runnable=False, raw=raw)
 
 

@@ -454,3 +454,9 @@ def test_expired_expiry_with_zero_dte_floor_stays_finite():
     res = derive_pm2_margin(pf, _params(vol_shock={"dte_floor": 0.0}))
     assert all(math.isfinite(v) for v in res.summary().values())
     assert res.option_mtm == pytest.approx(-600.0)
+
+
+def test_shipped_model_loads_as_pm2_params():
+    from greeksmargin.models import load_model
+
+    assert load_model("derive-pm2").params == load_derive_pm2_params(MODEL_FILE)

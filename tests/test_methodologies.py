@@ -201,10 +201,12 @@ def test_span_uses_the_model_product_when_the_underlying_has_one(book):
                      expiry="2027-01-15T21:00:00Z", mult=100.0)], book.market)
     r = M.span_accounts(pos, book.market, raw, isolated=False).iloc[0]
     assert r["psr_source"] == "model"
-    r2 = M.span_accounts(pos, book.market, {"products": {}}, isolated=False).iloc[0]
-    assert r2["psr_source"] == "fallback"
+    r2 = M.span_accounts(pos, book.market, "span", isolated=False).iloc[0]  # shipped illustrative SPX table
+    assert r2["psr_source"] == "illustrative"
     assert r["scan_risk"] != pytest.approx(r2["scan_risk"])
     assert r["im"] >= 2 * 100.0  # never below the short option minimum
+    r3 = M.span_accounts(pos, book.market, {"products": {}}, isolated=False).iloc[0]
+    assert np.isnan(r3["im"]) and "products.SPX" in r3["error"]  # no product table: an error naming the key
 
 
 # ------------------------------------------------------------------------------------- Deribit PM

@@ -148,3 +148,10 @@ def test_malformed_case_file(tmp_path):
     res = run(f)
     assert [c.passed for c in res.cases] == [False, True]
     assert "quantity" in res.cases[0].error
+
+
+def test_illustrative_products_give_the_scan_range_as_a_fraction_of_the_price():
+    p = load_span_params("BTC", spot=100000.0)
+    assert p.psr == pytest.approx(30000.0) and p.vsr == 0.1 and p.extreme_multiple == 2.0
+    with pytest.raises(ModelError, match=r"products\.BTC\.psr_fraction"):
+        load_span_params("BTC")

@@ -14,20 +14,26 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io
-from .margin import _emit, _records, format_table
+from ._output import emit, format_table, records
 
 
 def run_compare(args: argparse.Namespace) -> int:
     """Run ``greeksmargin compare``."""
     from ..compare import compare_with_exchange, normalize_exchange_margin
+    from ..errors import MarketDataError
     from ..market import load_market
     from ..methodologies import run_model
 
     market = load_market(args.market)
     exch = normalize_exchange_margin(io.read_table(args.exchange_margin), source=str(args.exchange_margin))
     res = run_model(args.positions, market, args.model)
-    fx = {c: market.fx_to_usd(c) for c in set(exch["currency"]) | set(res.accounts["currency"].dropna())
-          if isinstance(c, str) and c and _has_fx(market, c)}
+    fx = {}
+    for c in set(exch["currency"]) | set(res.accounts["currency"].dropna()):
+        if isinstance(c, str) and c:
+            try:
+                fx[c] = market.fx_to_usd(c)
+            except MarketDataError:
+                pass  # no rate: compare_with_exchange reports a "currency mismatch"
     table = compare_with_exchange(res, exch, threshold=args.threshold, n_drivers=args.drivers, fx_to_usd=fx)
     name = res.model.name
     if args.format == "table":
@@ -42,25 +48,15 @@ def run_compare(args: argparse.Namespace) -> int:
         text = table.to_csv(index=False)
     elif args.format == "json":
         text = json.dumps({"model": name, "exchange_margin": str(args.exchange_margin), "threshold": args.threshold,
-                           "accounts": _records(table)}, indent=1) + "\n"
+                           "accounts": records(table)}, indent=1) + "\n"
     else:
         from ..reports.compare import compare_report
 
         text = compare_report(table, model_name=name, threshold=args.threshold, source=str(args.exchange_margin))
         if args.out is None:
             args.out = Path("compare_report.html")
-    _emit(text, args.out)
+    emit(text, args.out)
     return 0
-
-
-def _has_fx(market: object, ccy: str) -> bool:
-    from ..errors import MarketDataError
-
-    try:
-        market.fx_to_usd(ccy)  # type: ignore[attr-defined]
-    except MarketDataError:
-        return False
-    return True
 
 
 def run_sidebyside(args: argparse.Namespace) -> int:
@@ -81,14 +77,14 @@ def run_sidebyside(args: argparse.Namespace) -> int:
         long = im.melt(id_vars=["account", "currency"], var_name="model", value_name="im")
         text = long.to_csv(index=False)
     elif args.format == "json":
-        text = json.dumps({"im": _records(im), "saving": _records(saving), "errors": errors}, indent=1) + "\n"
+        text = json.dumps({"im": records(im), "saving": records(saving), "errors": errors}, indent=1) + "\n"
     else:
         from ..reports.compare import side_by_side_report
 
         text = side_by_side_report(im, saving)
         if args.out is None:
             args.out = Path("sidebyside_report.html")
-    _emit(text, args.out)
+    emit(text, args.out)
     return 0
 
 

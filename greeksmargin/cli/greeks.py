@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from .. import io
 from ..aggregation import aggregate_greeks
 from ..greeks import price_positions
 from ..market import load_market
 from ..positions import load_positions, validate_against_market
+from . import _output
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,43 +34,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _number(column: str, value: float) -> str:
+    return f"{value:,.0f}" if column == "n_positions" else f"{value:,.2f}"
+
+
 def format_table(df: pd.DataFrame) -> str:
-    """Render a DataFrame as an aligned text table (numbers right-aligned, thousands separators)."""
-    cells: list[list[str]] = []
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) for c in df.columns]
-    for _, row in df.iterrows():
-        line = []
-        for c, is_num in zip(df.columns, numeric):
-            v = row[c]
-            if is_num:
-                line.append("" if pd.isna(v) else f"{v:,.0f}" if c == "n_positions" else f"{v:,.2f}")
-            else:
-                line.append(str(v))
-        cells.append(line)
-    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(df.columns)]
-
-    def fmt(vals: list[str]) -> str:
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric)).rstrip()
-
-    lines = [fmt([str(c) for c in df.columns]), fmt(["-" * w for w in widths])]
-    lines += [fmt(r) for r in cells]
-    return "\n".join(lines) + "\n"
-
-
-def to_records(df: pd.DataFrame) -> list[dict]:
-    """JSON-ready records (NaN -> null)."""
-    clean = df.astype(object).where(df.notna(), None)
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in rec.items()}
-            for rec in clean.to_dict(orient="records")]
+    """Render net Greeks as an aligned text table: 2 decimals (``n_positions`` whole), thousands separators."""
+    return _output.format_table(df, _number)
 
 
 def render(df: pd.DataFrame, fmt: str) -> str:
     """Render aggregated Greeks as ``table``, ``csv`` or ``json`` text."""
-    if fmt == "csv":
-        return df.to_csv(index=False)
-    if fmt == "json":
-        return json.dumps(to_records(df), indent=1) + "\n"
-    return format_table(df)
+    return _output.render(df, fmt, _number)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,9 +54,5 @@ def run(args: argparse.Namespace) -> int:
     positions = load_positions(args.positions, valuation_time=market.valuation_time)
     validate_against_market(positions, market, file=str(args.positions))
     agg = aggregate_greeks(price_positions(positions, market), by=args.by)
-    text = render(agg, args.format)
-    if args.out:
-        io.write_text(text, args.out)
-    else:
-        sys.stdout.write(text)
+    _output.emit(render(agg, args.format), args.out)
     return 0

@@ -11,56 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from .. import io
-
-
-def format_table(df: pd.DataFrame) -> str:
-    """Aligned text table: numbers right-aligned, 6 significant digits (whole units from 1e5), thousands separators."""
-    cells: list[list[str]] = []
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    for row in df.itertuples(index=False):
-        line = []
-        for v, is_num in zip(row, numeric):
-            if is_num:
-                line.append("" if pd.isna(v) else f"{v:,.6g}" if abs(v) < 1e5 else f"{v:,.0f}" if abs(v) < 1e15
-                            else f"{v:.4g}")
-            else:
-                line.append("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-        cells.append(line)
-    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(df.columns)]
-
-    def fmt(vals: list[str]) -> str:
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric)).rstrip()
-
-    lines = [fmt([str(c) for c in df.columns]), fmt(["-" * w for w in widths])]
-    lines += [fmt(r) for r in cells]
-    return "\n".join(lines) + "\n"
-
-
-def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    clean = df.astype(object).where(df.notna(), None)
-    out = []
-    for rec in clean.to_dict(orient="records"):
-        r = {}
-        for k, v in rec.items():
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and not np.isfinite(v):
-                v = None
-            r[k] = v
-        out.append(r)
-    return out
-
-
-def _emit(text: str, out: Path | None) -> None:
-    if out is None:
-        print(text, end="" if text.endswith("\n") else "\n")
-    else:
-        io.write_text(text, out)
-        print(f"wrote {out}")
+from ._output import emit, format_table, records, render
 
 
 def run_margin(args: argparse.Namespace) -> int:
@@ -70,7 +21,7 @@ def run_margin(args: argparse.Namespace) -> int:
     res = compute_margin(args.positions, args.market, args.model, collateral=args.collateral,
                          errors="collect" if args.keep_going else "raise")
     if args.explain:
-        _emit(res.explain(args.explain), args.out)
+        emit(res.explain(args.explain), args.out)
         return 0
     table = accounts_table(res)
     if args.format == "table":
@@ -84,9 +35,9 @@ def run_margin(args: argparse.Namespace) -> int:
         text = json.dumps(
             {
                 "model": {"name": res.model.name, "methodology": res.model.methodology, "file": res.model.file},
-                "accounts": _records(table),
-                "components": _records(res.components),
-                "by_underlying": _records(res.by_underlying),
+                "accounts": records(table),
+                "components": records(res.components),
+                "by_underlying": records(res.by_underlying),
             },
             indent=1,
         ) + "\n"
@@ -96,7 +47,7 @@ def run_margin(args: argparse.Namespace) -> int:
         text = margin_report(res)
         if args.out is None:
             args.out = Path("margin_report.html")
-    _emit(text, args.out)
+    emit(text, args.out)
     return 0
 
 
@@ -105,13 +56,10 @@ def run_whatif(args: argparse.Namespace) -> int:
     from ..margin import margin_change
 
     df = margin_change(args.positions, args.market, args.model, args.trades)
-    if args.format == "json":
-        text = json.dumps(_records(df), indent=1) + "\n"
-    elif args.format == "csv":
-        text = df.to_csv(index=False)
-    else:
-        text = "Margin before and after the trades (touched accounts only)\n\n" + format_table(df)
-    _emit(text, args.out)
+    text = render(df, args.format)
+    if args.format == "table":
+        text = "Margin before and after the trades (touched accounts only)\n\n" + text
+    emit(text, args.out)
     return 0
 
 
@@ -121,10 +69,10 @@ def run_models(args: argparse.Namespace) -> int:
 
     df = list_models()
     if args.format == "json":
-        text = json.dumps(_records(df), indent=1) + "\n"
+        text = json.dumps(records(df), indent=1) + "\n"
     else:
         text = format_table(df[["name", "methodology", "runnable", "description"]])
-    _emit(text, None)
+    emit(text, None)
     return 0
 
 

@@ -106,6 +106,17 @@ def _checked_inputs(
     return call, u, k, t, v, r, q
 
 
+def _greeks(backend: Backend, *args: NDArray[np.float64], forward_rho: bool) -> Greeks:
+    """The Greeks kernel of ``backend`` (``"numpy"`` or ``"numba"``) on checked inputs."""
+    if backend == "numba":
+        from ._numba import greeks_numba
+
+        return greeks_numba(*args, forward_rho=forward_rho)
+    if backend != "numpy":
+        raise ValueError(f"backend: expected 'numpy' or 'numba', got {backend!r}")
+    return _greeks_numpy(*args, forward_rho=forward_rho)
+
+
 def _greeks_numpy(
     call: NDArray[np.bool_],
     s0: NDArray[np.float64],
@@ -197,13 +208,7 @@ def black_scholes_merton(
     call, s0, k, t, v, r, q = _checked_inputs(
         option_type, "spot", spot, strike, time_to_expiry, vol, rate, dividend_yield
     )
-    if backend == "numba":
-        from ._numba import greeks_numba
-
-        return greeks_numba(call, s0, k, t, v, r, q, forward_rho=False)
-    if backend != "numpy":
-        raise ValueError(f"backend: expected 'numpy' or 'numba', got {backend!r}")
-    return _greeks_numpy(call, s0, k, t, v, r, q, forward_rho=False)
+    return _greeks(backend, call, s0, k, t, v, r, q, forward_rho=False)
 
 
 def black76(
@@ -248,13 +253,7 @@ def black76(
         If forward or strike is not > 0, time_to_expiry or vol is negative, or any input is NaN/inf.
     """
     call, f, k, t, v, r, _ = _checked_inputs(option_type, "forward", forward, strike, time_to_expiry, vol, rate, 0.0)
-    if backend == "numba":
-        from ._numba import greeks_numba
-
-        return greeks_numba(call, f, k, t, v, r, r, forward_rho=True)
-    if backend != "numpy":
-        raise ValueError(f"backend: expected 'numpy' or 'numba', got {backend!r}")
-    return _greeks_numpy(call, f, k, t, v, r, r, forward_rho=True)
+    return _greeks(backend, call, f, k, t, v, r, r, forward_rho=True)
 
 
 def black76_price(

@@ -13,15 +13,19 @@ holding base64 PNG data, the style sheet is inline. Usage::
 
 from __future__ import annotations
 
+import base64
 import html as _html
+import io as _bytesio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jinja2
+import matplotlib
 import pandas as pd
 from markupsafe import Markup
 
-from ._figures import figure_to_img_tag, figure_to_png, new_figure
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 __all__ = ["embed_figure", "escape", "figure_to_png", "new_figure", "render_page", "table_html"]
 
@@ -36,6 +40,19 @@ _ENV = jinja2.Environment(
 def escape(text: Any) -> str:
     """HTML-escape ``str(text)``."""
     return _html.escape(str(text))
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (8, 4)) -> tuple[Any, Any]:
+    """A new matplotlib figure and its axes (Agg backend, nothing shown; constrained layout)."""
+    return plt.subplots(nrows, ncols, figsize=figsize, constrained_layout=True)
+
+
+def figure_to_png(fig: Any, dpi: int = 90) -> bytes:
+    """Render ``fig`` to PNG bytes and close it."""
+    buf = _bytesio.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def embed_figure(fig: Any, alt: str = "", dpi: int = 90) -> str:
@@ -55,7 +72,8 @@ def embed_figure(fig: Any, alt: str = "", dpi: int = 90) -> str:
     str
         A self-contained ``<img>`` tag.
     """
-    return figure_to_img_tag(fig, alt=escape(alt), dpi=dpi)
+    data = base64.b64encode(figure_to_png(fig, dpi=dpi)).decode("ascii")
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{data}">'
 
 
 def table_html(df: pd.DataFrame, *, float_format: str = "{:,.6g}", index: bool = False, max_rows: int = 500) -> str:

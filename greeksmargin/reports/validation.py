@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..validation.core import SuiteResult
-from ._figures import figure_to_img_tag, new_figure
+from .html import embed_figure, new_figure
 
 
 def _numeric_pairs(computed: Any, expected: Any) -> list[tuple[float, float]]:
@@ -59,7 +59,7 @@ def _plots(result: SuiteResult) -> str:
     ax2.set_xlabel("log10 relative error (exact matches at -17)")
     ax2.set_ylabel("figures")
     ax2.set_title("error distribution")
-    return figure_to_img_tag(fig, alt=f"{result.suite} computed vs expected and error distribution")
+    return embed_figure(fig, alt=f"{result.suite} computed vs expected and error distribution")
 
 
 def _fmt(value: Any) -> str:

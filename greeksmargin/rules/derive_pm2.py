@@ -425,12 +425,22 @@ def load_derive_pm2_params(path: str | Path) -> PM2Params:
     ModelError
         The file is malformed; the message names the key and the file.
     """
-    raw = io.read_toml(path)
-    body = {k: v for k, v in raw.items() if k != "meta"}
+    return params_from_model(io.read_toml(path), file=str(path))
+
+
+def params_from_model(doc: Mapping[str, Any], file: str | None = None) -> PM2Params:
+    """PM2Params from a derive-pm2 model document: every table but ``[meta]`` (see :meth:`PM2Params.from_dict`).
+
+    Raises
+    ------
+    ModelError
+        A malformed table; the message names the key (and ``file`` when given).
+    """
+    body = {k: v for k, v in doc.items() if k != "meta"}
     try:
         return PM2Params.from_dict(body, path="")
     except InputError as exc:
-        raise ModelError(exc.reason, file=str(path), key=exc.column) from None
+        raise ModelError(exc.reason, file=file, key=exc.column) from None
 
 
 # ----------------------------------------------------------------------------------------------- portfolio

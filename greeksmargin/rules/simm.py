@@ -106,25 +106,25 @@ class SimmParams:
         """Name of the residual bucket."""
         return str(self.raw.get("general", {}).get("residual_bucket", "Residual"))
 
+    def _get_at(self, dotted: str, horizon: str | None) -> Any:
+        """The value at a dotted key, or its ``horizon`` entry when ``horizon`` is given."""
+        value = self._get(dotted)
+        if horizon is None:
+            return value
+        if not isinstance(value, dict) or horizon not in value:
+            raise ModelError(f"missing horizon '{horizon}'", file=self.file, key=dotted)
+        return value[horizon]
+
     def bucket_table(self, dotted: str, horizon: str | None = None) -> dict[str, float]:
         """A per-bucket table (optionally per horizon) as ``{bucket: value}``."""
-        values = self._get(dotted)
-        if horizon is not None:
-            if not isinstance(values, dict) or horizon not in values:
-                raise ModelError(f"missing horizon '{horizon}'", file=self.file, key=dotted)
-            values = values[horizon]
+        values = self._get_at(dotted, horizon)
         if len(values) != len(self.buckets):
             raise ModelError(f"expected {len(self.buckets)} values, got {len(values)}", file=self.file, key=dotted)
         return {b: float(v) for b, v in zip(self.buckets, values)}
 
     def scalar(self, dotted: str, horizon: str | None = None) -> float:
         """A scalar parameter (optionally per horizon)."""
-        value = self._get(dotted)
-        if horizon is not None:
-            if not isinstance(value, dict) or horizon not in value:
-                raise ModelError(f"missing horizon '{horizon}'", file=self.file, key=dotted)
-            value = value[horizon]
-        return float(value)
+        return float(self._get_at(dotted, horizon))
 
     def inter_bucket(self) -> tuple[list[str], np.ndarray]:
         """Inter-bucket correlation gamma: (bucket names, matrix of shape (n, n))."""

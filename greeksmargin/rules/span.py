@@ -182,8 +182,7 @@ def scan_risk(
     float
         Scan risk, in the currency of the arrays (>= 0).
     """
-    losses = scenario_losses(risk_arrays, positions, convention, extreme_weights_applied, extreme_weight)
-    return float(max(0.0, losses.max()))
+    return scan_risk_detail(risk_arrays, positions, convention, extreme_weights_applied, extreme_weight).scan_risk
 
 
 def scan_risk_detail(
@@ -370,8 +369,53 @@ class SpanResult:
     composite_delta: dict[str, float]
 
 
-def load_span_params(product: str, path: str | None = None) -> SpanParams:
-    """Parameters of ``product`` from ``models/span.toml`` (or ``path``): ``[defaults]`` then ``[products.<name>]``.
+#: keys of a ``[products.X]`` table that describe the product and are not SPAN parameters
+PRODUCT_INFO_KEYS = ("description", "illustrative")
+
+
+def product_params(doc: Mapping[str, Any], product: str, spot: float | None = None,
+                   file: str | None = None) -> SpanParams:
+    """Parameters of ``product`` from a span model document: ``[defaults]`` then ``[products.<product>]``.
+
+    Parameters
+    ----------
+    doc : mapping
+        The span model (tables ``defaults`` and ``products``).
+    product : str
+        Name of the product table.
+    spot : float, optional
+        Price of the underlying (price units): needed when the table gives ``psr_fraction`` (the price scan
+        range as a fraction of the price, PSR = ``psr_fraction x spot``) instead of ``psr``.
+    file : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    SpanParams
+
+    Raises
+    ------
+    ModelError
+        Unknown product or parameter, or ``psr_fraction`` without ``spot`` (the message names the key).
+    """
+    products = doc.get("products", {})
+    key = f"products.{product}"
+    if product not in products:
+        raise ModelError(f"unknown product (known: {', '.join(products)})", file=file, key=key)
+    merged = {k: v for k, v in {**doc.get("defaults", {}), **products[product]}.items()
+              if k not in PRODUCT_INFO_KEYS}
+    if "psr_fraction" in merged:
+        if spot is None:
+            raise ModelError("psr_fraction needs the price of the underlying", file=file, key=f"{key}.psr_fraction")
+        merged["psr"] = float(merged.pop("psr_fraction")) * spot
+    try:
+        return SpanParams.from_dict(merged)
+    except InputError as exc:
+        raise ModelError(exc.reason, file=file, key=key) from exc
+
+
+def load_span_params(product: str, path: str | None = None, spot: float | None = None) -> SpanParams:
+    """Parameters of ``product`` from ``models/span.toml`` (or ``path``): see :func:`product_params`.
 
     Raises
     ------
@@ -383,16 +427,7 @@ def load_span_params(product: str, path: str | None = None) -> SpanParams:
     from .. import io
 
     file = Path(path) if path else Path(__file__).resolve().parents[2] / "models" / "span.toml"
-    doc = io.read_toml(file)
-    products = doc.get("products", {})
-    if product not in products:
-        raise ModelError(f"unknown product (known: {', '.join(products)})", file=str(file), key=f"products.{product}")
-    merged = {**doc.get("defaults", {}), **products[product]}
-    merged.pop("description", None)
-    try:
-        return SpanParams.from_dict(merged)
-    except InputError as exc:
-        raise ModelError(exc.reason, file=str(file), key=f"products.{product}") from exc
+    return product_params(io.read_toml(file), product, spot, file=str(file))
 
 
 def spread_charge(month_deltas: Mapping[str, float], rate: float, rates: Mapping[str, float] | None = None) -> float:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GreeksMarginError
+from .. import io
+from ..errors import CaseFormatError, GreeksMarginError, InputError
 
 #: suite name on the command line -> (module in greeksmargin.validation, default folder under validation/cases)
 SUITES: dict[str, tuple[str, str]] = {
@@ -27,6 +29,10 @@ SUITES: dict[str, tuple[str, str]] = {
     "span": ("span", "span"),
     "simm": ("simm", "simm"),
 }
+
+
+#: what computing one case may raise: the case gets ``error`` and the run goes on
+CASE_ERRORS: tuple[type[Exception], ...] = (GreeksMarginError, ValueError, KeyError, TypeError, ArithmeticError)
 
 
 @dataclass
@@ -112,3 +118,94 @@ def run_suite(suite: str, cases: str | Path) -> SuiteResult:
         raise GreeksMarginError(f"unknown suite '{suite}'; known: {', '.join(SUITES)}")
     module = importlib.import_module(f"{__package__}.{SUITES[suite][0]}")
     return module.run(Path(cases))
+
+
+def iter_case_files(path: Path, pattern: str) -> list[Path]:
+    """``[path]`` for a file; the sorted files of the folder ``path`` matching the glob ``pattern`` otherwise."""
+    path = Path(path)
+    return io.list_files(path, pattern) if path.is_dir() else [path]
+
+
+def read_case_json(file: Path) -> Any:
+    """The JSON document of a case file; unreadable JSON is a :class:`CaseFormatError` naming the file."""
+    try:
+        return io.read_json(file)
+    except CaseFormatError:
+        raise
+    except InputError as exc:
+        raise CaseFormatError(f"not a JSON case file: {exc.reason}", file=str(file), row=exc.row) from exc
+
+
+def is_case_list(doc: Any, keys: Iterable[str]) -> bool:
+    """Whether ``doc`` is a JSON list with at least one case object holding every key of ``keys``."""
+    return isinstance(doc, list) and any(isinstance(c, dict) and all(k in c for k in keys) for c in doc)
+
+
+def check_case_list(doc: Any, file: Path, what: str, keys: Iterable[str]) -> list[dict[str, Any]]:
+    """The cases of a JSON list of ``what`` cases, or a :class:`CaseFormatError` naming the file and the key.
+
+    Every item must be an object and each key of ``keys`` must appear in at least one case.
+    """
+    if not isinstance(doc, list):
+        raise CaseFormatError(f"expected a JSON list of {what} cases", file=str(file))
+    for i, case in enumerate(doc):
+        if not isinstance(case, dict):
+            raise CaseFormatError("a case must be an object", file=str(file), row=i)
+    for key in keys:
+        if doc and not any(key in c for c in doc):
+            raise CaseFormatError(f"missing key '{key}'", file=str(file), row=0, column=key)
+    return doc
+
+
+def load_case_files(
+    path: Path,
+    is_case_file: Callable[[Any], bool],
+    check: Callable[[Any, Path], Any],
+    missing: str,
+    column: str,
+) -> list[tuple[Path, Any]]:
+    """``(file, checked document)`` of a JSON case file, or of every ``*.json`` file of the format in a folder.
+
+    Parameters
+    ----------
+    path : Path
+        A case file (always checked) or a folder (files for which ``is_case_file(doc)`` is false are skipped).
+    is_case_file : callable
+        ``is_case_file(doc) -> bool``: whether a folder's document is of the suite's format.
+    check : callable
+        ``check(doc, file)`` returns the document as the suite runs it, or raises :class:`CaseFormatError`.
+    missing : str
+        Description of the format in the error raised when a folder holds no file of it.
+    column : str
+        Key named by that error.
+
+    Returns
+    -------
+    list of (Path, object)
+    """
+    path = Path(path)
+    if not path.is_dir():
+        return [(path, check(read_case_json(path), path))]
+    out = []
+    for file in iter_case_files(path, "*.json"):
+        doc = read_case_json(file)
+        if is_case_file(doc):
+            out.append((file, check(doc, file)))
+    if not out:
+        raise CaseFormatError(f"no {missing} in folder", file=str(path), column=column)
+    return out
+
+
+def require_keys(case: dict[str, Any], keys: Iterable[str], cid: Any) -> None:
+    """Raise a :class:`CaseFormatError` naming the first key of ``keys`` missing from ``case``."""
+    for key in keys:
+        if key not in case:
+            raise CaseFormatError(f"case {cid}: missing key '{key}'", column=key)
+
+
+def run_guarded(cid: Any, expected: Any, compute: Callable[[], CaseResult]) -> CaseResult:
+    """``compute()``, or a failed :class:`CaseResult` carrying the error when it raises one of :data:`CASE_ERRORS`."""
+    try:
+        return compute()
+    except CASE_ERRORS as exc:
+        return CaseResult(cid, {}, expected if isinstance(expected, dict) else {}, False, error=str(exc))

@@ -33,7 +33,7 @@ from .. import io
 from ..errors import CaseFormatError
 from ..pricing import inverse_option, is_call_array
 from ..units import DAYS_PER_YEAR, years_between_ms
-from .core import CaseResult, SuiteResult
+from .core import CaseResult, SuiteResult, iter_case_files
 
 SUITE = "deribit-chain"
 REQUIRED_COLUMNS = (
@@ -67,15 +67,6 @@ TOLERANCE_TEXT = (
     f"checked when T > {MIN_DAYS:g} days and mark >= {MIN_MARK:g}: mark_price rel <= 3e-3, delta abs <= 2e-4, "
     "gamma abs <= 1e-5, vega and theta rel <= 1e-3 (or abs <= 5e-6, the exchange's 5-decimal rounding)"
 )
-
-
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = io.list_files(path, "*.csv")
-        if not files:
-            raise CaseFormatError("no deribit_chain CSV file (*.csv) in folder", file=str(path))
-        return files
-    return [path]
 
 
 def _read(file: Path) -> pd.DataFrame:
@@ -218,7 +209,9 @@ def run(path: Path) -> SuiteResult:
         If a file lacks a column of the format (the message names file and column) or a folder has no CSV.
     """
     path = Path(path)
-    files = _files(path)
+    files = iter_case_files(path, "*.csv")
+    if not files:
+        raise CaseFormatError("no deribit_chain CSV file (*.csv) in folder", file=str(path))
     cases: list[CaseResult] = []
     for file in files:
         cases.extend(run_file(file, prefix=f"{file.stem}:" if len(files) > 1 else ""))

@@ -15,57 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from .. import io
-from ..errors import CaseFormatError, GreeksMarginError, InputError
+from ..errors import CaseFormatError
 from ..rules.deribit_pm import DeribitPMParams, deribit_pm_margin, load_deribit_pm_params
-from .core import CaseResult, SuiteResult
+from .core import CaseResult, SuiteResult, check_case_list, is_case_list, load_case_files, require_keys, run_guarded
 
 TOLERANCE_COIN = 1e-8
 SCALARS = ("risk_matrix_margin", "maintenance_margin", "worst_case", "roll_shock")
 REQUIRED = ("id", "index_price", "positions", "expected")
-
-
-def _is_case_file(doc: Any) -> bool:
-    return isinstance(doc, list) and any(isinstance(c, dict) and "positions" in c and "index_price" in c
-                                         for c in doc)
-
-
-def _check_format(doc: Any, file: Path) -> None:
-    if not isinstance(doc, list):
-        raise CaseFormatError("expected a JSON list of Deribit PM cases", file=str(file))
-    for i, case in enumerate(doc):
-        if not isinstance(case, dict):
-            raise CaseFormatError("a case must be an object", file=str(file), row=i)
-    if doc and not any("positions" in c for c in doc):
-        raise CaseFormatError("missing key 'positions'", file=str(file), row=0, column="positions")
-    if doc and not any("index_price" in c for c in doc):
-        raise CaseFormatError("missing key 'index_price'", file=str(file), row=0, column="index_price")
-
-
-def _read(file: Path) -> Any:
-    try:
-        return io.read_json(file)
-    except CaseFormatError:
-        raise
-    except InputError as exc:
-        raise CaseFormatError(f"not a JSON case file: {exc.reason}", file=str(file), row=exc.row) from exc
+FILE_KEYS = ("positions", "index_price")
 
 
 def _files(path: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
-    if path.is_dir():
-        out = []
-        for f in sorted(path.glob("*.json")):
-            doc = _read(f)
-            if _is_case_file(doc):
-                _check_format(doc, f)
-                out.append((f, doc))
-        if not out:
-            raise CaseFormatError("no Deribit PM case file (JSON list with 'positions', 'index_price') in folder",
-                                  file=str(path), column="positions")
-        return out
-    doc = _read(path)
-    _check_format(doc, path)
-    return [(path, doc)]
+    return load_case_files(path, lambda doc: is_case_list(doc, FILE_KEYS),
+                           lambda doc, f: check_case_list(doc, f, "Deribit PM", FILE_KEYS),
+                           "Deribit PM case file (JSON list with 'positions', 'index_price')", "positions")
 
 
 def _params(case: dict[str, Any]) -> DeribitPMParams:
@@ -84,10 +47,9 @@ def run_case(case: dict[str, Any]) -> CaseResult:
     """Run one Deribit PM case; failures become a CaseResult with ``error``."""
     cid = case.get("id", "?")
     expected = case.get("expected", {})
-    try:
-        for key in REQUIRED:
-            if key not in case:
-                raise CaseFormatError(f"case {cid}: missing key '{key}'", column=key)
+
+    def compute() -> CaseResult:
+        require_keys(case, REQUIRED, cid)
         if not isinstance(expected, dict):
             raise CaseFormatError(f"case {cid}: 'expected' must be an object", column="expected")
         res = deribit_pm_margin(case["positions"], float(case["index_price"]), _params(case),
@@ -102,8 +64,8 @@ def run_case(case: dict[str, Any]) -> CaseResult:
         if not checks:
             raise CaseFormatError(f"case {cid}: 'expected' has none of {SCALARS}", column="expected")
         return CaseResult(cid, computed, expected, all(checks))
-    except (GreeksMarginError, ValueError, KeyError, TypeError) as exc:
-        return CaseResult(cid, {}, expected if isinstance(expected, dict) else {}, False, error=str(exc))
+
+    return run_guarded(cid, expected, compute)
 
 
 def run(path: Path) -> SuiteResult:

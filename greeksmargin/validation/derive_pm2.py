@@ -13,10 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .. import io
-from ..errors import CaseFormatError, GreeksMarginError, InputError
-from ..rules.derive_pm2 import PM2Params, derive_pm2_margin, load_derive_pm2_params
-from .core import CaseResult, SuiteResult
+from ..errors import CaseFormatError
+from ..rules.derive_pm2 import PM2Params, derive_pm2_margin
+from .core import CaseResult, SuiteResult, load_case_files, require_keys, run_guarded
 
 TOLERANCE_REL = 1e-6
 CHECKED = ("im", "mm")
@@ -48,33 +47,15 @@ def _check_format(doc: Any, file: Path) -> list[Any]:
     return doc
 
 
-def _read(file: Path) -> Any:
-    try:
-        return io.read_json(file)
-    except CaseFormatError:
-        raise
-    except InputError as exc:
-        raise CaseFormatError(f"not a JSON case file: {exc.reason}", file=str(file), row=exc.row) from exc
-
-
 def _files(path: Path) -> list[tuple[Path, list[Any]]]:
-    if path.is_dir():
-        out = []
-        for f in io.list_files(path, "*.json"):
-            doc = _read(f)
-            if _is_case_file(doc):
-                out.append((f, _check_format(doc, f)))
-        if not out:
-            raise CaseFormatError("no Derive PM2 case file (JSON with 'portfolio', 'parameters', 'expected') in "
-                                  "folder", file=str(path), column="portfolio")
-        return out
-    return [(path, _check_format(_read(path), path))]
+    return load_case_files(path, _is_case_file, _check_format,
+                           "Derive PM2 case file (JSON with 'portfolio', 'parameters', 'expected')", "portfolio")
 
 
 def _default_params() -> PM2Params:
-    from ..models import models_dir
+    from ..models import load_model
 
-    return load_derive_pm2_params(models_dir() / "derive-pm2.toml")
+    return load_model("derive-pm2").params  # cached by load_model: read once per run
 
 
 def _close(got: Any, want: Any) -> bool:
@@ -106,10 +87,9 @@ def run_case(case: Any, index: int = 0) -> CaseResult:
     expected = case.get("expected", {})
     if not isinstance(expected, dict):
         return CaseResult(cid, {}, {}, False, error=f"case {cid}: 'expected' must be an object")
-    try:
-        for key in REQUIRED:
-            if key not in case:
-                raise CaseFormatError(f"case {cid}: missing key '{key}'", column=key)
+
+    def compute() -> CaseResult:
+        require_keys(case, REQUIRED, cid)
         missing = [k for k in CHECKED if k not in expected]
         if missing:
             raise CaseFormatError(f"case {cid}: 'expected' lacks {', '.join(missing)}", column="expected")
@@ -122,8 +102,8 @@ def run_case(case: Any, index: int = 0) -> CaseResult:
         detail = {"min_span": result.min_span, "worst_scenario": result.worst_scenario,
                   "scenario_pnl": result.scenario_pnl.tolist(), "unknown_expected_keys": unknown}
         return CaseResult(cid, computed, expected, passed, detail=detail)
-    except (GreeksMarginError, ValueError, KeyError, TypeError, ArithmeticError) as exc:
-        return CaseResult(cid, {}, expected, False, error=str(exc))
+
+    return run_guarded(cid, expected, compute)
 
 
 def run(path: Path) -> SuiteResult:

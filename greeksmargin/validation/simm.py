@@ -12,10 +12,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .. import io
-from ..errors import CaseFormatError, GreeksMarginError, InputError
+from ..errors import CaseFormatError
 from ..rules.simm import SimmParams, load_simm_params, simm_margin
-from .core import CaseResult, SuiteResult
+from .core import CaseResult, SuiteResult, load_case_files, require_keys, run_guarded
 
 TOLERANCE_USD = 1.0
 DEFAULT_VERSION = "2.5"
@@ -30,7 +29,7 @@ def _is_case_file(doc: Any) -> bool:
     return isinstance(doc, dict) and ("cases" in doc or "sensitivities" in doc)
 
 
-def _check_format(doc: Any, file: Path) -> None:
+def _check_format(doc: Any, file: Path) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise CaseFormatError("expected a JSON object with 'sensitivities' and 'cases'", file=str(file))
     for key in ("sensitivities", "cases"):
@@ -41,32 +40,12 @@ def _check_format(doc: Any, file: Path) -> None:
                               column="sensitivities")
     if not isinstance(doc["cases"], list):
         raise CaseFormatError("'cases' must be a list", file=str(file), column="cases")
-
-
-def _read(file: Path) -> Any:
-    try:
-        return io.read_json(file)
-    except CaseFormatError:
-        raise
-    except InputError as exc:
-        raise CaseFormatError(f"not a JSON case file: {exc.reason}", file=str(file), row=exc.row) from exc
+    return doc
 
 
 def _files(path: Path) -> list[tuple[Path, dict[str, Any]]]:
-    if path.is_dir():
-        out = []
-        for f in sorted(path.glob("*.json")):
-            doc = _read(f)
-            if _is_case_file(doc):
-                _check_format(doc, f)
-                out.append((f, doc))
-        if not out:
-            raise CaseFormatError("no SIMM case file (JSON with 'sensitivities' and 'cases') in folder",
-                                  file=str(path), column="cases")
-        return out
-    doc = _read(path)
-    _check_format(doc, path)
-    return [(path, doc)]
+    return load_case_files(path, _is_case_file, _check_format,
+                           "SIMM case file (JSON with 'sensitivities' and 'cases')", "cases")
 
 
 def run_case(
@@ -78,12 +57,11 @@ def run_case(
     """Run one SIMM case; failures become a CaseResult with ``error``."""
     cid = case.get("id", "?") if isinstance(case, dict) else "?"
     expected = case.get("expected", {}) if isinstance(case, dict) else {}
-    try:
+
+    def compute() -> CaseResult:
         if not isinstance(case, dict):
             raise CaseFormatError("a case must be an object")
-        for key in ("sensitivities", "expected"):
-            if key not in case:
-                raise CaseFormatError(f"case {cid}: missing key '{key}'", column=key)
+        require_keys(case, ("sensitivities", "expected"), cid)
         names = case["sensitivities"]
         unknown = [n for n in names if n not in sensitivities]
         if unknown:
@@ -94,8 +72,8 @@ def run_case(
         computed = {h: simm_margin(rows, params, horizon=h, calculation_currency=ccy).total for h in expected}
         passed = all(abs(computed[h] - float(expected[h])) <= TOLERANCE_USD for h in expected)
         return CaseResult(cid, computed, expected, passed)
-    except (GreeksMarginError, ValueError, KeyError, TypeError) as exc:
-        return CaseResult(cid, {}, expected if isinstance(expected, dict) else {}, False, error=str(exc))
+
+    return run_guarded(cid, expected, compute)
 
 
 def run(path: Path) -> SuiteResult:

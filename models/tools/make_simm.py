@@ -13,14 +13,15 @@ e = json.load(open(Path(__file__).resolve().parents[2] / "validation/cases/simm/
 B = e["buckets"]
 
 
-def common(version, source, notes):
+def common(version, effective_date, source, notes):
     return {
         "meta": {
             "name": f"simm-{version}",
-            "rule": "simm",
+            "methodology": "simm",
             "version": version,
             "description": f"ISDA SIMM v{version}: equity and FX delta, vega, curvature; 10-day and 1-day",
             "source": source,
+            "effective_date": effective_date,
             "notes": notes,
         },
         "general": {
@@ -40,6 +41,7 @@ def common(version, source, notes):
 # ---- v2.5
 p = common(
     "2.5",
+    "2022-12-03",
     "ISDA SIMM v2.5 equity calibration: validation/cases/simm/equity_parameters_v2.5.json "
     "(as published in open-source SIMM implementations); risk-class correlations psi and FX tables from ISDA SIMM v2.5 "
     "as encoded in ORE (OpenSourceRisk/Engine OREAnalytics/orea/simm/simmconfigurationisdav2_5.cpp)",
@@ -154,6 +156,7 @@ ore_inter = {
 M = [[1.0 if i == j else ore_inter[(min(i, j), max(i, j))] for j in range(1, 13)] for i in range(1, 13)]
 q = common(
     "2.6",
+    "2023-12-02",
     "ISDA SIMM v2.6 as encoded in ORE (OpenSourceRisk/Engine): OREAnalytics/orea/simm/"
     "simmconfigurationisdav2_6.cpp (risk weights, HVR, correlations, psi) and simmconcentrationisdav2_6.cpp "
     "(concentration thresholds, USD mm). Transcribed by hand; not checked against the ISDA PDF.",
