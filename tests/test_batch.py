@@ -57,3 +57,23 @@ def test_hive_folders_and_errors(tmp_path):
         margin_dataset(dup, ex.market)
     with pytest.raises(InputError, match="no such"):
         margin_dataset(tmp_path / "missing", ex.market)
+
+
+def test_cli_margin_on_a_dataset_folder_in_process_and_on_dask(dataset, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from greeksmargin.cli import main
+    from greeksmargin.datasets import example_paths
+
+    path, pos, _ = dataset
+    market = str(example_paths()["market"])
+    here, there = tmp_path / "here.csv", tmp_path / "there.csv"
+    assert main(["margin", str(path), market, "--scheduler", "none", "--format", "csv", "--out", str(here)]) == 0
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
+                                  processes=True) as cluster:
+        assert main(["margin", str(path), market, "--scheduler", cluster.scheduler_address, "--format", "csv",
+                     "--out", str(there)]) == 0
+    a, b = pd.read_csv(here), pd.read_csv(there)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a["account"]) == sorted(pos["account"].unique()) and (a["im"] >= 0).all()
+    # --scheduler with a single positions file is refused with a clear message
+    assert main(["margin", str(example_paths()["positions"]), market, "--scheduler", "none"]) == 2

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..errors import InputError
 from ._output import emit, format_table, records, render
 
 
@@ -18,6 +19,20 @@ def run_margin(args: argparse.Namespace) -> int:
     """Run ``greeksmargin margin``."""
     from ..margin import accounts_table, compute_margin
 
+    if args.positions.is_dir():  # a Parquet dataset partitioned by account: batch, on Dask unless told otherwise
+        from ..batch import margin_dataset
+
+        sched = None if args.scheduler == "none" else (args.scheduler or "local")
+        table = margin_dataset(args.positions, args.market, args.model, scheduler=sched)
+        first = ["account", "currency", "im", "mm", "isolated_im", "saving", "saving_pct"]
+        table = table[first + [c for c in table.columns if c not in first]]
+        if args.format == "html":
+            raise InputError("--format html is not available for a dataset folder (use table, csv or json)")
+        emit(render(table, args.format) if args.format != "json" else
+             json.dumps({"accounts": records(table)}, indent=1) + "\n", args.out)
+        return 0
+    if args.scheduler:
+        raise InputError("--scheduler applies to a Parquet dataset folder of positions only")
     res = compute_margin(args.positions, args.market, args.model, collateral=args.collateral,
                          errors="collect" if args.keep_going else "raise")
     if args.explain:
@@ -87,7 +102,7 @@ def step_margin(ctx: dict[str, Any]) -> str:
     cols = ["account", "currency", "im", "mm", "isolated_im", "saving", "saving_pct", "scan", "delta", "gamma",
             "vega", "short_option_minimum", "roll"]
     return (
-        "3. Margin under the house model greeks-default (placeholder parameters until calibrated); "
+        "3. Margin under the house model greeks-default (shocks calibrated on BTC and S&P 500 history); "
         "amounts in each account's margin currency, cross-margin vs isolated\n\n"
         + format_table(res.accounts[[c for c in cols if c in res.accounts.columns]])
     )
@@ -97,9 +112,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``margin``, ``whatif`` and ``models`` sub-commands."""
     p = sub.add_parser("margin", help="initial and maintenance margin of a positions book",
                        description="Per-account IM, MM, components and the cross-versus-isolated saving.")
-    p.add_argument("positions", type=Path, help="positions table (.csv or .parquet)")
+    p.add_argument("positions", type=Path,
+                   help="positions table (.csv or .parquet), or a Parquet dataset folder partitioned by account")
     p.add_argument("market", type=Path, help="market snapshot (.json or .toml)")
     p.add_argument("--model", default="greeks-default", help="shipped model name or a model .toml file")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="dataset folder only: Dask scheduler address (default: a local cluster on 127.0.0.1; "
+                   "'none': in this process)")
     p.add_argument("--collateral", type=Path, help="collateral table (.csv or .parquet)")
     p.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
     p.add_argument("--out", type=Path, help="write to this file (html default: margin_report.html)")
