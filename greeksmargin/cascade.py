@@ -21,7 +21,8 @@ Round 1 applies an initial relative price shock (one underlying or all). In ever
 
 The cascade stops when a round liquidates nobody, when the impact of a round is zero (with zero impact
 the cascade is exactly one round: ``impact="none"`` or infinite liquidity), or at ``max_rounds``
-(reported as ``hit_cap``).
+(reported as ``hit_cap``). An account with a position the market cannot price is left out (reported
+in ``errors``; its units carry the error and are never liquidated); the others run.
 
 Cross versus isolated margin
 ----------------------------
@@ -112,11 +113,14 @@ class CascadeResult:
         after the round's impact) and ``price_U``.
     units : DataFrame
         One row per unit: ``unit``, ``account``, ``round`` liquidated (0: survived), ``equity_usd`` and
-        ``mm_usd`` when liquidated, ``shortfall_usd``.
+        ``mm_usd`` when liquidated, ``shortfall_usd``, ``error`` (the account could not be computed).
     hit_cap : bool
         The cascade was stopped by ``max_rounds``.
     final_moves : dict
         Cumulative relative move per underlying at the end.
+    errors : DataFrame
+        Accounts left out because a position cannot be priced on the market: ``account``, ``error``
+        (their units have the error and never liquidate; the others run).
     """
 
     mode: str
@@ -124,6 +128,7 @@ class CascadeResult:
     units: pd.DataFrame
     hit_cap: bool
     final_moves: dict[str, float] = field(default_factory=dict)
+    errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["account", "error"]))
 
     @property
     def n_rounds(self) -> int:
@@ -148,6 +153,7 @@ class CascadeResult:
             "notional_usd": float(self.rounds["notional_usd"].sum()) if len(self.rounds) else 0.0,
             "cost_usd": float(self.rounds["cost_usd"].sum()) if len(self.rounds) else 0.0,
             "shortfall_usd": self.total_shortfall_usd,
+            "accounts_error": len(self.errors),
             **{f"final_move_{u}": v for u, v in self.final_moves.items()},
         }
 
@@ -354,11 +360,12 @@ def run_cascade(
             break
     units = pd.DataFrame(
         {"unit": book.accounts, "account": owner, "round": liq_round, "equity_usd": eq_at, "mm_usd": mm_at,
-         "shortfall_usd": short}
+         "shortfall_usd": short, "error": [base.errors.get(str(o), "") for o in owner]}
     )
+    errors = pd.DataFrame({"account": list(base.errors), "error": list(base.errors.values())})
     return CascadeResult(
         mode=mode, rounds=pd.DataFrame(rows), units=units, hit_cap=hit_cap,
-        final_moves={u: float(mv[j]) for j, u in enumerate(unders)},
+        final_moves={u: float(mv[j]) for j, u in enumerate(unders)}, errors=errors,
     )
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, MarketDataError
 from .market import MarketSnapshot
 from .solvency import Book, MarginFn, VolReaction, liquidatable, margin_function
 
@@ -166,6 +166,8 @@ def liquidate_account(
     full = Book(positions, market, collateral, fn, vol_reaction=vr)
     if account not in full.accounts:
         raise InputError(f"account '{account}' has neither positions nor collateral", column="account")
+    if account in full.errors:
+        raise MarketDataError(f"account '{account}' cannot be valued: {full.errors[account]}", column="account")
     book = full.subset([account])
     ccy = str(book.currency[0])
     mv = book.move_vector(dict(moves or {}))

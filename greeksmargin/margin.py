@@ -30,7 +30,7 @@ contributions sum to ``im`` exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -439,6 +439,7 @@ def _run(
     *,
     chunk: int = CHUNK,
     backend: str = "auto",
+    arrays: Mapping[str, Any] | None = None,
 ) -> MarginResult:
     """Core computation on validated positions (every account computable)."""
     from .greeks import market_arrays
@@ -446,7 +447,7 @@ def _run(
     rs: RuleSet = model.params
     need = set(rs.figures)
     n = len(pos)
-    arr = market_arrays(pos, market)
+    arr = market_arrays(pos, market) if arrays is None else arrays
     und_names_all = arr["underlyings"]
 
     acc_code0, account_names = _factorize_sorted(pos["account"].to_numpy(dtype=object))
@@ -898,6 +899,7 @@ def compute_margin(
     errors: Literal["raise", "collect"] = "raise",
     chunk: int = CHUNK,
     backend: Literal["auto", "numpy", "numba"] = "auto",
+    arrays: Mapping[str, Any] | None = None,
 ) -> MarginResult:
     """Initial and maintenance margin of every account of a positions book.
 
@@ -925,6 +927,12 @@ def compute_margin(
         installed and the book has at least :data:`NUMBA_MIN_EVALUATIONS` position x scenario evaluations.
         Both give the same figures (tested to 1e-12 relative; the finite-difference Greeks use the numpy
         kernel on both backends).
+
+    arrays : mapping of str to ndarray, optional
+        The book's market inputs as :func:`greeksmargin.greeks.market_arrays` returns them, one entry per
+        row of ``positions`` in order, to be used instead of looking them up in ``market`` (e.g. inputs
+        moved per position, so that every account is margined at its own moved market in one call; the
+        market then serves only FX). Engine methodologies only, with ``errors="raise"``.
 
     Returns
     -------
@@ -960,7 +968,12 @@ def compute_margin(
     good = pos[~pos["account"].isin(list(bad))] if bad else pos
     if backend not in ("auto", "numpy", "numba"):
         raise InputError(f"backend must be 'auto', 'numpy' or 'numba', got {backend!r}")
-    res = _run(good, mk, m, chunk=chunk, backend=backend)
+    if arrays is not None:
+        if errors != "raise":
+            raise InputError("arrays= needs errors='raise' (rows must align with the positions given)")
+        if len(np.asarray(arrays["spot"])) != len(pos):
+            raise InputError(f"arrays= has {len(np.asarray(arrays['spot']))} rows for {len(pos)} positions")
+    res = _run(good, mk, m, chunk=chunk, backend=backend, arrays=arrays)
     if bad:
         extra = pd.DataFrame({"account": list(bad), "error": list(bad.values())})
         for c in res.accounts.columns:

@@ -35,13 +35,21 @@ revaluation), never from Greeks.
 Distance to liquidation
 -----------------------
 For each account and each underlying alone (and all underlyings together, ``"ALL"``), the smallest
-adverse relative move at which ``equity(m) = MM(m)``. A grid of moves (both directions, up to
-``max_move`` = 90%) brackets the first sign change of ``equity - MM``; :func:`scipy.optimize.brentq` on
-full revaluation of the account alone then finds the root (``method = "brentq"``). The nearer of the
-two directions is reported with its price level; no crossing within +-90% gives NaN and the reason
-``"no such move within +-90%"``, an account already below MM gives 0 and ``"already below MM"``. For very
-large books (more than ``exact_limit`` accounts) the root is linearly interpolated inside the grid
-bracket (``method = "grid"``); the method is reported per row.
+adverse relative move at which ``equity(m) = MM(m)``, by root finding on full revaluation. Shared
+moves of a grid (:data:`MOVE_GRID`, both directions, up to ``max_move`` = 90%) bracket each account's first sign
+change of ``equity - MM``; then a lock-step Illinois (modified regula falsi) iteration runs on every
+account at once, each at its own trial move: one batched evaluation per iteration, in which each
+account sees its own moved market (:meth:`Book.gap`; the margin engine runs once on per-position moved
+inputs, :func:`margin_function`), until ``|equity - MM| <= 1e-9 x max(|equity|, |MM|)``
+(``method = "root"``). The nearer of the two directions is reported with its price level; no crossing
+within +-90% gives NaN and the reason ``"no such move within +-90%"``, an account already below MM
+gives 0 and ``"already below MM"``.
+
+Failures
+--------
+An account with a position the market cannot price (underlying absent, option without vol, expired
+contract) gets a row with its ``error`` and no figures (status ``"error"``); the other accounts are
+computed (:class:`Book`).
 """
 
 from __future__ import annotations
@@ -53,7 +61,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.optimize import brentq
 
 from .collateral import asset_underlying, collateral_exposure
 from .errors import ComputationError, InputError
@@ -83,9 +90,11 @@ MOVE_GRID = np.array(
     [0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3,
      0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 )
-#: coarser grid used when the root is interpolated (books of more than ``exact_limit`` accounts)
+#: a coarser bracketing grid (fewer shared evaluations; may miss a crossing that recrosses between points)
 COARSE_GRID = np.array([0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6, 0.9])
 NO_MOVE_REASON = "no such move within +-90%"
+#: reason of a row whose bracket shrank to machine precision with |equity - MM| still above 1e-6 relative
+BRACKET_REASON = "crossing bracketed to machine precision, |equity - MM| > 1e-6 relative (MM jumps or both ~0)"
 
 #: a margin function: (positions, market) -> DataFrame indexed by account with im, mm (float), currency
 MarginFn = Callable[[pd.DataFrame, MarketSnapshot], pd.DataFrame]
@@ -128,6 +137,9 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
         return pd.Series(att["contribution"].to_numpy(dtype=float), index=att["position"].to_numpy())
 
     cross.attribution = attribution  # type: ignore[attr-defined]
+    runnable = bool(getattr(loaded, "runnable", False))
+    if runnable:
+        cross.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=False)  # type: ignore[attr-defined]
     if not isolated:
         return cross
 
@@ -141,7 +153,90 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
         g["currency"] = "USD"
         return g
 
+    if runnable:
+        iso.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=True)  # type: ignore[attr-defined]
     return iso
+
+
+def _batched_margin(
+    model: Any, book: Book, mv: NDArray[np.float64], sel: NDArray[np.bool_] | None, *, isolated: bool
+) -> pd.DataFrame:
+    """Margin of every account at its own moved market (row of ``mv``), in one engine call.
+
+    Each position gets the inputs of its account's moved market: spot and forward scaled by ``1 + m``
+    of its underlying, vol by the vol reaction (:meth:`Book.vols_at`); the engine runs on today's
+    snapshot otherwise. Its only other use of the market is the FX of coin amounts (a coin-settled
+    position in a USD-margined account; a contract floor in another currency than the account's):
+    every figure of a position is proportional to its size (its floor to its multiplier), so the size
+    (multiplier) is scaled by the ratio of the moved to today's conversion rate. Tested equal to
+    :func:`~greeksmargin.margin.compute_margin` on the moved snapshot, account by account.
+    """
+    from .margin import compute_margin
+
+    assert book.a is not None
+    M = book.as_matrix(mv)
+    a = book.a
+    pm = book.position_moves(M)
+    g = 1.0 + pm
+    arrays = dict(a)
+    arrays["spot"] = a["spot"] * g
+    arrays["forward"] = a["forward"] * g
+    arrays["vol"] = book._vols_for(pm)
+    rows = book.acct_code
+    r_pos = book._ratio(book._pos_link, rows, M)  # moved / today's USD price of each position's currency
+    if isolated:
+        r_acc = r_pos  # each position is its own account, margined in its own currency
+    else:
+        eng = book.engine_currency[rows]
+        r_acc = book._ratio(book._links(eng), rows, M)
+    arrays["size"] = a["size"] * (r_pos / r_acc)
+    pos = book.positions
+    floor = _floor_currency(model)
+    if floor is not None:
+        r_fl = book._ratio(book._links(np.full(len(pos), floor, dtype=object)), rows, M)
+        scale = r_fl / r_acc
+        if np.any(scale != 1.0):
+            pos = pos.copy()
+            pos["multiplier"] = pos["multiplier"].to_numpy(dtype=float) * scale
+    if sel is not None:
+        pos = pos[sel]
+    if isolated:
+        labels = [f"{x}\x1f{i}" for i, x in enumerate(pos["account"].astype(str))]
+        pos = pos.copy()
+        pos["account"] = labels
+    idx = book.positions.index.get_indexer(pos.index)
+    if (idx < 0).any():
+        raise ComputationError("batched margin: positions not in the book")
+    moved = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in arrays.items()}
+    acc = compute_margin(pos, book.market, model, arrays=moved).accounts
+    acc = acc.set_index("account")
+    cur = acc["currency"] if "currency" in acc.columns else pd.Series("USD", index=acc.index)
+    if not isolated:
+        return pd.DataFrame({"im": acc["im"].astype(float), "mm": acc["mm"].astype(float), "currency": cur})
+    res = acc.reindex(labels)
+    keep = np.ones(len(book.positions), dtype=bool) if sel is None else sel
+    fx_now = book._pos_fx0[keep] * r_pos[keep]  # USD per unit of each position's own currency, moved
+    same = res["currency"].fillna("").to_numpy(dtype=object) == book.pos_ccy[keep]
+    if not same.all():  # the engine margined a solo position in another currency: convert through it
+        other = res["currency"].fillna("USD").to_numpy(dtype=object)
+        idx = np.flatnonzero(~same)
+        fx_now[idx] = [book.ccy_fx(np.full(len(book.accounts), c, dtype=object), M)[book.acct_code[keep][i]]
+                       for c, i in zip(other[idx], idx)]
+    per = pd.DataFrame({"im": res["im"].fillna(0.0).to_numpy(dtype=float) * fx_now,
+                        "mm": res["mm"].fillna(0.0).to_numpy(dtype=float) * fx_now,
+                        "account": pos["account"].str.split("\x1f").str[0].to_numpy() if len(pos) else []})
+    out = per.groupby("account", sort=False)[["im", "mm"]].sum()
+    out["currency"] = "USD"
+    return out
+
+
+def _floor_currency(model: Any) -> str | None:
+    """Currency of the model's per-contract floor (None: the model has none)."""
+    params = getattr(model, "params", None)
+    comps = getattr(params, "components", None)
+    if isinstance(comps, Mapping) and "contract_floor" in comps:
+        return str(comps["contract_floor"].get("currency", "USD"))
+    return None
 
 
 def per_position_margin(margin_fn: MarginFn, positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
@@ -372,6 +467,14 @@ def account_currency(positions: pd.DataFrame, market: MarketSnapshot) -> pd.Seri
 class Book:
     """Positions, collateral and market of a set of accounts, revaluable at moved markets.
 
+    Moves are either one relative move per underlying shared by every account (shape
+    ``(n_underlyings,)``) or one row per account (shape ``(n_accounts, n_underlyings)``: each account
+    sees its own moved market; used by the batched root finder of :func:`distance_to_liquidation`).
+
+    An account with a position the market cannot price (underlying absent, option without vol, expired
+    contract) is kept with its error (``errors``) and no figures; its positions are set aside
+    (``bad_positions``) and the other accounts are computed.
+
     Parameters
     ----------
     positions : DataFrame
@@ -389,6 +492,8 @@ class Book:
         Accounts to cover (default: those of the positions, then those only in the collateral).
     currencies : mapping of str -> str, optional
         Margin currency of some accounts (default :func:`account_currency`).
+    errors : mapping of str -> str, optional
+        Accounts already known not computable, with the reason (kept by :meth:`subset`).
     """
 
     def __init__(
@@ -401,8 +506,8 @@ class Book:
         vol_reaction: VolReaction | None = None,
         accounts: Sequence[str] | None = None,
         currencies: Mapping[str, str] | None = None,
+        errors: Mapping[str, str] | None = None,
     ) -> None:
-        from .greeks import market_arrays
         from .positions import load_positions
 
         self.market = market
@@ -411,7 +516,6 @@ class Book:
         pos = positions if _is_normalised(positions) else load_positions(
             positions, valuation_time=market.valuation_time
         )
-        self.positions = pos
         coll = collateral if collateral is not None else _empty_collateral()
         if accounts is None:
             accts = list(pd.unique(pos["account"].astype(str)))
@@ -420,17 +524,31 @@ class Book:
         else:
             accts = list(accounts)
         self.accounts: list[str] = accts
+        self.errors: dict[str, str] = {a: m for a, m in (errors or {}).items() if a in set(accts)}
+        self.a, bad = _checked_arrays(pos, market) if len(pos) else (None, {})
+        self.errors.update(bad)
+        is_bad = pos["account"].astype(str).isin(list(self.errors)).to_numpy()
+        self.bad_positions = pos[is_bad]
+        if is_bad.any():
+            pos = pos[~is_bad]
+            self.a = _checked_arrays(pos, market)[0] if len(pos) else None
+        self.positions = pos
         self.collateral = coll[coll["account"].isin(accts)]
         ccy = account_currency(pos, market).reindex(accts).fillna("USD")
         if currencies:
             ccy = pd.Series([currencies.get(a, c) for a, c in zip(accts, ccy)], index=ccy.index, dtype=object)
         self.currency: NDArray[Any] = ccy.to_numpy(dtype=object)
+        #: margin currency of each account by the margin engine's rule (for the batched margin)
+        self.engine_currency: NDArray[Any] = (
+            account_currency(pos, market).reindex(accts).fillna("USD").to_numpy(dtype=object)
+        )
         self.unders: list[str] = list(market.underlyings)
         self.acct_code = pd.Index(accts).get_indexer(pos["account"].astype(str))
         if (self.acct_code < 0).any():
-            bad = pos.index[int(np.argmax(self.acct_code < 0))]
-            raise InputError("account of the position is not in the accounts asked for", row=bad, column="account")
-        self.a = market_arrays(pos, market) if len(pos) else None
+            bad_row = pos.index[int(np.argmax(self.acct_code < 0))]
+            raise InputError("account of the position is not in the accounts asked for", row=bad_row,
+                             column="account")
+        self.error: NDArray[Any] = np.array([self.errors.get(a, "") for a in accts], dtype=object)
         if self.a is not None:
             names = list(self.a["underlyings"])
             self.u_code = np.array([self.unders.index(u) for u in names], dtype=int)[self.a["underlying_code"]]
@@ -438,19 +556,72 @@ class Book:
             self.inverse = self.a["inverse"]
             base_perp = self.a["spot"] * self.a["perp_ratio"]
             self.base_delta_one = np.where(self.a["kind_code"] == 1, self.a["forward"], base_perp)
+            self._prepare_vols()
         mc = dict(zip(accts, self.currency))
         self.coll_fixed = {}
         self.coll_linked = {}
         for h in ("mm", "im", "none"):
             f, lk = collateral_exposure(self.collateral, market, accts, margin_currency=mc, haircut=h)
             self.coll_fixed[h], self.coll_linked[h] = f, lk
-        self._fx_base = {c: market.fx_to_usd(c) for c in set(self.currency)}
-        self._fx_link = {c: asset_underlying(c, market) for c in set(self.currency)}
+        self._fx_base = {c: market.fx_to_usd(c) for c in set(self.currency) | set(self.engine_currency)}
+        self._fx_link = {c: asset_underlying(c, market) for c in self._fx_base}
         if self.a is not None:
             pos_ccy = np.where(self.inverse, [market.currency(self.unders[j]) for j in self.u_code], "USD")
             self.pos_ccy: NDArray[Any] = pos_ccy.astype(object)
             self._fx_base.update({c: market.fx_to_usd(c) for c in set(pos_ccy)})
             self._fx_link.update({c: asset_underlying(c, market) for c in set(pos_ccy)})
+            self._pos_link = self._links(self.pos_ccy)
+            self._pos_fx0 = np.array([self._fx_base[c] for c in self.pos_ccy], dtype=float)
+        self._acc_link = self._links(self.currency)
+        self._acc_fx0 = np.array([self._fx_base[c] for c in self.currency], dtype=float)
+
+    # ------------------------------------------------------------------ helpers
+    def _links(self, ccys: NDArray[Any]) -> NDArray[np.intp]:
+        """Index in ``unders`` of the underlying that moves each currency (-1: none)."""
+        out = np.full(len(ccys), -1, dtype=np.intp)
+        for c in set(ccys):
+            link = self._fx_link.get(c)
+            if link is None and c not in self._fx_link:
+                link = asset_underlying(c, self.market)
+                self._fx_link[c] = link
+            if link is not None and link in self.unders:
+                out[ccys == c] = self.unders.index(link)
+        return out
+
+    def _prepare_vols(self) -> None:
+        """Per option position: the model's "vol up" and the price range ``R`` (see :class:`VolReaction`)."""
+        a = self.a
+        assert a is not None
+        opt = a["kind_code"] == 0
+        self._vol_up = np.full(len(opt), np.nan)
+        self._vol_range = np.full(len(opt), np.inf)
+        for j, u in enumerate(self.unders):
+            m = opt & (self.u_code == j)
+            if m.any():
+                v = np.asarray(a["vol"][m], dtype=float)
+                self._vol_up[m] = self.vol_reaction._rule(u).shocked(v, self.T[m], np.array([1]))[0]
+                self._vol_range[m] = self.vol_reaction._range(u)
+
+    def as_matrix(self, mv: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Moves as one row per account; shape (n_accounts, n_underlyings) (a read-only view if 1-D)."""
+        mv = np.asarray(mv, dtype=float)
+        if mv.ndim == 1:
+            return np.broadcast_to(mv, (len(self.accounts), len(self.unders)))
+        if mv.shape != (len(self.accounts), len(self.unders)):
+            raise InputError(f"moves of shape {mv.shape}: expected ({len(self.accounts)}, {len(self.unders)})")
+        return mv
+
+    def position_moves(self, mv: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Relative move of each position's underlying; shape (n_positions,)."""
+        mv = np.asarray(mv, dtype=float)
+        if self.a is None:
+            return np.zeros(0)
+        return mv[self.u_code] if mv.ndim == 1 else mv[self.acct_code, self.u_code]
+
+    def _ratio(self, link: NDArray[np.intp], rows: NDArray[np.intp], M: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Price of a currency at the moves over today's, per item (account ``rows`` of ``M``)."""
+        safe = np.maximum(link, 0)
+        return np.where(link >= 0, 1.0 + M[rows, safe], 1.0)
 
     # ------------------------------------------------------------------ moves
     def move_vector(self, moves: Mapping[str, float] | None) -> NDArray[np.float64]:
@@ -462,7 +633,7 @@ class Book:
         return np.array([float(moves.get(u, 0.0)) for u in self.unders], dtype=float)
 
     def fx_at(self, ccy: str, mv: NDArray[np.float64]) -> float:
-        """USD price of ``ccy`` at moves ``mv``."""
+        """USD price of ``ccy`` at (shared) moves ``mv``."""
         link = self._fx_link.get(ccy)
         base = self._fx_base.get(ccy)
         if base is None:
@@ -470,21 +641,41 @@ class Book:
             link = asset_underlying(ccy, self.market)
         return base * (1.0 + mv[self.unders.index(link)]) if link is not None else base
 
+    def ccy_fx(self, ccys: NDArray[Any], mv: NDArray[np.float64]) -> NDArray[np.float64]:
+        """USD price of one currency per account (``ccys``, shape (n_accounts,)) at moves ``mv``."""
+        M = self.as_matrix(mv)
+        ccys = np.asarray(ccys, dtype=object)
+        out = np.full(len(ccys), np.nan)
+        rows = np.arange(len(ccys))
+        for c in set(ccys):
+            if not c:
+                continue
+            if c not in self._fx_base:
+                self._fx_base[c] = self.market.fx_to_usd(c)
+            m = ccys == c
+            out[m] = self._fx_base[c] * self._ratio(self._links(np.array([c], dtype=object)).repeat(m.sum()),
+                                                     rows[m], M)
+        return out
+
     def vols_at(self, mv: NDArray[np.float64]) -> NDArray[np.float64]:
         """Implied vol of every position at moves ``mv`` (NaN for non-options); shape (n_positions,)."""
         if self.a is None:
             return np.zeros(0)
-        out = self.a["vol"].copy()
-        opt = self.a["kind_code"] == 0
-        for j, u in enumerate(self.unders):
-            if mv[j] != 0.0:
-                m = (self.u_code == j) & opt
-                if m.any():
-                    out[m] = self.vol_reaction.vols(u, float(mv[j]), out[m], self.T[m])
+        return self._vols_for(self.position_moves(mv))
+
+    def _vols_for(self, pm: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Vols at per-position moves ``pm`` (:meth:`VolReaction.vols` element by element)."""
+        assert self.a is not None
+        out = np.array(self.a["vol"], dtype=float, copy=True)
+        m = (self.a["kind_code"] == 0) & (pm != 0.0)
+        if m.any():
+            v = out[m]
+            frac = np.minimum(np.abs(pm[m]) / self._vol_range[m], 1.0)
+            out[m] = np.minimum(v + frac * (self._vol_up[m] - v), 4.99)
         return out
 
     def shifted_market(self, mv: NDArray[np.float64]) -> MarketSnapshot:
-        """The market at moves ``mv`` (see :func:`shift_market`), the book's instruments sticky strike."""
+        """The market at (shared) moves ``mv`` (see :func:`shift_market`), the book's instruments sticky strike."""
         if not np.any(mv):
             return self.market
         inst_vols: dict[str, dict[str, float]] = {}
@@ -505,6 +696,7 @@ class Book:
         """Value of every position in its account's margin currency at moves ``mv``; shape (n_positions,).
 
         Options and spot: value; futures and perpetuals: P&L from today's price (see module docstring).
+        ``mv``: shape (n_underlyings,) or (n_accounts, n_underlyings).
         """
         from .pricing import black76_price
 
@@ -512,7 +704,8 @@ class Book:
         if self.a is None:
             return np.zeros(0)
         a = self.a
-        g = 1.0 + mv[self.u_code]
+        pm = self.position_moves(mv)
+        g = 1.0 + pm
         kc = a["kind_code"]
         S = a["spot"] * g
         F = a["forward"] * g
@@ -520,7 +713,7 @@ class Book:
         native = np.zeros(n)
         o = kc == 0
         if o.any():
-            vol = self.vols_at(mv)[o]
+            vol = self._vols_for(pm)[o]
             px = black76_price(a["is_call"][o], F[o], a["strike"][o], a["T"][o], vol, a["rate"][o])
             native[o] = np.where(self.inverse[o], px / F[o], px) * size[o]
         sp = kc == 3
@@ -531,38 +724,38 @@ class Book:
             p1 = p0 * g[d1]
             native[d1] = np.where(self.inverse[d1], size[d1] * (1.0 - p0 / p1), (p1 - p0) * size[d1])
         # convert native currency -> account currency
-        fx_cache: dict[str, float] = {}
-
-        def fx(c: str) -> float:
-            if c not in fx_cache:
-                fx_cache[c] = self.fx_at(c, mv)
-            return fx_cache[c]
-
         acct_ccy = self.currency[self.acct_code]
         same = self.pos_ccy == acct_ccy
         if not same.all():
-            pairs = pd.MultiIndex.from_arrays([self.pos_ccy[~same], acct_ccy[~same]])
-            uniq, inv = np.unique(pairs.codes[0].astype(np.int64) * 10_000 + pairs.codes[1], return_inverse=True)
-            conv_u = np.array(
-                [fx(pairs.levels[0][c // 10_000]) / fx(pairs.levels[1][c % 10_000]) for c in uniq], dtype=float
-            )
-            native[~same] *= conv_u[inv]
+            M = self.as_matrix(mv)
+            d = ~same
+            rows = self.acct_code[d]
+            fx_pos = self._pos_fx0[d] * self._ratio(self._pos_link[d], rows, M)
+            fx_acc = self._acc_fx0[rows] * self._ratio(self._acc_link[rows], rows, M)
+            native[d] *= fx_pos / fx_acc
         return native
 
     def collateral_values(self, mv: NDArray[np.float64], haircut: str = "mm") -> NDArray[np.float64]:
         """Collateral of each account in its margin currency at moves ``mv``; shape (n_accounts,)."""
-        usd = self.coll_fixed[haircut] + self.coll_linked[haircut] @ (1.0 + mv)
+        mv = np.asarray(mv, dtype=float)
+        if mv.ndim == 1:
+            usd = self.coll_fixed[haircut] + self.coll_linked[haircut] @ (1.0 + mv)
+        else:
+            usd = self.coll_fixed[haircut] + np.einsum("ij,ij->i", self.coll_linked[haircut], 1.0 + mv)
         return usd / self.account_fx(mv)
 
     def account_fx(self, mv: NDArray[np.float64]) -> NDArray[np.float64]:
         """USD price of each account's margin currency at moves ``mv``; shape (n_accounts,)."""
-        uniq, inv = np.unique(self.currency.astype(str), return_inverse=True)
-        return np.array([self.fx_at(c, mv) for c in uniq], dtype=float)[inv]
+        M = self.as_matrix(mv)
+        return self._acc_fx0 * self._ratio(self._acc_link, np.arange(len(self.accounts)), M)
 
     def state(
         self, mv: NDArray[np.float64] | Mapping[str, float] | None = None, *, margin: pd.DataFrame | None = None
     ) -> pd.DataFrame:
         """Equity, IM and MM of every account at moves ``mv`` (full revaluation; MM recomputed).
+
+        ``mv``: a mapping per underlying, shape (n_underlyings,), or (n_accounts, n_underlyings).
+        Accounts that cannot be computed have NaN figures and their ``error``.
 
         Returns
         -------
@@ -581,14 +774,8 @@ class Book:
         fx = self.account_fx(mv)
         if margin is None:
             margin = self.margin_at(mv)
-        mg = margin.reindex(self.accounts)
-        m_ccy = mg["currency"].astype(object).fillna("").astype(str).to_numpy()
-        uniq, inv = np.unique(m_ccy, return_inverse=True)
-        m_fx = np.array([self.fx_at(c, mv) if c else np.nan for c in uniq], dtype=float)[inv]
-        conv = np.where(np.isfinite(m_fx), m_fx / fx, 1.0)
-        im = np.nan_to_num(mg["im"].to_numpy(dtype=float)) * conv
-        mm = np.nan_to_num(mg["mm"].to_numpy(dtype=float)) * conv
-        err = mg["error"].fillna("").to_numpy(dtype=object) if "error" in mg.columns else np.full(n_a, "", object)
+        im, mm, m_err = self._margin_in_account_ccy(margin, mv, fx)
+        err = np.where(self.error != "", self.error, m_err).astype(object)
         c_none = self.collateral_values(mv, "none")
         c_mm = self.collateral_values(mv, "mm")
         c_im = self.collateral_values(mv, "im")
@@ -609,24 +796,154 @@ class Book:
             },
             index=pd.Index(self.accounts, name="account"),
         )
+        bad = err != ""
+        if bad.any():
+            num = ["collateral", "collateral_im", "collateral_mm", "mtm", "equity", "equity_im", "im", "mm"]
+            out.loc[bad, num] = np.nan
+            if len(self.bad_positions):
+                nb = self.bad_positions["account"].astype(str).value_counts()
+                out.loc[bad, "n_positions"] = [int(nb.get(a, 0)) for a in out.index[bad]]
         return out
 
-    def margin_at(self, mv: NDArray[np.float64]) -> pd.DataFrame:
-        """The margin function at the market moved by ``mv`` (accounts without positions absent)."""
-        return self.margin_fn(self.positions, self.shifted_market(mv))
+    def _margin_in_account_ccy(
+        self, margin: pd.DataFrame, mv: NDArray[np.float64], fx: NDArray[np.float64]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[Any]]:
+        """IM, MM (account currency) and error per account from a margin table indexed by account."""
+        mg = margin.reindex(self.accounts)
+        m_ccy = mg["currency"].astype(object).fillna("").astype(str).to_numpy(dtype=object)
+        m_fx = self.ccy_fx(m_ccy, mv)
+        conv = np.where(np.isfinite(m_fx), m_fx / fx, 1.0)
+        im = np.nan_to_num(mg["im"].to_numpy(dtype=float)) * conv
+        mm = np.nan_to_num(mg["mm"].to_numpy(dtype=float)) * conv
+        if "error" in mg.columns:
+            err = mg["error"].fillna("").astype(str).to_numpy(dtype=object)
+            err = np.where(err == "nan", "", err)
+        else:
+            err = np.full(len(self.accounts), "", dtype=object)
+        return im, mm, err
+
+    def gap(self, mv: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Equity and MM (account currency) of the accounts ``rows`` at moves ``mv``; MM recomputed for them only.
+
+        Parameters
+        ----------
+        mv : ndarray of shape (n_underlyings,) or (n_accounts, n_underlyings)
+            Moves (rows of accounts not in ``rows`` are ignored).
+        rows : ndarray of int, shape (k,)
+            Indices into ``accounts``.
+
+        Returns
+        -------
+        (equity, mm) : ndarrays of shape (k,)
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        mv = np.asarray(mv, dtype=float)
+        n_a = len(self.accounts)
+        vals = self.position_values(mv)
+        mtm = np.bincount(self.acct_code, weights=vals, minlength=n_a) if len(vals) else np.zeros(n_a)
+        fx = self.account_fx(mv)
+        margin = self.margin_at(mv, rows=rows)
+        _, mm, _ = self._margin_in_account_ccy(margin, mv, fx)
+        equity = self.collateral_values(mv, "mm") + mtm
+        return equity[rows], mm[rows]
+
+    def margin_at(self, mv: NDArray[np.float64], rows: NDArray[np.intp] | None = None) -> pd.DataFrame:
+        """The margin function at moves ``mv`` (accounts without positions absent).
+
+        Shared moves (1-D, or every row equal): one call of the margin function on the market moved by
+        :meth:`shifted_market`. One row per account: the margin function's ``batched`` evaluation when it
+        has one (:func:`margin_function`: the margin engine on per-position moved inputs, in one call),
+        else one call per distinct row of moves.
+
+        Parameters
+        ----------
+        mv : ndarray of shape (n_underlyings,) or (n_accounts, n_underlyings)
+            Moves.
+        rows : ndarray of int, optional
+            Only these accounts (indices into ``accounts``).
+        """
+        mv = np.asarray(mv, dtype=float)
+        sel = None if rows is None else np.isin(self.acct_code, np.asarray(rows))
+        pos = self.positions if sel is None else self.positions[sel]
+        if len(pos) == 0:
+            return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
+        if mv.ndim == 2:
+            used = np.unique(self.acct_code if sel is None else self.acct_code[sel])
+            sub = mv[used]
+            if (sub == sub[0]).all():
+                mv = sub[0].copy()
+        if mv.ndim == 1:
+            return self.margin_fn(pos, self.shifted_market(mv))
+        batched = getattr(self.margin_fn, "batched", None)
+        if batched is not None and self.positions.index.is_unique:
+            return batched(self, mv, sel)
+        # one call per distinct row of moves (exact, for margin functions without a batched form)
+        codes = self.acct_code if sel is None else self.acct_code[sel]
+        uniq, inv = np.unique(mv[codes], axis=0, return_inverse=True)
+        parts = [self.margin_fn(pos[inv.ravel() == k], self.shifted_market(row)) for k, row in enumerate(uniq)]
+        return pd.concat(parts)
 
     def subset(self, accounts: Sequence[str]) -> Book:
         """The same book restricted to ``accounts`` (positions, collateral, same margin and vol rules)."""
         keep = set(accounts)
+        pos = pd.concat([self.positions, self.bad_positions]) if len(self.bad_positions) else self.positions
         return Book(
-            self.positions[self.positions["account"].isin(keep)],
+            pos[pos["account"].isin(keep)],
             self.market,
             self.collateral[self.collateral["account"].isin(keep)],
             self.margin_fn,
             vol_reaction=self.vol_reaction,
             accounts=list(accounts),
             currencies=dict(zip(self.accounts, self.currency)),
+            errors=self.errors,
         )
+
+
+def _checked_arrays(pos: pd.DataFrame, market: MarketSnapshot) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """Market arrays of the positions, and the accounts the market cannot price (account -> reason).
+
+    With every position priceable: ``(arrays, {})``. Otherwise the arrays are None and the failing
+    accounts are found underlying by underlying (a failure names its row: that account is set aside and
+    the rest retried; past 50 failures in one underlying, account by account).
+    """
+    from .errors import GreeksMarginError
+    from .greeks import market_arrays
+
+    try:
+        return market_arrays(pos, market), {}
+    except GreeksMarginError:
+        pass
+    bad: dict[str, str] = {}
+    for u in pd.unique(pos["underlying"]):
+        part = pos[pos["underlying"] == u]
+        ok = False
+        for _ in range(50):
+            if len(part) == 0:
+                ok = True
+                break
+            try:
+                market_arrays(part, market)
+                ok = True
+                break
+            except GreeksMarginError as exc:
+                row = getattr(exc, "row", None)
+                if row is None or row not in part.index or not part.index.is_unique:
+                    break
+                a = str(part.at[row, "account"])
+                bad.setdefault(a, str(exc))
+                part = part[part["account"].astype(str) != a]
+        if not ok:
+            try:
+                market_arrays(part, market)
+            except GreeksMarginError:
+                for a, sub in part.groupby(part["account"].astype(str), sort=False):
+                    try:
+                        market_arrays(sub, market)
+                    except GreeksMarginError as exc:
+                        bad.setdefault(str(a), str(exc))
+    if not bad:  # the failure is not attributable to accounts: let it surface
+        market_arrays(pos, market)
+    return None, bad
 
 
 def _is_normalised(positions: pd.DataFrame) -> bool:
@@ -724,7 +1041,8 @@ class SolvencyResult:
     accounts : DataFrame
         One row per account: ``account``, ``currency``, ``collateral``, ``collateral_mm``, ``mtm``,
         ``equity``, ``equity_im``, ``im``, ``mm``, ``available_funds``, ``excess``, ``margin_ratio``,
-        ``status``, ``at_mm``, ``equity_usd``, ``mm_usd``, ``im_usd``, ``n_positions``, ``error``.
+        ``status``, ``at_mm``, ``equity_usd``, ``mm_usd``, ``im_usd``, ``n_positions``, ``error`` (an
+        account the market cannot price: status ``"error"``, the reason, NaN figures).
     distance : DataFrame or None
         Distance to liquidation (see :func:`distance_to_liquidation`), when computed.
     moves : dict
@@ -741,6 +1059,7 @@ class SolvencyResult:
         return {
             "accounts": len(a),
             **{f"n_{s}": int((a["status"] == s).sum()) for s in STATUSES},
+            "n_error": int((a["status"] == "error").sum()),
             "n_at_mm": int(a["at_mm"].sum()),
             "equity_usd": float(a["equity_usd"].sum()),
             "im_usd": float(a["im_usd"].sum()),
@@ -785,11 +1104,14 @@ def finish_state(st: pd.DataFrame) -> pd.DataFrame:
     """Add available funds, excess, margin ratio, status, at_mm and USD columns to a :meth:`Book.state`."""
     out = st.copy()
     status, at_mm = classify(out["equity"], out["equity_im"], out["im"], out["mm"])
+    failed = out["error"].fillna("").astype(str).to_numpy() != ""
+    status = np.where(failed, "error", status)
+    at_mm = at_mm & ~failed
     out["available_funds"] = out["equity_im"] - out["im"]
     out["excess"] = out["equity"] - out["mm"]
     e = out["equity"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["margin_ratio"] = np.where(e > 0, out["mm"].to_numpy(dtype=float) / e, np.inf)
+        out["margin_ratio"] = np.where(failed, np.nan, np.where(e > 0, out["mm"].to_numpy(dtype=float) / e, np.inf))
     out["status"] = status
     out["at_mm"] = at_mm
     for k in ("equity", "im", "mm"):
@@ -862,10 +1184,17 @@ def distance_to_liquidation(
     include_all: bool = True,
     max_move: float = 0.9,
     grid: NDArray[np.float64] | None = None,
-    exact_limit: int = 100,
-    xtol: float = 1e-12,
+    rtol: float = 1e-9,
+    xtol: float = 4 * np.finfo(float).eps,
+    max_iter: int = 100,
 ) -> pd.DataFrame:
     """Smallest adverse move of each underlying (and of all together) that brings equity to MM.
+
+    For every target (an underlying alone, or ``"ALL"``) and direction: the shared moves of ``grid``
+    bracket each account's first sign change of ``equity - MM``; then a lock-step Illinois (regula falsi)
+    root finder runs on every account at once, each at its own trial move: one batched full revaluation
+    per iteration (:meth:`Book.gap`, margin recomputed by the engine at each account's moved market)
+    until ``|equity - MM| <= rtol x max(|equity|, |MM|)``.
 
     Parameters
     ----------
@@ -878,13 +1207,14 @@ def distance_to_liquidation(
     max_move : float
         Largest relative move searched in each direction (0.9 = +-90%).
     grid : ndarray, optional
-        Increasing absolute moves bracketing the root (default :data:`MOVE_GRID` up to ``max_move``;
-        :data:`COARSE_GRID` when interpolating).
-    exact_limit : int
-        Root by :func:`scipy.optimize.brentq` on full revaluation when the book has at most this many
-        accounts, else linear interpolation inside the grid bracket.
+        Increasing absolute moves bracketing the root (default :data:`MOVE_GRID` up to ``max_move``).
+    rtol : float
+        Convergence: ``|equity - MM|`` relative to ``max(|equity|, |MM|)``.
     xtol : float
-        Absolute tolerance of the root in relative move.
+        A bracket narrower than this (relative move, times ``max(1, |move|)``) stops the search; the row
+        is ``method = "root"`` when the gap then meets ``1e-6`` relative, else ``"bracket"``.
+    max_iter : int
+        Cap on the iterations of the root finder.
 
     Returns
     -------
@@ -892,96 +1222,162 @@ def distance_to_liquidation(
         One row per (account, underlying): ``account``, ``underlying`` (name or ``"ALL"``), ``move``
         (signed relative move of the nearer direction, NaN if none), ``direction`` (``"down"``/``"up"``),
         ``price`` (level of the underlying at the move; NaN for ``"ALL"``), ``move_down``, ``move_up``
-        (signed, NaN if none), ``equity_at_move``, ``mm_at_move``, ``method``, ``reason``.
+        (signed, NaN if none), ``equity_at_move``, ``mm_at_move`` (account currency), ``method``
+        (``"root"``; ``"bracket"`` the crossing is bracketed to machine precision but the gap stays above
+        1e-6 relative; ``"grid"`` no crossing; ``"none"`` already below MM; ``"error"``), ``reason``,
+        ``error`` (why the account could not be computed; its figures are NaN).
     """
-    exact = len(book.accounts) <= exact_limit
     if grid is None:
-        base_grid = MOVE_GRID if exact else COARSE_GRID
-        grid = base_grid[base_grid <= max_move + 1e-12]
-        if grid[-1] < max_move:
+        grid = MOVE_GRID[MOVE_GRID <= max_move + 1e-12]
+        if grid.size == 0 or grid[-1] < max_move:
             grid = np.append(grid, max_move)
     grid = np.asarray(grid, dtype=float)
     held = list(pd.unique(book.positions["underlying"])) if len(book.positions) else []
     targets: list[str] = [u for u in (underlyings or [u for u in book.unders if u in held])]
     if include_all and held:
         targets.append("ALL")
-    base = book.state()
-    gap0 = _gap(base)
-    below = liquidatable(base["equity"], base["mm"])
     rows: list[dict[str, Any]] = []
     pos_acct = book.positions["account"].astype(str)
     for tgt in targets:
-        if tgt == "ALL":
-            holders = set(pos_acct)
-        else:
-            holders = set(pos_acct[book.positions["underlying"] == tgt])
-        idx = [i for i, a in enumerate(book.accounts) if a in holders]
-        sub = book.subset([book.accounts[i] for i in idx]) if len(idx) < len(book.accounts) else book
-        res: dict[str, dict[str, Any]] = {}
-        for sign, dname in ((-1.0, "down"), (1.0, "up")):
-            gaps = np.empty((len(grid), len(idx)))
-            for k, g in enumerate(grid):
-                mv = _target_moves(book, tgt, sign * g)
-                gaps[k] = _gap(sub.state(mv))
-            for col, i in enumerate(idx):
-                acct = book.accounts[i]
-                r = res.setdefault(acct, {})
-                if below[i]:
-                    r[dname] = (0.0, "already below MM", "none")
-                    continue
-                cross = np.flatnonzero(gaps[:, col] <= 0)
-                if cross.size == 0:
-                    r[dname] = (np.nan, NO_MOVE_REASON, "grid")
-                    continue
-                k = int(cross[0])
-                lo = 0.0 if k == 0 else grid[k - 1]
-                g_lo = gap0[i] if k == 0 else gaps[k - 1, col]
-                hi, g_hi = grid[k], gaps[k, col]
-                if exact:
-                    one = book.subset([acct])
-
-                    def f(x: float, one: Book = one, s: float = sign, tgt: str = tgt) -> float:
-                        return float(_gap(one.state(_target_moves(one, tgt, s * x)))[0])
-
-                    if g_hi == 0.0:
-                        root = hi
-                    elif not g_lo > 0.0:  # at the MM boundary today (within 1e-9): distance 0
-                        root = lo
-                    else:
-                        root = brentq(f, lo, hi, xtol=xtol, rtol=4 * np.finfo(float).eps, maxiter=200)
-                    r[dname] = (sign * root, "", "brentq")
-                else:
-                    w = g_lo / (g_lo - g_hi) if g_lo != g_hi else 1.0
-                    r[dname] = (sign * (lo + w * (hi - lo)), "", "grid")
-        for i in idx:
-            acct = book.accounts[i]
-            d_dn, reason_dn, meth_dn = res[acct]["down"]
-            d_up, reason_up, meth_up = res[acct]["up"]
-            cands = [(abs(d), d, "down", meth_dn) for d in [d_dn] if np.isfinite(d)]
-            cands += [(abs(d), d, "up", meth_up) for d in [d_up] if np.isfinite(d)]
+        holders = set(pos_acct) if tgt == "ALL" else set(pos_acct[book.positions["underlying"] == tgt])
+        names = [a for a in book.accounts if a in holders]
+        if not names:
+            continue
+        sub = book.subset(names) if len(names) < len(book.accounts) else book
+        cols = np.arange(len(sub.unders)) if tgt == "ALL" else np.array([sub.unders.index(tgt)])
+        res = {s: _solve_direction(sub, cols, s, grid, rtol, xtol, max_iter) for s in (-1.0, 1.0)}
+        e0, m0 = res[-1.0]["base"]
+        below = liquidatable(e0, m0)
+        spot = book.market.spot(tgt) if tgt != "ALL" else np.nan
+        for i, acct in enumerate(sub.accounts):
+            d_dn, d_up = res[-1.0]["root"][i], res[1.0]["root"][i]
             if below[i]:
-                move, direction, method, reason = 0.0, "", "none", "already below MM"
-            elif cands:
-                _, move, direction, method = min(cands)
-                reason = ""
+                move, direction, method, reason, eq_at, mm_at = 0.0, "", "none", "already below MM", e0[i], m0[i]
+                d_dn = d_up = 0.0
             else:
-                move, direction, method, reason = np.nan, "", "grid", NO_MOVE_REASON
-            price = np.nan
-            if tgt != "ALL" and np.isfinite(move):
-                price = book.market.spot(tgt) * (1.0 + move)
-            eq_at = mm_at = np.nan
-            if np.isfinite(move) and exact:
-                one = book.subset([acct])
-                st = one.state(_target_moves(one, tgt, move))
-                eq_at, mm_at = float(st["equity"].iloc[0]), float(st["mm"].iloc[0])
+                cands = [(abs(d), d, name, s) for d, name, s in ((d_dn, "down", -1.0), (d_up, "up", 1.0))
+                         if np.isfinite(d)]
+                if cands:
+                    _, move, direction, s = min(cands)
+                    method = res[s]["method"][i]
+                    reason = "" if method == "root" else BRACKET_REASON
+                    eq_at, mm_at = res[s]["equity"][i], res[s]["mm"][i]
+                else:
+                    move, direction, method, reason, eq_at, mm_at = np.nan, "", "grid", NO_MOVE_REASON, np.nan, np.nan
             rows.append(
-                {"account": acct, "underlying": tgt, "move": move, "direction": direction, "price": price,
+                {"account": acct, "underlying": tgt, "move": move, "direction": direction,
+                 "price": spot * (1.0 + move) if np.isfinite(move) else np.nan,
                  "move_down": d_dn, "move_up": d_up, "equity_at_move": eq_at, "mm_at_move": mm_at,
-                 "method": method, "reason": reason}
+                 "method": method, "reason": reason, "error": ""}
             )
-    cols = ["account", "underlying", "move", "direction", "price", "move_down", "move_up", "equity_at_move",
-            "mm_at_move", "method", "reason"]
-    return pd.DataFrame(rows, columns=cols)
+    # accounts the market cannot price: one row per target they hold, with the error and no numbers
+    if book.errors and len(book.bad_positions):
+        bp = book.bad_positions
+        for acct, msg in book.errors.items():
+            held_bad = list(pd.unique(bp.loc[bp["account"].astype(str) == acct, "underlying"]))
+            tg = [u for u in held_bad if underlyings is None or u in underlyings] + (["ALL"] if include_all else [])
+            for tgt in tg:
+                rows.append({"account": acct, "underlying": tgt, "move": np.nan, "direction": "", "price": np.nan,
+                             "move_down": np.nan, "move_up": np.nan, "equity_at_move": np.nan,
+                             "mm_at_move": np.nan, "method": "error", "reason": "not computed", "error": msg})
+    cols_out = ["account", "underlying", "move", "direction", "price", "move_down", "move_up", "equity_at_move",
+                "mm_at_move", "method", "reason", "error"]
+    return pd.DataFrame(rows, columns=cols_out)
+
+
+def _solve_direction(
+    book: Book, cols: NDArray[np.intp], sign: float, grid: NDArray[np.float64], rtol: float, xtol: float,
+    max_iter: int,
+) -> dict[str, Any]:
+    """Root of ``equity - MM`` along ``sign x`` (x in [0, grid[-1]]) for every account of ``book``.
+
+    Returns a dict with ``root`` (signed move, NaN: no crossing; 0 at the boundary or below MM),
+    ``equity``, ``mm`` at the root, ``method`` per account and ``base`` (equity, MM today).
+    """
+    n = len(book.accounts)
+    n_u = len(book.unders)
+    every = np.arange(n)
+    e0, m0 = book.gap(np.zeros(n_u), every)
+    f0 = e0 - m0
+    root = np.full(n, np.nan)
+    eq = np.full(n, np.nan)
+    mmv = np.full(n, np.nan)
+    method = np.full(n, "", dtype=object)
+    ok = np.isfinite(f0)
+    below = ok & liquidatable(e0, m0)
+    boundary = ok & ~below & ~(f0 > 0)  # at MM within the 1e-9 boundary: distance 0
+    for m in (below, boundary):
+        root[m], eq[m], mmv[m], method[m] = 0.0, e0[m], m0[m], "root"
+    searching = ok & (f0 > 0)
+    lo = np.zeros(n)
+    flo = f0.copy()
+    hi = np.full(n, np.nan)
+    fhi = np.full(n, np.nan)
+    ehi = np.full(n, np.nan)
+    mhi = np.full(n, np.nan)
+
+    def moves(x: NDArray[np.float64], idx: NDArray[np.intp] | None = None) -> NDArray[np.float64]:
+        if idx is None:  # shared move
+            mv = np.zeros(n_u)
+            mv[cols] = sign * float(x)
+            return mv
+        M = np.zeros((n, n_u))
+        M[np.ix_(idx, cols)] = sign * np.asarray(x)[:, None]
+        return M
+
+    for x in grid:
+        idx = np.flatnonzero(searching)
+        if idx.size == 0:
+            break
+        e, mm = book.gap(moves(x), idx)
+        f = e - mm
+        crossed = ~(f > 0)
+        c, s = idx[crossed], idx[~crossed]
+        hi[c], fhi[c], ehi[c], mhi[c] = x, f[crossed], e[crossed], mm[crossed]
+        lo[s], flo[s] = x, f[~crossed]
+        searching[c] = False
+    found = np.isfinite(hi)
+    exact = found & (np.abs(fhi) <= rtol * np.maximum(np.abs(ehi), np.abs(mhi)))
+    root[exact], eq[exact], mmv[exact], method[exact] = sign * hi[exact], ehi[exact], mhi[exact], "root"
+    # lock-step Illinois on every bracket [lo, hi] with f(lo) > 0 >= f(hi)
+    active = found & ~exact
+    a, fa, b, fb = lo.copy(), flo.copy(), hi.copy(), fhi.copy()
+    side = np.zeros(n, dtype=np.int8)
+    best_x, best_f, best_e, best_m = hi.copy(), fhi.copy(), ehi.copy(), mhi.copy()
+    for _ in range(max_iter):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        A, FA, B, FB = a[idx], fa[idx], b[idx], fb[idx]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = (A * FB - B * FA) / (FB - FA)
+        bad = ~((x > A) & (x < B))
+        x[bad] = 0.5 * (A[bad] + B[bad])
+        e, mm = book.gap(moves(x, idx), idx)
+        f = e - mm
+        better = np.abs(f) < np.abs(best_f[idx])
+        bi = idx[better]
+        best_x[bi], best_f[bi], best_e[bi], best_m[bi] = x[better], f[better], e[better], mm[better]
+        conv = np.abs(f) <= rtol * np.maximum(np.abs(e), np.abs(mm))
+        ci = idx[conv]
+        root[ci], eq[ci], mmv[ci], method[ci] = sign * x[conv], e[conv], mm[conv], "root"
+        pos_side = f > 0  # replaces a (the side above MM)
+        ia, ib = idx[pos_side & ~conv], idx[~pos_side & ~conv]
+        a[ia], fa[ia] = x[pos_side & ~conv], f[pos_side & ~conv]
+        fb[ia] = np.where(side[ia] == 1, 0.5 * fb[ia], fb[ia])
+        side[ia] = 1
+        b[ib], fb[ib] = x[~pos_side & ~conv], f[~pos_side & ~conv]
+        fa[ib] = np.where(side[ib] == -1, 0.5 * fa[ib], fa[ib])
+        side[ib] = -1
+        narrow = (b - a) <= xtol * np.maximum(1.0, np.abs(b))
+        active[ci] = False
+        active &= ~narrow
+    left = found & (method == "")
+    if left.any():  # bracket collapsed (or cap): the best point, "root" if it meets the Done-when 1e-6
+        root[left], eq[left], mmv[left] = sign * best_x[left], best_e[left], best_m[left]
+        meets = np.abs(best_f[left]) <= 1e-6 * np.maximum(np.abs(best_e[left]), np.abs(best_m[left]))
+        method[left] = np.where(meets, "root", "bracket")
+    return {"root": root, "equity": eq, "mm": mmv, "method": method, "base": (e0, m0)}
 
 
 def _target_moves(book: Book, target: str, move: float) -> NDArray[np.float64]:

@@ -252,3 +252,25 @@ def test_compiled_kernel_equals_the_numpy_reference(model):
                        r.by_underlying["scan"] if "scan" in r.by_underlying else 0, rtol=1e-12, atol=1e-9)
     assert list(a.accounts["worst_scenario"]) == list(r.accounts["worst_scenario"])
     assert np.allclose(a.attribution()["contribution"], r.attribution()["contribution"], rtol=1e-10, atol=1e-8)
+
+
+def test_precomputed_arrays_give_the_same_margin_and_moved_arrays_the_moved_market():
+    from greeksmargin.greeks import market_arrays
+    from greeksmargin.positions import load_positions
+
+    ex = gm.datasets.load_example_book()
+    pos, mk = ex.positions, ex.market
+    base = gm.compute_margin(pos, mk, "greeks-default").accounts
+    same = gm.compute_margin(pos, mk, "greeks-default", arrays=market_arrays(pos, mk)).accounts
+    pd.testing.assert_frame_equal(same, base)
+    # SPX-only accounts at SPX -5%: inputs moved per position equal a moved snapshot (USD accounts, no FX)
+    spx = load_positions(pos[pos["account"].isin(["SPX-DESK", "SPX-NAKEDPUT"])])
+    moved_mk = mk.bumped("SPX", spot_rel=-0.05)
+    arr = dict(market_arrays(spx, moved_mk))
+    got = gm.compute_margin(spx, mk, "greeks-default", arrays=arr).accounts
+    want = gm.compute_margin(spx, moved_mk, "greeks-default").accounts
+    np.testing.assert_allclose(got["im"], want["im"], rtol=1e-12)
+    assert not np.allclose(got["im"], base.set_index("account").loc[list(got["account"]), "im"])
+    with pytest.raises(gm.errors.InputError, match="rows for"):
+        gm.compute_margin(pos, mk, "greeks-default", arrays={k: v[:3] if k != "underlyings" else v
+                                                           for k, v in market_arrays(pos, mk).items()})

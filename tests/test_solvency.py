@@ -170,7 +170,7 @@ def test_distance_moves_account_to_mm_within_1e6():
         s = one.state(mv)
         e, mm = float(s["equity"].iloc[0]), float(s["mm"].iloc[0])
         assert abs(e - mm) <= 1e-6 * max(abs(mm), abs(e))
-        assert row.method == "brentq"
+        assert row.method == "root"
         if u != "ALL":
             assert row.price == pytest.approx(MKT.spot(u) * (1 + row.move))
     nothing = d[d["reason"] == NO_MOVE_REASON]
@@ -277,3 +277,148 @@ def test_fast_revaluation_equals_pricing_on_the_shifted_market(account, move):
     ref = priced["value_ccy"].to_numpy()
     conv = np.array([1.0 if c == ccy else book.fx_at(c, mv) / book.fx_at(ccy, mv) for c in priced["margin_currency"]])
     np.testing.assert_allclose(fast[opt], (ref * conv)[opt], rtol=1e-10, atol=1e-9)
+
+
+# ------------------------------------------------------------------ batched evaluation (one market per account)
+@pytest.fixture(scope="module")
+def population():
+    from greeksmargin.population import generate_population
+
+    pos, coll = generate_population(240, 5, market=MKT)
+    ex = POS.copy()
+    ex.index = [f"ex{i}" for i in range(len(ex))]  # the example book adds USD accounts holding coin-settled contracts
+    return pd.concat([pos, ex]), pd.concat([load_collateral(coll), load_example_collateral()], ignore_index=True)
+
+
+def _kinds(book):
+    """Indices of a coin-margined, a USD account holding coin-settled contracts, and a plain USD account."""
+    inv = book.positions.groupby("account")["settlement"].agg(lambda s: (s == "inverse").any())
+    ccy = dict(zip(book.accounts, book.currency))
+    coin = [a for a in book.accounts if ccy[a] != "USD"]
+    mixed = [a for a in book.accounts if ccy[a] == "USD" and inv.get(a, False)]
+    plain = [a for a in book.accounts if ccy[a] == "USD" and not inv.get(a, True)]
+    return coin, mixed, plain
+
+
+@pytest.mark.parametrize(("model", "rtol"), [("greeks-default", 1e-7), ("deribit-sm", 1e-12), ("tims-pm", 1e-12)])
+@pytest.mark.parametrize("isolated", [False, True])
+def test_batched_margin_equals_the_engine_on_each_accounts_moved_market(population, model, rtol, isolated):
+    # every account at its own moves, in one engine call == compute_margin on that account's moved snapshot
+    # (greeks-default: its finite-difference Greeks turn last-bit differences of the moved inputs into ~1e-8)
+    pos, coll = population
+    book = Book(pos, MKT, coll, margin_function(model, isolated=isolated),
+                vol_reaction=VolReaction.from_model(model, MKT.underlyings))
+    assert hasattr(book.margin_fn, "batched")
+    rng = np.random.default_rng(11)
+    M = rng.uniform(-0.5, 0.5, (len(book.accounts), len(book.unders)))
+    st = book.state(M)
+    coin, mixed, plain = _kinds(book)
+    assert coin and mixed and plain
+    for a in coin[:3] + mixed[:3] + plain[:3]:
+        i = book.accounts.index(a)
+        ref = book.subset([a]).state(M[i]).iloc[0]  # compute_margin on shift_market(M[i])
+        assert st.loc[a, "mm"] == pytest.approx(ref["mm"], rel=rtol, abs=1e-12)
+        assert st.loc[a, "im"] == pytest.approx(ref["im"], rel=rtol, abs=1e-12)
+        assert st.loc[a, "equity"] == pytest.approx(ref["equity"], rel=1e-12)
+
+
+def test_batched_distance_moves_every_account_to_mm_within_1e6(population):
+    pos, coll = population
+    fn = margin_function("greeks-default")
+    book = Book(pos, MKT, coll, fn, vol_reaction=VolReaction.from_model("greeks-default", MKT.underlyings))
+    assert len(book.accounts) >= 200
+    d = distance_to_liquidation(book)
+    found = d[np.isfinite(d["move"]) & (d["reason"] == "")]
+    assert len(found) >= 100
+    assert (found["method"] == "root").all()
+    gap = (found["equity_at_move"] - found["mm_at_move"]).abs()
+    assert (gap <= 1e-6 * np.maximum(found["equity_at_move"].abs(), found["mm_at_move"].abs())).all()
+    # re-evaluated one account at a time on the moved snapshot (the engine alone): still at MM within 1e-6
+    coin, mixed, plain = _kinds(book)
+    pick = pd.concat([found[found["account"].isin(g)].head(3) for g in (coin, mixed, plain)])
+    assert len(pick) >= 6
+    for row in pick.itertuples():
+        one = book.subset([row.account])
+        mv = np.full(len(one.unders), row.move) if row.underlying == "ALL" else one.move_vector(
+            {row.underlying: row.move})
+        s = one.state(mv).iloc[0]
+        assert abs(s["equity"] - s["mm"]) <= 1e-6 * max(abs(s["equity"]), abs(s["mm"]))
+        assert s["mm"] == pytest.approx(row.mm_at_move, rel=1e-7)
+    none = d[d["reason"] == NO_MOVE_REASON]
+    assert len(none) and none["move"].isna().all()
+
+
+# ------------------------------------------------------------------ failures let a batch finish
+def _with_bad_account():
+    bad = POS[(POS["account"] == "SPX-NAKEDPUT")].copy()
+    bad["account"] = "BAD"
+    bad["underlying"] = "DOGE"
+    bad["instrument"] = "DOGE-X"
+    bad.index = [f"bad{i}" for i in range(len(bad))]
+    return pd.concat([POS, bad])
+
+
+def test_unpriceable_account_gets_an_error_row_and_the_others_are_computed():
+    pos = _with_bad_account()
+    coll = load_example_collateral()
+    fn = margin_function("greeks-default")
+    res = assess_solvency(pos, MKT, coll, "greeks-default", distance=True).accounts.set_index("account")
+    ref = assess_solvency(POS, MKT, coll, "greeks-default").accounts.set_index("account")
+    assert res.loc["BAD", "status"] == "error" and "DOGE" in res.loc["BAD", "error"]
+    assert np.isnan(res.loc["BAD", ["equity", "im", "mm", "margin_ratio"]].to_numpy(dtype=float)).all()
+    good = ref.index
+    np.testing.assert_allclose(res.loc[good, "mm"], ref["mm"], rtol=1e-12)
+    assert (res.loc[good, "status"] == ref["status"]).all()
+    summ = assess_solvency(pos, MKT, coll, margin_fn=fn).summary()
+    assert summ["n_error"] == 1 and summ["accounts"] == len(ref) + 1
+    d = distance_to_liquidation(Book(pos, MKT, coll, fn), underlyings=["SPX"])
+    bad_rows = d[d["account"] == "BAD"]
+    assert len(bad_rows) and (bad_rows["method"] == "error").all() and bad_rows["move"].isna().all()
+    assert (d.loc[d["account"] != "BAD", "error"] == "").all()
+    assert (d.loc[d["account"] != "BAD", "method"] != "error").all()
+
+
+def test_cascade_and_liquidation_with_an_unpriceable_account():
+    from greeksmargin.cascade import run_cascade
+    from greeksmargin.errors import MarketDataError
+    from greeksmargin.liquidation import liquidate_account
+
+    pos = _with_bad_account()
+    coll = load_example_collateral()
+    for mode in ("cross", "isolated"):
+        r = run_cascade(pos, MKT, coll, margin_fn=FN, shock=-0.3, mode=mode)
+        ref = run_cascade(POS, MKT, coll, margin_fn=FN, shock=-0.3, mode=mode)
+        assert list(r.errors["account"]) == ["BAD"]
+        assert r.total_shortfall_usd == pytest.approx(ref.total_shortfall_usd, rel=1e-12, abs=1e-9)
+        assert (r.units.loc[r.units["account"] == "BAD", "round"] == 0).all()
+    with pytest.raises(MarketDataError, match="DOGE"):
+        liquidate_account(pos, MKT, coll, "BAD", margin_fn=FN)
+
+
+def test_cli_reports_error_rows(tmp_path, capsys):
+    import json
+
+    from greeksmargin.cli import main
+    from greeksmargin.datasets import example_paths
+
+    p = example_paths()
+    raw = pd.read_csv(p["positions"])
+    extra = raw.iloc[:1].copy()
+    extra["account"] = "BAD"
+    extra["underlying"] = "DOGE"
+    extra["instrument"] = "DOGE-PERP"
+    extra["kind"] = "perpetual"
+    for c in ("option_type", "strike", "expiry"):
+        if c in extra.columns:
+            extra[c] = np.nan
+    f = tmp_path / "pos.csv"
+    pd.concat([raw, extra]).to_csv(f, index=False)
+    coll = str(p["positions"].parent / "example_collateral.csv")
+    assert main(["solvency", str(f), str(p["market"]), "--collateral", coll, "--format", "json",
+                 "--distance", "no"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {a["account"]: a for a in doc["accounts"]}
+    assert rows["BAD"]["status"] == "error" and "DOGE" in rows["BAD"]["error"] and rows["BAD"]["mm"] is None
+    assert doc["summary"]["n_error"] == 1 and rows["SPX-DESK"]["status"] != "error"
+    assert main(["cascade", str(f), str(p["market"]), "--collateral", coll, "--shock", "-0.25"]) == 0
+    assert "Accounts not computed" in capsys.readouterr().out

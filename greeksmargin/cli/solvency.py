@@ -120,11 +120,11 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
 def _inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, pd.DataFrame | None]:
     from ..collateral import load_collateral
     from ..market import load_market
-    from ..positions import load_positions, validate_against_market
+    from ..positions import load_positions
 
     market = load_market(args.market)
+    # positions the market cannot price are not fatal: their accounts get an error row (Book)
     positions = load_positions(args.positions, valuation_time=market.valuation_time)
-    validate_against_market(positions, market, file=str(args.positions))
     collateral = load_collateral(args.collateral) if args.collateral else None
     return positions, market, collateral
 
@@ -209,7 +209,8 @@ def run_solvency(args: argparse.Namespace) -> int:
             acc[acc["n_positions"] > 0].sort_values("margin_ratio", ascending=False)["account"].head(3)
         )
         paths = {}
-        for a in chosen:
+        ok = set(acc.loc[acc["error"].fillna("").astype(str) == "", "account"])
+        for a in [x for x in chosen if x in ok]:
             u = "ALL"
             if res.distance is not None:
                 d = res.distance[(res.distance["account"] == a) & res.distance["move"].notna()
@@ -225,6 +226,9 @@ def run_solvency(args: argparse.Namespace) -> int:
         text = _table(pd.DataFrame([res.summary()])) + "\n" + _table(acc[cols].head(200))
         if len(acc) > 200:
             text += f"... {len(acc) - 200} more accounts (use --format csv)\n"
+        failed = acc[acc["error"].fillna("").astype(str) != ""]
+        if len(failed):
+            text += f"\nAccounts not computed ({len(failed)})\n" + _table(failed[["account", "error"]].head(200))
         if res.distance is not None:
             d = res.distance[["account", "underlying", "move", "price", "direction", "method", "reason"]]
             text += "\nDistance to liquidation\n" + _table(d.head(300))
@@ -277,11 +281,13 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
         results.append(run_cascade(positions, market, collateral, args.model, mode=m, **kw))
         timing[m] = time.perf_counter() - t0
     comp = pd.DataFrame([r.summary() | {"elapsed_s": timing[r.mode]} for r in results])
+    errors = results[0].errors if results else pd.DataFrame(columns=["account", "error"])
     if args.format == "csv":
         frames = [r.rounds.assign(mode=r.mode) for r in results]
         _emit(pd.concat(frames, ignore_index=True).to_csv(index=False), args.out)
     elif args.format == "json":
-        doc = {"comparison": _records(comp), "rounds": {r.mode: _records(r.rounds) for r in results}}
+        doc = {"comparison": _records(comp), "rounds": {r.mode: _records(r.rounds) for r in results},
+               "errors": _records(errors)}
         _emit(json.dumps(_clean(doc), indent=1) + "\n", args.out)
     elif args.format == "html":
         params = {"shock": args.shock, "underlying": args.underlying or "ALL", "impact": args.impact,
@@ -295,6 +301,8 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
             cols = [c for c in r.rounds.columns if not c.startswith("flow_") and not c.startswith("impact_")]
             cap = " - hit the round cap" if r.hit_cap else ""
             text += f"\nRounds ({r.mode} margin){cap}\n" + _table(r.rounds[cols])
+        if len(errors):
+            text += f"\nAccounts not computed, left out of the cascade ({len(errors)})\n" + _table(errors.head(200))
         _emit(text, args.out)
     return 0
 

@@ -27,7 +27,7 @@ def _ratio_figure(accounts: pd.DataFrame) -> str:
     fig, ax = new_figure(figsize=(8, 3.6))
     r = accounts["margin_ratio"].to_numpy(dtype=float)
     finite = r[np.isfinite(r)]
-    n_inf = int((~np.isfinite(r)).sum())
+    n_inf = int(np.isinf(r).sum())
     if finite.size:
         top = max(1.5, float(np.nanpercentile(finite, 99)) * 1.05) if finite.size > 1 else max(1.5, finite[0] * 1.1)
         bins = np.linspace(0.0, top, 41)
@@ -103,6 +103,13 @@ def solvency_report(
     shown = acc.sort_values("margin_ratio", ascending=False, kind="stable")
     sections.append({"title": "Accounts (highest margin ratio first)",
                      "html": table_html(shown, max_rows=max_rows)})
+    if "error" in acc.columns:
+        failed = acc[acc["error"].fillna("").astype(str) != ""]
+        if len(failed):
+            sections.append({"title": f"Accounts not computed ({len(failed)})",
+                             "html": table_html(failed[["account", "n_positions", "error"]], max_rows=max_rows),
+                             "intro": "A position of these accounts cannot be priced on the market snapshot; "
+                                      "they have no figures and the other accounts are computed."})
     dist = result.distance
     if paths:
         html = []
