@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint validate clean
+.PHONY: demo test bench lint typecheck validate clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check greeksmargin tests benchmarks
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy greeksmargin
 
 validate: $(STAMP)
 	$(VENV)/bin/greeksmargin validate all

@@ -203,8 +203,8 @@ def _client(address: str | None) -> Any:
     try:
         from .distributed import get_client
     except ImportError:  # pragma: no cover - distributed.py ships with the package
-        get_client = None
-    if get_client is not None:
+        pass
+    else:
         return get_client(address)
     from distributed import Client, LocalCluster  # pragma: no cover
 
@@ -213,7 +213,7 @@ def _client(address: str | None) -> Any:
     cluster = LocalCluster(  # pragma: no cover
         n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
     )
-    client = Client(cluster)  # pragma: no cover
+    client: Any = Client(cluster)  # pragma: no cover - Any: it gets our own _gm_cluster attribute
     client._gm_cluster = cluster  # pragma: no cover
     return client  # pragma: no cover
 

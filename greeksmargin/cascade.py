@@ -332,11 +332,14 @@ def run_cascade(
         if hit.any() and has_pos:
             pm = hit[book.acct_code]
             if pm.any():
+                a = book.a
+                assert a is not None  # has_pos: the book holds position arrays
                 dcash = _position_deltas(book, mv, pm)
-                flow = -np.bincount(book.u_code[pm], weights=dcash, minlength=len(unders))
+                # numpy's stubs type bincount as intp even with float weights (it returns float64 then)
+                flow = -np.bincount(book.u_code[pm], weights=dcash, minlength=len(unders))  # type: ignore[assignment]
                 g = 1.0 + mv[book.u_code[pm]]
-                notl = np.abs(book.a["size"][pm]) * book.a["spot"][pm] * g
-                notional_u = np.bincount(book.acct_code[pm], weights=notl, minlength=n_u)
+                notl = np.abs(a["size"][pm]) * a["spot"][pm] * g
+                notional_u = np.bincount(book.acct_code[pm], weights=notl, minlength=n_u)  # type: ignore[assignment]
         cost_u = slippage * notional_u
         liq_round[hit] = r
         eq_at[hit] = e_usd[hit]

@@ -107,9 +107,10 @@ def load_collateral(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         Missing column, empty account / asset, non-numeric or non-finite amount, price <= 0,
         haircut outside [0, 1); the message names the file, the row and the column.
     """
-    is_file = not isinstance(source, pd.DataFrame)
-    file = str(source) if is_file else "<DataFrame>"
-    df = io.read_table(source) if is_file else source.copy()
+    if isinstance(source, pd.DataFrame):
+        is_file, file, df = False, "<DataFrame>", source.copy()
+    else:
+        is_file, file, df = True, str(source), io.read_table(source)
     for c in REQUIRED:
         if c not in df.columns:
             raise InputError(f"missing required column (required: {', '.join(REQUIRED)})", file=file, column=c)
@@ -232,7 +233,11 @@ def value_collateral(
             f"asset '{asset[i]}' has no price in the collateral table and no FX rate in the market snapshot",
             file=market.source,
         )
-    factor = np.array([1.0 + float(moves.get(link[a], 0.0)) if link[a] is not None else 1.0 for a in asset])
+    factor = np.ones(len(asset), dtype=float)
+    for i, a in enumerate(asset):
+        u = link[a]
+        if u is not None:
+            factor[i] = 1.0 + float(moves.get(u, 0.0))
     price = price * factor
     acct = c["account"].to_numpy(dtype=object)
     own = np.array([mc.get(a, "USD") == s for a, s in zip(acct, asset)], dtype=bool)

@@ -471,6 +471,7 @@ class AccountState:
             im = float(im_a[0])
             mm = float(aggregate_correlation(unit_mm, acc, und, 1, C)[0][0]) if rs.mm is not None else 0.0
         if rs.mm is None:
+            assert rs.mm_factor is not None  # parse_rule_set: exactly one of mm and mm_factor
             mm = rs.mm_factor * im
         return im, mm
 

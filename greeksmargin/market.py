@@ -295,13 +295,13 @@ class MarketSnapshot:
                 s = um.surface
                 if s.axis not in SURFACE_AXES:
                     raise self._err(f"axis must be one of {SURFACE_AXES} (got {s.axis!r})", f"{base}.surface.axis")
-                for i, (p, v) in enumerate(zip(s.points, s.vols)):
-                    if len(p) == 0 or len(p) != len(v):
+                for i, (p, sv) in enumerate(zip(s.points, s.vols)):
+                    if len(p) == 0 or len(p) != len(sv):
                         raise self._err("points and vols must be non-empty and of equal length",
                                         f"{base}.surface.slices[{i}]")
                     if np.any(np.diff(p) <= 0):
                         raise self._err("points must be strictly increasing", f"{base}.surface.slices[{i}].points")
-                    for j, x in enumerate(v):
+                    for j, x in enumerate(sv):
                         _check_vol(float(x), f"{base}.surface.vols[{i}][{j}]", self._err)
                 if any(b <= a for a, b in zip(s.expiries, s.expiries[1:])):
                     raise self._err("expiries must be strictly increasing", f"{base}.surface.expiries")

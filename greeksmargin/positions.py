@@ -165,7 +165,7 @@ def load_positions(
         r = _first_bad(bad, idx)
         raise where.error(f"unknown option_type '{ot_raw.loc[r]}' (expected call or put)", r, "option_type")
     out["option_type"] = pd.Series(
-        np.where(is_opt, ot.to_numpy(dtype=object), None).astype(object), index=idx, dtype=object
+        np.where(is_opt, ot.to_numpy(dtype=object), np.array(None, dtype=object)), index=idx, dtype=object
     )
 
     # strike

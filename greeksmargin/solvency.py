@@ -765,7 +765,7 @@ class Book:
             ``n_positions``, ``error`` (see the module docstring).
         """
         if mv is None or isinstance(mv, Mapping):
-            mv = self.move_vector(mv)  # type: ignore[arg-type]
+            mv = self.move_vector(mv)
         mv = np.asarray(mv, dtype=float)
         n_a = len(self.accounts)
         vals = self.position_values(mv)

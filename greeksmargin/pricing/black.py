@@ -85,7 +85,15 @@ def _checked_inputs(
     vol: ArrayLike,
     rate: ArrayLike,
     dividend_yield: ArrayLike,
-) -> tuple[NDArray[np.bool_], ...]:
+) -> tuple[
+    NDArray[np.bool_],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+    NDArray[np.float64],
+]:
     call = is_call_array(option_type)
     u = as_float(underlying_name, underlying)
     k = as_float("strike", strike)
@@ -106,15 +114,26 @@ def _checked_inputs(
     return call, u, k, t, v, r, q
 
 
-def _greeks(backend: Backend, *args: NDArray[np.float64], forward_rho: bool) -> Greeks:
+def _greeks(
+    backend: Backend,
+    call: NDArray[np.bool_],
+    s0: NDArray[np.float64],
+    k: NDArray[np.float64],
+    t: NDArray[np.float64],
+    vol: NDArray[np.float64],
+    r: NDArray[np.float64],
+    q: NDArray[np.float64],
+    *,
+    forward_rho: bool,
+) -> Greeks:
     """The Greeks kernel of ``backend`` (``"numpy"`` or ``"numba"``) on checked inputs."""
     if backend == "numba":
         from ._numba import greeks_numba
 
-        return greeks_numba(*args, forward_rho=forward_rho)
+        return greeks_numba(call, s0, k, t, vol, r, q, forward_rho=forward_rho)
     if backend != "numpy":
         raise ValueError(f"backend: expected 'numpy' or 'numba', got {backend!r}")
-    return _greeks_numpy(*args, forward_rho=forward_rho)
+    return _greeks_numpy(call, s0, k, t, vol, r, q, forward_rho=forward_rho)
 
 
 def _greeks_numpy(

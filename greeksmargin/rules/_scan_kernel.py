@@ -11,10 +11,14 @@ position's P&L in it, and the finite-difference delta / gamma / vega.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from ..scenarios import ScenarioGrid
 
 __all__ = ["fused_scan"]
 
@@ -176,7 +180,7 @@ def fused_scan(
     arrays: dict[str, NDArray],
     factor: NDArray[np.float64],
     starts: NDArray[np.intp],
-    grid: object,
+    grid: ScenarioGrid,
     gain_offset: float,
     *,
     want_scan: bool = True,
@@ -213,8 +217,8 @@ def fused_scan(
     """
     n = factor.shape[0]
     n_units = starts.shape[0]
-    rule = grid.vol_rule  # type: ignore[attr-defined]
-    moves = np.ascontiguousarray(grid.spot_move, dtype=np.float64)  # type: ignore[attr-defined]
+    rule = grid.vol_rule
+    moves = np.ascontiguousarray(grid.spot_move, dtype=np.float64)
     out = {
         "unit_pnl": np.zeros((moves.size, n_units)),
         "pos_scan": np.zeros(n),
@@ -237,7 +241,7 @@ def fused_scan(
         c(arrays["forward"], dtype=np.float64), c(arrays["spot"], dtype=np.float64),
         c(arrays["perp_ratio"], dtype=np.float64), vol, c(arrays["rate"], dtype=np.float64),
         c(arrays["size"], dtype=np.float64), c(arrays["inverse"], dtype=np.bool_), c(factor, dtype=np.float64), mult,
-        moves, c(grid.vol_dir, dtype=np.int64), c(grid.weights, dtype=np.float64),  # type: ignore[attr-defined]
+        moves, c(grid.vol_dir, dtype=np.int64), c(grid.weights, dtype=np.float64),
         rule.kind == "relative", float(rule.up), float(rule.down), float(rule.min_vol_up), float(rule.min_vol),
         float(gain_offset), st, want_scan, want_sens, float(h_spot), float(h_vol),
         out["unit_pnl"], out["pos_scan"], out["pos_worst"], out["unit_scan"], out["unit_worst"],

@@ -304,9 +304,15 @@ class OtherContingencyParams:
     def from_dict(cls, d: Any, path: str = "other_contingency") -> OtherContingencyParams:
         """Parse the case's ``other_contingency`` group (``*_normal`` optional)."""
         m = _mapping(d, path)
-        return cls(*(_num(m, k, path) for k in (
-            "peg_loss_threshold", "peg_loss_factor", "conf_threshold", "conf_margin", "mm_perp_percent",
-            "im_perp_percent", "mm_option_percent", "im_option_percent")),
+        return cls(
+            peg_loss_threshold=_num(m, "peg_loss_threshold", path),
+            peg_loss_factor=_num(m, "peg_loss_factor", path),
+            conf_threshold=_num(m, "conf_threshold", path),
+            conf_margin=_num(m, "conf_margin", path),
+            mm_perp_percent=_num(m, "mm_perp_percent", path),
+            im_perp_percent=_num(m, "im_perp_percent", path),
+            mm_option_percent=_num(m, "mm_option_percent", path),
+            im_option_percent=_num(m, "im_option_percent", path),
             im_perp_percent_normal=_num(m, "im_perp_percent_normal", path, default=0.0),
             im_option_percent_normal=_num(m, "im_option_percent_normal", path, default=0.0))
 
@@ -398,23 +404,28 @@ class PM2Params:
         if not isinstance(raw_scen, list) or not raw_scen:
             raise InputError("expected a non-empty list of scenarios", column=_where(path, "scenarios"))
         scen = tuple(Scenario.from_dict(s, f"{_where(path, 'scenarios')}[{i}]") for i, s in enumerate(raw_scen))
-        groups = {}
-        for key, parser in (("vol_shock", VolShockParams), ("margin", MarginParams),
-                            ("basis_contingency", BasisContingencyParams),
-                            ("other_contingency", OtherContingencyParams), ("skew_shock", SkewShockParams)):
+
+        def group(key: str) -> tuple[Any, str]:
+            """The raw ``key`` group and its dotted path; a missing group is an :class:`InputError`."""
             if key not in m:
                 raise InputError(f"missing key '{key}'", column=_where(path, key))
-            groups[key] = parser.from_dict(m[key], _where(path, key))  # type: ignore[attr-defined]
+            return m[key], _where(path, key)
+
+        vol_shock = VolShockParams.from_dict(*group("vol_shock"))
+        margin = MarginParams.from_dict(*group("margin"))
+        basis_contingency = BasisContingencyParams.from_dict(*group("basis_contingency"))
+        other_contingency = OtherContingencyParams.from_dict(*group("other_contingency"))
+        skew_shock = SkewShockParams.from_dict(*group("skew_shock"))
         settle = _mapping(m.get("settlement", {}), _where(path, "settlement"))
         labels = _mapping(m.get("labels", {}), _where(path, "labels"))
         window = _num(settle, "window_seconds", _where(path, "settlement"), default=1800.0)
         if window <= 0:
             raise InputError("must be > 0", column=_where(path, "settlement.window_seconds"))
-        return cls(scen, settlement_window_seconds=window,
+        return cls(scen, vol_shock=vol_shock, margin=margin, basis_contingency=basis_contingency,
+                   other_contingency=other_contingency, skew_shock=skew_shock, settlement_window_seconds=window,
                    regular_max_move=_num(labels, "regular_max_move", _where(path, "labels"), default=0.18),
                    static_discount_at_expiry=_flag(settle, "static_discount_at_expiry",
-                                                   _where(path, "settlement"), default=True),
-                   **groups)
+                                                   _where(path, "settlement"), default=True))
 
 
 def load_derive_pm2_params(path: str | Path) -> PM2Params:

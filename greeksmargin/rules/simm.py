@@ -323,8 +323,8 @@ def _aggregate_buckets(
     k_b: dict[str, float] = {}
     s_b: dict[str, float] = {}
     for b, w in ws.items():
-        c = cr[b]
-        f = np.minimum.outer(c, c) / np.maximum.outer(c, c)
+        cb = cr[b]
+        f = np.minimum.outer(cb, cb) / np.maximum.outer(cb, cb)
         corr = rho[b] * f
         np.fill_diagonal(corr, 1.0)
         k2 = float(w @ corr @ w)

@@ -111,7 +111,7 @@ def _positions_dict(positions: Mapping[str, float] | Iterable[Any] | pd.DataFram
 
 
 def scenario_losses(
-    risk_arrays: Mapping[str, Sequence[float]],
+    risk_arrays: Mapping[str, Sequence[float] | NDArray[np.float64]],
     positions: Mapping[str, float] | Iterable[Any] | pd.DataFrame,
     convention: Convention = "profit_positive",
     extreme_weights_applied: bool = True,
@@ -121,7 +121,7 @@ def scenario_losses(
 
     Parameters
     ----------
-    risk_arrays : mapping contract -> sequence of 16 floats
+    risk_arrays : mapping contract -> sequence or ndarray of 16 floats
         Value change per long contract in each scenario, in ``convention``.
     positions : mapping contract -> signed quantity, list of (contract, quantity) or of dicts, or DataFrame
         Positions (a contract listed twice counts twice).
@@ -167,7 +167,7 @@ def _exact(x: float) -> Fraction:
 
 
 def scan_risk(
-    risk_arrays: Mapping[str, Sequence[float]],
+    risk_arrays: Mapping[str, Sequence[float] | NDArray[np.float64]],
     positions: Mapping[str, float] | Iterable[Any] | pd.DataFrame,
     convention: Convention = "profit_positive",
     extreme_weights_applied: bool = True,
@@ -186,7 +186,7 @@ def scan_risk(
 
 
 def scan_risk_detail(
-    risk_arrays: Mapping[str, Sequence[float]],
+    risk_arrays: Mapping[str, Sequence[float] | NDArray[np.float64]],
     positions: Mapping[str, float] | Iterable[Any] | pd.DataFrame,
     convention: Convention = "profit_positive",
     extreme_weights_applied: bool = True,
@@ -336,7 +336,8 @@ class SpanParams:
             raise InputError(f"unknown SPAN parameter(s) {sorted(unknown)}")
         if "psr" not in d:
             raise InputError("missing SPAN parameter 'psr'", column="psr")
-        return cls(**{k: (dict(v) if k == "spread_rates" else float(v)) for k, v in d.items()})
+        floats = {k: float(v) for k, v in d.items() if k != "spread_rates"}
+        return cls(**floats, spread_rates=dict(d.get("spread_rates", {})))
 
 
 @dataclass

@@ -109,12 +109,12 @@ def _compute(
         out["gamma"][rows] = g.deribit_gamma
         out["vega"][rows] = g.deribit_vega
         out["theta"][rows] = g.deribit_theta
-    for i in np.flatnonzero(~valid & type_ok):
+    for j in np.flatnonzero(~valid & type_ok):
         try:  # the kernel's own message names the argument at fault
-            inverse_option(is_call[i], fwd[i], strike[i], t[i], vol[i])
-            errors[i] = "cannot price this row"
+            inverse_option(is_call[j], fwd[j], strike[j], t[j], vol[j])
+            errors[j] = "cannot price this row"
         except ValueError as exc:
-            errors[i] = str(exc)
+            errors[j] = str(exc)
     return out, errors
 
 
