@@ -250,7 +250,8 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
         rule = VolShockRule(kind=c["kind"], up=c["shock"], short_power=c["short_power"],
                             long_power=c["long_power"], pivot_days=c["pivot_days"], floor_days=c["floor_days"])
         mult = rule.multiplier(a["T"])
-        size_shock = c["shock"] * mult * (np.nan_to_num(a["vol"]) if c["kind"] == "relative" else 1.0)
+        # signed vega per unit of vol shock; the shock of the losing direction is applied per unit (as margin.py)
+        size_shock = mult * (np.nan_to_num(a["vol"]) if c["kind"] == "relative" else 1.0)
         P["vega_exposure"] = np.where(is_opt, veg * size_shock, 0.0)
         P["bucket"] = sens.expiry_bucket(a["T"], c["bucket_days"])
     if "short_option_minimum" in need:
@@ -426,20 +427,33 @@ class AccountState:
                 loss, _ = scan_loss(un.pnl[:, None], g.weights, gain)
                 sc[i] = loss[0]
             out["scan"] = sc
+        from .margin import delta_shocks, vega_shocks
+
         for name in ("delta", "gamma"):
             if name in need:
                 c = rs.components[name]
-                h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names])
                 net = np.array([getattr(un, name) for un in us])
-                out[name] = sens.delta_charge(net, h) if name == "delta" else sens.gamma_charge(net, h)
+                if name == "delta":  # direction-aware: long net delta x fall, short x rise
+                    out[name] = sens.delta_charge(net, delta_shocks(c, names, "down"), delta_shocks(c, names, "up"))
+                else:
+                    h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names])
+                    out[name] = sens.gamma_charge(net, h)
         if "vega" in need:
-            lam = rs.components["vega"]["cross_bucket_netting"]
+            c = rs.components["vega"]
+            lam = c["cross_bucket_netting"]
             b = np.array([un.vega_b for un in us]).reshape(len(us), self._n_b)
-            out["vega"] = (1.0 - lam) * np.abs(b).sum(axis=1) + lam * np.abs(b.sum(axis=1))
+            n_u = len(us)
+            out["vega"] = sens.vega_charge(
+                b.ravel(), np.repeat(np.arange(n_u), self._n_b), np.tile(np.arange(self._n_b), n_u), n_u, self._n_b,
+                lam, shock_up=vega_shocks(c, names, "up"), shock_down=vega_shocks(c, names, "down"),
+            )
         if "short_option_minimum" in need:
             out["short_option_minimum"] = np.maximum(np.array([un.som for un in us]), 0.0)
         if "roll" in need:
-            out["roll"] = np.array([float(np.abs(np.array(list(un.roll.values()) or [0.0])).sum()) for un in us])
+            scope = rs.components["roll"]["scope"]
+            out["roll"] = np.array(
+                [float(cont.roll_unit_charge(np.array([list(un.roll.values()) or [0.0]]), scope)[0]) for un in us]
+            )
         if "contract_floor" in need:
             out["contract_floor"] = np.array([un.floor for un in us])
         if "long_premium_cap" in need:

@@ -293,13 +293,16 @@ def _unit_figures(
     if "scan" in need:
         out["scan"] = P["unit_scan"]
     if "delta" in need:
-        out["delta"] = sens.delta_charge(group_sum(P["delta"], starts), unit_und_shock["delta"])
+        out["delta"] = sens.delta_charge(
+            group_sum(P["delta"], starts), unit_und_shock["delta_down"], unit_und_shock["delta_up"]
+        )
     if "gamma" in need:
         out["gamma"] = sens.gamma_charge(group_sum(P["gamma"], starts), unit_und_shock["gamma"])
     if "vega" in need:
         assert bucket is not None
         out["vega"] = sens.vega_charge(
-            P["vega_exposure"], unit, bucket, n_units, n_buckets, rs.components["vega"]["cross_bucket_netting"]
+            P["vega_base"], unit, bucket, n_units, n_buckets, rs.components["vega"]["cross_bucket_netting"],
+            shock_up=unit_und_shock["vega_up"], shock_down=unit_und_shock["vega_down"],
         )
     if "short_option_minimum" in need:
         out["short_option_minimum"] = np.maximum(group_sum(P["som"], starts), 0.0)
@@ -307,7 +310,7 @@ def _unit_figures(
         assert expiry_code is not None
         key = unit * n_expiry + expiry_code
         b = np.bincount(key, weights=P["roll"], minlength=n_units * n_expiry).reshape(n_units, n_expiry)
-        out["roll"] = np.abs(b).sum(axis=1)
+        out["roll"] = cont.roll_unit_charge(b, rs.components["roll"]["scope"])
     if "contract_floor" in need:
         out["contract_floor"] = group_sum(P["contract_floor"], starts)
     if "long_premium_cap" in need:
@@ -328,15 +331,16 @@ def _position_figures(
     if "scan" in need:
         out["scan"] = P["pos_scan"]
     if "delta" in need:
-        out["delta"] = sens.delta_charge(P["delta"], shock["delta"])
+        out["delta"] = sens.delta_charge(P["delta"], shock["delta_down"], shock["delta_up"])
     if "gamma" in need:
         out["gamma"] = sens.gamma_charge(P["gamma"], shock["gamma"])
     if "vega" in need:
-        out["vega"] = np.abs(P["vega_exposure"])
+        e = P["vega_base"]
+        out["vega"] = np.maximum(e, 0.0) * shock["vega_down"] + np.maximum(-e, 0.0) * shock["vega_up"]
     if "short_option_minimum" in need:
         out["short_option_minimum"] = np.maximum(P["som"], 0.0)
     if "roll" in need:
-        out["roll"] = np.abs(P["roll"])
+        out["roll"] = cont.roll_unit_charge(P["roll"][:, None], rs.components["roll"]["scope"])
     if "contract_floor" in need:
         out["contract_floor"] = P["contract_floor"]
     if "long_premium_cap" in need:
@@ -422,6 +426,45 @@ def _position_values(
         "quantity": pos["quantity"].to_numpy(dtype=float)[order],
         "multiplier": pos["multiplier"].to_numpy(dtype=float)[order],
     }
+
+
+def delta_shocks(params: dict[str, Any], underlyings: Sequence[str], side: str) -> NDArray[np.float64]:
+    """Price shock of the delta charge per underlying in one direction (``side`` "down" or "up").
+
+    ``price_shock_<side>_by_underlying[u]``, else ``price_shock_<side>``, else the symmetric
+    ``price_shock_by_underlying[u]`` / ``price_shock`` of the ``[components.delta]`` table; shape (n,).
+    """
+    by_side = params.get(f"price_shock_{side}_by_underlying") or {}
+    sym_by = params.get("price_shock_by_underlying") or {}
+    side_default = params.get(f"price_shock_{side}")
+    out = []
+    for u in underlyings:
+        if u in by_side:
+            out.append(float(by_side[u]))
+        elif side_default is not None and u not in sym_by:
+            out.append(float(side_default))
+        else:
+            out.append(float(sym_by.get(u, params["price_shock"])))
+    return np.asarray(out, dtype=float)
+
+
+def vega_shocks(params: dict[str, Any], underlyings: Sequence[str], side: str) -> NDArray[np.float64]:
+    """Vol shock of the vega charge per underlying in one direction (``side`` "up" or "down").
+
+    Up (charged on net short vega): ``shock_by_underlying[u]``, else ``shock``. Down (charged on net long
+    vega): ``shock_down_by_underlying[u]``, else ``shock_down``, else the up shock (symmetric); shape (n,).
+    """
+    up_by = params.get("shock_by_underlying") or {}
+    up = np.asarray([float(up_by.get(u, params["shock"])) for u in underlyings], dtype=float)
+    if side == "up":
+        return up
+    down_by = params.get("shock_down_by_underlying") or {}
+    d0 = params.get("shock_down")
+    return np.asarray(
+        [float(down_by[u]) if u in down_by else (float(d0) if d0 is not None and u not in up_by else up[i])
+         for i, u in enumerate(underlyings)],
+        dtype=float,
+    )
 
 
 def _numba_available() -> bool:
@@ -610,6 +653,11 @@ def _run(
             )
             shock[name] = per_und[und_code]
             unit_shock[name] = per_und[unit_und]
+            if name == "delta":
+                for side in ("down", "up"):
+                    per_side = delta_shocks(c, [str(u) for u in underlying_names], side)
+                    shock[f"delta_{side}"] = per_side[und_code]
+                    unit_shock[f"delta_{side}"] = per_side[unit_und]
     bucket = None
     n_buckets = 1
     if "vega" in need:
@@ -619,8 +667,15 @@ def _run(
             pivot_days=c["pivot_days"], floor_days=c["floor_days"],
         )
         mult = rule.multiplier(A["T"])
-        size_shock = c["shock"] * mult * (np.nan_to_num(A["vol"]) if c["kind"] == "relative" else 1.0)
-        P["vega_exposure"] = np.where(is_opt, veg * size_shock, 0.0)
+        base = mult * (np.nan_to_num(A["vol"]) if c["kind"] == "relative" else 1.0)
+        # signed vega per unit of vol shock; the shock of the losing direction is applied per unit / position
+        P["vega_base"] = np.where(is_opt, veg * base, 0.0)
+        names = [str(u) for u in underlying_names]
+        for side in ("up", "down"):
+            per_side = vega_shocks(c, names, side)
+            shock[f"vega_{side}"] = per_side[und_code]
+            unit_shock[f"vega_{side}"] = per_side[unit_und]
+        P["vega_exposure"] = P["vega_base"] * shock["vega_up"]
         bucket = sens.expiry_bucket(A["T"], c["bucket_days"])
         n_buckets = len(c["bucket_days"]) + 1
     if "short_option_minimum" in need:

@@ -110,7 +110,15 @@ KINDS = ("option", "future", "perpetual", "spot")
 COMPONENT_SPECS: dict[str, tuple[Spec, tuple[str, ...]]] = {
     "scan": ({"gain_offset": (float, True, None)}, ("scan",)),
     "delta": (
-        {"price_shock": (float, True, None), "price_shock_by_underlying": ("table[float]", False, {})},
+        {
+            "price_shock": (float, True, None),
+            "price_shock_by_underlying": ("table[float]", False, {}),
+            # direction-aware delta charge (long net delta x fall, short x rise); absent: price_shock
+            "price_shock_down": (float, False, None),
+            "price_shock_up": (float, False, None),
+            "price_shock_down_by_underlying": ("table[float]", False, {}),
+            "price_shock_up_by_underlying": ("table[float]", False, {}),
+        },
         ("delta",),
     ),
     "gamma": (
@@ -120,6 +128,10 @@ COMPONENT_SPECS: dict[str, tuple[Spec, tuple[str, ...]]] = {
     "vega": (
         {
             "shock": (float, True, None),
+            # per underlying (up = charged on net short vega); down shock for net long vega (absent: up)
+            "shock_by_underlying": ("table[float]", False, {}),
+            "shock_down": (float, False, None),
+            "shock_down_by_underlying": ("table[float]", False, {}),
             "kind": (str, False, "absolute"),
             "short_power": (float, False, 0.0),
             "long_power": (float, False, 0.0),
@@ -144,6 +156,8 @@ COMPONENT_SPECS: dict[str, tuple[Spec, tuple[str, ...]]] = {
             "min_annual_move": (float, True, None),
             "annual_move": (float, False, 0.0),
             "kinds": ("list[str]", False, ["future", "perpetual"]),
+            # "gross": every expiry's net exposure; "calendar": only the part offsetting across expiries
+            "scope": (str, False, "gross"),
         },
         ("roll",),
     ),
@@ -414,6 +428,8 @@ def parse_rule_set(raw: dict[str, Any], file: str) -> RuleSet:
                                      key=f"components.{name}.{key}")
         if name == "vega" and params["kind"] not in ("relative", "absolute"):
             raise ModelError("must be 'relative' or 'absolute'", file=file, key="components.vega.kind")
+        if name == "roll" and params["scope"] not in ("gross", "calendar"):
+            raise ModelError("must be 'gross' or 'calendar'", file=file, key="components.roll.scope")
         if name == "vega" and not 0.0 <= params["cross_bucket_netting"] <= 1.0:
             raise ModelError("must be in [0, 1]", file=file, key="components.vega.cross_bucket_netting")
         if name == "vega" and sorted(params["bucket_days"]) != params["bucket_days"]:

@@ -145,3 +145,39 @@ def test_return_correlation_common_dates(sp500, btc):
     x = np.log(j["price_x"].to_numpy())
     y = np.log(j["price_y"].to_numpy())
     assert rho == pytest.approx(np.corrcoef(y[2:] - y[:-2], x[2:] - x[:-2])[0, 1], rel=1e-12)
+
+
+def test_filled_vol_series_and_joint_vol_shocks(sp500):
+    """series="filled": every row's vol (index + proxy); the joint shock is the median vol move on price-tail rows."""
+    h, c = 2, 0.99
+    idx = vol_shocks(sp500, c, h)
+    filled = vol_shocks(sp500, c, h, series="filled")
+    assert idx.source == "index" and filled.source == "filled"
+    v, p = sp500["vol"].to_numpy(), sp500["price"].to_numpy()
+    d = np.log(v[h:] / v[:-h])
+    assert filled.up == pytest.approx(np.expm1(np.quantile(d, c)), rel=1e-12)
+    assert filled.down == pytest.approx(-np.expm1(np.quantile(d, 1 - c)), rel=1e-12)
+    r = p[h:] / p[:-h] - 1
+    tail = (r <= np.quantile(r, 1 - c)) | (r >= np.quantile(r, c))
+    med = np.median(d[tail])
+    assert filled.up_joint == pytest.approx(max(np.expm1(med), 0.0), rel=1e-12)
+    assert filled.down_joint == pytest.approx(max(-np.expm1(med), 0.0), abs=1e-15)
+    assert 0 <= filled.up_joint < filled.up  # the move that comes with a price-tail move is smaller
+    with pytest.raises(ValueError, match="series"):
+        vol_shocks(sp500, c, h, series="other")
+
+
+def test_joint_vol_shock_on_gaussian_factors():
+    """Bivariate normal (return, vol log change), correlation rho: the marginal shock is the normal quantile and
+    the joint move, the median over both price tails (falls bring vol up, rises vol down), is about 0."""
+    rng = np.random.default_rng(7)
+    n, rho = 400_000, -0.6
+    z1 = rng.standard_normal(n)
+    z2 = rho * z1 + np.sqrt(1 - rho**2) * rng.standard_normal(n)
+    price = np.cumprod(np.r_[1.0, np.exp(0.01 * z1)])
+    vol = 0.2 * np.exp(np.cumsum(np.r_[0.0, 0.05 * z2]))
+    hist = pd.DataFrame({"date": pd.bdate_range("1990-01-01", periods=n + 1), "price": price, "vol": vol,
+                         "vol_source": "index"})
+    vs = vol_shocks(hist, 0.99, 1)
+    assert vs.up == pytest.approx(np.expm1(0.05 * norm.ppf(0.99)), rel=0.03)
+    assert abs(np.log1p(vs.up_joint) - np.log1p(-vs.down_joint)) < 0.01 * 0.05 * 2.33 + 1e-12

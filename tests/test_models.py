@@ -60,7 +60,8 @@ def test_wrong_type_and_missing_parameter_are_rejected(tmp_path):
     p = _variant(tmp_path, "gain_offset = 1.0", 'gain_offset = "one"', "t1.toml")
     with pytest.raises(ModelError, match=r"key 'components\.scan\.gain_offset'.*wrong type"):
         load_model(p)
-    p = _variant(tmp_path, "rate = 0.01", "", "t2.toml")
+    som = "[components.short_option_minimum]\n"
+    p = _variant(tmp_path, som + "rate = 0.0\n", som, "t2.toml")
     with pytest.raises(ModelError, match=r"key 'components\.short_option_minimum\.rate'.*missing parameter"):
         load_model(p)
     p = _variant(tmp_path, "mm_factor = 0.8", 'mm = "scan"\nmm_factor = 0.8', "t3.toml")

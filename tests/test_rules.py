@@ -116,3 +116,75 @@ def test_correlation_total_between_largest_and_sum(x, rho):
     tot, share = aggregate_correlation(x, np.zeros(3, dtype=np.intp), np.arange(3), 1, c)
     assert x.max() * (1 - 1e-12) <= tot[0] <= x.sum() * (1 + 1e-12) + 1e-9
     assert share.sum() == pytest.approx(tot[0], rel=1e-9, abs=1e-6)
+
+
+# ---- direction-aware Greeks charges and the calendar roll (calibration follow-up)
+def test_delta_charge_uses_the_losing_direction():
+    d = np.array([100.0, -100.0, 0.0])
+    assert np.allclose(delta_charge(d, 0.05, 0.03), [5.0, 3.0, 0.0])  # long x fall, short x rise
+    assert np.allclose(delta_charge(d, 0.05), np.abs(d) * 0.05)  # symmetric without an up shock
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(float, 6, elements=finite), arrays(float, 6, elements=finite),
+       st.floats(0, 0.5), st.floats(0, 0.5), st.floats(0, 1))
+def test_directional_vega_is_subadditive_and_homogeneous(e1, e2, up, down, lam):
+    unit = np.array([0, 0, 0, 1, 1, 1])
+    bucket = np.array([0, 1, 1, 0, 2, 2])
+
+    def charge(e):
+        return vega_charge(e, unit, bucket, 2, 3, lam, shock_up=np.array([up, up]), shock_down=np.array([down, down]))
+
+    c1, c2, c12 = charge(e1), charge(e2), charge(e1 + e2)
+    assert (c12 >= 0).all()
+    assert (c12 <= c1 + c2 + 1e-6 * (1 + np.abs(e1).sum() + np.abs(e2).sum())).all()
+    assert np.allclose(charge(3.0 * e1), 3.0 * c1, rtol=1e-9, atol=1e-6)
+
+
+def test_directional_vega_matches_symmetric_rule_and_charges_long_vega_with_the_fall():
+    e = np.array([10.0, -4.0, 7.0])
+    unit, bucket = np.zeros(3, dtype=int), np.array([0, 0, 1])
+    sym = vega_charge(e * 0.3, unit, bucket, 1, 2, 0.5)
+    both = vega_charge(e, unit, bucket, 1, 2, 0.5, shock_up=np.array([0.3]), shock_down=np.array([0.3]))
+    assert np.allclose(sym, both)
+    long_only = vega_charge(np.array([10.0]), np.zeros(1, int), np.zeros(1, int), 1, 1, 0.0,
+                            shock_up=np.array([0.3]), shock_down=np.array([0.1]))
+    short_only = vega_charge(np.array([-10.0]), np.zeros(1, int), np.zeros(1, int), 1, 1, 0.0,
+                             shock_up=np.array([0.3]), shock_down=np.array([0.1]))
+    assert np.allclose(long_only, 1.0) and np.allclose(short_only, 3.0)
+
+
+def test_roll_charge_calendar_scope_charges_only_offsetting_expiries():
+    from greeksmargin.rules.contingency import roll_unit_charge
+
+    b = np.array([[5.0, 0.0], [5.0, 3.0], [5.0, -4.0], [0.0, 0.0]])  # outright, same direction, calendar, none
+    assert np.allclose(roll_unit_charge(b, "gross"), [5.0, 8.0, 9.0, 0.0])
+    assert np.allclose(roll_unit_charge(b, "calendar"), [0.0, 0.0, 8.0, 0.0])  # 2 x the smaller leg
+    with pytest.raises(ValueError, match="scope"):
+        roll_unit_charge(b, "net")
+
+
+def test_house_model_outright_future_pays_no_roll_and_directional_delta():
+    """compute_margin: an outright SPX future pays no roll (calendar scope); a calendar spread does."""
+    import pandas as pd
+
+    from greeksmargin.margin import compute_margin
+    from greeksmargin.market import load_market
+    from greeksmargin.models import load_model
+
+    model = load_model("greeks-default")
+    d = model.raw["components"]["delta"]
+    vt = pd.Timestamp("2020-01-02", tz="UTC")
+    e1, e2 = vt + pd.Timedelta(days=30), vt + pd.Timedelta(days=120)
+    pos = pd.DataFrame({
+        "account": ["long", "short", "cal", "cal"], "instrument": ["F1", "F1", "F1", "F2"], "underlying": "SPX",
+        "kind": "future", "option_type": None, "strike": np.nan, "expiry": [e1, e1, e1, e2],
+        "quantity": [1.0, -1.0, 1.0, -1.0], "multiplier": 1.0, "settlement": "linear", "premium_currency": "USD",
+    })
+    mk = load_market({"valuation_time": vt.isoformat(), "underlyings": {"SPX": {"spot": 3000.0, "rate": 0.0}}})
+    res = compute_margin(pos, mk, model)
+    comp = res.components.pivot_table(index="account", columns="component", values="amount", aggfunc="sum")
+    assert comp.at["long", "roll"] == 0 and comp.at["short", "roll"] == 0
+    assert comp.at["cal", "roll"] > 0
+    assert comp.at["long", "delta"] == pytest.approx(3000.0 * d["price_shock_down_by_underlying"]["SPX"], rel=1e-6)
+    assert comp.at["short", "delta"] == pytest.approx(3000.0 * d["price_shock_up_by_underlying"]["SPX"], rel=1e-6)

@@ -11,10 +11,14 @@ key                                   calibrated value
 ``grid.range_down``                   ``price_shock_down`` (c-quantile fall over the MPOR)
 ``grid.range_up``                     ``price_shock_up`` (c-quantile rise)
 ``grid.vol_shock.up`` / ``.down``     vol-index shocks, relative or absolute as the template's
-                                      ``kind`` (at the template's pivot tenor; term rule kept)
-``components.delta.price_shock``      ``price_shock = max(down, up)`` (symmetric Greeks charge)
+                                      ``kind`` (at the template's pivot tenor; term rule kept);
+                                      with ``joint_vol`` the joint shocks
+``components.delta.price_shock``      ``price_shock = max(down, up)`` (symmetric fallback)
+``components.delta.price_shock_down`` ``price_shock_down`` / ``_up`` (direction-aware delta charge:
+/ ``_up`` (``_by_underlying``)         long net delta x fall, short x rise)
 ``components.gamma.price_shock``      ``price_shock``
-``components.vega.shock``             vol-index up shock (template's ``kind``)
+``components.vega.shock``             vol up shock (template's ``kind``; ``shock_by_underlying`` for an
+/ ``shock_down``                      override target) and vol down shock for net long vega
 ====================================  ==========================================================
 
 Vol shocks are only set from a real vol index (``calibrate_vol``): a history whose vols are the
@@ -25,8 +29,7 @@ backtest can fail). ``[meta.calibration.<target>]`` records data set, dates, con
 lambda, the shocks, code version and command line; ``[meta]`` ``source`` and ``effective_date`` are
 updated. Not calibrated here and kept from the template (the notes say so): tail moves and weights, the
 vol term rule, contingencies (short option minimum, roll), gain offset, cross-bucket netting, MM factor,
-correlations. An override target has no vega shock of its own in the schema: its vega charge keeps the
-default ``components.vega.shock``.
+correlations.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ def apply_calibration(
     scale: float = 1.0,
     provenance: dict[str, Any] | None = None,
     calibrate_vol: bool | None = None,
+    joint_vol: bool = False,
 ) -> dict[str, Any]:
     """A copy of a ``greeks-stress`` model dict with the calibrated shocks of ``cal`` (module docstring).
 
@@ -75,6 +79,10 @@ def apply_calibration(
         Set the vol shocks too. Default: only when they come from a real vol index
         (``cal.vol.source == "index"``); shocks from the realised-vol proxy (smoothed by construction,
         so its 2-day falls are capped near ``1 - lambda``) leave the template's vol shocks in place.
+    joint_vol : bool
+        Put the joint vol shocks (``cal.vol.up_joint`` / ``down_joint``: the vol move accompanying a
+        c-quantile price move, :mod:`greeksmargin.calibration.shocks`) on the scan's vol states instead
+        of the marginal c-quantiles; the vega charge keeps the marginal shocks.
 
     Returns
     -------
@@ -87,7 +95,7 @@ def apply_calibration(
         The template is not a ``greeks-stress`` model or lacks the calibrated tables.
     """
     if calibrate_vol is None:
-        calibrate_vol = cal.vol.source == "index"
+        calibrate_vol = cal.vol.source in ("index", "filled")
     if calibrate_vol and not (math.isfinite(cal.vol.up) and math.isfinite(cal.vol.down)):
         raise ModelError(
             f"calibration on {cal.dataset} has no vol shocks (no vol index or proxy in the history)",
@@ -107,6 +115,12 @@ def apply_calibration(
     vs_kind = (grid or {}).get("vol_shock", {}).get("kind", "relative")
     vol_up = scale * (cal.vol.up if vs_kind == "relative" else cal.vol.up_abs)
     vol_down = scale * (cal.vol.down if vs_kind == "relative" else cal.vol.down_abs)
+    if joint_vol and calibrate_vol:
+        joint = cal.vol.up_joint if vs_kind == "relative" else cal.vol.up_joint_abs
+        joint_dn = cal.vol.down_joint if vs_kind == "relative" else cal.vol.down_joint_abs
+        if not (math.isfinite(joint) and math.isfinite(joint_dn)):
+            raise ModelError(f"calibration on {cal.dataset} has no joint vol shock", key="grid.vol_shock.up")
+        vol_up, vol_down = scale * joint, scale * joint_dn
     if target == "default":
         if grid is not None:
             grid["range_down"] = round(down, 6)
@@ -118,6 +132,9 @@ def apply_calibration(
         for name in ("delta", "gamma"):
             if name in comps:
                 comps[name]["price_shock"] = round(sym, 6)
+        if "delta" in comps:
+            comps["delta"]["price_shock_down"] = round(down, 6)
+            comps["delta"]["price_shock_up"] = round(up, 6)
     else:
         if grid is None:
             raise ModelError("the template has no [grid] to override", key="grid")
@@ -130,11 +147,21 @@ def apply_calibration(
         for name in ("delta", "gamma"):
             if name in comps:
                 comps[name].setdefault("price_shock_by_underlying", {})[target] = round(sym, 6)
+        if "delta" in comps:
+            comps["delta"].setdefault("price_shock_down_by_underlying", {})[target] = round(down, 6)
+            comps["delta"].setdefault("price_shock_up_by_underlying", {})[target] = round(up, 6)
     if "vega" in comps and calibrate_vol:
         vk = comps["vega"].get("kind", "absolute")
         vshock = scale * (cal.vol.up if vk == "relative" else cal.vol.up_abs)
+        vdown = scale * (cal.vol.down if vk == "relative" else cal.vol.down_abs)
+        if vk == "relative":
+            vdown = min(vdown, 0.95)
         if target == "default":
             comps["vega"]["shock"] = round(vshock, 6)
+            comps["vega"]["shock_down"] = round(vdown, 6)
+        else:
+            comps["vega"].setdefault("shock_by_underlying", {})[target] = round(vshock, 6)
+            comps["vega"].setdefault("shock_down_by_underlying", {})[target] = round(vdown, 6)
     record: dict[str, Any] = {
         "dataset": cal.dataset,
         "data_source": cal.source,
@@ -152,6 +179,11 @@ def apply_calibration(
         "vol_shock_up_absolute": cal.vol.up_abs,
         "vol_shock_down_absolute": cal.vol.down_abs,
         "vol_shock_source": f"{cal.vol.source} {cal.vol.start}..{cal.vol.end}",
+        "vol_shock_up_joint_relative": cal.vol.up_joint,
+        "vol_shock_up_joint_absolute": cal.vol.up_joint_abs,
+        "vol_shock_down_joint_relative": cal.vol.down_joint,
+        "vol_shock_down_joint_absolute": cal.vol.down_joint_abs,
+        "scan_vol_states": "joint" if (joint_vol and calibrate_vol) else "marginal",
         "scale": scale,
         "vol_shocks_calibrated": bool(calibrate_vol),
     }
@@ -202,7 +234,7 @@ def apply_calibration(
         + (f" lambda={cal.lam}" if cal.lam is not None else "")
         + f", c={cal.confidence}, MPOR {cal.mpor} days: price -{down:.4f}/+{up:.4f}"
         + (
-            f", vol +{vol_up:.4f}/-{vol_down:.4f} ({vs_kind}, {cal.vol.source})"
+            f", scan vol +{vol_up:.4f}/-{vol_down:.4f}{' (joint)' if joint_vol else ''} ({vs_kind}, {cal.vol.source})"
             if calibrate_vol
             else f"; vol shocks kept from the template (no vol index in {cal.dataset}, only a realised-vol proxy)"
         )

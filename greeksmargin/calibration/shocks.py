@@ -33,7 +33,23 @@ Vol shocks
     from the index (``vol_source == "index"``; the realised-vol proxy is used, and said so, when the
     history has no index): ``vol_up = exp(quantile(D, c)) - 1`` and ``vol_down = 1 - exp(quantile(D, 1-c))``
     (relative moves of the vol level), and the absolute counterparts ``quantile(v_{t+h} - v_t, c)`` and
-    ``-quantile(v_{t+h} - v_t, 1 - c)`` in vol (decimal).
+    ``-quantile(v_{t+h} - v_t, 1 - c)`` in vol (decimal). ``vol_series="filled"`` uses every row of the
+    history's ``vol`` (index where it exists, realised-vol proxy elsewhere): the vol path a backtest on the
+    same history prices with.
+
+Joint vol shock (the vol move that accompanies a c-quantile price move)
+    The scan combines every spot point with the vol states; with the marginal c-quantile vol shock the
+    corner (spot c-quantile, vol c-quantile) is a joint event far rarer than ``1 - c`` and the scan
+    over-covers short-option portfolios. ``vol_up_joint`` is the median of ``D_t`` over the rows whose
+    h-day price return is in either c-tail (``r <= quantile(r, 1-c)`` or ``r >= quantile(r, c)``) when it
+    is a rise (else 0), ``vol_down_joint`` the same median when it is a fall (else 0): the typical vol
+    move *given* a c-quantile price move. For jointly elliptical factors with correlation ``rho`` the
+    point of the c-ellipse at the marginal spot quantile has the vol move ``rho x`` its marginal quantile,
+    not the marginal quantile itself. The house model (``joint_vol``) puts these on the scan's vol states,
+    so every scan scenario with a price move is a joint c-scenario, and keeps the marginal shocks for the
+    stand-alone vega charge (pure vol risk, spot unchanged, in the losing direction):
+    ``max(scan, delta, gamma, vega)`` then covers the joint spot-vol risk and the pure vol risk each at
+    c. ``_abs`` likewise for absolute changes (decimal vol).
 """
 
 from __future__ import annotations
@@ -167,9 +183,15 @@ class VolShock:
     n_obs: int
     start: str
     end: str
+    up_joint: float = float("nan")
+    up_joint_abs: float = float("nan")
+    down_joint: float = float("nan")
+    down_joint_abs: float = float("nan")
 
 
-def vol_shocks(hist: pd.DataFrame, confidence: float, h: int, method: str = "linear") -> VolShock:
+def vol_shocks(
+    hist: pd.DataFrame, confidence: float, h: int, method: str = "linear", series: str = "index"
+) -> VolShock:
     """Vol shocks at confidence ``c`` over ``h`` days from the history's vol index (module docstring).
 
     Parameters
@@ -182,6 +204,10 @@ def vol_shocks(hist: pd.DataFrame, confidence: float, h: int, method: str = "lin
         Horizon in rows of the vol series.
     method : str
         numpy quantile interpolation method.
+    series : {"index", "filled"}
+        ``"index"``: the vol index's own days; ``"filled"``: every day of the history's ``vol`` (index
+        where it exists, the realised-vol proxy elsewhere), i.e. the vol path a backtest on this history
+        prices with (source ``"filled"``).
 
     Returns
     -------
@@ -192,6 +218,11 @@ def vol_shocks(hist: pd.DataFrame, confidence: float, h: int, method: str = "lin
     _check_confidence(confidence)
     index_rows = (hist["vol_source"] == "index").to_numpy() & np.isfinite(hist["vol"].to_numpy(dtype=float))
     source = "index"
+    if series not in ("index", "filled"):
+        raise ValueError(f"vol series must be 'index' or 'filled', got {series!r}")
+    if series == "filled" and (hist["vol_source"] == "index").any():
+        index_rows = np.isfinite(hist["vol"].to_numpy(dtype=float))
+        source = "filled"
     if index_rows.sum() <= h + 20:
         index_rows = np.isfinite(hist["vol"].to_numpy(dtype=float))
         source = "proxy"
@@ -205,6 +236,17 @@ def vol_shocks(hist: pd.DataFrame, confidence: float, h: int, method: str = "lin
     d_abs = v[h:] - v[:-h]
     lo, hi = np.quantile(d_log, [1.0 - confidence, confidence], method=method)
     lo_a, hi_a = np.quantile(d_abs, [1.0 - confidence, confidence], method=method)
+    # joint: median vol move over the rows whose h-day price return is in either c-tail (module docstring)
+    up_joint = up_joint_abs = down_joint = down_joint_abs = float("nan")
+    if "price" in sub.columns:
+        p = sub["price"].to_numpy(dtype=float)
+        r = p[h:] / p[:-h] - 1.0
+        r_lo, r_hi = np.quantile(r, [1.0 - confidence, confidence], method=method)
+        tail = (r <= r_lo) | (r >= r_hi)
+        if tail.any():
+            med, med_a = float(np.median(d_log[tail])), float(np.median(d_abs[tail]))
+            up_joint, up_joint_abs = max(float(np.expm1(med)), 0.0), max(med_a, 0.0)
+            down_joint, down_joint_abs = max(float(-np.expm1(med)), 0.0), max(-med_a, 0.0)
     return VolShock(
         up=float(np.expm1(hi)),
         down=float(-np.expm1(lo)),
@@ -214,6 +256,10 @@ def vol_shocks(hist: pd.DataFrame, confidence: float, h: int, method: str = "lin
         n_obs=int(d_log.size),
         start=str(sub["date"].iloc[0].date()),
         end=str(sub["date"].iloc[-1].date()),
+        up_joint=up_joint,
+        up_joint_abs=up_joint_abs,
+        down_joint=down_joint,
+        down_joint_abs=down_joint_abs,
     )
 
 
@@ -279,6 +325,7 @@ def calibrate(
     stress_weight: float = 1.0,
     start: Any = None,
     end: Any = None,
+    vol_series: str = "index",
 ) -> Calibration:
     """Calibrate the price and vol shocks of a margin model on a daily history (module docstring).
 
@@ -304,6 +351,8 @@ def calibrate(
         Weight of the stressed shocks in the floor.
     start, end : date, optional
         Calibration window (default: the whole history).
+    vol_series : {"index", "filled"}
+        Vol series of the vol shocks (:func:`vol_shocks`).
 
     Returns
     -------
@@ -372,7 +421,7 @@ def calibrate(
         stressed_shock_down=s_down,
         stressed_shock_up=s_up,
         floor_binding=bool(binding),
-        vol=vol_shocks(window, confidence, h, quantile_method),
+        vol=vol_shocks(window, confidence, h, quantile_method, series=vol_series),
     )
 
 

@@ -51,6 +51,8 @@ def calibrated_model(
     scale: float = 1.0,
     provenance: dict[str, Any] | None = None,
     calibrate_vol: bool | None = None,
+    vol_series: str = "index",
+    joint_vol: bool = False,
 ) -> tuple[dict[str, Any], Calibration]:
     """Calibrate ``template`` on ``hist``: the new model dict and the calibration.
 
@@ -70,6 +72,10 @@ def calibrated_model(
         Extra ``[meta.calibration.<target>]`` entries.
     calibrate_vol : bool, optional
         See :func:`~greeksmargin.calibration.model_file.apply_calibration` (default: vol index only).
+    vol_series : {"index", "filled"}
+        Vol series of the vol shocks (:func:`~greeksmargin.calibration.shocks.vol_shocks`).
+    joint_vol : bool
+        Joint vol shock on the scan's vol-up state (:func:`~greeksmargin.calibration.model_file.apply_calibration`).
 
     Returns
     -------
@@ -79,11 +85,11 @@ def calibrated_model(
 
     model = load_model(template)
     cal = calibrate(
-        hist, confidence, mpor, method, lam, stress=stress, stress_weight=stress_weight
+        hist, confidence, mpor, method, lam, stress=stress, stress_weight=stress_weight, vol_series=vol_series
     )
     raw = apply_calibration(
         model.raw, cal, target=target or default_target(hist), scale=scale, provenance=provenance,
-        calibrate_vol=calibrate_vol,
+        calibrate_vol=calibrate_vol, joint_vol=joint_vol,
     )
     return raw, cal
 

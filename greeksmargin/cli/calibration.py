@@ -43,6 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="multiply every shock (0.5: halved shocks)")
     p.add_argument("--vol-from-proxy", action="store_true",
                    help="set the model's vol shocks even when the history has no vol index (realised-vol proxy)")
+    p.add_argument("--vol-series", choices=["index", "filled"], default="index",
+                   help="vol shocks from the vol index's days only, or from the filled vol series (index where "
+                   "it exists, realised-vol proxy elsewhere: the vol path the backtest prices with)")
+    p.add_argument("--joint-vol", action="store_true",
+                   help="scan vol states = the vol move accompanying a c-quantile price move (median over the "
+                   "price-tail days) instead of the marginal c-quantiles; the vega charge keeps the marginal shocks")
     p.add_argument("--out", type=Path, help="write the calibrated model file here (models/NAME.toml)")
     p.add_argument("--name", help="model name in [meta] (default: the --out file stem)")
     p.add_argument("--html", type=Path, dest="html_out", help="write the calibration report here")
@@ -156,7 +162,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
     cal = calibrate(
         hist, args.confidence, args.mpor, args.method, args.lam, kind=args.kind, stress=stress,
-        stress_weight=args.stress_weight, start=args.start, end=args.end,
+        stress_weight=args.stress_weight, start=args.start, end=args.end, vol_series=args.vol_series,
     )
     _print_calibration(cal)
     cmd = _command_line()
@@ -166,7 +172,8 @@ def _calibrate(args: argparse.Namespace) -> int:
             template=args.model, target=args.target, confidence=args.confidence, mpor=args.mpor,
             method=args.method, lam=args.lam, stress=stress, stress_weight=args.stress_weight, scale=args.scale,
             provenance={"code_version": code_version(), "command": cmd},
-            calibrate_vol=True if args.vol_from_proxy else None,
+            calibrate_vol=True if args.vol_from_proxy else None, vol_series=args.vol_series,
+            joint_vol=args.joint_vol,
         )
         raw["meta"]["name"] = args.name or args.out.stem
         header = (
@@ -203,6 +210,8 @@ def _print_calibration(cal: Any) -> None:
               f"up {cal.stressed_shock_up:.6f} x {cal.stress_weight} (floor binding: {cal.floor_binding})")
     print(f"  vol shock up {cal.vol.up:.6f} down {cal.vol.down:.6f} (relative); up {cal.vol.up_abs:.6f} "
           f"down {cal.vol.down_abs:.6f} (absolute); from the {cal.vol.source} {cal.vol.start}..{cal.vol.end}")
+    print(f"  joint vol shock (given a price-tail move) up {cal.vol.up_joint:.6f} down {cal.vol.down_joint:.6f} "
+          f"(relative); up {cal.vol.up_joint_abs:.6f} down {cal.vol.down_joint_abs:.6f} (absolute)")
     print(f"  EWMA vol at the end {cal.sigma_annual_now:.4f} (annualised)")
 
 

@@ -5,8 +5,12 @@ in that currency (``S`` for linear positions, 1 for coin-settled ones, whose fig
 
 * short option minimum: ``rate x unit_price x |size|`` per short option;
 * per-contract floor (TIMS, FINRA 4210(g)): ``per_contract x multiplier x |quantity|`` (USD, converted);
-* roll / basis: ``|size| x unit_price x max(min_annual_move, annual_move x T)`` per future / perpetual
-  (METHODS.md section 3, "probably"; T = 0 for perpetuals);
+* roll / basis: ``B_e = sum size x unit_price x max(min_annual_move, annual_move x T)`` per expiry ``e``
+  of the unit's futures / perpetuals (METHODS.md section 3, "probably"; T = 0 for perpetuals), then
+  (:func:`roll_unit_charge`) scope ``"gross"``: ``sum_e |B_e|`` (every expiry's net exposure), scope
+  ``"calendar"``: ``sum_e |B_e| - |sum_e B_e|``, the part of the exposure that offsets across expiries
+  (a calendar spread pays as in ``"gross"``, an outright future or several same-direction expiries pay
+  nothing: their price risk is already in the scan and the delta charge);
 * long-premium cap: the value of the long options of a unit when the unit holds long options only
   (the most such a unit can lose), else +inf;
 * exchange standard margin of an option (Deribit, METHODS.md section 2), per contract::
@@ -30,6 +34,7 @@ __all__ = [
     "long_premium_cap",
     "option_standard_margin",
     "roll_charge",
+    "roll_unit_charge",
     "short_option_minimum",
 ]
 
@@ -60,6 +65,31 @@ def roll_charge(
     move = np.maximum(min_annual_move, annual_move * t)
     amt = np.abs(np.asarray(size, dtype=float)) * np.asarray(unit_price, dtype=float) * move
     return np.where(np.asarray(applies, dtype=bool), amt, 0.0)
+
+
+def roll_unit_charge(by_expiry: ArrayLike, scope: str = "gross") -> NDArray:
+    """Roll charge per unit from its signed per-expiry exposures.
+
+    Parameters
+    ----------
+    by_expiry : array_like of shape (n_units, n_expiries)
+        ``B_e``: signed roll exposure of each unit in each expiry (margin currency).
+    scope : {"gross", "calendar"}
+        ``"gross"``: ``sum_e |B_e|``; ``"calendar"``: ``sum_e |B_e| - |sum_e B_e|`` (only exposure that
+        offsets across expiries; 0 for an outright position).
+
+    Returns
+    -------
+    ndarray of shape (n_units,)
+        Charges (>= 0).
+    """
+    b = np.atleast_2d(np.asarray(by_expiry, dtype=float))
+    gross = np.abs(b).sum(axis=1)
+    if scope == "gross":
+        return gross
+    if scope == "calendar":
+        return np.maximum(gross - np.abs(b.sum(axis=1)), 0.0)
+    raise ValueError(f"roll scope must be 'gross' or 'calendar', got {scope!r}")
 
 
 def long_premium_cap(long_option_value: ArrayLike, is_long_option: ArrayLike) -> tuple[NDArray, NDArray]:

@@ -3,7 +3,7 @@
 With ``Delta`` the net delta per 1.00 relative move, ``Gamma`` the net second derivative w.r.t. the
 relative move (``gamma S^2 size``), both in the margin currency, and a price shock ``h`` (relative)::
 
-    delta charge = |Delta| h
+    delta charge = max(Delta, 0) h_down + max(-Delta, 0) h_up   (the shock in the losing direction)
     gamma charge = 0.5 max(-Gamma, 0) h^2          (net short gamma only)
 
 Vega: each position's vega exposure ``e_i = vega_i x shock_i`` (vega per 1.00 vol times the vol shock of
@@ -26,9 +26,30 @@ from ..units import DAYS_PER_YEAR
 __all__ = ["delta_charge", "expiry_bucket", "gamma_charge", "vega_charge"]
 
 
-def delta_charge(net_delta: ArrayLike, price_shock: ArrayLike) -> NDArray[np.float64]:
-    """``|net delta| x price_shock``; shapes broadcast (n_units,)."""
-    return np.abs(np.asarray(net_delta, dtype=float)) * np.asarray(price_shock, dtype=float)
+def delta_charge(
+    net_delta: ArrayLike, price_shock: ArrayLike, price_shock_up: ArrayLike | None = None
+) -> NDArray[np.float64]:
+    """Delta charge with the price shock of the losing direction; shapes broadcast (n_units,).
+
+    Parameters
+    ----------
+    net_delta : array_like
+        Net delta per 1.00 relative move, margin currency.
+    price_shock : array_like
+        Relative fall ``h_down`` (> 0) charged on a long net delta; with ``price_shock_up`` omitted the
+        symmetric shock of both directions (``|net delta| x price_shock``).
+    price_shock_up : array_like, optional
+        Relative rise ``h_up`` charged on a short net delta.
+
+    Returns
+    -------
+    ndarray
+        ``max(Delta, 0) h_down + max(-Delta, 0) h_up`` (>= 0).
+    """
+    d = np.asarray(net_delta, dtype=float)
+    down = np.asarray(price_shock, dtype=float)
+    up = down if price_shock_up is None else np.asarray(price_shock_up, dtype=float)
+    return np.maximum(d, 0.0) * down + np.maximum(-d, 0.0) * up
 
 
 def gamma_charge(net_gamma: ArrayLike, price_shock: ArrayLike) -> NDArray[np.float64]:
@@ -65,8 +86,16 @@ def vega_charge(
     n_units: int,
     n_buckets: int,
     cross_bucket_netting: float,
+    *,
+    shock_up: ArrayLike | None = None,
+    shock_down: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """Vega charge per unit with netting inside buckets and partial netting across.
+
+    Without ``shock_up`` / ``shock_down`` the exposures already include their shock and the charge is
+    the module formula with ``|.|``. With them, ``exposure`` is the signed vega per unit of vol shock
+    and each netted amount ``x`` (a bucket, or the sum across buckets) is charged in its losing
+    direction, ``max(x, 0) shock_down_u + max(-x, 0) shock_up_u`` (long vega loses on a vol fall).
 
     Parameters
     ----------
@@ -90,4 +119,13 @@ def vega_charge(
     b = np.bincount(key, weights=np.asarray(exposure, dtype=float), minlength=n_units * n_buckets)
     b = b.reshape(n_units, n_buckets)
     lam = float(cross_bucket_netting)
-    return (1.0 - lam) * np.abs(b).sum(axis=1) + lam * np.abs(b.sum(axis=1))
+    if shock_up is None and shock_down is None:
+        return (1.0 - lam) * np.abs(b).sum(axis=1) + lam * np.abs(b.sum(axis=1))
+    up = np.broadcast_to(np.asarray(1.0 if shock_up is None else shock_up, dtype=float), (n_units,))
+    dn = np.broadcast_to(np.asarray(up if shock_down is None else shock_down, dtype=float), (n_units,))
+
+    def side(x: NDArray[np.float64], u: NDArray[np.float64], d: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.maximum(x, 0.0) * d + np.maximum(-x, 0.0) * u
+
+    within = side(b, up[:, None], dn[:, None]).sum(axis=1)
+    return (1.0 - lam) * within + lam * side(b.sum(axis=1), up, dn)
