@@ -123,23 +123,26 @@ def _methods(text: str) -> list[str]:
 
 
 def code_version() -> str:
-    """``greeksmargin.__version__`` plus ``git describe --always --dirty`` of the source tree when available."""
+    """``greeksmargin.__version__`` plus the git commit of the source, ``-dirty`` if the package code differs.
+
+    Only the package's own code counts as "dirty": a model file being rewritten by the run itself does not.
+    """
     import greeksmargin
 
     ver = greeksmargin.__version__
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            cwd=Path(greeksmargin.__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-        if out.returncode == 0 and out.stdout.strip():
-            ver += f" (git {out.stdout.strip()})"
-    except (OSError, subprocess.SubprocessError):
-        pass
+    pkg = Path(greeksmargin.__file__).resolve().parent
+
+    def git(*cmd: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *cmd], cwd=pkg, capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("describe", "--always")
+    if commit:
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", str(pkg))
+        ver += f" (git {commit}{'-dirty' if dirty else ''})"
     return ver
 
 
