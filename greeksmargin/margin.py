@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,9 @@ from .rules.combine import aggregate_correlation, correlation_matrix, evaluate
 from .rules.scan import group_sum, offset_scan, scan_loss
 from .rules.tidy import component_rows
 from .scenarios import CHUNK, ScenarioGrid, VolShockRule, scenario_pnl, sensitivities
+
+if TYPE_CHECKING:
+    from .methodologies import AdapterMarginResult
 
 __all__ = ["MarginResult", "compute_margin", "margin_change", "unit_requirements"]
 
@@ -270,6 +273,11 @@ class MarginResult:
 
 
 # ======================================================================================= computation
+def _weighted_bincount(x: NDArray[np.intp], weights: NDArray[np.float64], minlength: int) -> NDArray[np.float64]:
+    """``np.bincount`` with weights: float64 sums (numpy's stub types every bincount as intp)."""
+    return cast(NDArray[np.float64], np.bincount(x, weights=weights, minlength=minlength))
+
+
 def _factorize_sorted(values: Any) -> tuple[NDArray[np.intp], pd.Index]:
     codes, uniques = pd.factorize(pd.Series(values, dtype=object), sort=True)
     return codes.astype(np.intp), pd.Index(uniques)
@@ -390,7 +398,7 @@ def unit_requirements(
 
 
 def _position_values(
-    pos: pd.DataFrame, arr: dict[str, NDArray[Any]], market: Any, order: NDArray[np.intp]
+    pos: pd.DataFrame, arr: Mapping[str, Any], market: Any, order: NDArray[np.intp]
 ) -> dict[str, NDArray[Any]]:
     """Price, value in the margin currency and margin currency of each position (sorted by ``order``).
 
@@ -499,16 +507,16 @@ def _run(
     grids: list[ScenarioGrid] = []
     grid_of_und = np.zeros(len(underlying_names), dtype=np.intp)
     if rs.grid is not None:
-        for k, u in enumerate(underlying_names):
+        for ui, u in enumerate(underlying_names):
             g = rs.grid_for(str(u))
             assert g is not None
             for gi, h in enumerate(grids):
                 if h is g:
-                    grid_of_und[k] = gi
+                    grid_of_und[ui] = gi
                     break
             else:
                 grids.append(g)
-                grid_of_und[k] = len(grids) - 1
+                grid_of_und[ui] = len(grids) - 1
     grid_id0 = grid_of_und[und_code0]
     order = np.lexsort((und_code0, acc_code0, grid_id0))
     acc_code = acc_code0[order]
@@ -591,12 +599,12 @@ def _run(
             g = grids[gcur] if grids else ScenarioGrid(np.zeros(1), np.zeros(1, np.int8), np.ones(1))
             a = {k: v[sl] for k, v in A.items()}
             if has_scan:
-                o = fused_scan(a, factor[sl], starts[u0:u1] - p0, g, gain, want_scan=True, want_sens=False)
-                unit_pnl[:, u0:u1] = o["unit_pnl"]
-                unit_scan[u0:u1] = o["unit_scan"]
-                unit_worst[u0:u1] = o["unit_worst"]
-                pos_scan[sl] = o["pos_scan"]
-                pos_worst[sl] = o["pos_worst"]
+                ko = fused_scan(a, factor[sl], starts[u0:u1] - p0, g, gain, want_scan=True, want_sens=False)
+                unit_pnl[:, u0:u1] = ko["unit_pnl"]
+                unit_scan[u0:u1] = ko["unit_scan"]
+                unit_worst[u0:u1] = ko["unit_worst"]
+                pos_scan[sl] = ko["pos_scan"]
+                pos_worst[sl] = ko["pos_worst"]
             if need_sens:
                 # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
                 # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends
@@ -701,8 +709,8 @@ def _run(
         P["contract_floor"] = amt * to_acc
     if "long_premium_cap" in need:
         is_long_opt = is_opt & (size > 0)
-        v, o = cont.long_premium_cap(pr["value_ccy"].astype(float) * factor, is_long_opt)
-        P["cap_value"], P["cap_other"] = v, o
+        cap_v, cap_o = cont.long_premium_cap(pr["value_ccy"].astype(float) * factor, is_long_opt)
+        P["cap_value"], P["cap_other"] = cap_v, cap_o
     if "option_standard_im" in need:
         c = rs.components["option_standard"]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -731,8 +739,8 @@ def _run(
     # ---- aggregation across underlyings
     method = rs.aggregate["method"]
     if method == "sum" or n_units == 0:
-        im_acc = np.bincount(unit_acc, weights=unit_im, minlength=n_acc)
-        mm_acc = np.bincount(unit_acc, weights=unit_mm, minlength=n_acc)
+        im_acc = _weighted_bincount(unit_acc, unit_im, n_acc)
+        mm_acc = _weighted_bincount(unit_acc, unit_mm, n_acc)
         share = unit_im.copy()
     elif method == "correlation":
         C = correlation_matrix([str(u) for u in underlying_names], rs.aggregate["default_correlation"],
@@ -740,8 +748,6 @@ def _run(
         im_acc, share = aggregate_correlation(unit_im, unit_acc, unit_und, n_acc, C)
         if rs.mm is not None:
             mm_acc, _ = aggregate_correlation(unit_mm, unit_acc, unit_und, n_acc, C)
-        else:
-            mm_acc = rs.mm_factor * im_acc
     else:  # offsets (TIMS)
         groups = np.array([rs.group_of(str(u)) for u in underlying_names], dtype=object)
         pct_of = {g: float(rs.aggregate["offsets"].get(g, 0.0)) for g in set(groups)}
@@ -759,19 +765,20 @@ def _run(
         g_scan, _ = offset_scan(unit_pnl, w, cg, pct, n_cg)
         cg_acc = np.zeros(n_cg, dtype=np.intp)
         cg_acc[cg] = unit_acc
-        AF = {k: np.bincount(unit_acc, weights=np.where(np.isinf(v), 0.0, v), minlength=n_acc) for k, v in UF.items()}
+        AF = {k: _weighted_bincount(unit_acc, np.where(np.isinf(v), 0.0, v), n_acc) for k, v in UF.items()}
         for k, v in UF.items():
             if np.isinf(v).any():
                 AF[k] = np.where(np.bincount(unit_acc, weights=np.isinf(v).astype(float), minlength=n_acc) > 0,
                                  np.inf, AF[k])
-        AF["scan"] = np.bincount(cg_acc, weights=g_scan, minlength=n_acc)
+        AF["scan"] = _weighted_bincount(cg_acc, g_scan, n_acc)
         im_acc = np.maximum(evaluate(rs.im, AF) * np.ones(n_acc), 0.0)
-        mm_acc = (np.maximum(evaluate(rs.mm, AF) * np.ones(n_acc), 0.0) if rs.mm is not None
-                  else rs.mm_factor * im_acc)
+        if rs.mm is not None:
+            mm_acc = np.maximum(evaluate(rs.mm, AF) * np.ones(n_acc), 0.0)
         tot_u = np.bincount(unit_acc, weights=unit_im, minlength=n_acc)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(tot_u[unit_acc] > 0, unit_im / tot_u[unit_acc] * im_acc[unit_acc], 0.0)
-    if rs.mm is None:
+    if rs.mm is None:  # MM = mm_factor x IM (the model has exactly one of mm and mm_factor)
+        assert rs.mm_factor is not None
         mm_acc = rs.mm_factor * im_acc
 
     # ---- tables
@@ -1041,7 +1048,7 @@ def compute_margin(
     return res
 
 
-def _add_collateral(res: MarginResult, collateral: Any, market: Any) -> None:
+def _add_collateral(res: MarginResult | AdapterMarginResult, collateral: Any, market: Any) -> None:
     from .collateral import load_collateral, value_collateral
 
     coll = load_collateral(collateral)

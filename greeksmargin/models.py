@@ -587,13 +587,13 @@ def _load_path(file: str, _mtime: float) -> Model:
         raise ModelError("missing methodology (key 'methodology' in [meta])", file=file, key="meta.methodology")
     meta = dict(raw.get("meta", {}))
     name = str(meta.get("name") or Path(file).stem)
-    params: Any = raw
+    ext_params: Any = raw
     module, loader = _EXTERNAL.get(meth, ("", None))
     if loader is not None:
         import importlib
 
-        params = getattr(importlib.import_module(module), loader)(file)
-    return Model(name, meth, meta, params, file=file, runnable=False, raw=raw)
+        ext_params = getattr(importlib.import_module(module), loader)(file)
+    return Model(name, meth, meta, ext_params, file=file, runnable=False, raw=raw)
 
 
 def list_models(folder: str | Path | None = None) -> pd.DataFrame:

@@ -292,7 +292,8 @@ def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
                     "instrument": [f"{p}-{k}" for p, k in zip(legs["portfolio"], legs["leg"])],
                     "underlying": underlying,
                     "kind": legs["kind"],
-                    "option_type": np.where(
+                    # numpy's ArrayLike stub omits None, which np.where takes (an object result)
+                    "option_type": np.where(  # type: ignore[call-overload]
                         legs["kind"] == "option", np.where(legs["is_call"], "call", "put"), None
                     ),
                     "strike": np.where(legs["kind"] == "option", legs["moneyness"] * s, np.nan),

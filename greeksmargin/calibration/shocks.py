@@ -55,7 +55,7 @@ Joint vol shock (the vol move that accompanies a c-quantile price move)
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -64,6 +64,22 @@ from ..errors import InputError
 from .history import ewma_sigma, select_dates
 
 METHODS = ("hs", "fhs")
+# numpy.quantile's interpolation methods (the ``method`` argument)
+QuantileMethod = Literal[
+    "inverted_cdf",
+    "averaged_inverted_cdf",
+    "closest_observation",
+    "interpolated_inverted_cdf",
+    "hazen",
+    "weibull",
+    "linear",
+    "median_unbiased",
+    "normal_unbiased",
+    "lower",
+    "higher",
+    "midpoint",
+    "nearest",
+]
 RETURN_KINDS = ("log", "simple")
 
 
@@ -105,7 +121,7 @@ def _check_confidence(c: float) -> None:
         raise InputError(f"confidence must be in (0.5, 1), got {c}", column="confidence")
 
 
-def hs_quantiles(returns: np.ndarray, confidence: float, method: str = "linear") -> tuple[float, float]:
+def hs_quantiles(returns: np.ndarray, confidence: float, method: QuantileMethod = "linear") -> tuple[float, float]:
     """Lower and upper tail quantiles of a return sample (plain historical simulation).
 
     Parameters
@@ -190,7 +206,7 @@ class VolShock:
 
 
 def vol_shocks(
-    hist: pd.DataFrame, confidence: float, h: int, method: str = "linear", series: str = "index"
+    hist: pd.DataFrame, confidence: float, h: int, method: QuantileMethod = "linear", series: str = "index"
 ) -> VolShock:
     """Vol shocks at confidence ``c`` over ``h`` days from the history's vol index (module docstring).
 
@@ -320,7 +336,7 @@ def calibrate(
     lam: float = 0.94,
     *,
     kind: str = "simple",
-    quantile_method: str = "linear",
+    quantile_method: QuantileMethod = "linear",
     stress: tuple[Any, Any] | None = None,
     stress_weight: float = 1.0,
     start: Any = None,

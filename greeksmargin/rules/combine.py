@@ -118,6 +118,7 @@ def evaluate(expr: Expression, values: Mapping[str, NDArray[np.float64]]) -> NDA
         if isinstance(node, ast.Name):
             return np.asarray(values[node.id], dtype=float)
         if isinstance(node, ast.Constant):
+            assert isinstance(node.value, (int, float))  # parse admits numeric constants only
             return np.asarray(float(node.value))
         if isinstance(node, ast.BinOp):
             a, b = ev(node.left), ev(node.right)

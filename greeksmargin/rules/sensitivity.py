@@ -18,6 +18,8 @@ Every charge is >= 0, positively homogeneous in the quantities and sub-additive 
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -116,7 +118,11 @@ def vega_charge(
         Charges (>= 0).
     """
     key = np.asarray(unit, dtype=np.intp) * n_buckets + np.asarray(bucket, dtype=np.intp)
-    b = np.bincount(key, weights=np.asarray(exposure, dtype=float), minlength=n_units * n_buckets)
+    # weighted bincount returns float64; numpy's stub types every bincount as intp
+    b = cast(
+        NDArray[np.float64],
+        np.bincount(key, weights=np.asarray(exposure, dtype=float), minlength=n_units * n_buckets),
+    )
     b = b.reshape(n_units, n_buckets)
     lam = float(cross_bucket_netting)
     if shock_up is None and shock_down is None:
