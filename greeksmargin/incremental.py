@@ -2,8 +2,9 @@
 
 Every figure of a component model (:mod:`greeksmargin.models`, methodologies ``greeks-stress`` and
 ``deribit-standard``) is a non-linear function of *sums over the positions of a risk unit* (one account x
-one underlying): the scan of the summed P&L vector, ``|sum delta|``, ``max(-sum gamma, 0)``, the vega
-exposures summed per expiry bucket, ``max(sum som, 0)``, the roll summed per expiry, the floors, caps and
+one underlying): the scan of the summed P&L vector, ``|sum delta|``, ``max(-sum gamma, 0)`` (or, with the revaluation
+Greeks charges, of the summed P&L at ``+h`` / ``-h``), the vega exposures (or the P&L with the vols
+shocked up / down) summed per expiry bucket, ``max(sum som, 0)``, the roll summed per expiry, the floors, caps and
 standard charges summed. :class:`AccountState` keeps these sums per underlying (the P&L vector of length
 ``n_scenarios``, net delta / gamma, the vega bucket vector, ...). Adding trades revalues the trades only
 (``n_trades x n_scenarios`` prices), adds them to copies of the sums of the units they touch, and
@@ -56,6 +57,11 @@ class _Unit:
     delta: float = 0.0
     gamma: float = 0.0
     vega_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
+    # revaluation Greeks charges: P&L at +h / -h, and per bucket with the vols shocked up / down
+    gamma_up: float = 0.0
+    gamma_down: float = 0.0
+    vega_up_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
+    vega_down_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
     som: float = 0.0
     roll: dict[int, float] = field(default_factory=dict)  # expiry (seconds) -> sum
     floor: float = 0.0
@@ -64,7 +70,8 @@ class _Unit:
     std: dict[str, float] = field(default_factory=dict)
 
     def copy(self) -> _Unit:
-        return replace(self, pnl=self.pnl.copy(), vega_b=self.vega_b.copy(), roll=dict(self.roll), std=dict(self.std))
+        return replace(self, pnl=self.pnl.copy(), vega_b=self.vega_b.copy(), vega_up_b=self.vega_up_b.copy(),
+                       vega_down_b=self.vega_down_b.copy(), roll=dict(self.roll), std=dict(self.std))
 
 
 # ------------------------------------------------------------------------------------- position arrays
@@ -245,6 +252,9 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
             d, gm, v = sensitivities(sub)
             dlt[idx], gam[idx], veg[idx] = d * f, gm * f, np.nan_to_num(v) * f
     P["delta"], P["gamma"] = dlt, gam
+    from .margin import revaluation_pieces
+
+    P.update(revaluation_pieces(rs, a, und, factor))
     if "vega" in need:
         c = rs.components["vega"]
         rule = VolShockRule(kind=c["kind"], up=c["shock"], short_power=c["short_power"],
@@ -385,7 +395,8 @@ class AccountState:
             sel = np.flatnonzero(und == u)
             un = units.get(u)
             if un is None:
-                un = _Unit(pnl=np.zeros(self._n_s), vega_b=np.zeros(self._n_b))
+                un = _Unit(pnl=np.zeros(self._n_s), vega_b=np.zeros(self._n_b), vega_up_b=np.zeros(self._n_b),
+                           vega_down_b=np.zeros(self._n_b))
                 units[u] = un
             if u in P["pnl"]:
                 idx, mat = P["pnl"][u]
@@ -396,6 +407,12 @@ class AccountState:
                 un.gamma += P["gamma"][j]
                 if "vega_exposure" in P:
                     un.vega_b[P["bucket"][j]] += P["vega_exposure"][j]
+                if "gamma_up" in P:
+                    un.gamma_up += P["gamma_up"][j]
+                    un.gamma_down += P["gamma_down"][j]
+                if "vega_up" in P:
+                    un.vega_up_b[P["bucket"][j]] += P["vega_up"][j]
+                    un.vega_down_b[P["bucket"][j]] += P["vega_down"][j]
                 if "som" in P:
                     un.som += P["som"][j]
                 if "roll" in P:
@@ -437,16 +454,27 @@ class AccountState:
                     out[name] = sens.delta_charge(net, delta_shocks(c, names, "down"), delta_shocks(c, names, "up"))
                 else:
                     h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names])
-                    out[name] = sens.gamma_charge(net, h)
+                    if c["method"] == "revaluation":
+                        gu = np.array([un.gamma_up for un in us])
+                        gd = np.array([un.gamma_down for un in us])
+                        out[name] = sens.gamma_charge_revaluation(gu, gd, h, h)
+                    else:
+                        out[name] = sens.gamma_charge(net, h)
         if "vega" in need:
             c = rs.components["vega"]
             lam = c["cross_bucket_netting"]
             b = np.array([un.vega_b for un in us]).reshape(len(us), self._n_b)
             n_u = len(us)
-            out["vega"] = sens.vega_charge(
-                b.ravel(), np.repeat(np.arange(n_u), self._n_b), np.tile(np.arange(self._n_b), n_u), n_u, self._n_b,
-                lam, shock_up=vega_shocks(c, names, "up"), shock_down=vega_shocks(c, names, "down"),
-            )
+            codes = (np.repeat(np.arange(n_u), self._n_b), np.tile(np.arange(self._n_b), n_u))
+            if c["method"] == "revaluation":
+                bu = np.array([un.vega_up_b for un in us]).reshape(n_u, self._n_b)
+                bd = np.array([un.vega_down_b for un in us]).reshape(n_u, self._n_b)
+                out["vega"] = sens.vega_charge_revaluation(bu.ravel(), bd.ravel(), *codes, n_u, self._n_b, lam)
+            else:
+                out["vega"] = sens.vega_charge(
+                    b.ravel(), *codes, n_u, self._n_b,
+                    lam, shock_up=vega_shocks(c, names, "up"), shock_down=vega_shocks(c, names, "down"),
+                )
         if "short_option_minimum" in need:
             out["short_option_minimum"] = np.maximum(np.array([un.som for un in us]), 0.0)
         if "roll" in need:

@@ -7,8 +7,9 @@ Pipeline (every step vectorised over positions; no Python loop per account):
 2. sort positions by (scenario grid, account, underlying): a *risk unit* is one account x one underlying,
    its positions are contiguous;
 3. per position, in the account's margin currency: the P&L under every scenario (chunks of positions,
-   :func:`~greeksmargin.scenarios.scenario_pnl`), finite-difference delta / gamma / vega, and the
-   per-position pieces of the contingencies;
+   :func:`~greeksmargin.scenarios.scenario_pnl`), finite-difference delta / gamma / vega, the P&L at
+   the gamma price shocks and with the vega vol shocks when those charges use ``method = "revaluation"``
+   (:func:`revaluation_pieces`), and the per-position pieces of the contingencies;
 4. per unit (``np.add.reduceat`` / ``np.bincount``): scan, sensitivity charges, contingencies; the unit
    requirement is the model's combination expression;
 5. per account: aggregation across underlyings (sum, correlation, TIMS offsets); MM from ``mm_factor``
@@ -305,13 +306,25 @@ def _unit_figures(
             group_sum(P["delta"], starts), unit_und_shock["delta_down"], unit_und_shock["delta_up"]
         )
     if "gamma" in need:
-        out["gamma"] = sens.gamma_charge(group_sum(P["gamma"], starts), unit_und_shock["gamma"])
+        if rs.components["gamma"]["method"] == "revaluation":
+            h = unit_und_shock["gamma"]
+            out["gamma"] = sens.gamma_charge_revaluation(
+                group_sum(P["gamma_up"], starts), group_sum(P["gamma_down"], starts), h, h
+            )
+        else:
+            out["gamma"] = sens.gamma_charge(group_sum(P["gamma"], starts), unit_und_shock["gamma"])
     if "vega" in need:
         assert bucket is not None
-        out["vega"] = sens.vega_charge(
-            P["vega_base"], unit, bucket, n_units, n_buckets, rs.components["vega"]["cross_bucket_netting"],
-            shock_up=unit_und_shock["vega_up"], shock_down=unit_und_shock["vega_down"],
-        )
+        lam = rs.components["vega"]["cross_bucket_netting"]
+        if rs.components["vega"]["method"] == "revaluation":
+            out["vega"] = sens.vega_charge_revaluation(
+                P["vega_up"], P["vega_down"], unit, bucket, n_units, n_buckets, lam
+            )
+        else:
+            out["vega"] = sens.vega_charge(
+                P["vega_base"], unit, bucket, n_units, n_buckets, lam,
+                shock_up=unit_und_shock["vega_up"], shock_down=unit_und_shock["vega_down"],
+            )
     if "short_option_minimum" in need:
         out["short_option_minimum"] = np.maximum(group_sum(P["som"], starts), 0.0)
     if "roll" in need:
@@ -341,10 +354,16 @@ def _position_figures(
     if "delta" in need:
         out["delta"] = sens.delta_charge(P["delta"], shock["delta_down"], shock["delta_up"])
     if "gamma" in need:
-        out["gamma"] = sens.gamma_charge(P["gamma"], shock["gamma"])
+        if rs.components["gamma"]["method"] == "revaluation":
+            out["gamma"] = sens.gamma_charge_revaluation(P["gamma_up"], P["gamma_down"], shock["gamma"], shock["gamma"])
+        else:
+            out["gamma"] = sens.gamma_charge(P["gamma"], shock["gamma"])
     if "vega" in need:
-        e = P["vega_base"]
-        out["vega"] = np.maximum(e, 0.0) * shock["vega_down"] + np.maximum(-e, 0.0) * shock["vega_up"]
+        if rs.components["vega"]["method"] == "revaluation":
+            out["vega"] = sens.vega_loss(P["vega_up"], P["vega_down"])
+        else:
+            e = P["vega_base"]
+            out["vega"] = np.maximum(e, 0.0) * shock["vega_down"] + np.maximum(-e, 0.0) * shock["vega_up"]
     if "short_option_minimum" in need:
         out["short_option_minimum"] = np.maximum(P["som"], 0.0)
     if "roll" in need:
@@ -473,6 +492,62 @@ def vega_shocks(params: dict[str, Any], underlyings: Sequence[str], side: str) -
          for i, u in enumerate(underlyings)],
         dtype=float,
     )
+
+
+#: floor of a shocked-down vol in the revaluation vega charge (a term-scaled fall may exceed 100%)
+REVAL_MIN_VOL = 1e-4
+
+
+def revaluation_pieces(
+    rs: RuleSet, arrays: Mapping[str, Any], underlying: Sequence[str] | NDArray[Any], factor: NDArray[np.float64]
+) -> dict[str, NDArray[np.float64]]:
+    """Per-position P&L of the revaluation Greeks charges, in the account's margin currency.
+
+    ``gamma_up`` / ``gamma_down``: P&L at ``+h`` / ``-h`` (vol unchanged), ``h`` the gamma price shock of
+    the position's underlying; ``vega_up`` / ``vega_down``: P&L with the option's vol shocked up / down by
+    the vega component's term-dependent shock of its underlying (up: ``shock``, down: the down shock as
+    :func:`vega_shocks`; relative ``sigma (1 +- s mult(T))`` or absolute ``sigma +- s mult(T)``, a
+    shocked-down vol floored at :data:`REVAL_MIN_VOL`), spot unchanged; 0 for non-options. Empty when
+    neither component uses ``method = "revaluation"``. Additive over positions (the unit sums are sums).
+    """
+    from .scenarios import shock_pnl
+
+    need = set(rs.figures)
+    want_g = "gamma" in need and rs.components["gamma"]["method"] == "revaluation"
+    want_v = "vega" in need and rs.components["vega"]["method"] == "revaluation"
+    if not (want_g or want_v):
+        return {}
+    und = np.asarray(underlying, dtype=object)
+    n = und.size
+    names, inv_code = np.unique(und.astype(str), return_inverse=True)
+    names_l = [str(u) for u in names]
+    h = np.zeros(n)
+    if want_g:
+        c = rs.components["gamma"]
+        h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names_l])[inv_code]
+    vol = np.nan_to_num(np.asarray(arrays["vol"], dtype=float))
+    vu, vd = vol, vol
+    if want_v:
+        c = rs.components["vega"]
+        rule = VolShockRule(kind=c["kind"], short_power=c["short_power"], long_power=c["long_power"],
+                            pivot_days=c["pivot_days"], floor_days=c["floor_days"])
+        mult = rule.multiplier(np.asarray(arrays["T"], dtype=float))
+        su = vega_shocks(c, names_l, "up")[inv_code] * mult
+        sd = vega_shocks(c, names_l, "down")[inv_code] * mult
+        if c["kind"] == "relative":
+            vu, vd = vol * (1.0 + su), vol * (1.0 - sd)
+        else:
+            vu, vd = vol + su, vol - sd
+        vd = np.maximum(vd, np.minimum(vol, REVAL_MIN_VOL))
+    p = shock_pnl(arrays, h, h, vu, vd) * np.asarray(factor, dtype=float)[None, :]
+    is_opt = np.asarray(arrays["kind_code"]) == 0
+    out: dict[str, NDArray[np.float64]] = {}
+    if want_g:
+        out["gamma_up"], out["gamma_down"] = p[0], p[1]
+    if want_v:
+        out["vega_up"] = np.where(is_opt, p[2], 0.0)
+        out["vega_down"] = np.where(is_opt, p[3], 0.0)
+    return out
 
 
 def _numba_available() -> bool:
@@ -647,6 +722,7 @@ def _run(
                 d, gm, v = sensitivities(a)
                 dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
             u0 = u1
+    P.update(revaluation_pieces(rs, A, np.asarray(underlying_names, dtype=object)[und_code], factor))
     P["unit_scan"] = unit_scan
     P["pos_scan"] = pos_scan
     P["delta"] = dlt

@@ -122,7 +122,12 @@ COMPONENT_SPECS: dict[str, tuple[Spec, tuple[str, ...]]] = {
         ("delta",),
     ),
     "gamma": (
-        {"price_shock": (float, True, None), "price_shock_by_underlying": ("table[float]", False, {})},
+        {
+            "price_shock": (float, True, None),
+            "price_shock_by_underlying": ("table[float]", False, {}),
+            # "taylor": 0.5 |net short gamma| shock^2; "revaluation": the short-convexity loss revalued
+            "method": (str, False, "taylor"),
+        },
         ("gamma",),
     ),
     "vega": (
@@ -139,6 +144,8 @@ COMPONENT_SPECS: dict[str, tuple[Spec, tuple[str, ...]]] = {
             "floor_days": (float, False, 1.0),
             "bucket_days": ("list[float]", True, None),
             "cross_bucket_netting": (float, True, None),
+            # "taylor": net vega x vol shock; "revaluation": the P&L of each bucket's vols shocked up / down
+            "method": (str, False, "taylor"),
         },
         ("vega",),
     ),
@@ -426,6 +433,8 @@ def parse_rule_set(raw: dict[str, Any], file: str) -> RuleSet:
                 if bad:
                     raise ModelError(f"unknown kind {bad[0]!r} (use {', '.join(KINDS)})", file=file,
                                      key=f"components.{name}.{key}")
+        if name in ("gamma", "vega") and params["method"] not in ("taylor", "revaluation"):
+            raise ModelError("must be 'taylor' or 'revaluation'", file=file, key=f"components.{name}.method")
         if name == "vega" and params["kind"] not in ("relative", "absolute"):
             raise ModelError("must be 'relative' or 'absolute'", file=file, key="components.vega.kind")
         if name == "roll" and params["scope"] not in ("gross", "calendar"):

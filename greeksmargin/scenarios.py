@@ -45,6 +45,7 @@ __all__ = [
     "revalue",
     "scenario_pnl",
     "sensitivities",
+    "shock_pnl",
 ]
 
 #: vol state names and their direction codes
@@ -281,8 +282,8 @@ def scenario_pnl(
     arrays : mapping of str -> ndarray of shape (n,)
         Position arrays (keys of :func:`greeksmargin.greeks.market_arrays`: ``kind_code``, ``is_call``,
         ``strike``, ``T``, ``forward``, ``spot``, ``vol``, ``rate``, ``size``, ``inverse``, ``perp_ratio``).
-    spot_move : array_like of shape (n_scenarios,)
-        Relative moves of spot and forwards.
+    spot_move : array_like of shape (n_scenarios,) or (n_scenarios, n)
+        Relative moves of spot and forwards (one per scenario, or one per scenario and position).
     vols : array_like of shape (n_scenarios, n) or None
         Option vols in each scenario (ignored for non-options); None keeps the current vols.
 
@@ -291,7 +292,8 @@ def scenario_pnl(
     ndarray of shape (n_scenarios, n)
         USD P&L for linear positions, coin P&L for inverse positions.
     """
-    m = np.asarray(spot_move, dtype=float)[:, None]
+    m = np.asarray(spot_move, dtype=float)
+    m = m[:, None] if m.ndim == 1 else m
     n = np.asarray(arrays["size"]).shape[0]
     out = np.zeros((m.shape[0], n))
     if n == 0:
@@ -314,7 +316,8 @@ def scenario_pnl(
         v1 = v0[None, :] if vols is None else np.asarray(vols, dtype=float)[:, idx]
         sz = size[idx]
         base = black76_price(c, f0, k, t, v0, r)
-        f1 = f0[None, :] * (1.0 + m)
+        mo = m if m.shape[1] == 1 else m[:, idx]
+        f1 = f0[None, :] * (1.0 + mo)
         shape = (m.shape[0], f0.shape[0])
         # the price kernel works in place on the shape of T: give it the full (n_scenarios, n) shape
         new = black76_price(c, f1, k, np.broadcast_to(t, shape), np.broadcast_to(v1, shape), r)
@@ -336,8 +339,9 @@ def scenario_pnl(
         idx = np.flatnonzero(d1)
         ref = np.where(kc[idx] == 2, arrays["spot"][idx] * arrays["perp_ratio"][idx], arrays["forward"][idx])
         ref = np.where(kc[idx] == 3, arrays["spot"][idx], ref)
-        lin = size[idx] * ref * m
-        coin = np.where(kc[idx] == 3, 0.0, size[idx]) * (m / (1.0 + m))
+        md = m if m.shape[1] == 1 else m[:, idx]
+        lin = size[idx] * ref * md
+        coin = np.where(kc[idx] == 3, 0.0, size[idx]) * (md / (1.0 + md))
         out[:, idx] = np.where(inv[idx][None, :], coin, lin)
     return out
 
@@ -401,3 +405,39 @@ def sensitivities(
     gamma = (p[1] + p[0]) / (h_spot * h_spot)
     vega = (p[2] - p[3]) / (2 * h_vol)
     return delta, gamma, vega
+
+
+def shock_pnl(
+    arrays: Arrays,
+    move_up: ArrayLike,
+    move_down: ArrayLike,
+    vol_up: ArrayLike,
+    vol_down: ArrayLike,
+) -> NDArray[np.float64]:
+    """P&L of each position under its own spot and vol shocks (the revaluation Greeks charges).
+
+    The same revaluation kernel as :func:`revalue` (one call, four scenarios per position).
+
+    Parameters
+    ----------
+    arrays : mapping of str -> ndarray of shape (n,)
+        Position arrays.
+    move_up, move_down : array_like of shape (n,)
+        Relative rise ``+m_up`` and fall ``-m_down`` (both > 0) of each position's underlying, vol unchanged.
+    vol_up, vol_down : array_like of shape (n,)
+        Shocked-up and shocked-down vol of each position (options only; others ignored), spot unchanged.
+
+    Returns
+    -------
+    ndarray of shape (4, n)
+        Rows: P&L at ``+m_up``, at ``-m_down``, with the vol up, with the vol down; margin currency of each
+        position (as :func:`scenario_pnl`).
+    """
+    n = np.asarray(arrays["size"]).shape[0]
+    up = np.broadcast_to(np.asarray(move_up, dtype=float), (n,))
+    dn = np.broadcast_to(np.asarray(move_down, dtype=float), (n,))
+    zero = np.zeros(n)
+    vol = np.asarray(arrays["vol"], dtype=float)
+    vu = np.broadcast_to(np.asarray(vol_up, dtype=float), (n,))
+    vd = np.broadcast_to(np.asarray(vol_down, dtype=float), (n,))
+    return scenario_pnl(arrays, np.stack([up, -dn, zero, zero]), np.stack([vol, vol, vu, vd]))

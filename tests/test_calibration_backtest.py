@@ -32,9 +32,12 @@ def models(sp500):
     return build_model(full), build_model(half)
 
 
-#: portfolios whose two-sided Kupiec test the calibrated house model passes on the S&P 500 (daily and
-#: non-overlapping runs agree); the other three are covered conservatively (fewer breaches than expected)
-KUPIEC_PASS = ("long_straddle", "short_strangle", "risk_reversal", "covered_call", "long_future", "short_future")
+#: portfolios whose two-sided Kupiec test the calibrated house model (gamma and vega charges by full
+#: revaluation) passes on the S&P 500 in both the daily and the non-overlapping (step 2) run; the other two
+#: are covered conservatively (fewer breaches than expected): the long strangle (vega-bound; passes with
+#: step 2, p 0.08, not daily, p 0.005) and the call spread (bound by the linear delta charge, p 0.048-0.049)
+KUPIEC_PASS = ("long_straddle", "short_straddle", "short_strangle", "risk_reversal", "covered_call", "long_future",
+               "short_future")
 
 
 def test_realised_pnl_matches_direct_revaluation(sp500):

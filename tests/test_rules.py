@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -7,7 +8,15 @@ from hypothesis.extra.numpy import arrays
 from greeksmargin.rules.combine import aggregate_correlation, correlation_matrix, evaluate, parse_expression
 from greeksmargin.rules.contingency import option_standard_margin
 from greeksmargin.rules.scan import group_sum, offset_scan, scan_loss
-from greeksmargin.rules.sensitivity import delta_charge, expiry_bucket, gamma_charge, vega_charge
+from greeksmargin.rules.sensitivity import (
+    delta_charge,
+    expiry_bucket,
+    gamma_charge,
+    gamma_charge_revaluation,
+    vega_charge,
+    vega_charge_revaluation,
+    vega_loss,
+)
 
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
@@ -65,6 +74,66 @@ def test_sensitivity_charges():
     assert vega_charge(e, unit, bucket, 1, 2, 0.0)[0] == pytest.approx(6.0 + 8.0)
     assert vega_charge(e, unit, bucket, 1, 2, 1.0)[0] == pytest.approx(2.0)
     assert vega_charge(e, unit, bucket, 1, 2, 0.5)[0] == pytest.approx(8.0)
+
+
+@given(st.floats(-1e4, 1e4), st.floats(-1e4, 1e4), st.floats(0.001, 0.5), st.floats(0.001, 0.5))
+def test_gamma_revaluation_is_half_gamma_up_down_on_a_quadratic(d, g, u, m):
+    """P&L D x + 0.5 G x^2: the revalued short-convexity loss is 0.5 max(-G, 0) m_up m_down (the delta drops)."""
+    pu, pdn = d * u + 0.5 * g * u * u, -d * m + 0.5 * g * m * m
+    got = gamma_charge_revaluation(pu, pdn, u, m)
+    assert got == pytest.approx(0.5 * max(-g, 0.0) * u * m, rel=1e-9, abs=1e-9 * (abs(d) + abs(g)))
+    if u == m:  # symmetric shock: the Taylor charge
+        assert got == pytest.approx(float(gamma_charge(g, u)), rel=1e-9, abs=1e-9 * (abs(d) + abs(g)))
+
+
+@settings(max_examples=50)
+@given(arrays(float, 6, elements=st.floats(-1e3, 1e3)), st.floats(0.01, 1.0), st.floats(0.01, 1.0),
+       st.floats(0.0, 1.0))
+def test_vega_revaluation_is_the_directional_taylor_charge_for_linear_pnl(e, up, down, lam):
+    """P&L linear in the vol (e x shock): bucket-netted revaluation = direction-aware Taylor vega charge."""
+    unit = np.array([0, 0, 0, 1, 1, 1])
+    bucket = np.array([0, 0, 1, 0, 2, 2])
+    taylor = vega_charge(e, unit, bucket, 2, 3, lam, shock_up=np.array([up, up]), shock_down=np.array([down, down]))
+    reval = vega_charge_revaluation(e * up, -e * down, unit, bucket, 2, 3, lam)
+    np.testing.assert_allclose(reval, taylor, rtol=1e-12, atol=1e-9)
+    # sub-additive: the unit never needs more than its positions alone
+    alone = vega_loss(e * up, -e * down)
+    assert (reval <= np.bincount(unit, weights=alone, minlength=2) + 1e-9).all()
+
+
+def test_revaluation_charges_drop_volga_and_higher_order_gamma(tmp_path):
+    """Long out-of-the-money strangle (vol falls): revalued loss < vega x fall; ATM short straddle: gamma."""
+    import greeksmargin as gm
+    from greeksmargin.models import load_model, models_dir
+
+    mk = {"valuation_time": "2026-11-20T08:00:00Z", "underlyings": {"SPX": {"spot": 100.0, "rate": 0.0, "surface": {
+        "axis": "log_moneyness", "expiries": ["2026-12-20T08:00:00Z"], "points": [0.0], "vols": [[0.2]]}}}}
+
+    def book(q, kc, kp):
+        return pd.DataFrame({
+            "account": "a", "instrument": ["c", "p"], "underlying": "SPX", "kind": "option",
+            "option_type": ["call", "put"], "strike": [kc, kp], "expiry": "2026-12-20T08:00:00Z",
+            "quantity": [q, q], "multiplier": 1.0, "settlement": "linear", "premium_currency": "USD"})
+
+    text = (models_dir() / "greeks-default.toml").read_text()
+    assert text.count('method = "revaluation"') == 2
+    p = tmp_path / "taylor.toml"
+    p.write_text(text.replace('method = "revaluation"\n', ""))  # the schema default
+    reval, taylor = load_model("greeks-default"), load_model(p)
+    assert taylor.params.components["gamma"]["method"] == taylor.params.components["vega"]["method"] == "taylor"
+    strangle = book(1.0, 105.0, 95.0)
+    r_v = gm.compute_margin(strangle, mk, reval).by_underlying.iloc[0]
+    t_v = gm.compute_margin(strangle, mk, taylor).by_underlying.iloc[0]
+    assert 0 < r_v["vega"] < t_v["vega"]
+    straddle = book(-1.0, 100.0, 100.0)
+    r_g = gm.compute_margin(straddle, mk, reval).by_underlying.iloc[0]
+    t_g = gm.compute_margin(straddle, mk, taylor).by_underlying.iloc[0]
+    assert 0 < r_g["gamma"] < t_g["gamma"]
+    assert r_g["gamma"] == pytest.approx(t_g["gamma"], rel=0.1)  # second order dominates at a 4.7% shock
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('method = "revaluation"', 'method = "exact"', 1))
+    with pytest.raises(gm.errors.ModelError, match=r"components\.gamma\.method"):
+        load_model(bad)
 
 
 def test_deribit_standard_formulas_per_contract_in_coin():
