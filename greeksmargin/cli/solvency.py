@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import io
 from ..errors import InputError
+from ._output import format_table, records
 
 FORMATS = ("table", "csv", "json", "html")
 #: above this many accounts the distance to liquidation is skipped unless asked for (--distance yes)
@@ -25,41 +26,21 @@ AUTO_DISTANCE_MAX = 2000
 
 
 # --------------------------------------------------------------------------------------------- helpers
+def _number(column: str, value: float) -> str:
+    """6 significant digits with separators; an infinite margin ratio prints as ``inf``."""
+    return "inf" if np.isinf(value) else f"{value:,.6g}"
+
+
 def _table(df: pd.DataFrame) -> str:
-    cells: list[list[str]] = []
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    for row in df.itertuples(index=False):
-        line = []
-        for v, is_num in zip(row, numeric):
-            if is_num:
-                line.append("" if pd.isna(v) else "inf" if np.isinf(v) else f"{v:,.6g}")
-            else:
-                line.append("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-        cells.append(line)
-    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(df.columns)]
-
-    def fmt(vals: list[str]) -> str:
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric)).rstrip()
-
-    lines = [fmt([str(c) for c in df.columns]), fmt(["-" * w for w in widths])]
-    lines += [fmt(r) for r in cells]
-    return "\n".join(lines) + "\n"
+    return format_table(df, _number)
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for rec in df.astype(object).to_dict(orient="records"):
-        r = {}
-        for k, v in rec.items():
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and not np.isfinite(v):
-                v = None
-            if v is pd.NaT:
-                v = None
-            r[str(k)] = v if isinstance(v, (int, float, str, bool)) or v is None else str(v)
-        out.append(r)
-    return out
+    """:func:`records`, with anything that is not a JSON scalar (timestamps, ...) as its string."""
+    return [
+        {k: v if isinstance(v, (int, float, str, bool)) or v is None else str(v) for k, v in r.items()}
+        for r in records(df)
+    ]
 
 
 def _clean(obj: Any) -> Any:
