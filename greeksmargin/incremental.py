@@ -57,7 +57,9 @@ class _Unit:
     delta: float = 0.0
     gamma: float = 0.0
     vega_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
-    # revaluation Greeks charges: P&L at +h / -h, and per bucket with the vols shocked up / down
+    # revaluation Greeks charges: P&L at the delta and gamma shocks, and per bucket with the vols shocked
+    delta_up: float = 0.0
+    delta_down: float = 0.0
     gamma_up: float = 0.0
     gamma_down: float = 0.0
     vega_up_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
@@ -407,6 +409,9 @@ class AccountState:
                 un.gamma += P["gamma"][j]
                 if "vega_exposure" in P:
                     un.vega_b[P["bucket"][j]] += P["vega_exposure"][j]
+                if "delta_up" in P:
+                    un.delta_up += P["delta_up"][j]
+                    un.delta_down += P["delta_down"][j]
                 if "gamma_up" in P:
                     un.gamma_up += P["gamma_up"][j]
                     un.gamma_down += P["gamma_down"][j]
@@ -450,7 +455,11 @@ class AccountState:
             if name in need:
                 c = rs.components[name]
                 net = np.array([getattr(un, name) for un in us])
-                if name == "delta":  # direction-aware: long net delta x fall, short x rise
+                if name == "delta" and c["method"] == "revaluation":
+                    du = np.array([un.delta_up for un in us])
+                    dd = np.array([un.delta_down for un in us])
+                    out[name] = sens.delta_charge_revaluation(du, dd)
+                elif name == "delta":  # direction-aware: long net delta x fall, short x rise
                     out[name] = sens.delta_charge(net, delta_shocks(c, names, "down"), delta_shocks(c, names, "up"))
                 else:
                     h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names])

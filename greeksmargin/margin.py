@@ -302,9 +302,14 @@ def _unit_figures(
     if "scan" in need:
         out["scan"] = P["unit_scan"]
     if "delta" in need:
-        out["delta"] = sens.delta_charge(
-            group_sum(P["delta"], starts), unit_und_shock["delta_down"], unit_und_shock["delta_up"]
-        )
+        if rs.components["delta"]["method"] == "revaluation":
+            out["delta"] = sens.delta_charge_revaluation(
+                group_sum(P["delta_up"], starts), group_sum(P["delta_down"], starts)
+            )
+        else:
+            out["delta"] = sens.delta_charge(
+                group_sum(P["delta"], starts), unit_und_shock["delta_down"], unit_und_shock["delta_up"]
+            )
     if "gamma" in need:
         if rs.components["gamma"]["method"] == "revaluation":
             h = unit_und_shock["gamma"]
@@ -352,7 +357,10 @@ def _position_figures(
     if "scan" in need:
         out["scan"] = P["pos_scan"]
     if "delta" in need:
-        out["delta"] = sens.delta_charge(P["delta"], shock["delta_down"], shock["delta_up"])
+        if rs.components["delta"]["method"] == "revaluation":
+            out["delta"] = sens.delta_charge_revaluation(P["delta_up"], P["delta_down"])
+        else:
+            out["delta"] = sens.delta_charge(P["delta"], shock["delta_down"], shock["delta_up"])
     if "gamma" in need:
         if rs.components["gamma"]["method"] == "revaluation":
             out["gamma"] = sens.gamma_charge_revaluation(P["gamma_up"], P["gamma_down"], shock["gamma"], shock["gamma"])
@@ -503,31 +511,46 @@ def revaluation_pieces(
 ) -> dict[str, NDArray[np.float64]]:
     """Per-position P&L of the revaluation Greeks charges, in the account's margin currency.
 
-    ``gamma_up`` / ``gamma_down``: P&L at ``+h`` / ``-h`` (vol unchanged), ``h`` the gamma price shock of
-    the position's underlying; ``vega_up`` / ``vega_down``: P&L with the option's vol shocked up / down by
-    the vega component's term-dependent shock of its underlying (up: ``shock``, down: the down shock as
-    :func:`vega_shocks`; relative ``sigma (1 +- s mult(T))`` or absolute ``sigma +- s mult(T)``, a
-    shocked-down vol floored at :data:`REVAL_MIN_VOL`), spot unchanged; 0 for non-options. Empty when
-    neither component uses ``method = "revaluation"``. Additive over positions (the unit sums are sums).
+    ``delta_up`` / ``delta_down``: P&L at ``+h_up`` / ``-h_down`` (vol unchanged), the delta component's
+    shocks of the position's underlying (:func:`delta_shocks`); ``gamma_up`` / ``gamma_down``: P&L at
+    ``+h`` / ``-h`` (vol unchanged), ``h`` the gamma price shock; ``vega_up`` / ``vega_down``: P&L with
+    the option's vol shocked up / down by the vega component's term-dependent shock of its underlying (up:
+    ``shock``, down: the down shock as :func:`vega_shocks`; relative ``sigma (1 +- s mult(T))`` or absolute
+    ``sigma +- s mult(T)``, a shocked-down vol floored at :data:`REVAL_MIN_VOL`), spot unchanged; 0 for
+    non-options. Empty when no component uses ``method = "revaluation"``. Additive over positions (the
+    unit sums are sums).
     """
-    from .scenarios import shock_pnl
+    from .scenarios import scenario_pnl
 
     need = set(rs.figures)
-    want_g = "gamma" in need and rs.components["gamma"]["method"] == "revaluation"
-    want_v = "vega" in need and rs.components["vega"]["method"] == "revaluation"
-    if not (want_g or want_v):
+    want = {k: k in need and rs.components[k]["method"] == "revaluation" for k in ("delta", "gamma", "vega")}
+    if not any(want.values()):
         return {}
     und = np.asarray(underlying, dtype=object)
     n = und.size
     names, inv_code = np.unique(und.astype(str), return_inverse=True)
     names_l = [str(u) for u in names]
-    h = np.zeros(n)
-    if want_g:
+    vol = np.nan_to_num(np.asarray(arrays["vol"], dtype=float))
+    # rows of (relative spot move, vol) per position, revalued in one call of the scan's kernel
+    moves: list[NDArray[np.float64]] = []
+    vols: list[NDArray[np.float64]] = []
+    rows: dict[str, int] = {}
+
+    def row(key: str, move: NDArray[np.float64], v: NDArray[np.float64]) -> None:
+        rows[key] = len(moves)
+        moves.append(np.broadcast_to(move, (n,)))
+        vols.append(v)
+
+    if want["delta"]:
+        c = rs.components["delta"]
+        row("delta_up", delta_shocks(c, names_l, "up")[inv_code], vol)
+        row("delta_down", -delta_shocks(c, names_l, "down")[inv_code], vol)
+    if want["gamma"]:
         c = rs.components["gamma"]
         h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names_l])[inv_code]
-    vol = np.nan_to_num(np.asarray(arrays["vol"], dtype=float))
-    vu, vd = vol, vol
-    if want_v:
+        row("gamma_up", h, vol)
+        row("gamma_down", -h, vol)
+    if want["vega"]:
         c = rs.components["vega"]
         rule = VolShockRule(kind=c["kind"], short_power=c["short_power"], long_power=c["long_power"],
                             pivot_days=c["pivot_days"], floor_days=c["floor_days"])
@@ -539,15 +562,12 @@ def revaluation_pieces(
         else:
             vu, vd = vol + su, vol - sd
         vd = np.maximum(vd, np.minimum(vol, REVAL_MIN_VOL))
-    p = shock_pnl(arrays, h, h, vu, vd) * np.asarray(factor, dtype=float)[None, :]
+        row("vega_up", np.zeros(n), vu)
+        row("vega_down", np.zeros(n), vd)
+    p = scenario_pnl(arrays, np.stack(moves), np.stack(vols)) * np.asarray(factor, dtype=float)[None, :]
     is_opt = np.asarray(arrays["kind_code"]) == 0
-    out: dict[str, NDArray[np.float64]] = {}
-    if want_g:
-        out["gamma_up"], out["gamma_down"] = p[0], p[1]
-    if want_v:
-        out["vega_up"] = np.where(is_opt, p[2], 0.0)
-        out["vega_down"] = np.where(is_opt, p[3], 0.0)
-    return out
+    # non-options carry no vol risk: their rows of the vol shocks are 0 by definition, not by revaluation
+    return {k: (np.where(is_opt, p[i], 0.0) if k.startswith("vega") else p[i]) for k, i in rows.items()}
 
 
 def _numba_available() -> bool:

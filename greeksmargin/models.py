@@ -106,6 +106,8 @@ OVERRIDE_SPEC: Spec = {
 
 KINDS = ("option", "future", "perpetual", "spot")
 
+
+
 #: component name -> (parameter spec, names of the figures it provides to the combination expressions)
 COMPONENT_SPECS: dict[str, tuple[Spec, tuple[str, ...]]] = {
     "scan": ({"gain_offset": (float, True, None)}, ("scan",)),
@@ -118,6 +120,8 @@ COMPONENT_SPECS: dict[str, tuple[Spec, tuple[str, ...]]] = {
             "price_shock_up": (float, False, None),
             "price_shock_down_by_underlying": ("table[float]", False, {}),
             "price_shock_up_by_underlying": ("table[float]", False, {}),
+            # "taylor": net delta x shock; "revaluation": the loss of the losing direction revalued
+            "method": (str, False, "taylor"),
         },
         ("delta",),
     ),
@@ -433,7 +437,7 @@ def parse_rule_set(raw: dict[str, Any], file: str) -> RuleSet:
                 if bad:
                     raise ModelError(f"unknown kind {bad[0]!r} (use {', '.join(KINDS)})", file=file,
                                      key=f"components.{name}.{key}")
-        if name in ("gamma", "vega") and params["method"] not in ("taylor", "revaluation"):
+        if name in ("delta", "gamma", "vega") and params["method"] not in ("taylor", "revaluation"):
             raise ModelError("must be 'taylor' or 'revaluation'", file=file, key=f"components.{name}.method")
         if name == "vega" and params["kind"] not in ("relative", "absolute"):
             raise ModelError("must be 'relative' or 'absolute'", file=file, key="components.vega.kind")

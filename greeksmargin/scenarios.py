@@ -45,7 +45,6 @@ __all__ = [
     "revalue",
     "scenario_pnl",
     "sensitivities",
-    "shock_pnl",
 ]
 
 #: vol state names and their direction codes
@@ -405,39 +404,3 @@ def sensitivities(
     gamma = (p[1] + p[0]) / (h_spot * h_spot)
     vega = (p[2] - p[3]) / (2 * h_vol)
     return delta, gamma, vega
-
-
-def shock_pnl(
-    arrays: Arrays,
-    move_up: ArrayLike,
-    move_down: ArrayLike,
-    vol_up: ArrayLike,
-    vol_down: ArrayLike,
-) -> NDArray[np.float64]:
-    """P&L of each position under its own spot and vol shocks (the revaluation Greeks charges).
-
-    The same revaluation kernel as :func:`revalue` (one call, four scenarios per position).
-
-    Parameters
-    ----------
-    arrays : mapping of str -> ndarray of shape (n,)
-        Position arrays.
-    move_up, move_down : array_like of shape (n,)
-        Relative rise ``+m_up`` and fall ``-m_down`` (both > 0) of each position's underlying, vol unchanged.
-    vol_up, vol_down : array_like of shape (n,)
-        Shocked-up and shocked-down vol of each position (options only; others ignored), spot unchanged.
-
-    Returns
-    -------
-    ndarray of shape (4, n)
-        Rows: P&L at ``+m_up``, at ``-m_down``, with the vol up, with the vol down; margin currency of each
-        position (as :func:`scenario_pnl`).
-    """
-    n = np.asarray(arrays["size"]).shape[0]
-    up = np.broadcast_to(np.asarray(move_up, dtype=float), (n,))
-    dn = np.broadcast_to(np.asarray(move_down, dtype=float), (n,))
-    zero = np.zeros(n)
-    vol = np.asarray(arrays["vol"], dtype=float)
-    vu = np.broadcast_to(np.asarray(vol_up, dtype=float), (n,))
-    vd = np.broadcast_to(np.asarray(vol_down, dtype=float), (n,))
-    return scenario_pnl(arrays, np.stack([up, -dn, zero, zero]), np.stack([vol, vol, vu, vd]))

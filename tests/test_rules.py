@@ -10,6 +10,7 @@ from greeksmargin.rules.contingency import option_standard_margin
 from greeksmargin.rules.scan import group_sum, offset_scan, scan_loss
 from greeksmargin.rules.sensitivity import (
     delta_charge,
+    delta_charge_revaluation,
     expiry_bucket,
     gamma_charge,
     gamma_charge_revaluation,
@@ -86,6 +87,31 @@ def test_gamma_revaluation_is_half_gamma_up_down_on_a_quadratic(d, g, u, m):
         assert got == pytest.approx(float(gamma_charge(g, u)), rel=1e-9, abs=1e-9 * (abs(d) + abs(g)))
 
 
+@given(st.floats(-1e6, 1e6), st.floats(0.001, 0.5), st.floats(0.001, 0.5))
+def test_delta_revaluation_is_the_directional_taylor_charge_for_linear_pnl(d, up, down):
+    """P&L D x: the revalued loss of the losing direction = max(D, 0) h_down + max(-D, 0) h_up."""
+    got = delta_charge_revaluation(d * up, -d * down)
+    assert got == pytest.approx(float(delta_charge(d, down, up)), rel=1e-12, abs=1e-12)
+
+
+@given(st.floats(-1e4, 1e4), st.floats(-1e4, 1e4), st.floats(0.001, 0.5))
+def test_delta_revaluation_includes_the_convexity(d, g, h):
+    """P&L D x + 0.5 G x^2: the charge is max(0, -(D h + 0.5 G h^2), D h - 0.5 G h^2)."""
+    pu, pdn = d * h + 0.5 * g * h * h, -d * h + 0.5 * g * h * h
+    want = max(0.0, -pu, -pdn)
+    assert float(delta_charge_revaluation(pu, pdn)) == pytest.approx(want, rel=1e-12, abs=1e-12)
+    if g > 0:  # long gamma: less than the linear charge of the same delta
+        assert float(delta_charge_revaluation(pu, pdn)) <= abs(d) * h + 1e-9
+
+
+@given(arrays(float, (2, 2), elements=finite))
+def test_delta_revaluation_is_subadditive(p):
+    """Two books A, B with P&L (P_+, P_-) each: charge(A + B) <= charge(A) + charge(B)."""
+    both = float(delta_charge_revaluation(p[0, 0] + p[1, 0], p[0, 1] + p[1, 1]))
+    alone = delta_charge_revaluation(p[:, 0], p[:, 1])
+    assert both <= alone.sum() * (1 + 1e-12) + 1e-6
+
+
 @settings(max_examples=50)
 @given(arrays(float, 6, elements=st.floats(-1e3, 1e3)), st.floats(0.01, 1.0), st.floats(0.01, 1.0),
        st.floats(0.0, 1.0))
@@ -116,11 +142,11 @@ def test_revaluation_charges_drop_volga_and_higher_order_gamma(tmp_path):
             "quantity": [q, q], "multiplier": 1.0, "settlement": "linear", "premium_currency": "USD"})
 
     text = (models_dir() / "greeks-default.toml").read_text()
-    assert text.count('method = "revaluation"') == 2
+    assert text.count('method = "revaluation"') == 3
     p = tmp_path / "taylor.toml"
     p.write_text(text.replace('method = "revaluation"\n', ""))  # the schema default
     reval, taylor = load_model("greeks-default"), load_model(p)
-    assert taylor.params.components["gamma"]["method"] == taylor.params.components["vega"]["method"] == "taylor"
+    assert {taylor.params.components[c]["method"] for c in ("delta", "gamma", "vega")} == {"taylor"}
     strangle = book(1.0, 105.0, 95.0)
     r_v = gm.compute_margin(strangle, mk, reval).by_underlying.iloc[0]
     t_v = gm.compute_margin(strangle, mk, taylor).by_underlying.iloc[0]
@@ -130,9 +156,18 @@ def test_revaluation_charges_drop_volga_and_higher_order_gamma(tmp_path):
     t_g = gm.compute_margin(straddle, mk, taylor).by_underlying.iloc[0]
     assert 0 < r_g["gamma"] < t_g["gamma"]
     assert r_g["gamma"] == pytest.approx(t_g["gamma"], rel=0.1)  # second order dominates at a 4.7% shock
+    # call spread (long ATM, short 105): long gamma, so the fall costs less than delta x fall; a future: equal
+    spread = book(1.0, 100.0, 105.0).assign(option_type="call", quantity=[1.0, -1.0])
+    r_d = gm.compute_margin(spread, mk, reval).by_underlying.iloc[0]
+    t_d = gm.compute_margin(spread, mk, taylor).by_underlying.iloc[0]
+    assert 0 < r_d["delta"] < t_d["delta"]
+    fut = spread.iloc[:1].assign(kind="future", option_type=None, strike=np.nan, quantity=-3.0)
+    r_f = gm.compute_margin(fut, mk, reval).by_underlying.iloc[0]
+    t_f = gm.compute_margin(fut, mk, taylor).by_underlying.iloc[0]
+    assert r_f["delta"] == pytest.approx(t_f["delta"], rel=1e-9) and r_f["delta"] > 0
     bad = tmp_path / "bad.toml"
     bad.write_text(text.replace('method = "revaluation"', 'method = "exact"', 1))
-    with pytest.raises(gm.errors.ModelError, match=r"components\.gamma\.method"):
+    with pytest.raises(gm.errors.ModelError, match=r"components\.delta\.method"):
         load_model(bad)
 
 

@@ -251,12 +251,99 @@ def stress_grid_margin(grid: Any) -> MarginFunction:
     return margin
 
 
-def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
-    """Margin function calling :func:`greeksmargin.margin.compute_margin` day by day.
+def engine_figures(
+    model: Any,
+    hist: pd.DataFrame,
+    days: np.ndarray,
+    portfolios: Mapping[str, Sequence[Leg]],
+    tenor_days: float,
+    *,
+    underlying: str = "SPX",
+) -> dict[str, np.ndarray]:
+    """IM and every figure of a component model for each (test day, portfolio), from ``compute_margin``.
 
     One account per portfolio, positions of kind ``option``/``future`` expiring ``tenor_days`` after the
     day's valuation time (the date at 00:00 UTC), a market snapshot with the day's spot, zero rate and a
-    flat vol surface at the day's vol. ``IM`` is ``MarginResult.accounts["im"]``.
+    flat vol surface at the day's vol (one ``compute_margin`` call per day).
+
+    Parameters
+    ----------
+    model : str, Path or Model
+        A component model (anything :func:`greeksmargin.margin.compute_margin` accepts).
+    hist : pandas.DataFrame
+        History (``date, price, vol``).
+    days : ndarray of int, shape (n_days,)
+        Test-day rows.
+    portfolios : mapping
+        Name -> legs.
+    tenor_days : float
+        Option (and future) tenor at inception, calendar days.
+    underlying : str
+        Underlying name used in the positions and the snapshot (selects the model's overrides).
+
+    Returns
+    -------
+    dict of str -> ndarray of shape (n_days, n_portfolios)
+        ``"im"`` and each figure of the model's combination (``scan``, ``delta``, ... as
+        ``MarginResult.accounts`` reports them), in USD per unit of underlying.
+    """
+    from ..margin import compute_margin
+    from ..market import load_market
+    from ..models import load_model
+
+    loaded = load_model(model)
+    figures = ["im", *[f for f in getattr(loaded.params, "figures", ()) if f != "im"]]
+    legs = _legs_table(portfolios)
+    names = list(portfolios)
+    out = {f: np.zeros((len(days), len(names))) for f in figures}
+    dates = hist["date"].to_numpy()
+    for r, i in enumerate(days):
+        vt = pd.Timestamp(dates[i]).tz_localize("UTC")
+        expiry = vt + pd.Timedelta(days=tenor_days)
+        s = float(hist["price"].iat[i])
+        v = float(hist["vol"].iat[i])
+        pos = pd.DataFrame(
+            {
+                "account": legs["portfolio"],
+                "instrument": [f"{p}-{k}" for p, k in zip(legs["portfolio"], legs["leg"])],
+                "underlying": underlying,
+                "kind": legs["kind"],
+                # numpy's ArrayLike stub omits None, which np.where takes (an object result)
+                "option_type": np.where(  # type: ignore[call-overload]
+                    legs["kind"] == "option", np.where(legs["is_call"], "call", "put"), None
+                ),
+                "strike": np.where(legs["kind"] == "option", legs["moneyness"] * s, np.nan),
+                "expiry": expiry,
+                "quantity": legs["quantity"],
+                "multiplier": 1.0,
+                "settlement": "linear",
+                "premium_currency": "USD",
+            }
+        )
+        market = {
+            "valuation_time": vt.isoformat(),
+            "underlyings": {
+                underlying: {
+                    "spot": s,
+                    "rate": 0.0,
+                    "surface": {
+                        "axis": "log_moneyness",
+                        "expiries": [expiry.isoformat()],
+                        "points": [0.0],
+                        "vols": [[v]],
+                    },
+                }
+            },
+        }
+        acc = compute_margin(pos, load_market(market), loaded).accounts.set_index("account")
+        for f in figures:
+            col = acc[f] if f in acc.columns else pd.Series(dtype=float)
+            out[f][r] = [float(col.get(n, 0.0)) for n in names]
+    return out
+
+
+def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
+    """Margin function calling :func:`greeksmargin.margin.compute_margin` day by day (:func:`engine_figures`).
 
     Parameters
     ----------
@@ -268,8 +355,8 @@ def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
     Returns
     -------
     MarginFunction
+        ``IM`` = ``MarginResult.accounts["im"]`` of each (day, portfolio).
     """
-    from ..margin import compute_margin
     from ..models import load_model
 
     loaded = load_model(model)
@@ -277,54 +364,7 @@ def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
     def margin(
         hist: pd.DataFrame, days: np.ndarray, portfolios: Mapping[str, Sequence[Leg]], tenor_days: float
     ) -> np.ndarray:
-        legs = _legs_table(portfolios)
-        names = list(portfolios)
-        out = np.zeros((len(days), len(names)))
-        dates = hist["date"].to_numpy()
-        for r, i in enumerate(days):
-            vt = pd.Timestamp(dates[i]).tz_localize("UTC")
-            expiry = vt + pd.Timedelta(days=tenor_days)
-            s = float(hist["price"].iat[i])
-            v = float(hist["vol"].iat[i])
-            pos = pd.DataFrame(
-                {
-                    "account": legs["portfolio"],
-                    "instrument": [f"{p}-{k}" for p, k in zip(legs["portfolio"], legs["leg"])],
-                    "underlying": underlying,
-                    "kind": legs["kind"],
-                    # numpy's ArrayLike stub omits None, which np.where takes (an object result)
-                    "option_type": np.where(  # type: ignore[call-overload]
-                        legs["kind"] == "option", np.where(legs["is_call"], "call", "put"), None
-                    ),
-                    "strike": np.where(legs["kind"] == "option", legs["moneyness"] * s, np.nan),
-                    "expiry": expiry,
-                    "quantity": legs["quantity"],
-                    "multiplier": 1.0,
-                    "settlement": "linear",
-                    "premium_currency": "USD",
-                }
-            )
-            market = {
-                "valuation_time": vt.isoformat(),
-                "underlyings": {
-                    underlying: {
-                        "spot": s,
-                        "rate": 0.0,
-                        "surface": {
-                            "axis": "log_moneyness",
-                            "expiries": [expiry.isoformat()],
-                            "points": [0.0],
-                            "vols": [[v]],
-                        },
-                    }
-                },
-            }
-            from ..market import load_market
-
-            res = compute_margin(pos, load_market(market), loaded)
-            im = res.accounts.set_index("account")["im"]
-            out[r] = [float(im.get(n, 0.0)) for n in names]
-        return out
+        return engine_figures(loaded, hist, days, portfolios, tenor_days, underlying=underlying)["im"]
 
     margin.__name__ = "engine_margin"
     return margin

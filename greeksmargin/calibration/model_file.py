@@ -18,7 +18,10 @@ key                                   calibrated value
 / ``_up`` (``_by_underlying``)         long net delta x fall, short x rise)
 ``components.gamma.price_shock``      ``price_shock``
 ``components.vega.shock``             vol up shock (template's ``kind``; ``shock_by_underlying`` for an
-/ ``shock_down``                      override target) and vol down shock for net long vega
+/ ``shock_down``                      override target) and vol down shock for net long vega: the
+                                      vol index's marginal c-quantiles, or with ``vega_reference`` the
+                                      shocks that make the model cover the reference straddles at c
+                                      (:mod:`greeksmargin.calibration.reference`)
 ====================================  ==========================================================
 
 Vol shocks are only set from a real vol index (``calibrate_vol``): a history whose vols are the
@@ -38,11 +41,14 @@ import copy
 import datetime as _dt
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import io
 from ..errors import ModelError
 from .shocks import Calibration
+
+if TYPE_CHECKING:
+    from .reference import ReferenceVega
 
 
 def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -60,6 +66,7 @@ def apply_calibration(
     provenance: dict[str, Any] | None = None,
     calibrate_vol: bool | None = None,
     joint_vol: bool = False,
+    vega_reference: ReferenceVega | None = None,
 ) -> dict[str, Any]:
     """A copy of a ``greeks-stress`` model dict with the calibrated shocks of ``cal`` (module docstring).
 
@@ -83,6 +90,10 @@ def apply_calibration(
         Put the joint vol shocks (``cal.vol.up_joint`` / ``down_joint``: the vol move accompanying a
         c-quantile price move, :mod:`greeksmargin.calibration.shocks`) on the scan's vol states instead
         of the marginal c-quantiles; the vega charge keeps the marginal shocks.
+    vega_reference : ReferenceVega, optional
+        Vega-charge shocks from the reference straddles
+        (:func:`greeksmargin.calibration.reference.reference_vega_shocks`, computed on this calibration
+        at scale 1) instead of the vol index's marginal quantiles; multiplied by ``scale`` like the others.
 
     Returns
     -------
@@ -150,10 +161,18 @@ def apply_calibration(
         if "delta" in comps:
             comps["delta"].setdefault("price_shock_down_by_underlying", {})[target] = round(down, 6)
             comps["delta"].setdefault("price_shock_up_by_underlying", {})[target] = round(up, 6)
+    if vega_reference is not None and not calibrate_vol:
+        raise ModelError(f"reference vega shocks need calibrated vol shocks ({cal.dataset} has none)",
+                         key="components.vega.shock")
     if "vega" in comps and calibrate_vol:
         vk = comps["vega"].get("kind", "absolute")
         vshock = scale * (cal.vol.up if vk == "relative" else cal.vol.up_abs)
         vdown = scale * (cal.vol.down if vk == "relative" else cal.vol.down_abs)
+        if vega_reference is not None:
+            if vega_reference.kind != vk:
+                raise ModelError(f"reference shocks are {vega_reference.kind}, the template's vega kind is {vk}",
+                                 key="components.vega.kind")
+            vshock, vdown = scale * vega_reference.up, scale * vega_reference.down
         if vk == "relative":
             vdown = min(vdown, 0.95)
         if target == "default":
@@ -184,6 +203,7 @@ def apply_calibration(
         "vol_shock_down_joint_relative": cal.vol.down_joint,
         "vol_shock_down_joint_absolute": cal.vol.down_joint_abs,
         "scan_vol_states": "joint" if (joint_vol and calibrate_vol) else "marginal",
+        "vega_shock_method": "reference" if vega_reference is not None else "index-marginal",
         "scale": scale,
         "vol_shocks_calibrated": bool(calibrate_vol),
     }
@@ -196,6 +216,20 @@ def apply_calibration(
             stress_to=cal.stress_to,
             stress_weight=cal.stress_weight,
             floor_binding=cal.floor_binding,
+        )
+    if vega_reference is not None:
+        r = vega_reference
+        record.update(
+            vega_shock_up=r.up,
+            vega_shock_down=r.down,
+            vega_reference_portfolios="ATM straddle, long (vol down) and short (vol up)",
+            vega_reference_tenor_days=r.tenor_days,
+            vega_reference_days=r.n_days,
+            vega_reference_window=f"{r.start}..{r.end}",
+            vega_reference_covered_up=r.covered_up,
+            vega_reference_covered_down=r.covered_down,
+            vega_reference_zero_up=r.zero_up,
+            vega_reference_zero_down=r.zero_down,
         )
     record.update(provenance or {})
     calib = meta.setdefault("calibration", {})
@@ -237,6 +271,12 @@ def apply_calibration(
             f", scan vol +{vol_up:.4f}/-{vol_down:.4f}{' (joint)' if joint_vol else ''} ({vs_kind}, {cal.vol.source})"
             if calibrate_vol
             else f"; vol shocks kept from the template (no vol index in {cal.dataset}, only a realised-vol proxy)"
+        )
+        + (
+            f"; vega charge vol +{scale * vega_reference.up:.4f}/-{scale * vega_reference.down:.4f} from the reference "
+            f"ATM straddles ({vega_reference.tenor_days:g} days) at c"
+            if vega_reference is not None
+            else ""
         )
         + (f", scaled x{scale}" if scale != 1.0 else "")
     )

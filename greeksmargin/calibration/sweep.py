@@ -13,14 +13,15 @@ inherit it). Any other history is its ``attrs["name"]`` upper-cased and calibrat
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from .backtest import engine_margin, run_backtest, stress_grid_margin
 from .model_file import apply_calibration, build_model
-from .shocks import Calibration, calibrate
+from .shocks import Calibration, QuantileMethod, calibrate
 
 _UNDERLYING = {"sp500": "SPX", "btc": "BTC"}
 _TARGET = {"sp500": "SPX", "btc": "default"}
@@ -53,6 +54,8 @@ def calibrated_model(
     calibrate_vol: bool | None = None,
     vol_series: str = "index",
     joint_vol: bool = False,
+    vega_method: str = "index",
+    vega_reference: Any = None,
 ) -> tuple[dict[str, Any], Calibration]:
     """Calibrate ``template`` on ``hist``: the new model dict and the calibration.
 
@@ -76,10 +79,19 @@ def calibrated_model(
         Vol series of the vol shocks (:func:`~greeksmargin.calibration.shocks.vol_shocks`).
     joint_vol : bool
         Joint vol shock on the scan's vol-up state (:func:`~greeksmargin.calibration.model_file.apply_calibration`).
+    vega_method : {"index", "reference"}
+        Vega-charge shocks: the vol index's marginal c-quantiles, or the shocks with which the model
+        (price shocks and scan calibrated first, at scale 1) covers the reference ATM straddles at c
+        (:func:`~greeksmargin.calibration.reference.reference_vega_shocks`).
+    vega_reference : ReferenceVega, optional
+        With ``vega_method="reference"``: reuse these reference shocks (e.g. those of the scale-1 run, to
+        build its halved-shocks twin) instead of computing them.
 
     Returns
     -------
     (dict, Calibration)
+        With ``vega_method="reference"`` the calibration's ``extra["vega_reference"]`` holds the
+        :class:`~greeksmargin.calibration.reference.ReferenceVega` used.
     """
     from ..models import load_model
 
@@ -87,11 +99,38 @@ def calibrated_model(
     cal = calibrate(
         hist, confidence, mpor, method, lam, stress=stress, stress_weight=stress_weight, vol_series=vol_series
     )
+    if vega_method not in ("index", "reference"):
+        raise InputError(f"unknown vega method {vega_method!r} (use 'index' or 'reference')", column="vega_method")
+    target = target or default_target(hist)
+    ref = vega_reference if vega_method == "reference" else None
+    if vega_method == "reference" and ref is None:
+        from .reference import reference_vega_shocks
+
+        if not (calibrate_vol if calibrate_vol is not None else cal.vol.source in ("index", "filled")):
+            raise ModelError(f"reference vega shocks need calibrated vol shocks: {cal.dataset} has no vol index "
+                             "(give --vol-from-proxy to calibrate on its realised-vol proxy)",
+                             key="components.vega.shock")
+        unscaled = apply_calibration(model.raw, cal, target=target, calibrate_vol=calibrate_vol, joint_vol=joint_vol)
+        ref = reference_vega_shocks(
+            unscaled, _vol_rows(hist, vol_series), confidence, mpor, target=target, underlying=underlying_name(hist),
+            quantile_method=cast(QuantileMethod, cal.quantile_method),
+        )
     raw = apply_calibration(
-        model.raw, cal, target=target or default_target(hist), scale=scale, provenance=provenance,
-        calibrate_vol=calibrate_vol, joint_vol=joint_vol,
+        model.raw, cal, target=target, scale=scale, provenance=provenance,
+        calibrate_vol=calibrate_vol, joint_vol=joint_vol, vega_reference=ref,
     )
+    if ref is not None:
+        cal.extra["vega_reference"] = ref
     return raw, cal
+
+
+def _vol_rows(hist: pd.DataFrame, vol_series: str) -> pd.DataFrame:
+    """The history with ``vol`` kept on the rows the vol series uses (index rows only for ``"index"``)."""
+    if vol_series != "index" or not (hist["vol_source"] == "index").any():
+        return hist
+    out = hist.copy()
+    out.loc[out["vol_source"] != "index", "vol"] = np.nan
+    return out
 
 
 def margin_function(model: Any, hist: pd.DataFrame, margin: str = "engine") -> Any:

@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--joint-vol", action="store_true",
                    help="scan vol states = the vol move accompanying a c-quantile price move (median over the "
                    "price-tail days) instead of the marginal c-quantiles; the vega charge keeps the marginal shocks")
+    p.add_argument("--vega-method", choices=["index", "reference"], default="index",
+                   help="vega-charge shocks: the vol index's marginal c-quantiles, or the shocks with which the "
+                   "calibrated model covers the long / short ATM straddle of the vega pivot tenor at c (reference)")
     p.add_argument("--out", type=Path, help="write the calibrated model file here (models/NAME.toml)")
     p.add_argument("--name", help="model name in [meta] (default: the --out file stem)")
     p.add_argument("--html", type=Path, dest="html_out", help="write the calibration report here")
@@ -170,14 +173,19 @@ def _calibrate(args: argparse.Namespace) -> int:
     _print_calibration(cal)
     cmd = _command_line()
     if args.out:
-        raw, _ = calibrated_model(
+        raw, cal_out = calibrated_model(
             hist if not (args.start or args.end) else _window(hist, args.start, args.end),
             template=args.model, target=args.target, confidence=args.confidence, mpor=args.mpor,
             method=args.method, lam=args.lam, stress=stress, stress_weight=args.stress_weight, scale=args.scale,
             provenance={"code_version": code_version(), "command": cmd},
             calibrate_vol=True if args.vol_from_proxy else None, vol_series=args.vol_series,
-            joint_vol=args.joint_vol,
+            joint_vol=args.joint_vol, vega_method=args.vega_method,
         )
+        ref = cal_out.extra.get("vega_reference")
+        if ref is not None:
+            print(f"  vega charge shocks from the reference straddles ({ref.tenor_days:g} days, {ref.n_days} days "
+                  f"{ref.start}..{ref.end}): up {ref.up:.6f} down {ref.down:.6f} ({ref.kind}); in-sample "
+                  f"coverage {ref.covered_up:.4f} / {ref.covered_down:.4f}")
         raw["meta"]["name"] = args.name or args.out.stem
         header = (
             f"{raw['meta']['name']}: house Greeks-plus-stress model, shocks calibrated on market history.\n"

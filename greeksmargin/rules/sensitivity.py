@@ -13,8 +13,19 @@ with the across-bucket netting fraction ``lambda`` (0 none, 1 full)::
     B_ub = sum_{i in unit u, bucket b} e_i
     vega charge_u = (1 - lambda) sum_b |B_ub| + lambda |sum_b B_ub|
 
-**Revaluation** (``method = "revaluation"`` of ``[components.gamma]`` / ``[components.vega]``): the exact
-quantities the Taylor charges approximate, from full revaluation with the same kernel as the scan.
+**Revaluation** (``method = "revaluation"`` of ``[components.delta]`` / ``[components.gamma]`` /
+``[components.vega]``): the exact quantities the Taylor charges approximate, from full revaluation with the
+same kernel as the scan.
+
+* Delta: with ``P_+ = P&L(+h_up)`` and ``P_- = P&L(-h_down)`` of the unit at its delta shocks (vol
+  unchanged), the loss of the losing direction::
+
+      delta charge = max(0, -P_+, -P_-)
+
+  For a linear P&L ``D x`` this is the direction-aware Taylor charge; an option book's convexity enters
+  as it is (a long-gamma book loses less than ``Delta x h`` on the move, a short-gamma book more). With
+  the scan over the same range the charge is one of the scan's own points, so it only binds when its
+  shocks are wider than the grid (or the grid is absent).
 
 * Gamma: with ``P_+ = P&L(+m_up)`` and ``P_- = P&L(-m_down)`` of the unit (vol unchanged), the
   second-order (short-convexity) part of the P&L, the delta part eliminated::
@@ -34,6 +45,7 @@ quantities the Taylor charges approximate, from full revaluation with the same k
   fall, short by the rise); revaluation adds the volga (a long out-of-the-money option loses less than
   ``vega x fall``, and never more than its value).
 
+
 Every charge is >= 0, positively homogeneous in the quantities and sub-additive (cross <= isolated).
 """
 
@@ -48,6 +60,7 @@ from ..units import DAYS_PER_YEAR
 
 __all__ = [
     "delta_charge",
+    "delta_charge_revaluation",
     "expiry_bucket",
     "gamma_charge",
     "gamma_charge_revaluation",
@@ -81,6 +94,22 @@ def delta_charge(
     down = np.asarray(price_shock, dtype=float)
     up = down if price_shock_up is None else np.asarray(price_shock_up, dtype=float)
     return np.maximum(d, 0.0) * down + np.maximum(-d, 0.0) * up
+
+
+def delta_charge_revaluation(pnl_up: ArrayLike, pnl_down: ArrayLike) -> NDArray[np.float64]:
+    """Loss of the losing direction at the delta shocks (module docstring); shapes broadcast (n_units,).
+
+    Parameters
+    ----------
+    pnl_up, pnl_down : array_like
+        P&L at the rise ``+h_up`` and at the fall ``-h_down`` (vol unchanged), margin currency.
+
+    Returns
+    -------
+    ndarray
+        ``max(0, -P_+, -P_-)`` (>= 0).
+    """
+    return vega_loss(pnl_up, pnl_down)
 
 
 def gamma_charge(net_gamma: ArrayLike, price_shock: ArrayLike) -> NDArray[np.float64]:

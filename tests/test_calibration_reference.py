@@ -1,0 +1,77 @@
+"""Vega-charge shocks from the reference straddles (greeksmargin.calibration.reference)."""
+
+import numpy as np
+import pytest
+
+from greeksmargin.calibration.backtest import run_backtest
+from greeksmargin.calibration.history import load_history, select_dates
+from greeksmargin.calibration.model_file import build_model
+from greeksmargin.calibration.reference import REFERENCE_PORTFOLIOS, reference_vega_shocks
+from greeksmargin.calibration.sweep import calibrated_model, margin_function
+from greeksmargin.errors import InputError, ModelError
+from greeksmargin.models import load_model
+
+KW = dict(confidence=0.99, mpor=2, method="hs", vol_series="index", joint_vol=True)
+
+
+@pytest.fixture(scope="module")
+def vix_years():
+    """S&P 500 with the VIX on every row (2014-01-03..2016-12-30: 755 rows)."""
+    h = select_dates(load_history("sp500"), "2014-01-03", "2016-12-31")
+    assert (h["vol_source"] == "index").all()
+    return h
+
+
+def _breaches_of_reference(hist, raw):
+    res = run_backtest(hist, margin_function(build_model(raw), hist, "engine"), confidence=0.99, mpor=2,
+                       portfolios=REFERENCE_PORTFOLIOS)
+    return res.summary.set_index("portfolio")
+
+
+@pytest.mark.parametrize("method", ["revaluation", "taylor"])
+def test_engine_covers_the_reference_straddles_as_calibrated(vix_years, method, tmp_path):
+    """The engine's own backtest of the two straddles breaches on exactly the days the solver left uncovered."""
+    template = load_model("greeks-default")
+    raw_t = dict(template.raw)
+    raw_t["components"] = {k: dict(v) for k, v in template.raw["components"].items()}
+    raw_t["components"]["vega"]["method"] = method
+    raw, cal = calibrated_model(vix_years, template=build_model(raw_t, "t"), vega_method="reference", **KW)
+    ref = cal.extra["vega_reference"]
+    n = len(vix_years) - 2
+    assert ref.n_days == n and ref.kind == "relative" and ref.tenor_days == 30.0
+    assert 0 < ref.down < 1 and 0 < ref.up < 20
+    rec = raw["meta"]["calibration"]["SPX"]
+    assert rec["vega_shock_method"] == "reference" and rec["vega_shock_down"] == ref.down
+    assert raw["components"]["vega"]["shock_down_by_underlying"]["SPX"] == pytest.approx(ref.down, abs=1e-6)
+    assert raw["components"]["vega"]["shock_by_underlying"]["SPX"] == pytest.approx(ref.up, abs=1e-6)
+    s = _breaches_of_reference(vix_years, raw)
+    # the written shocks are rounded to 1e-6: a day within that of its implied shock may flip
+    assert abs(s.at["long_straddle", "breaches"] - round((1 - ref.covered_down) * n)) <= 1
+    assert abs(s.at["short_straddle", "breaches"] - round((1 - ref.covered_up) * n)) <= 1
+    assert s.at["long_straddle", "breaches"] <= np.ceil(0.01 * n) + 1
+    # the long straddle is never covered by the scan / gamma alone on every day (it only gains on price moves)
+    assert ref.zero_down < 0.9
+
+
+def test_higher_confidence_larger_shocks_and_index_marginals_differ(vix_years):
+    raw = calibrated_model(vix_years, **KW)[0]  # index-marginal vega shocks
+    r99 = reference_vega_shocks(raw, vix_years, 0.99, 2, target="SPX", underlying="SPX")
+    r95 = reference_vega_shocks(raw, vix_years, 0.95, 2, target="SPX", underlying="SPX")
+    assert r95.down < r99.down and r95.up <= r99.up
+    assert r95.covered_down == pytest.approx(0.95, abs=2 / r95.n_days)
+    # the shocks do not depend on the vega shocks of the model they start from (switched off first)
+    raw2 = {**raw, "components": {**raw["components"], "vega": {**raw["components"]["vega"],
+                                                                 "shock_by_underlying": {"SPX": 3.0}}}}
+    assert reference_vega_shocks(raw2, vix_years, 0.99, 2, target="SPX", underlying="SPX").down == r99.down
+
+
+def test_reference_needs_a_vol_series(vix_years):
+    btc = load_history("btc")
+    with pytest.raises(ModelError, match="reference vega shocks need calibrated vol shocks"):
+        calibrated_model(btc, confidence=0.99, mpor=2, vega_method="reference")
+    with pytest.raises(InputError, match="unknown vega method"):
+        calibrated_model(vix_years, confidence=0.99, mpor=2, vega_method="smile")
+    raw = calibrated_model(vix_years, **KW)[0]
+    no_vol = vix_years.assign(vol=np.nan)
+    with pytest.raises(InputError, match="too few for reference calibration"):
+        reference_vega_shocks(raw, no_vol, 0.99, 2, target="SPX", underlying="SPX")
