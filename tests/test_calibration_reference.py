@@ -7,7 +7,7 @@ from greeksmargin.calibration.backtest import run_backtest
 from greeksmargin.calibration.history import load_history, select_dates
 from greeksmargin.calibration.model_file import build_model
 from greeksmargin.calibration.reference import REFERENCE_PORTFOLIOS, reference_vega_shocks
-from greeksmargin.calibration.sweep import calibrated_model, margin_function
+from greeksmargin.calibration.sweep import calibrated_model, margin_function, sweep_point
 from greeksmargin.errors import InputError, ModelError
 from greeksmargin.models import load_model
 
@@ -63,6 +63,11 @@ def test_higher_confidence_larger_shocks_and_index_marginals_differ(vix_years):
     raw2 = {**raw, "components": {**raw["components"], "vega": {**raw["components"]["vega"],
                                                                  "shock_by_underlying": {"SPX": 3.0}}}}
     assert reference_vega_shocks(raw2, vix_years, 0.99, 2, target="SPX", underlying="SPX").down == r99.down
+    # a sweep cell with the shipped model's vol settings calibrates the same vega shocks
+    row = sweep_point(0.99, 2, 0.94, "greeks-default", history=vix_years, method="hs", step=5, margin="stress-grid",
+                      vol_series="index", joint_vol=True, vega_method="reference")
+    assert row["vega_shock_down"] == r99.down and row["vega_shock_up"] == r99.up
+    assert row["vol_shock_down"] != r99.down
 
 
 def test_reference_needs_a_vol_series(vix_years):

@@ -156,6 +156,9 @@ def sweep_point(
     step: int = 1,
     margin: str = "engine",
     scale: float = 1.0,
+    vol_series: str = "index",
+    joint_vol: bool = False,
+    vega_method: str = "index",
 ) -> dict[str, Any]:
     """One sweep cell: calibrate ``model`` at (confidence, MPOR, lambda), backtest it, summarise.
 
@@ -175,18 +178,25 @@ def sweep_point(
         Margin function of the backtest.
     scale : float
         Multiplier of the calibrated shocks.
+    vol_series, joint_vol, vega_method
+        Vol settings of :func:`calibrated_model` (the shipped house model: ``"filled"``, ``True``,
+        ``"reference"``).
 
     Returns
     -------
     dict
-        ``price_shock_down``, ``price_shock_up``, ``vol_shock_up``, ``vol_shock_down`` (relative), pooled
+        ``price_shock_down``, ``price_shock_up``, ``vol_shock_up``, ``vol_shock_down`` (relative, of the
+        vol series), ``vega_shock_up`` / ``vega_shock_down`` (those of the vega charge: the reference
+        shocks, or the vol series' with ``vega_method="index"``), pooled
         ``breaches`` / ``expected`` / ``kupiec_p``, ``kupiec_p_long_future``, ``kupiec_p_short_future``,
         ``portfolios_passing`` (Kupiec p > 0.05), ``min_christoffersen_p``, ``mean_efficiency``,
         ``max_peak_to_trough``.
     """
     raw, cal = calibrated_model(
-        history, template=model, confidence=confidence, mpor=int(mpor), method=method, lam=lam, scale=scale
+        history, template=model, confidence=confidence, mpor=int(mpor), method=method, lam=lam, scale=scale,
+        vol_series=vol_series, joint_vol=joint_vol, vega_method=vega_method,
     )
+    ref = cal.extra.get("vega_reference")
     built = build_model(raw)
     res = run_backtest(history, margin_function(built, history, margin), confidence=confidence, mpor=int(mpor),
                        step=step)
@@ -197,6 +207,8 @@ def sweep_point(
         "price_shock_up": cal.price_shock_up,
         "vol_shock_up": cal.vol.up,
         "vol_shock_down": cal.vol.down,
+        "vega_shock_up": ref.up if ref is not None else cal.vol.up,
+        "vega_shock_down": ref.down if ref is not None else cal.vol.down,
         "breaches": int(s.at["all", "breaches"]),
         "expected": float(s.at["all", "expected"]),
         "kupiec_p": float(s.at["all", "kupiec_p"]),

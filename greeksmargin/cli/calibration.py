@@ -95,6 +95,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--method", default="fhs", help="comma-separated: hs, fhs (a grid axis)")
     s.add_argument("--step", type=int, default=5, help="backtest every STEP-th day")
     s.add_argument("--margin", choices=["engine", "stress-grid"], default="engine")
+    s.add_argument("--vol-series", choices=["index", "filled"], default="index", help="as for calibrate")
+    s.add_argument("--joint-vol", action="store_true", help="as for calibrate")
+    s.add_argument("--vega-method", choices=["index", "reference"], default="index",
+                   help="as for calibrate (reference: one engine run over the history per cell)")
     s.add_argument("--scheduler", help="address of a running Dask scheduler")
     s.add_argument("--serial", action="store_true", help="run in this process without Dask")
     s.add_argument("--processes", action="store_true", help="local cluster with worker processes (default threads)")
@@ -301,7 +305,8 @@ def _sweep(args: argparse.Namespace) -> int:
         sweep_point,
         scheduler="serial" if args.serial else args.scheduler,
         progress=not args.no_progress,
-        fn_kwargs={"history": hist, "step": args.step, "margin": args.margin},
+        fn_kwargs={"history": hist, "step": args.step, "margin": args.margin, "vol_series": args.vol_series,
+                   "joint_vol": args.joint_vol, "vega_method": args.vega_method},
         processes=args.processes,
     )
     where = "serial" if args.serial else (args.scheduler or "local Dask cluster")
