@@ -537,8 +537,13 @@ def revaluation_pieces(
     rows: dict[str, int] = {}
 
     def row(key: str, move: NDArray[np.float64], v: NDArray[np.float64]) -> None:
+        move = np.broadcast_to(move, (n,))
+        for i, (m_i, v_i) in enumerate(zip(moves, vols)):  # e.g. the delta and gamma rise share one shock
+            if np.array_equal(m_i, move) and np.array_equal(v_i, v):
+                rows[key] = i
+                return
         rows[key] = len(moves)
-        moves.append(np.broadcast_to(move, (n,)))
+        moves.append(move)
         vols.append(v)
 
     if want["delta"]:
