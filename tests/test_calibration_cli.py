@@ -19,6 +19,24 @@ def test_calibrate_writes_loadable_model_with_provenance(tmp_path, capsys):
     assert "data:image/png;base64," in html.read_text()
 
 
+def test_calibrate_reference_vega_log_returns_window(tmp_path, capsys):
+    """The options reach the model file, the JSON and the report alike (window, return kind, vega reference)."""
+    import json
+
+    out, js, html = tmp_path / "ref.toml", tmp_path / "cal.json", tmp_path / "cal.html"
+    rc = main(["calibrate", "sp500", "--start", "2014-01-03", "--end", "2016-12-30", "--kind", "log",
+               "--vol-series", "index", "--joint-vol", "--vega-method", "reference", "--out", str(out),
+               "--json", str(js), "--html", str(html)])
+    assert rc == 0
+    assert "vega charge shocks from the reference straddles" in capsys.readouterr().out
+    rec = load_model(out).meta["calibration"]["SPX"]
+    d = json.loads(js.read_text())
+    assert rec["return_kind"] == d["return_kind"] == "log" and rec["start"] == d["start"] == "2014-01-03"
+    assert rec["vega_shock_method"] == "reference"
+    assert d["extra"]["vega_reference"]["down"] == rec["vega_shock_down"]
+    assert "vega_reference.down" in html.read_text()
+
+
 def test_backtest_cli_stress_grid(tmp_path, capsys):
     model = tmp_path / "m.toml"
     assert main(["calibrate", "sp500", "--out", str(model)]) == 0

@@ -49,6 +49,7 @@ def calibrated_model(
     lam: float = 0.94,
     stress: tuple[Any, Any] | None = None,
     stress_weight: float = 1.0,
+    kind: str = "simple",
     scale: float = 1.0,
     provenance: dict[str, Any] | None = None,
     calibrate_vol: bool | None = None,
@@ -67,7 +68,7 @@ def calibrated_model(
         A ``greeks-stress`` model (name, file or loaded).
     target : str, optional
         ``"default"`` or an override name (default :func:`default_target`).
-    confidence, mpor, method, lam, stress, stress_weight
+    confidence, mpor, method, lam, stress, stress_weight, kind
         See :func:`~greeksmargin.calibration.shocks.calibrate`.
     scale : float
         Multiplier of every calibrated shock (0.5 = halved shocks).
@@ -97,7 +98,8 @@ def calibrated_model(
 
     model = load_model(template)
     cal = calibrate(
-        hist, confidence, mpor, method, lam, stress=stress, stress_weight=stress_weight, vol_series=vol_series
+        hist, confidence, mpor, method, lam, kind=kind, stress=stress, stress_weight=stress_weight,
+        vol_series=vol_series,
     )
     if vega_method not in ("index", "reference"):
         raise InputError(f"unknown vega method {vega_method!r} (use 'index' or 'reference')", column="vega_method")

@@ -180,7 +180,8 @@ def _calibrate(args: argparse.Namespace) -> int:
         raw, cal_out = calibrated_model(
             hist if not (args.start or args.end) else _window(hist, args.start, args.end),
             template=args.model, target=args.target, confidence=args.confidence, mpor=args.mpor,
-            method=args.method, lam=args.lam, stress=stress, stress_weight=args.stress_weight, scale=args.scale,
+            method=args.method, lam=args.lam, stress=stress, stress_weight=args.stress_weight, kind=args.kind,
+            scale=args.scale,
             provenance={"code_version": code_version(), "command": cmd},
             calibrate_vol=True if args.vol_from_proxy else None, vol_series=args.vol_series,
             joint_vol=args.joint_vol, vega_method=args.vega_method,
@@ -197,6 +198,7 @@ def _calibrate(args: argparse.Namespace) -> int:
             "greeksmargin/models.py; formulas: METHODS.md sections 8-9."
         )
         write_model_file(raw, args.out, header=header)
+        cal = cal_out  # the report and JSON show the shocks written, the vega reference included
         print(f"model: {args.out} (target {args.target or default_target(hist)})")
     if args.json_out:
         io.write_json(cal.to_dict(), args.json_out)

@@ -20,8 +20,11 @@ from .html import embed_figure, escape, new_figure, render_page, table_html
 def _calibration_table(cal: Any) -> pd.DataFrame:
     d = cal.to_dict()
     vol = d.pop("vol", {})
-    d.pop("extra", None)
+    extra = d.pop("extra", None) or {}
     rows = [(k, v) for k, v in d.items()] + [(f"vol.{k}", v) for k, v in vol.items()]
+    ref = extra.get("vega_reference")  # asdict of a ReferenceVega: the vega charge's reference shocks
+    if isinstance(ref, dict):
+        rows += [(f"vega_reference.{k}", v) for k, v in ref.items()]
     return pd.DataFrame(rows, columns=["item", "value"]).astype({"value": str})
 
 
