@@ -5,15 +5,10 @@ under every scenario of its grid, sums the P&L per risk unit (account x underlyi
 weighted loss of each unit and of each position alone (isolated margin), and finite-difference delta /
 gamma / vega. The numpy path builds an ``(n_scenarios, chunk)`` P&L block per chunk of positions
 (:func:`greeksmargin.scenarios.scenario_pnl`, :func:`greeksmargin.rules.scan.scan_loss`). The numba path
-(:func:`scan_units` with ``backend="numba"``) walks the units in parallel and, per position, loops over
-the scenarios with a P&L vector of length ``n_scenarios``: the largest temporaries are the
-``(n_units, n_scenarios)`` output and a ``(6, n_positions)`` per-position cache, never a scenario x
-position matrix. Below :data:`PARALLEL_THRESHOLD` evaluations a serial compilation of the same kernel is
-used (a threaded launch costs milliseconds; the incremental what-if revalues one trade in microseconds).
-
-:func:`greeksmargin.margin.compute_margin` has its own compiled twin (``rules/_scan_kernel.py``, same
-semantics and speed, ``benchmarks/bench_kernels.py`` times both); :mod:`greeksmargin.incremental` uses this
-one.
+(:func:`scan_units` with ``backend="numba"``) is the engine's compiled kernel,
+:func:`greeksmargin.rules._scan_kernel.fused_scan`: a loop over units that accumulates each unit's P&L per
+scenario, never a scenario x position matrix, threaded for large batches and serial for small ones (a
+threaded launch costs milliseconds; the incremental what-if revalues one trade in microseconds).
 
 Semantics are exactly those of :func:`~greeksmargin.scenarios.revalue` and
 :mod:`greeksmargin.rules.scan` (module docstrings there): option P&L is Black-76 on ``F (1 + m)`` at the
@@ -21,7 +16,8 @@ shocked vol (:class:`~greeksmargin.scenarios.VolShockRule`) minus Black-76 now, 
 positions (``V'/F' - V/F``); futures / perpetuals ``size ref m`` (coin: ``size m / (1 + m)``); the scan
 ``max(0, -min_s w_s q_s)`` with gains scaled by ``gain_offset``. The compiled kernel hoists
 ``log(F/K)``, ``sqrt(T)``, ``exp(-rT)`` and the three shocked vols out of the scenario loop; results agree
-with the numpy path to rounding (tests: 1e-9 relative on the scan figures).
+with the numpy path to rounding (tests: 1e-9 relative on the scan figures; the finite-difference gamma,
+``(p+ + p-) / h^2``, to 1e-6, a last-bit difference of the two Black-76 implementations amplified).
 
 :func:`black76_greeks5` is the lean pricing kernel of benchmark (a): Black-76 price, delta, gamma, vega and
 theta in one pass (the first five outputs of :func:`greeksmargin.pricing.black76`, same formulas and limit
@@ -46,7 +42,6 @@ from .pricing._common import D_CLIP as _D_CLIP
 from .pricing._common import INV_SQRT_2PI as _INV_SQRT_2PI
 from .rules.scan import group_sum, scan_loss
 from .scenarios import CHUNK, ScenarioGrid, scenario_pnl, sensitivities
-from .units import DAYS_PER_YEAR
 
 __all__ = ["FusedScan", "black76_greeks5", "numba_available", "resolve_backend", "scan_units"]
 
@@ -270,238 +265,19 @@ def _scan_numba(
     a: dict[str, NDArray[Any]], factor: NDArray[np.float64], starts: NDArray[np.intp], grid: ScenarioGrid | None,
     gain: float, scan: bool, sens: bool, h_spot: float, h_vol: float, n_s: int,
 ) -> FusedScan:
-    n = a["size"].shape[0]
-    n_units = starts.size
-    ends = np.empty(n_units, dtype=np.intp)
-    ends[:-1] = starts[1:]
-    ends[-1] = n
-    if grid is not None and scan:
-        m = grid.spot_move.astype(np.float64)
-        d = grid.vol_dir.astype(np.int64)
-        w = grid.weights.astype(np.float64)
-        vr = grid.vol_rule
-        rule = np.array([1.0 if vr.kind == "relative" else 0.0, vr.up, vr.down, vr.short_power, vr.long_power,
-                         vr.pivot_days, vr.floor_days, vr.min_vol_up, vr.min_vol, DAYS_PER_YEAR])
-    else:
-        m, d, w = np.zeros(0), np.zeros(0, dtype=np.int64), np.zeros(0)
-        rule = np.array([1.0, 0, 0, 0, 0, 30.0, 1.0, 0, 0, DAYS_PER_YEAR])
-    unit_pnl_t = np.zeros((n_units, n_s))
-    unit_scan = np.zeros(n_units)
-    unit_worst = np.zeros(n_units, dtype=np.intp)
-    pos_scan = np.zeros(n)
-    pos_worst = np.zeros(n)
-    dlt, gam, veg = np.zeros(n), np.zeros(n), np.zeros(n)
-    cache = np.empty((6, n) if scan else (6, 0))
-    kernel = _fused_parallel if n * max(n_s, 4) >= PARALLEL_THRESHOLD else _fused_serial
-    kernel(
-        np.ascontiguousarray(a["kind_code"], dtype=np.int64), np.ascontiguousarray(a["is_call"], dtype=np.bool_),
-        np.ascontiguousarray(a["strike"], dtype=np.float64), np.ascontiguousarray(a["T"], dtype=np.float64),
-        np.ascontiguousarray(a["forward"], dtype=np.float64), np.ascontiguousarray(a["spot"], dtype=np.float64),
-        np.ascontiguousarray(a["vol"], dtype=np.float64), np.ascontiguousarray(a["rate"], dtype=np.float64),
-        np.ascontiguousarray(a["size"], dtype=np.float64), np.ascontiguousarray(a["inverse"], dtype=np.bool_),
-        np.ascontiguousarray(a["perp_ratio"], dtype=np.float64), factor,
-        starts, ends, m, d, w, rule, float(gain), bool(scan), bool(sens), float(h_spot), float(h_vol),
-        unit_pnl_t, unit_scan, unit_worst, pos_scan, pos_worst, dlt, gam, veg, cache,
-    )
-    return FusedScan(np.ascontiguousarray(unit_pnl_t.T), unit_scan, unit_worst, pos_scan, pos_worst, dlt, gam, veg)
+    """The engine's compiled kernel (:func:`greeksmargin.rules._scan_kernel.fused_scan`), serial for small calls."""
+    from .rules._scan_kernel import fused_scan
 
+    g = grid if (grid is not None and scan) else ScenarioGrid(np.zeros(1), np.zeros(1, np.int8), np.ones(1))
+    r = fused_scan(a, factor, starts, g, gain, want_scan=scan, want_sens=sens, h_spot=h_spot, h_vol=h_vol)
+    return FusedScan(r["unit_pnl"][:n_s], r["unit_scan"], r["unit_worst"], r["pos_scan"], r["pos_worst"],
+                     r["delta"], r["gamma"], r["vega"])
 
 if _HAS_NUMBA:
 
     @njit(cache=True, inline="always")
     def _ndtr(x: float) -> float:
         return 0.5 * math.erfc(-x * 0.7071067811865476)
-
-    @njit(cache=True, inline="always")
-    def _b76(w: float, f: float, k: float, s: float, lfk: float, disc: float) -> float:
-        # s = max(vol sqrt(T), 1e-300) as the numpy kernel; lfk = log(f / k)
-        d1 = lfk / s + 0.5 * s
-        d2 = d1 - s
-        return w * (f * _ndtr(w * d1) - k * _ndtr(w * d2)) * disc
-
-    @njit(cache=True, inline="always")
-    def _shock(v: float, mult: float, dirn: int, rule: NDArray[np.float64]) -> float:
-        if dirn == 0:
-            return v
-        size = rule[1] * mult if dirn > 0 else -rule[2] * mult
-        out = v * (1.0 + size) if rule[0] > 0.5 else v + size
-        if dirn > 0 and out < rule[7]:
-            out = rule[7]
-        if out < rule[8]:
-            out = rule[8]
-        return out
-
-    @njit(cache=True, inline="always")
-    def _pos_pnl(
-        j: int, kc: int, call: bool, k: float, f0: float, ref: float, sz: float, inv: bool, fac: float,
-        lfk: float, sqt: float, disc: float, base: float, sig_up: float, sig_0: float, sig_dn: float,
-        m: float, lm: float, dirn: int,
-    ) -> float:
-        """P&L of one position in one scenario (margin currency x factor)."""
-        if kc == 0:
-            wc = 1.0 if call else -1.0
-            s = sig_up if dirn > 0 else (sig_dn if dirn < 0 else sig_0)
-            f1 = f0 * (1.0 + m)
-            new = _b76(wc, f1, k, s, lfk + lm, disc)
-            if inv:
-                p = (new / f1 - base / f0) * sz
-            else:
-                p = (new - base) * sz
-        else:
-            if inv:
-                p = (0.0 if kc == 3 else sz) * (m / (1.0 + m))
-            else:
-                p = sz * ref * m
-        return p * fac
-
-    def _fused_py(
-        kind, is_call, strike, T, forward, spot, vol, rate, size, inverse, perp_ratio, factor,
-        starts, ends, m, d, w, rule, gain, do_scan, do_sens, h_spot, h_vol,
-        unit_pnl_t, unit_scan, unit_worst, pos_scan, pos_worst, dlt, gam, veg, cache,
-    ):
-        n_units = starts.shape[0]
-        n_s = m.shape[0]
-        lm = np.empty(n_s)
-        for s in range(n_s):
-            lm[s] = math.log(1.0 + m[s])
-        pivot = rule[5]
-        for u in prange(n_units):
-            acc = unit_pnl_t[u]
-            for j in range(starts[u], ends[u]):
-                kc = kind[j]
-                fac = factor[j]
-                sz = size[j]
-                inv = inverse[j]
-                f0 = forward[j]
-                k = strike[j]
-                call = is_call[j]
-                ref = f0
-                if kc == 2:
-                    ref = spot[j] * perp_ratio[j]
-                elif kc == 3:
-                    ref = spot[j]
-                lfk = 0.0
-                sqt = 0.0
-                disc = 1.0
-                base = 0.0
-                sig_up = sig_0 = sig_dn = 1e-300
-                v = vol[j]
-                if kc == 0:
-                    t = T[j] if T[j] > 0.0 else 0.0
-                    sqt = math.sqrt(t)
-                    disc = math.exp(-rate[j] * t)
-                    lfk = math.log(f0 / k)
-                    sig_0 = max(sqt * v, 1e-300)
-                    base = _b76(1.0 if call else -1.0, f0, k, sig_0, lfk, disc)
-                    if do_scan:
-                        tt = T[j]
-                        dte = tt * rule[9] if math.isfinite(tt) else pivot
-                        p = rule[3] if dte < pivot else rule[4]
-                        mult = (pivot / max(dte, rule[6])) ** p
-                        sig_up = max(sqt * _shock(v, mult, 1, rule), 1e-300)
-                        sig_dn = max(sqt * _shock(v, mult, -1, rule), 1e-300)
-                        # per-position values reused by the attribution pass (O(n) memory, not O(n x n_s))
-                        cache[0, j] = base
-                        cache[1, j] = lfk
-                        cache[2, j] = disc
-                        cache[3, j] = sig_up
-                        cache[4, j] = sig_0
-                        cache[5, j] = sig_dn
-                if do_scan:
-                    worst_q = math.inf
-                    if kc == 0:  # options: the hot loop, kind and settlement branches hoisted
-                        wc = 1.0 if call else -1.0
-                        base_c = base / f0
-                        for s in range(n_s):
-                            dirn = d[s]
-                            sg = sig_up if dirn > 0 else (sig_dn if dirn < 0 else sig_0)
-                            f1 = f0 * (1.0 + m[s])
-                            new = _b76(wc, f1, k, sg, lfk + lm[s], disc)
-                            pnl = ((new / f1 - base_c) * sz if inv else (new - base) * sz) * fac
-                            acc[s] += pnl
-                            q = (pnl * gain if pnl > 0 else pnl) * w[s]
-                            if q < worst_q:
-                                worst_q = q
-                    else:
-                        for s in range(n_s):
-                            pnl = _pos_pnl(j, kc, call, k, f0, ref, sz, inv, fac, lfk, sqt, disc, base,
-                                           sig_up, sig_0, sig_dn, m[s], lm[s], d[s])
-                            acc[s] += pnl
-                            q = (pnl * gain if pnl > 0 else pnl) * w[s]
-                            if q < worst_q:
-                                worst_q = q
-                    pos_scan[j] = max(0.0, -worst_q) if n_s else 0.0
-                if do_sens:
-                    if kc == 0:
-                        wc = 1.0 if call else -1.0
-                        pm = pp = 0.0
-                        for e in range(2):
-                            mm = -h_spot if e == 0 else h_spot
-                            f1 = f0 * (1.0 + mm)
-                            new = _b76(wc, f1, k, sig_0, math.log(f1 / k), disc)
-                            val = (new / f1 - base / f0) * sz if inv else (new - base) * sz
-                            if e == 0:
-                                pm = val
-                            else:
-                                pp = val
-                        vu = max(sqt * (v + h_vol), 1e-300)
-                        vd = max(sqt * max(v - h_vol, 0.0), 1e-300)
-                        nu = _b76(wc, f0, k, vu, lfk, disc)
-                        nd = _b76(wc, f0, k, vd, lfk, disc)
-                        if inv:
-                            pu = (nu / f0 - base / f0) * sz
-                            pdn = (nd / f0 - base / f0) * sz
-                        else:
-                            pu = (nu - base) * sz
-                            pdn = (nd - base) * sz
-                        dlt[j] = (pp - pm) / (2 * h_spot) * fac
-                        gam[j] = (pp + pm) / (h_spot * h_spot) * fac
-                        vg = (pu - pdn) / (2 * h_vol)
-                        veg[j] = (vg if math.isfinite(vg) else 0.0) * fac
-                    else:
-                        pm = _pos_pnl(j, kc, call, k, f0, ref, sz, inv, 1.0, 0.0, 0.0, 1.0, 0.0,
-                                      1e-300, 1e-300, 1e-300, -h_spot, 0.0, 0)
-                        pp = _pos_pnl(j, kc, call, k, f0, ref, sz, inv, 1.0, 0.0, 0.0, 1.0, 0.0,
-                                      1e-300, 1e-300, 1e-300, h_spot, 0.0, 0)
-                        dlt[j] = (pp - pm) / (2 * h_spot) * fac
-                        gam[j] = (pp + pm) / (h_spot * h_spot) * fac
-                        veg[j] = 0.0
-            if do_scan and n_s:
-                best = 0
-                wq = math.inf
-                for s in range(n_s):
-                    pnl = acc[s]
-                    q = (pnl * gain if pnl > 0 else pnl) * w[s]
-                    if q < wq:
-                        wq = q
-                        best = s
-                unit_worst[u] = best
-                unit_scan[u] = max(0.0, -wq)
-                # attribution: each position's weighted P&L in its unit's worst scenario (recomputed, same bits)
-                for j in range(starts[u], ends[u]):
-                    kc = kind[j]
-                    f0 = forward[j]
-                    k = strike[j]
-                    ref = f0
-                    if kc == 2:
-                        ref = spot[j] * perp_ratio[j]
-                    elif kc == 3:
-                        ref = spot[j]
-                    lfk = 0.0
-                    sqt = 0.0
-                    disc = 1.0
-                    base = 0.0
-                    sig_up = sig_0 = sig_dn = 1e-300
-                    if kc == 0:
-                        base = cache[0, j]
-                        lfk = cache[1, j]
-                        disc = cache[2, j]
-                        sig_up = cache[3, j]
-                        sig_0 = cache[4, j]
-                        sig_dn = cache[5, j]
-                    pnl = _pos_pnl(j, kc, is_call[j], k, f0, ref, size[j], inverse[j], factor[j], lfk, sqt, disc,
-                                   base, sig_up, sig_0, sig_dn, m[best], lm[best], d[best])
-                    pos_worst[j] = -pnl * w[best]
 
     @njit(cache=True, parallel=True)
     def _greeks5_loop(call, f, k, t, vol, r, out):
@@ -534,9 +310,3 @@ if _HAS_NUMBA:
             out[3, i] = sq * pdf * sqrt_t
             out[4, i] = -sq * pdf * vi / (2.0 * (sqrt_t if ti > 0.0 else 1.0)) + w * (r[i] * sq * n1 - r[i] * kr * n2)
 
-    #: threaded over units (big batches) and serial (a few positions: no thread start-up, ~us per call)
-    _fused_parallel = njit(cache=True, parallel=True)(_fused_py)
-    _fused_serial = njit(cache=True)(_fused_py)
-
-#: below this many position x scenario evaluations the serial kernel is used
-PARALLEL_THRESHOLD = 20_000

@@ -3,15 +3,21 @@
 The twin of the numpy path of :func:`greeksmargin.margin.compute_margin` (``backend="numpy"``:
 :func:`greeksmargin.scenarios.scenario_pnl` on chunks, ``np.add.reduceat``, :func:`~greeksmargin.rules.scan.scan_loss`,
 :func:`~greeksmargin.scenarios.sensitivities`); ``tests/test_margin.py`` holds the two equal. It never
-materialises the ``(n_scenarios, n_positions)`` matrix: a parallel loop over risk units accumulates each
+materialises the ``(n_scenarios, n_positions)`` matrix: a loop over risk units accumulates each
 unit's P&L per scenario, the isolated scan of each position, the unit's worst scenario and each
 position's P&L in it, and the finite-difference delta / gamma / vega.
+
+The one compiled scan of the package: :func:`greeksmargin.kernels.scan_units` (the incremental what-if's
+kernel) calls it too. It is compiled twice from the same source: threaded over units for batches of at
+least :data:`PARALLEL_THRESHOLD` position x scenario evaluations, serial below (a threaded launch costs
+milliseconds; one what-if trade is a few microseconds of work).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import types
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit, prange
@@ -20,7 +26,10 @@ from numpy.typing import NDArray
 if TYPE_CHECKING:
     from ..scenarios import ScenarioGrid
 
-__all__ = ["fused_scan"]
+__all__ = ["PARALLEL_THRESHOLD", "fused_scan"]
+
+#: below this many position x scenario evaluations the serial compilation of the kernel is used
+PARALLEL_THRESHOLD = 20_000
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
@@ -87,8 +96,7 @@ def _b76_fast(w: float, f1: float, k: float, lfk: float, sig: float, disc: float
     return p * disc
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
-def _kernel(kind, call, k, t, f, s, perp, vol, r, size, inv, factor, mult,  # noqa: ANN001
+def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, factor, mult,  # noqa: ANN001
             moves, dirs, weights, relative, up, down, min_up, min_vol, gain,
             starts, want_scan, want_sens, h_spot, h_vol,
             unit_pnl, pos_scan, pos_worst, unit_scan, unit_worst, dlt, gam, veg):
@@ -176,6 +184,22 @@ def _kernel(kind, call, k, t, f, s, perp, vol, r, size, inv, factor, mult,  # no
                 pos_worst[i] = -p * factor[i] * weights[best]
 
 
+def _renamed(fn: Any, name: str) -> Any:
+    """A copy of ``fn`` under another name (its own on-disk numba cache).
+
+    numba keys the cache by the function's qualified name, not by the compile flags: two compilations of
+    one function object load each other's machine code (the threaded one ran serially).
+    """
+    g = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    g.__qualname__ = name
+    return g
+
+
+#: the same kernel threaded over units (``prange``) and serial (``prange`` runs as ``range``)
+_kernel_parallel = njit(cache=True, parallel=True, error_model="numpy")(_renamed(_kernel_py, "_kernel_parallel"))
+_kernel_serial = njit(cache=True, error_model="numpy")(_renamed(_kernel_py, "_kernel_serial"))
+
+
 def fused_scan(
     arrays: dict[str, NDArray],
     factor: NDArray[np.float64],
@@ -235,7 +259,8 @@ def fused_scan(
     vol = np.nan_to_num(np.asarray(arrays["vol"], dtype=np.float64), nan=0.0)
     mult = rule.multiplier(arrays["T"]).astype(np.float64)
     c = np.ascontiguousarray
-    _kernel(
+    kernel = _kernel_parallel if n * max(moves.size, 4) >= PARALLEL_THRESHOLD else _kernel_serial
+    kernel(
         c(arrays["kind_code"], dtype=np.int64), c(arrays["is_call"], dtype=np.bool_),
         c(np.nan_to_num(arrays["strike"], nan=1.0), dtype=np.float64), c(np.nan_to_num(arrays["T"], nan=0.0)),
         c(arrays["forward"], dtype=np.float64), c(arrays["spot"], dtype=np.float64),
