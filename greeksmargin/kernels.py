@@ -19,9 +19,8 @@ positions (``V'/F' - V/F``); futures / perpetuals ``size ref m`` (coin: ``size m
 with the numpy path to rounding (tests: 1e-9 relative on the scan figures; the finite-difference gamma,
 ``(p+ + p-) / h^2``, to 1e-6, a last-bit difference of the two Black-76 implementations amplified).
 
-:func:`black76_greeks5` is the lean pricing kernel of benchmark (a): Black-76 price, delta, gamma, vega and
-theta in one pass (the first five outputs of :func:`greeksmargin.pricing.black76`, same formulas and limit
-conventions, without rho / vanna / volga and with one discount factor, ``q = r``).
+:func:`black76_greeks5` is :func:`greeksmargin.pricing.black76_greeks5` (the lean pricing kernel of
+benchmark (a)) behind the same backend switch.
 
 Backends: ``"numpy"``, ``"numba"`` or ``"auto"`` (numba when importable). ``GREEKSMARGIN_BACKEND=numpy``
 in the environment forces the numpy path everywhere ``"auto"`` is used.
@@ -29,7 +28,6 @@ in the environment forces the numpy path everywhere ``"auto"`` is used.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,8 +36,6 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from .pricing._common import D_CLIP as _D_CLIP
-from .pricing._common import INV_SQRT_2PI as _INV_SQRT_2PI
 from .rules.scan import group_sum, scan_loss
 from .scenarios import CHUNK, ScenarioGrid, scenario_pnl, sensitivities
 
@@ -49,7 +45,7 @@ Backend = Literal["auto", "numpy", "numba"]
 Arrays = Mapping[str, NDArray[Any]]
 
 try:  # pragma: no cover - exercised through numba_available()
-    from numba import njit, prange
+    import numba  # noqa: F401
 
     _HAS_NUMBA = True
 except ImportError:  # pragma: no cover
@@ -174,44 +170,25 @@ def black76_greeks5(
     backend: Backend = "auto",
     out: NDArray[np.float64] | None = None,
 ) -> NDArray[np.float64]:
-    """Black-76 price, delta, gamma, vega and theta of many options in one pass (no validation).
+    """:func:`greeksmargin.pricing.black76_greeks5` with the ``"auto"`` backend resolved (:func:`resolve_backend`).
 
     Parameters
     ----------
-    is_call : ndarray of bool, shape (n,)
-        True for calls.
-    forward, strike : ndarray of shape (n,)
-        F > 0, K > 0.
-    time_to_expiry : ndarray of shape (n,)
-        T in years (> 0; T = 0 or vol = 0 give the intrinsic limits of :func:`greeksmargin.pricing.black76`).
-    vol : ndarray of shape (n,)
-        sigma, decimal.
-    rate : ndarray of shape (n,)
-        Discount rate r (continuous).
+    is_call, forward, strike, time_to_expiry, vol, rate : ndarray of shape (n,)
+        As :func:`greeksmargin.pricing.black76_greeks5`.
     backend : {"auto", "numpy", "numba"}
-        numba: one parallel compiled loop; numpy: :func:`greeksmargin.pricing.black76` (reference).
+        Implementation.
     out : ndarray of shape (5, n), optional
         Output buffer.
 
     Returns
     -------
     ndarray of shape (5, n)
-        Rows: price, delta (dV/dF), gamma (d2V/dF2), vega (per 1.00 vol), theta (per year, calendar time
-        passing), as :func:`greeksmargin.pricing.black76` (equal to 1e-12).
+        Price, delta, gamma, vega (per 1.00 vol), theta (per year).
     """
-    n = np.asarray(forward).shape[0]
-    res = np.empty((5, n)) if out is None else out
-    if resolve_backend(backend) == "numba":
-        _greeks5_loop(np.ascontiguousarray(is_call, dtype=np.bool_), np.ascontiguousarray(forward, dtype=np.float64),
-                      np.ascontiguousarray(strike, dtype=np.float64),
-                      np.ascontiguousarray(time_to_expiry, dtype=np.float64),
-                      np.ascontiguousarray(vol, dtype=np.float64), np.ascontiguousarray(rate, dtype=np.float64), res)
-        return res
-    from .pricing import black76
+    from .pricing import black76_greeks5 as greeks5
 
-    g = black76(is_call, forward, strike, time_to_expiry, vol, rate)
-    res[0], res[1], res[2], res[3], res[4] = g.price, g.delta, g.gamma, g.vega, g.theta
-    return res
+    return greeks5(is_call, forward, strike, time_to_expiry, vol, rate, backend=resolve_backend(backend), out=out)
 
 
 # ------------------------------------------------------------------------------------------ numpy path
@@ -272,41 +249,3 @@ def _scan_numba(
     r = fused_scan(a, factor, starts, g, gain, want_scan=scan, want_sens=sens, h_spot=h_spot, h_vol=h_vol)
     return FusedScan(r["unit_pnl"][:n_s], r["unit_scan"], r["unit_worst"], r["pos_scan"], r["pos_worst"],
                      r["delta"], r["gamma"], r["vega"])
-
-if _HAS_NUMBA:
-
-    @njit(cache=True, inline="always")
-    def _ndtr(x: float) -> float:
-        return 0.5 * math.erfc(-x * 0.7071067811865476)
-
-    @njit(cache=True, parallel=True)
-    def _greeks5_loop(call, f, k, t, vol, r, out):
-        n = f.shape[0]
-        for i in prange(n):
-            w = 1.0 if call[i] else -1.0
-            ti = t[i]
-            vi = vol[i]
-            sqrt_t = math.sqrt(ti)
-            s = vi * sqrt_t
-            x = math.log(f[i] / k[i])
-            if s > 0.0:
-                d1 = x / s + 0.5 * s
-                pdf_ok = True
-            else:
-                d1 = _D_CLIP if x > 0.0 else (-_D_CLIP if x < 0.0 else 0.0)
-                pdf_ok = False
-            d2 = min(max(d1 - s, -_D_CLIP), _D_CLIP)
-            d1 = min(max(d1, -_D_CLIP), _D_CLIP)
-            n1 = _ndtr(w * d1)
-            n2 = _ndtr(w * d2)
-            pdf = _INV_SQRT_2PI * math.exp(-0.5 * d1 * d1) if pdf_ok else 0.0
-            df = math.exp(-r[i] * ti)
-            sq = f[i] * df
-            kr = k[i] * df
-            price = w * (sq * n1 - kr * n2)
-            out[0, i] = price
-            out[1, i] = w * df * n1
-            out[2, i] = df * pdf / (f[i] * (s if pdf_ok else 1.0))
-            out[3, i] = sq * pdf * sqrt_t
-            out[4, i] = -sq * pdf * vi / (2.0 * (sqrt_t if ti > 0.0 else 1.0)) + w * (r[i] * sq * n1 - r[i] * kr * n2)
-

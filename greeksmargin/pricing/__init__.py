@@ -9,7 +9,7 @@ conversions. ``backend="numba"`` selects the compiled twins of :mod:`greeksmargi
 from __future__ import annotations
 
 from ._common import is_call_array
-from .black import Greeks, black76, black76_price, black_scholes_merton, bsm_price
+from .black import Greeks, black76, black76_greeks5, black76_price, black_scholes_merton, bsm_price
 from .implied import ImpliedVolResult, implied_vol, inverse_implied_vol
 from .inverse import InverseGreeks, inverse_option, inverse_price
 
@@ -18,6 +18,7 @@ __all__ = [
     "ImpliedVolResult",
     "InverseGreeks",
     "black76",
+    "black76_greeks5",
     "black76_price",
     "black_scholes_merton",
     "bsm_price",

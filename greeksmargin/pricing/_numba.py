@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._common import D_CLIP, INV_SQRT_2PI
 from .black import Greeks
 
-__all__ = ["black76_price_numba", "greeks_numba", "inverse_price_numba"]
+__all__ = ["black76_greeks5_numba", "black76_price_numba", "greeks_numba", "inverse_price_numba"]
 
 _INV_SQRT2 = 0.7071067811865476
 
@@ -24,6 +24,24 @@ _INV_SQRT2 = 0.7071067811865476
 @njit(cache=True, inline="always")
 def _ncdf(x: float) -> float:
     return 0.5 * math.erfc(-x * _INV_SQRT2)
+
+
+@njit(cache=True, inline="always")
+def _d12(x: float, s: float) -> tuple[float, float, bool]:
+    """``d1, d2`` clipped to +-D_CLIP from ``x = ln(S/K) + (r - q) T`` and ``s = sigma sqrt(T)``.
+
+    The third value is False at ``s = 0`` (the intrinsic limit: ``d1 = +-D_CLIP`` by the sign of ``x``,
+    0 at the money, and no density).
+    """
+    if s > 0.0:
+        d1 = x / s + 0.5 * s
+        pdf_ok = True
+    else:
+        d1 = D_CLIP if x > 0.0 else (-D_CLIP if x < 0.0 else 0.0)
+        pdf_ok = False
+    d2 = min(max(d1 - s, -D_CLIP), D_CLIP)
+    d1 = min(max(d1, -D_CLIP), D_CLIP)
+    return d1, d2, pdf_ok
 
 
 @njit(cache=True, parallel=True, fastmath=False)
@@ -35,15 +53,7 @@ def _greeks_loop(call, s0, k, t, vol, r, q, forward_rho, out):
         vi = vol[i]
         sqrt_t = math.sqrt(ti)
         s = vi * sqrt_t
-        x = math.log(s0[i] / k[i]) + (r[i] - q[i]) * ti
-        if s > 0.0:
-            d1 = x / s + 0.5 * s
-            pdf_ok = True
-        else:
-            d1 = D_CLIP if x > 0.0 else (-D_CLIP if x < 0.0 else 0.0)
-            pdf_ok = False
-        d2 = min(max(d1 - s, -D_CLIP), D_CLIP)
-        d1 = min(max(d1, -D_CLIP), D_CLIP)
+        d1, d2, pdf_ok = _d12(math.log(s0[i] / k[i]) + (r[i] - q[i]) * ti, s)
         n1 = _ncdf(w * d1)
         n2 = _ncdf(w * d2)
         pdf = INV_SQRT_2PI * math.exp(-0.5 * d1 * d1) if pdf_ok else 0.0
@@ -63,6 +73,30 @@ def _greeks_loop(call, s0, k, t, vol, r, q, forward_rho, out):
         out[5, i] = -ti * price if forward_rho else w * ti * kr * n2
         out[6, i] = -dfq * pdf * d2 / vol_safe
         out[7, i] = vega * d1 * d2 / vol_safe
+
+
+@njit(cache=True, parallel=True, fastmath=False)
+def _greeks5_loop(call, f, k, t, vol, r, out):
+    """Black-76 price, delta, gamma, vega, theta: the first five rows of :func:`_greeks_loop` with ``q = r``."""
+    n = f.shape[0]
+    for i in prange(n):
+        w = 1.0 if call[i] else -1.0
+        ti = t[i]
+        vi = vol[i]
+        sqrt_t = math.sqrt(ti)
+        s = vi * sqrt_t
+        d1, d2, pdf_ok = _d12(math.log(f[i] / k[i]), s)
+        n1 = _ncdf(w * d1)
+        n2 = _ncdf(w * d2)
+        pdf = INV_SQRT_2PI * math.exp(-0.5 * d1 * d1) if pdf_ok else 0.0
+        df = math.exp(-r[i] * ti)
+        sq = f[i] * df
+        kr = k[i] * df
+        out[0, i] = w * (sq * n1 - kr * n2)
+        out[1, i] = w * df * n1
+        out[2, i] = df * pdf / (f[i] * (s if pdf_ok else 1.0))
+        out[3, i] = sq * pdf * sqrt_t
+        out[4, i] = -sq * pdf * vi / (2.0 * (sqrt_t if ti > 0.0 else 1.0)) + w * (r[i] * sq * n1 - r[i] * kr * n2)
 
 
 @njit(cache=True, parallel=True, fastmath=False)
@@ -153,6 +187,22 @@ def greeks_numba(
         out,
     )
     return Greeks(*(out[j].reshape(shape) for j in range(8)))
+
+
+def black76_greeks5_numba(
+    is_call: NDArray[np.bool_],
+    forward: NDArray[np.float64],
+    strike: NDArray[np.float64],
+    time_to_expiry: NDArray[np.float64],
+    vol: NDArray[np.float64],
+    rate: NDArray[np.float64],
+    out: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """Compiled Black-76 price, delta, gamma, vega, theta of 1-D inputs into ``out`` (5, n) (no validation)."""
+    c = np.ascontiguousarray
+    _greeks5_loop(c(is_call, dtype=np.bool_), c(forward, dtype=np.float64), c(strike, dtype=np.float64),
+                  c(time_to_expiry, dtype=np.float64), c(vol, dtype=np.float64), c(rate, dtype=np.float64), out)
+    return out
 
 
 def black76_price_numba(

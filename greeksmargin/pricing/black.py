@@ -275,6 +275,56 @@ def black76(
     return _greeks(backend, call, f, k, t, v, r, r, forward_rho=True)
 
 
+def black76_greeks5(
+    is_call: NDArray[np.bool_],
+    forward: NDArray[np.float64],
+    strike: NDArray[np.float64],
+    time_to_expiry: NDArray[np.float64],
+    vol: NDArray[np.float64],
+    rate: NDArray[np.float64],
+    *,
+    backend: Backend = "numpy",
+    out: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Black-76 price, delta, gamma, vega and theta of many options in one pass (no validation).
+
+    The first five outputs of :func:`black76` (same formulas and limit conventions), without rho, vanna and
+    volga: the lean kernel of a portfolio's daily Greeks (benchmark (a)).
+
+    Parameters
+    ----------
+    is_call : ndarray of bool, shape (n,)
+        True for calls.
+    forward, strike : ndarray of shape (n,)
+        F > 0, K > 0.
+    time_to_expiry : ndarray of shape (n,)
+        T in years (T = 0 or vol = 0 give the intrinsic limits of :func:`black76`).
+    vol : ndarray of shape (n,)
+        sigma, decimal.
+    rate : ndarray of shape (n,)
+        Discount rate r (continuous).
+    backend : {"numpy", "numba"}, default "numpy"
+        numpy: :func:`black76` (the reference); numba: one parallel compiled loop (equal to 1e-12).
+    out : ndarray of shape (5, n), optional
+        Output buffer.
+
+    Returns
+    -------
+    ndarray of shape (5, n)
+        Rows: price, delta (dV/dF), gamma (d2V/dF2), vega (per 1.00 vol), theta (per year, calendar time
+        passing).
+    """
+    n = np.asarray(forward).shape[0]
+    res = np.empty((5, n)) if out is None else out
+    if backend == "numba":
+        from ._numba import black76_greeks5_numba
+
+        return black76_greeks5_numba(is_call, forward, strike, time_to_expiry, vol, rate, res)
+    g = black76(is_call, forward, strike, time_to_expiry, vol, rate)
+    res[0], res[1], res[2], res[3], res[4] = g.price, g.delta, g.gamma, g.vega, g.theta
+    return res
+
+
 def black76_price(
     is_call: ArrayLike,
     forward: ArrayLike,
