@@ -5,8 +5,9 @@ import pytest
 
 from greeksmargin.calibration.backtest import run_backtest
 from greeksmargin.calibration.history import load_history, select_dates
-from greeksmargin.calibration.model_file import build_model
-from greeksmargin.calibration.reference import REFERENCE_PORTFOLIOS, reference_vega_shocks
+from greeksmargin.calibration.model_file import apply_calibration, build_model
+from greeksmargin.calibration.reference import REFERENCE_PORTFOLIOS, ReferenceVega, reference_vega_shocks
+from greeksmargin.calibration.shocks import calibrate
 from greeksmargin.calibration.sweep import calibrated_model, margin_function, sweep_point
 from greeksmargin.errors import InputError, ModelError
 from greeksmargin.models import load_model
@@ -80,3 +81,22 @@ def test_reference_needs_a_vol_series(vix_years):
     no_vol = vix_years.assign(vol=np.nan)
     with pytest.raises(InputError, match="too few for reference calibration"):
         reference_vega_shocks(raw, no_vol, 0.99, 2, target="SPX", underlying="SPX")
+
+
+def test_reference_shocks_floored_at_a_fraction_of_the_marginal_quantiles(vix_years):
+    """A straddle the scan always covers leaves the vol-rise shock at 0: the policy floor keeps a vega charge."""
+    cal = calibrate(vix_years, 0.99, 2, vol_series="index")
+    ref = ReferenceVega(up=0.0, down=0.9 * cal.vol.down, kind="relative", tenor_days=30.0, n_days=700,
+                        covered_up=0.995, covered_down=0.99, zero_up=0.995, zero_down=0.3, start="a", end="b")
+    template = load_model("greeks-default").raw
+    for floor, want_up, want_down in ((0.5, 0.5 * cal.vol.up, 0.9 * cal.vol.down),
+                                      (0.95, 0.95 * cal.vol.up, 0.95 * cal.vol.down), (0.0, 0.0, 0.9 * cal.vol.down)):
+        raw = apply_calibration(template, cal, target="SPX", vega_reference=ref, vega_floor=floor)
+        v = raw["components"]["vega"]
+        assert v["shock_by_underlying"]["SPX"] == pytest.approx(want_up, abs=1e-6)
+        assert v["shock_down_by_underlying"]["SPX"] == pytest.approx(want_down, abs=1e-6)
+        rec = raw["meta"]["calibration"]["SPX"]
+        assert rec["vega_shock_up"] == pytest.approx(want_up) and rec["vega_reference_up"] == 0.0
+        assert rec["vega_floor_binding_up"] == (floor > 0) and rec["vega_floor_binding_down"] == (floor > 0.9)
+    half = apply_calibration(template, cal, target="SPX", vega_reference=ref, vega_floor=0.5, scale=0.5)
+    assert half["components"]["vega"]["shock_by_underlying"]["SPX"] == pytest.approx(0.25 * cal.vol.up, abs=1e-6)

@@ -67,6 +67,7 @@ def apply_calibration(
     calibrate_vol: bool | None = None,
     joint_vol: bool = False,
     vega_reference: ReferenceVega | None = None,
+    vega_floor: float = 0.5,
 ) -> dict[str, Any]:
     """A copy of a ``greeks-stress`` model dict with the calibrated shocks of ``cal`` (module docstring).
 
@@ -94,6 +95,12 @@ def apply_calibration(
         Vega-charge shocks from the reference straddles
         (:func:`greeksmargin.calibration.reference.reference_vega_shocks`, computed on this calibration
         at scale 1) instead of the vol index's marginal quantiles; multiplied by ``scale`` like the others.
+    vega_floor : float
+        With ``vega_reference``: each reference shock is floored at this fraction of the vol index's
+        marginal c-quantile move of the same direction (policy, default 0.5). The straddle identifies the
+        vega shock only on the days the other charges leave uncovered; where the scan covers a short
+        straddle on more than ``c`` of the days the vol-rise shock comes out 0, and a gamma-free vega book
+        (a calendar spread) would pay no vega charge at all.
 
     Returns
     -------
@@ -164,15 +171,21 @@ def apply_calibration(
     if vega_reference is not None and not calibrate_vol:
         raise ModelError(f"reference vega shocks need calibrated vol shocks ({cal.dataset} has none)",
                          key="components.vega.shock")
+    floor_binding = (False, False)
+    applied = (math.nan, math.nan)
     if "vega" in comps and calibrate_vol:
         vk = comps["vega"].get("kind", "absolute")
-        vshock = scale * (cal.vol.up if vk == "relative" else cal.vol.up_abs)
-        vdown = scale * (cal.vol.down if vk == "relative" else cal.vol.down_abs)
+        up_raw = cal.vol.up if vk == "relative" else cal.vol.up_abs  # the marginal c-quantile moves
+        down_raw = cal.vol.down if vk == "relative" else cal.vol.down_abs
         if vega_reference is not None:
             if vega_reference.kind != vk:
                 raise ModelError(f"reference shocks are {vega_reference.kind}, the template's vega kind is {vk}",
                                  key="components.vega.kind")
-            vshock, vdown = scale * vega_reference.up, scale * vega_reference.down
+            floor_binding = (vega_reference.up < vega_floor * up_raw, vega_reference.down < vega_floor * down_raw)
+            up_raw = max(vega_reference.up, vega_floor * up_raw)
+            down_raw = max(vega_reference.down, vega_floor * down_raw)
+        applied = (up_raw, down_raw)
+        vshock, vdown = scale * up_raw, scale * down_raw
         if vk == "relative":
             vdown = min(vdown, 0.95)
         if target == "default":
@@ -220,8 +233,10 @@ def apply_calibration(
     if vega_reference is not None:
         r = vega_reference
         record.update(
-            vega_shock_up=r.up,
-            vega_shock_down=r.down,
+            vega_shock_up=applied[0],
+            vega_shock_down=applied[1],
+            vega_reference_up=r.up,
+            vega_reference_down=r.down,
             vega_reference_portfolios="ATM straddle, long (vol down) and short (vol up)",
             vega_reference_tenor_days=r.tenor_days,
             vega_reference_days=r.n_days,
@@ -230,6 +245,9 @@ def apply_calibration(
             vega_reference_covered_down=r.covered_down,
             vega_reference_zero_up=r.zero_up,
             vega_reference_zero_down=r.zero_down,
+            vega_floor_fraction=vega_floor,
+            vega_floor_binding_up=bool(floor_binding[0]),
+            vega_floor_binding_down=bool(floor_binding[1]),
         )
     record.update(provenance or {})
     calib = meta.setdefault("calibration", {})
@@ -273,8 +291,9 @@ def apply_calibration(
             else f"; vol shocks kept from the template (no vol index in {cal.dataset}, only a realised-vol proxy)"
         )
         + (
-            f"; vega charge vol +{scale * vega_reference.up:.4f}/-{scale * vega_reference.down:.4f} from the reference "
-            f"ATM straddles ({vega_reference.tenor_days:g} days) at c"
+            f"; vega charge from the reference ATM straddles ({vega_reference.tenor_days:g} days) at c: vol "
+            f"+{scale * applied[0]:.4f}/-{scale * applied[1]:.4f} (reference +{vega_reference.up:.4f}/"
+            f"-{vega_reference.down:.4f}, floored at {vega_floor:g} x the marginal vol quantiles)"
             if vega_reference is not None
             else ""
         )

@@ -57,6 +57,7 @@ def calibrated_model(
     joint_vol: bool = False,
     vega_method: str = "index",
     vega_reference: Any = None,
+    vega_floor: float = 0.5,
 ) -> tuple[dict[str, Any], Calibration]:
     """Calibrate ``template`` on ``hist``: the new model dict and the calibration.
 
@@ -87,6 +88,9 @@ def calibrated_model(
     vega_reference : ReferenceVega, optional
         With ``vega_method="reference"``: reuse these reference shocks (e.g. those of the scale-1 run, to
         build its halved-shocks twin) instead of computing them.
+    vega_floor : float
+        Floor of the reference shocks as a fraction of the marginal vol quantiles
+        (:func:`~greeksmargin.calibration.model_file.apply_calibration`).
 
     Returns
     -------
@@ -119,7 +123,7 @@ def calibrated_model(
         )
     raw = apply_calibration(
         model.raw, cal, target=target, scale=scale, provenance=provenance,
-        calibrate_vol=calibrate_vol, joint_vol=joint_vol, vega_reference=ref,
+        calibrate_vol=calibrate_vol, joint_vol=joint_vol, vega_reference=ref, vega_floor=vega_floor,
     )
     if ref is not None:
         cal.extra["vega_reference"] = ref
@@ -188,7 +192,7 @@ def sweep_point(
     -------
     dict
         ``price_shock_down``, ``price_shock_up``, ``vol_shock_up``, ``vol_shock_down`` (relative, of the
-        vol series), ``vega_shock_up`` / ``vega_shock_down`` (those of the vega charge: the reference
+        vol series), ``vega_shock_up`` / ``vega_shock_down`` (those of the vega charge: the floored reference
         shocks, or the vol series' with ``vega_method="index"``), pooled
         ``breaches`` / ``expected`` / ``kupiec_p``, ``kupiec_p_long_future``, ``kupiec_p_short_future``,
         ``portfolios_passing`` (Kupiec p > 0.05), ``min_christoffersen_p``, ``mean_efficiency``,
@@ -198,7 +202,7 @@ def sweep_point(
         history, template=model, confidence=confidence, mpor=int(mpor), method=method, lam=lam, scale=scale,
         vol_series=vol_series, joint_vol=joint_vol, vega_method=vega_method,
     )
-    ref = cal.extra.get("vega_reference")
+    rec = raw["meta"]["calibration"][default_target(history)]
     built = build_model(raw)
     res = run_backtest(history, margin_function(built, history, margin), confidence=confidence, mpor=int(mpor),
                        step=step)
@@ -209,8 +213,8 @@ def sweep_point(
         "price_shock_up": cal.price_shock_up,
         "vol_shock_up": cal.vol.up,
         "vol_shock_down": cal.vol.down,
-        "vega_shock_up": ref.up if ref is not None else cal.vol.up,
-        "vega_shock_down": ref.down if ref is not None else cal.vol.down,
+        "vega_shock_up": rec.get("vega_shock_up", cal.vol.up),
+        "vega_shock_down": rec.get("vega_shock_down", cal.vol.down),
         "breaches": int(s.at["all", "breaches"]),
         "expected": float(s.at["all", "expected"]),
         "kupiec_p": float(s.at["all", "kupiec_p"]),

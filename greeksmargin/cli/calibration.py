@@ -52,6 +52,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vega-method", choices=["index", "reference"], default="index",
                    help="vega-charge shocks: the vol index's marginal c-quantiles, or the shocks with which the "
                    "calibrated model covers the long / short ATM straddle of the vega pivot tenor at c (reference)")
+    p.add_argument("--vega-floor", type=float, default=0.5,
+                   help="reference vega shocks are at least this fraction of the marginal vol quantiles (policy)")
     p.add_argument("--out", type=Path, help="write the calibrated model file here (models/NAME.toml)")
     p.add_argument("--name", help="model name in [meta] (default: the --out file stem)")
     p.add_argument("--html", type=Path, dest="html_out", help="write the calibration report here")
@@ -184,13 +186,15 @@ def _calibrate(args: argparse.Namespace) -> int:
             scale=args.scale,
             provenance={"code_version": code_version(), "command": cmd},
             calibrate_vol=True if args.vol_from_proxy else None, vol_series=args.vol_series,
-            joint_vol=args.joint_vol, vega_method=args.vega_method,
+            joint_vol=args.joint_vol, vega_method=args.vega_method, vega_floor=args.vega_floor,
         )
         ref = cal_out.extra.get("vega_reference")
         if ref is not None:
+            rec = raw["meta"]["calibration"][args.target or default_target(hist)]
             print(f"  vega charge shocks from the reference straddles ({ref.tenor_days:g} days, {ref.n_days} days "
                   f"{ref.start}..{ref.end}): up {ref.up:.6f} down {ref.down:.6f} ({ref.kind}); in-sample "
-                  f"coverage {ref.covered_up:.4f} / {ref.covered_down:.4f}")
+                  f"coverage {ref.covered_up:.4f} / {ref.covered_down:.4f}; floored at {args.vega_floor:g} x the "
+                  f"marginal quantiles: up {rec['vega_shock_up']:.6f} down {rec['vega_shock_down']:.6f}")
         raw["meta"]["name"] = args.name or args.out.stem
         header = (
             f"{raw['meta']['name']}: house Greeks-plus-stress model, shocks calibrated on market history.\n"
