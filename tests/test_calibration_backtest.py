@@ -46,6 +46,34 @@ def test_realised_pnl_matches_direct_revaluation(sp500):
         assert pnl[k, 1] == pytest.approx(-(v1 - v0), rel=1e-10)
 
 
+def test_batched_engine_figures_equal_one_snapshot_per_day(sp500, models):
+    """engine_figures (one compute_margin call, per-row market inputs) == compute_margin on each day's snapshot."""
+    from greeksmargin.calibration.backtest import engine_figures
+    from greeksmargin.margin import compute_margin
+
+    full, _ = models
+    days = np.array([10, 2000, 2400, 4000, 5000])
+    got = engine_figures(full, sp500, days, PORTFOLIOS, 30.0, underlying="SPX")
+    names = list(PORTFOLIOS)
+    for r, i in enumerate(days):
+        vt = pd.Timestamp(sp500["date"].iat[i]).tz_localize("UTC")
+        s, v = float(sp500["price"].iat[i]), float(sp500["vol"].iat[i])
+        exp = (vt + pd.Timedelta(days=30)).isoformat()
+        rows = [
+            {"account": p, "instrument": f"{p}-{k}", "underlying": "SPX", "kind": leg.kind,
+             "option_type": leg.option_type, "strike": leg.moneyness * s if leg.kind == "option" else np.nan,
+             "expiry": exp, "quantity": leg.quantity, "multiplier": 1.0, "settlement": "linear",
+             "premium_currency": "USD"}
+            for p in names for k, leg in enumerate(PORTFOLIOS[p])
+        ]
+        mk = {"valuation_time": vt.isoformat(), "underlyings": {"SPX": {"spot": s, "rate": 0.0, "surface": {
+            "axis": "log_moneyness", "expiries": [exp], "points": [0.0], "vols": [[v]]}}}}
+        acc = compute_margin(pd.DataFrame(rows), mk, full).accounts.set_index("account").reindex(names)
+        for f, table in got.items():
+            np.testing.assert_allclose(table[r], acc[f].to_numpy(dtype=float), rtol=1e-9, atol=1e-9, err_msg=f)
+    assert np.isnan(got["long_premium_cap"][:, names.index("short_straddle")]).all()
+
+
 def test_stress_rule_daily_backtest_kupiec(sp500, models):
     """Full daily run, the house model's scan alone: calibrated futures pass Kupiec, halved shocks fail."""
     full, half = models
@@ -69,23 +97,24 @@ def test_stress_rule_daily_backtest_kupiec(sp500, models):
     assert (s.loc[["long_straddle", "long_strangle"], "avg_margin"] < 0.1).all()  # the scan alone: ~gains only
 
 
-def test_house_model_engine_backtest_kupiec(sp500, models):
+@pytest.mark.parametrize("step", [1, 2])
+def test_house_model_engine_backtest_kupiec(sp500, models, step):
     """Done-when: compute_margin with the calibrated house model on the S&P 500 1999-2018 at 99%.
 
-    Test days every MPOR (2 rows: non-overlapping loss windows, 2,515 days; the CLI's daily run
-    ``greeksmargin backtest sp500`` gives the same verdicts). Two-sided Kupiec p > 0.05 on every
-    representative portfolio and pooled, no excess of breaches; the model with every shock halved fails
-    Kupiec on every portfolio and pooled, with more breaches than expected.
+    Daily (``greeksmargin backtest sp500``, 5,029 overlapping 2-day windows) and every MPOR (``--step 2``,
+    2,515 non-overlapping windows): two-sided Kupiec p > 0.05 on every representative portfolio and
+    pooled, no excess of breaches; the model with every shock halved fails Kupiec on every portfolio and
+    pooled, with more breaches than expected.
     """
     full, half = models
-    res = run_backtest(sp500, margin_function(full, sp500, "engine"), confidence=0.99, mpor=2, step=2)
+    res = run_backtest(sp500, margin_function(full, sp500, "engine"), confidence=0.99, mpor=2, step=step)
     s = res.summary.set_index("portfolio")
-    assert s.at["long_future", "observations"] > 2500
+    assert s.at["long_future", "observations"] == (len(sp500) - 2 + step - 1) // step
     assert set(s.index) == {*PORTFOLIOS, "all"}
     for p in s.index:
         assert s.at[p, "kupiec_p"] > 0.05, p
     assert (s["excess_p"] > 0.05).all()
-    res_h = run_backtest(sp500, margin_function(half, sp500, "engine"), confidence=0.99, mpor=2, step=2)
+    res_h = run_backtest(sp500, margin_function(half, sp500, "engine"), confidence=0.99, mpor=2, step=step)
     sh = res_h.summary.set_index("portfolio")
     assert (sh["kupiec_p"] < 0.05).all()
     assert (sh["breaches"] > sh["expected"]).all()

@@ -10,10 +10,10 @@ the spot and the breach statistics do not depend on the size.
 
 Margin ``IM_t``
     computed by a *margin function* of the day's book and market: :func:`engine_margin` calls
-    :func:`greeksmargin.margin.compute_margin` with a model (one account per portfolio, one market
-    snapshot per day); :func:`stress_grid_margin` is the house model's stress rule alone (full
-    revaluation over a :class:`greeksmargin.scenarios.ScenarioGrid`, worst weighted loss), vectorised over
-    all days.
+    :func:`greeksmargin.margin.compute_margin` with a model (one account per day and portfolio, each at
+    its own day's market, all days in one call: :func:`engine_figures`); :func:`stress_grid_margin` is
+    the house model's stress rule alone (full revaluation over a
+    :class:`greeksmargin.scenarios.ScenarioGrid`, worst weighted loss), vectorised over all days.
 Realised loss ``L_t``
     minus the P&L from ``t`` to ``t + h`` rows (the MPOR in trading days) of the same positions revalued
     at ``S_{t+h}``, ``vol_{t+h}`` and the remaining time ``tenor - (date_{t+h} - date_t)`` (ACT/365).
@@ -262,9 +262,13 @@ def engine_figures(
 ) -> dict[str, np.ndarray]:
     """IM and every figure of a component model for each (test day, portfolio), from ``compute_margin``.
 
-    One account per portfolio, positions of kind ``option``/``future`` expiring ``tenor_days`` after the
-    day's valuation time (the date at 00:00 UTC), a market snapshot with the day's spot, zero rate and a
-    flat vol surface at the day's vol (one ``compute_margin`` call per day).
+    Each (day, portfolio) is one account holding the portfolio's positions (kind ``option``/``future``,
+    linear, multiplier 1) opened that day: strikes at ``moneyness x S_t``, expiring ``tenor_days`` later,
+    priced at the day's spot, zero rate and a flat vol at the day's vol. All the days go through one
+    :func:`greeksmargin.margin.compute_margin` call: the positions' market inputs are passed per position
+    (``arrays=``, the day's spot, forward and vol on each row; the snapshot serves only the layout and FX),
+    so every account is margined at its own day's market, exactly as with one snapshot per day (the tests
+    hold the two equal).
 
     Parameters
     ----------
@@ -285,65 +289,81 @@ def engine_figures(
     -------
     dict of str -> ndarray of shape (n_days, n_portfolios)
         ``"im"`` and each figure of the model's combination (``scan``, ``delta``, ... as
-        ``MarginResult.accounts`` reports them), in USD per unit of underlying.
+        ``MarginResult.accounts`` reports them; a figure that does not apply, e.g. the long-premium cap of
+        a unit that is not long-only, is NaN), in USD per unit of underlying.
     """
+    from ..greeks import market_arrays
     from ..margin import compute_margin
     from ..market import load_market
     from ..models import load_model
+    from ..positions import load_positions
 
     loaded = load_model(model)
     figures = ["im", *[f for f in getattr(loaded.params, "figures", ()) if f != "im"]]
-    legs = _legs_table(portfolios)
     names = list(portfolios)
+    days = np.asarray(days, dtype=int)
     out = {f: np.zeros((len(days), len(names))) for f in figures}
-    dates = hist["date"].to_numpy()
-    for r, i in enumerate(days):
-        vt = pd.Timestamp(dates[i]).tz_localize("UTC")
-        expiry = vt + pd.Timedelta(days=tenor_days)
-        s = float(hist["price"].iat[i])
-        v = float(hist["vol"].iat[i])
-        pos = pd.DataFrame(
+    if days.size == 0:
+        return out
+    legs = _legs_table(portfolios)
+    arr, day_pos, port_pos = position_arrays(hist, days, portfolios, tenor_days)
+    nd = days.size
+    is_opt = arr["kind_code"] == 0
+    vt = pd.Timestamp(hist["date"].iat[int(days[0])]).tz_localize("UTC")
+    accounts = np.char.add(np.char.add(day_pos.astype(str), "|"), np.asarray(names, dtype=str)[port_pos])
+    pos = load_positions(
+        pd.DataFrame(
             {
-                "account": legs["portfolio"],
-                "instrument": [f"{p}-{k}" for p, k in zip(legs["portfolio"], legs["leg"])],
+                "account": accounts,
+                "instrument": np.char.add(accounts, np.char.add("-", np.tile(legs["leg"].to_numpy(), nd).astype(str))),
                 "underlying": underlying,
-                "kind": legs["kind"],
+                "kind": np.where(is_opt, "option", "future"),
                 # numpy's ArrayLike stub omits None, which np.where takes (an object result)
-                "option_type": np.where(  # type: ignore[call-overload]
-                    legs["kind"] == "option", np.where(legs["is_call"], "call", "put"), None
-                ),
-                "strike": np.where(legs["kind"] == "option", legs["moneyness"] * s, np.nan),
-                "expiry": expiry,
-                "quantity": legs["quantity"],
+                "option_type": np.where(is_opt, np.where(arr["is_call"], "call", "put"), None),  # type: ignore[call-overload]
+                "strike": arr["strike"],
+                "expiry": vt + pd.Timedelta(days=tenor_days),
+                "quantity": arr["size"],
                 "multiplier": 1.0,
                 "settlement": "linear",
                 "premium_currency": "USD",
             }
         )
-        market = {
+    )
+    s0 = float(hist["price"].iat[int(days[0])])
+    market = load_market(
+        {
             "valuation_time": vt.isoformat(),
             "underlyings": {
                 underlying: {
-                    "spot": s,
+                    "spot": s0,
                     "rate": 0.0,
                     "surface": {
                         "axis": "log_moneyness",
-                        "expiries": [expiry.isoformat()],
+                        "expiries": [(vt + pd.Timedelta(days=tenor_days)).isoformat()],
                         "points": [0.0],
-                        "vols": [[v]],
+                        "vols": [[float(np.nanmax(arr["vol"]))]],
                     },
                 }
             },
         }
-        acc = compute_margin(pos, load_market(market), loaded).accounts.set_index("account")
-        for f in figures:
-            col = acc[f] if f in acc.columns else pd.Series(dtype=float)
-            out[f][r] = [float(col.get(n, 0.0)) for n in names]
+    )
+    inputs = market_arrays(pos, market)
+    # every row at its own day's market (the snapshot's spot and vol are placeholders)
+    inputs.update(spot=arr["spot"], forward=arr["forward"], vol=np.where(is_opt, arr["vol"], np.nan),
+                  forward_ratio=np.ones(arr["spot"].size))
+    acc = compute_margin(pos, market, loaded, arrays=inputs).accounts.set_index("account")
+    for f in figures:
+        col = acc[f].reindex(accounts) if f in acc.columns else pd.Series(0.0, index=accounts)
+        vals = np.full((nd, len(names)), np.nan)
+        # one value per account: the first leg of each (day, portfolio)
+        first = np.r_[True, accounts[1:] != accounts[:-1]]
+        vals[day_pos[first], port_pos[first]] = col.to_numpy(dtype=float)[first]
+        out[f] = vals
     return out
 
 
 def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
-    """Margin function calling :func:`greeksmargin.margin.compute_margin` day by day (:func:`engine_figures`).
+    """Margin function: :func:`greeksmargin.margin.compute_margin` of each (day, portfolio) (:func:`engine_figures`).
 
     Parameters
     ----------
