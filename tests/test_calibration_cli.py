@@ -57,6 +57,15 @@ def test_sweep_cli_serial(capsys):
     assert "2 cells on serial" in out and "kupiec_p" in out
 
 
+def test_sweep_cli_with_the_shipped_vol_settings(capsys):
+    rc = main(["sweep", "sp500", "--mpor", "2", "--method", "hs", "--vol-series", "filled", "--joint-vol",
+               "--vega-method", "reference", "--serial", "--step", "10", "--no-progress"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    # the shipped model's SPX vega shocks (models/greeks-default.toml, same settings)
+    assert "vega_shock_up" in out and "0.2351" in out and "0.1544" in out
+
+
 def test_cli_errors(capsys):
     assert main(["calibrate", "/nonexistent/h.csv"]) == 2
     assert "file not found" in capsys.readouterr().err

@@ -29,18 +29,20 @@ def _breaches_of_reference(hist, raw):
     return res.summary.set_index("portfolio")
 
 
-@pytest.mark.parametrize("method", ["revaluation", "taylor"])
-def test_engine_covers_the_reference_straddles_as_calibrated(vix_years, method, tmp_path):
+@pytest.mark.parametrize("method,kind", [("revaluation", "relative"), ("taylor", "relative"),
+                                         ("revaluation", "absolute")])
+def test_engine_covers_the_reference_straddles_as_calibrated(vix_years, method, kind):
     """The engine's own backtest of the two straddles breaches on exactly the days the solver left uncovered."""
     template = load_model("greeks-default")
     raw_t = dict(template.raw)
     raw_t["components"] = {k: dict(v) for k, v in template.raw["components"].items()}
-    raw_t["components"]["vega"]["method"] = method
-    raw, cal = calibrated_model(vix_years, template=build_model(raw_t, "t"), vega_method="reference", **KW)
+    raw_t["components"]["vega"].update(method=method, kind=kind)
+    raw, cal = calibrated_model(vix_years, template=build_model(raw_t, "t"), vega_method="reference", vega_floor=0.0,
+                                **KW)
     ref = cal.extra["vega_reference"]
     n = len(vix_years) - 2
-    assert ref.n_days == n and ref.kind == "relative" and ref.tenor_days == 30.0
-    assert 0 < ref.down < 1 and 0 < ref.up < 20
+    assert ref.n_days == n and ref.kind == kind and ref.tenor_days == 30.0
+    assert 0 < ref.down < (1 if kind == "relative" else 0.2) and 0 < ref.up < 20
     rec = raw["meta"]["calibration"]["SPX"]
     assert rec["vega_shock_method"] == "reference" and rec["vega_shock_down"] == ref.down
     assert raw["components"]["vega"]["shock_down_by_underlying"]["SPX"] == pytest.approx(ref.down, abs=1e-6)
