@@ -266,38 +266,13 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
         size_shock = mult * (np.nan_to_num(a["vol"]) if c["kind"] == "relative" else 1.0)
         P["vega_exposure"] = np.where(is_opt, veg * size_shock, 0.0)
         P["bucket"] = sens.expiry_bucket(a["T"], c["bucket_days"])
-    if "short_option_minimum" in need:
-        rate = rs.components["short_option_minimum"]["rate"]
-        P["som"] = np.where(is_opt, -rate * size * unit_price * factor, 0.0)
-    if "roll" in need:
-        c = rs.components["roll"]
-        applies = np.isin(kinds, c["kinds"])
-        t = np.nan_to_num(a["T"], nan=0.0)
-        move = np.maximum(c["min_annual_move"], c["annual_move"] * t)
-        P["roll"] = np.where(applies, size * d1_price * move * factor, 0.0)
-        P["expiry_key"] = np.round(t * 365 * 24 * 3600).astype(np.int64)
-    if "contract_floor" in need:
-        c = rs.components["contract_floor"]
-        applies = np.isin(kinds, c["kinds"])
-        amt = cont.contract_floor(applies, a["quantity"], a["multiplier"], c["per_contract"])
-        P["contract_floor"] = amt * (market.fx_to_usd(c["currency"]) / acc_fx)
-    if "long_premium_cap" in need:
-        v, o = cont.long_premium_cap(a["value_ccy"] * factor, is_opt & (size > 0))
-        P["cap_value"], P["cap_other"] = v, o
-    if "option_standard_im" in need:
-        c = rs.components["option_standard"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mark = np.where(size != 0, a["value_ccy"] / np.where(size != 0, size, 1.0), 0.0)
-        im_s, mm_s = cont.option_standard_margin(
-            is_opt, a["is_call"], size, a["spot"], a["strike"], mark, unit_price,
-            im_base=c["im_base"], im_min=c["im_min"], mm_base=c["mm_base"], long_premium=c["long_premium"],
-        )
-        P["option_standard_im"], P["option_standard_mm"] = im_s * factor, mm_s * factor
-    if "delta_one_im" in need:
-        c = rs.components["delta_one"]
-        applies = np.isin(kinds, c["kinds"])
-        im_d, mm_d = cont.delta_one_margin(applies, size, d1_price, c["im_rate"], c["mm_rate"])
-        P["delta_one_im"], P["delta_one_mm"] = im_d * factor, mm_d * factor
+    from .margin import contingency_pieces
+
+    P.update(contingency_pieces(
+        rs, a, kinds=kinds, size=size, unit_price=unit_price, d1_price=d1_price, value_ccy=a["value_ccy"],
+        quantity=a["quantity"], multiplier=a["multiplier"], factor=factor,
+        currency_to_account=lambda ccy: market.fx_to_usd(ccy) / acc_fx,
+    ))
     return P
 
 

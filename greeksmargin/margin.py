@@ -31,7 +31,7 @@ contributions sum to ``im`` exactly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -502,6 +502,86 @@ def vega_shocks(params: dict[str, Any], underlyings: Sequence[str], side: str) -
     )
 
 
+def contingency_pieces(
+    rs: RuleSet,
+    arrays: Mapping[str, Any],
+    *,
+    kinds: NDArray[Any],
+    size: NDArray[np.float64],
+    unit_price: NDArray[np.float64],
+    d1_price: NDArray[np.float64],
+    value_ccy: NDArray[np.float64],
+    quantity: NDArray[np.float64],
+    multiplier: NDArray[np.float64],
+    factor: NDArray[np.float64],
+    currency_to_account: Callable[[str], Any],
+) -> dict[str, NDArray[Any]]:
+    """Per-position pieces of the contingency and standard figures, in the account's margin currency.
+
+    The engine (:func:`compute_margin`) and the incremental what-if (:mod:`greeksmargin.incremental`)
+    both build them here. Keys, present for the figures the model uses: ``som`` (short option minimum,
+    ``-rate x size x unit price`` per option, summed and floored at 0 per unit), ``roll`` and
+    ``expiry_key`` (roll amount ``size x price x max(min_annual_move, annual_move T)`` and the expiry in
+    seconds it nets in), ``contract_floor``, ``cap_value`` / ``cap_other`` (long-premium cap),
+    ``option_standard_im`` / ``_mm``, ``delta_one_im`` / ``_mm``.
+
+    Parameters
+    ----------
+    rs : RuleSet
+        The model's rules.
+    arrays : mapping of str -> ndarray of shape (n,)
+        Position arrays (``kind_code``, ``is_call``, ``T``, ``spot``, ``strike``).
+    kinds : ndarray of object, shape (n,)
+        Kind names.
+    size, unit_price, d1_price, value_ccy, quantity, multiplier, factor : ndarray of shape (n,)
+        Quantity x multiplier; one unit of underlying in the position's currency (1 for coin-settled);
+        the delta-one price (1 for coin-settled); the position's value in its currency; quantity;
+        multiplier; position currency -> account margin currency.
+    currency_to_account : callable
+        ``ccy -> factor`` (scalar or shape (n,)) converting an amount in ``ccy`` to each position's
+        account margin currency (the contract floor's currency).
+
+    Returns
+    -------
+    dict of str -> ndarray of shape (n,)
+    """
+    need = set(rs.figures)
+    is_opt = np.asarray(arrays["kind_code"]) == 0
+    P: dict[str, NDArray[Any]] = {}
+    if "short_option_minimum" in need:
+        rate = rs.components["short_option_minimum"]["rate"]
+        P["som"] = np.where(is_opt, -rate * size * unit_price * factor, 0.0)
+    if "roll" in need:
+        c = rs.components["roll"]
+        applies = np.isin(kinds, c["kinds"])
+        t = np.nan_to_num(np.asarray(arrays["T"], dtype=float), nan=0.0)
+        move = np.maximum(c["min_annual_move"], c["annual_move"] * t)
+        P["roll"] = np.where(applies, size * d1_price * move * factor, 0.0)
+        P["expiry_key"] = np.round(t * 365 * 24 * 3600).astype(np.int64)
+    if "contract_floor" in need:
+        c = rs.components["contract_floor"]
+        applies = np.isin(kinds, c["kinds"])
+        amt = cont.contract_floor(applies, quantity, multiplier, c["per_contract"])
+        P["contract_floor"] = amt * currency_to_account(c["currency"])
+    if "long_premium_cap" in need:
+        P["cap_value"], P["cap_other"] = cont.long_premium_cap(value_ccy * factor, is_opt & (size > 0))
+    if "option_standard_im" in need:
+        c = rs.components["option_standard"]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mark = np.where(size != 0, value_ccy / np.where(size != 0, size, 1.0), 0.0)
+        im_s, mm_s = cont.option_standard_margin(
+            is_opt, arrays["is_call"], size, arrays["spot"], arrays["strike"], mark, unit_price,
+            im_base=c["im_base"], im_min=c["im_min"], mm_base=c["mm_base"], long_premium=c["long_premium"],
+        )
+        P["option_standard_im"], P["option_standard_mm"] = im_s * factor, mm_s * factor
+    if "delta_one_im" in need:
+        c = rs.components["delta_one"]
+        applies = np.isin(kinds, c["kinds"])
+        im_d, mm_d = cont.delta_one_margin(applies, size, d1_price, c["im_rate"], c["mm_rate"])
+        P["delta_one_im"], P["delta_one_mm"] = im_d * factor, mm_d * factor
+    return P
+
+
 #: floor of a shocked-down vol in the revaluation vega charge (a term-scaled fall may exceed 100%)
 REVAL_MIN_VOL = 1e-4
 
@@ -787,45 +867,17 @@ def _run(
         P["vega_exposure"] = P["vega_base"] * shock["vega_up"]
         bucket = sens.expiry_bucket(A["T"], c["bucket_days"])
         n_buckets = len(c["bucket_days"]) + 1
-    if "short_option_minimum" in need:
-        rate = rs.components["short_option_minimum"]["rate"]
-        P["som"] = np.where(is_opt, -rate * size * unit_price * factor, 0.0)
+    P.update(contingency_pieces(
+        rs, A, kinds=kinds, size=size, unit_price=unit_price, d1_price=d1_price,
+        value_ccy=pr["value_ccy"].astype(float), quantity=pr["quantity"].astype(float),
+        multiplier=pr["multiplier"].astype(float), factor=factor,
+        currency_to_account=lambda ccy: market.fx_to_usd(ccy) / acc_fx[acc_code],
+    ))
     expiry_code = None
     n_expiry = 1
     if "roll" in need:
-        c = rs.components["roll"]
-        applies = np.isin(kinds, c["kinds"])
-        t = np.nan_to_num(A["T"], nan=0.0)
-        move = np.maximum(c["min_annual_move"], c["annual_move"] * t)
-        P["roll"] = np.where(applies, size * d1_price * move * factor, 0.0)
-        expiry_code, exp_names = _factorize_sorted(np.round(t * 365 * 24 * 3600).astype(np.int64))
+        expiry_code, exp_names = _factorize_sorted(P["expiry_key"])
         n_expiry = max(len(exp_names), 1)
-    if "contract_floor" in need:
-        c = rs.components["contract_floor"]
-        applies = np.isin(kinds, c["kinds"])
-        amt = cont.contract_floor(
-            applies, pr["quantity"].astype(float), pr["multiplier"].astype(float), c["per_contract"]
-        )
-        to_acc = market.fx_to_usd(c["currency"]) / acc_fx[acc_code]
-        P["contract_floor"] = amt * to_acc
-    if "long_premium_cap" in need:
-        is_long_opt = is_opt & (size > 0)
-        cap_v, cap_o = cont.long_premium_cap(pr["value_ccy"].astype(float) * factor, is_long_opt)
-        P["cap_value"], P["cap_other"] = cap_v, cap_o
-    if "option_standard_im" in need:
-        c = rs.components["option_standard"]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mark = np.where(size != 0, pr["value_ccy"].astype(float) / np.where(size != 0, size, 1.0), 0.0)
-        im_s, mm_s = cont.option_standard_margin(
-            is_opt, A["is_call"], size, A["spot"], A["strike"], mark, unit_price,
-            im_base=c["im_base"], im_min=c["im_min"], mm_base=c["mm_base"], long_premium=c["long_premium"],
-        )
-        P["option_standard_im"], P["option_standard_mm"] = im_s * factor, mm_s * factor
-    if "delta_one_im" in need:
-        c = rs.components["delta_one"]
-        applies = np.isin(kinds, c["kinds"])
-        im_d, mm_d = cont.delta_one_margin(applies, size, d1_price, c["im_rate"], c["mm_rate"])
-        P["delta_one_im"], P["delta_one_mm"] = im_d * factor, mm_d * factor
 
     # ---- unit figures, requirements
     UF = _unit_figures(rs, need, P, unit, starts, n_units, unit_shock, bucket, n_buckets, expiry_code, n_expiry)
