@@ -191,3 +191,43 @@ def test_portfolio_order_and_subset_do_not_change_results(sp500, models, order, 
     b = run_backtest(sp500, f, portfolios={order[0]: PORTFOLIOS[order[0]]}, **kw).daily
     a = a.set_index(["portfolio", "date"]).sort_index()
     pd.testing.assert_frame_equal(a.loc[[order[0]]], b.set_index(["portfolio", "date"]).sort_index())
+
+
+def test_portfolios_file_round_trip_and_backtest(tmp_path, capsys):
+    from greeksmargin.calibration.backtest import load_portfolios
+    from greeksmargin.cli import main
+
+    f = tmp_path / "p.csv"
+    f.write_text("portfolio,kind,quantity,option_type,moneyness\n"
+                 "condor,option,-1,call,1.03\ncondor,option,1,CALL,1.08\nhedge,future,2,,\nhedge,option,1,put,\n")
+    ports = load_portfolios(f)
+    assert list(ports) == ["condor", "hedge"]
+    assert ports["condor"] == (Leg("option", -1.0, "call", 1.03), Leg("option", 1.0, "call", 1.08))
+    assert ports["hedge"] == (Leg("future", 2.0, None, 1.0), Leg("option", 1.0, "put", 1.0))
+    pq = tmp_path / "p.parquet"
+    pd.read_csv(f).to_parquet(pq)
+    assert load_portfolios(pq) == ports
+    rc = main(["backtest", "sp500", "--portfolios-file", str(f), "--portfolios", "hedge", "--start", "2008-01-01",
+               "--end", "2008-12-31", "--margin", "stress-grid"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "hedge" in out and "condor" not in out
+
+
+@pytest.mark.parametrize("body,row,column,text", [
+    ("portfolio,kind\nx,option\n", None, "quantity", "missing column"),
+    ("portfolio,kind,quantity,option_type\nx,option,1,call\nx,swap,1,\n", 1, "kind", "option' or 'future"),
+    ("portfolio,kind,quantity,option_type\nx,option,0,call\n", 0, "quantity", "non-zero"),
+    ("portfolio,kind,quantity,option_type\nx,option,abc,call\n", 0, "quantity", "not a number"),
+    ("portfolio,kind,quantity,option_type\nx,future,1,\nx,option,1,straddle\n", 1, "option_type", "call' or 'put"),
+    ("portfolio,kind,quantity,option_type,moneyness\nx,option,1,put,-0.9\n", 0, "moneyness", "> 0"),
+    ("portfolio,kind,quantity,option_type\n,option,1,put\n", 0, "portfolio", "name missing"),
+])
+def test_bad_portfolios_file_names_row_and_column(tmp_path, body, row, column, text):
+    from greeksmargin.calibration.backtest import load_portfolios
+
+    f = tmp_path / "bad.csv"
+    f.write_text(body)
+    with pytest.raises(InputError, match=text) as e:
+        load_portfolios(f)
+    assert e.value.file == str(f) and e.value.row == row and e.value.column == column

@@ -76,6 +76,74 @@ PORTFOLIOS: dict[str, tuple[Leg, ...]] = {
     "short_future": (Leg(F, -1),),
 }
 
+#: columns of a portfolio file (:func:`load_portfolios`)
+PORTFOLIO_COLUMNS = ("portfolio", "kind", "quantity", "option_type", "moneyness")
+
+
+def load_portfolios(path: Any) -> dict[str, tuple[Leg, ...]]:
+    """Backtest portfolios from a CSV or Parquet file, one row per leg.
+
+    Columns: ``portfolio`` (name), ``kind`` (``option`` or ``future``), ``quantity`` (signed, per unit of
+    underlying, non-zero), ``option_type`` (``call``/``put``, options only; empty for futures),
+    ``moneyness`` (strike / spot at inception, > 0; options only, default 1). Legs keep the file's order;
+    portfolios the order of their first row.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    dict of str -> tuple of Leg
+
+    Raises
+    ------
+    InputError
+        A missing column, or a bad value, naming the file, the row (0-based data row) and the column.
+    """
+    from .. import io
+
+    df = io.read_table(path)
+    f = str(path)
+    missing = [c for c in ("portfolio", "kind", "quantity") if c not in df.columns]
+    if missing:
+        raise InputError("missing column", file=f, column=missing[0])
+    if df.empty:
+        raise InputError("no legs", file=f)
+    out: dict[str, list[Leg]] = {}
+    for row, rec in enumerate(df.to_dict("records")):
+        name = rec.get("portfolio")
+        if not isinstance(name, str) or not name.strip():
+            raise InputError("portfolio name missing", file=f, row=row, column="portfolio")
+        kind = str(rec.get("kind", "")).strip().lower()
+        if kind not in ("option", "future"):
+            raise InputError(f"kind must be 'option' or 'future', got {rec.get('kind')!r}", file=f, row=row,
+                             column="kind")
+        try:
+            qty = float(rec["quantity"])
+        except (TypeError, ValueError):
+            raise InputError(f"not a number: {rec['quantity']!r}", file=f, row=row, column="quantity") from None
+        if not np.isfinite(qty) or qty == 0.0:
+            raise InputError(f"quantity must be finite and non-zero, got {qty}", file=f, row=row, column="quantity")
+        opt_type: str | None = None
+        mny = 1.0
+        if kind == "option":
+            opt_type = str(rec.get("option_type", "")).strip().lower()
+            if opt_type not in ("call", "put"):
+                raise InputError(f"option_type must be 'call' or 'put', got {rec.get('option_type')!r}", file=f,
+                                 row=row, column="option_type")
+            raw = rec.get("moneyness", 1.0)
+            try:
+                mny = 1.0 if raw is None or (isinstance(raw, float) and np.isnan(raw)) else float(raw)
+            except (TypeError, ValueError):
+                raise InputError(f"not a number: {raw!r}", file=f, row=row, column="moneyness") from None
+            if not np.isfinite(mny) or mny <= 0.0:
+                raise InputError(f"moneyness must be > 0, got {mny}", file=f, row=row, column="moneyness")
+        out.setdefault(name.strip(), []).append(Leg(kind, qty, opt_type, mny))
+    return {k: tuple(v) for k, v in out.items()}
+
+
 #: margin function: (history, test-day rows of shape (n_days,), portfolios, tenor_days) -> IM (n_days, n_portfolios)
 MarginFunction = Callable[[pd.DataFrame, np.ndarray, Mapping[str, Sequence[Leg]], float], np.ndarray]
 

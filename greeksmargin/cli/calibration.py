@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--margin", choices=["engine", "stress-grid"], default="engine",
                    help="engine: compute_margin; stress-grid: the model's scan alone (fast)")
     b.add_argument("--portfolios", help="comma-separated subset of the representative portfolios")
+    b.add_argument("--portfolios-file", type=Path,
+                   help="your own portfolios instead: CSV/Parquet, one row per leg (portfolio, kind, quantity, "
+                   "option_type, moneyness)")
     b.add_argument("--dynamic-fhs", type=float, metavar="LAMBDA",
                    help="recalibrate the model's price shocks on the history by FHS and rescale them each day by "
                    "the EWMA vol (decay LAMBDA) known that day, instead of using the model's fixed shocks")
@@ -255,13 +258,18 @@ def _backtest(args: argparse.Namespace) -> int:
     c0, h0 = _model_defaults(model)
     confidence = args.confidence or c0 or 0.99
     mpor = args.mpor or h0 or 2
-    ports = dict(PORTFOLIOS)
+    known = dict(PORTFOLIOS)
+    if args.portfolios_file:
+        from ..calibration.backtest import load_portfolios
+
+        known = load_portfolios(args.portfolios_file)
+    ports = known
     if args.portfolios:
         names = [x.strip() for x in args.portfolios.split(",") if x.strip()]
-        unknown = [n for n in names if n not in PORTFOLIOS]
+        unknown = [n for n in names if n not in known]
         if unknown:
-            raise InputError(f"unknown portfolio {unknown[0]!r} (known: {', '.join(PORTFOLIOS)})", column="portfolios")
-        ports = {n: PORTFOLIOS[n] for n in names}
+            raise InputError(f"unknown portfolio {unknown[0]!r} (known: {', '.join(known)})", column="portfolios")
+        ports = {n: known[n] for n in names}
     t0 = time.perf_counter()
     if args.dynamic_fhs is not None:
         from ..calibration.sweep import fhs_rescaled_margin
