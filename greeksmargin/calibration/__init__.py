@@ -3,7 +3,9 @@
 * :mod:`.history`: load and validate daily history (bundled ``sp500``, ``btc``, or a file).
 * :mod:`.shocks`: price shocks (plain and EWMA-filtered historical simulation, stressed floor) and vol
   shocks at confidence c over an MPOR of h days: :func:`calibrate`.
-* :mod:`.backtest`: representative portfolios margined day by day against realised MPOR losses.
+* :mod:`.backtest`: representative (or your own) portfolios margined day by day against realised MPOR
+  losses.
+* :mod:`.reference`: vega-charge shocks calibrated on the reference ATM straddles.
 * :mod:`.stats`: Kupiec, Christoffersen, procyclicality, efficiency.
 * :mod:`.model_file`: calibrated model files with provenance.
 * :mod:`.sweep`: calibrate + backtest pipeline and the sweep cell for :func:`greeksmargin.distributed.run_sweep`.
@@ -11,9 +13,19 @@
 
 from __future__ import annotations
 
-from .backtest import PORTFOLIOS, BacktestResult, Leg, engine_margin, run_backtest, stress_grid_margin
+from .backtest import (
+    PORTFOLIOS,
+    BacktestResult,
+    Leg,
+    engine_figures,
+    engine_margin,
+    load_portfolios,
+    run_backtest,
+    stress_grid_margin,
+)
 from .history import ewma_sigma, load_history, validate_history, with_vol_proxy
 from .model_file import apply_calibration, build_model, write_model_file
+from .reference import REFERENCE_PORTFOLIOS, ReferenceVega, reference_vega_shocks
 from .shocks import (
     Calibration,
     VolShock,
@@ -36,9 +48,11 @@ from .sweep import calibrated_model, fhs_rescaled_margin, margin_function, sweep
 
 __all__ = [
     "PORTFOLIOS",
+    "REFERENCE_PORTFOLIOS",
     "BacktestResult",
     "Calibration",
     "Leg",
+    "ReferenceVega",
     "VolShock",
     "apply_calibration",
     "build_model",
@@ -46,6 +60,7 @@ __all__ = [
     "calibrated_model",
     "christoffersen_independence",
     "conditional_coverage",
+    "engine_figures",
     "engine_margin",
     "ewma_sigma",
     "excess_breaches_p",
@@ -55,9 +70,11 @@ __all__ = [
     "hs_quantiles",
     "kupiec_pof",
     "load_history",
+    "load_portfolios",
     "margin_efficiency",
     "margin_function",
     "peak_to_trough",
+    "reference_vega_shocks",
     "return_correlation",
     "run_backtest",
     "stress_grid_margin",
