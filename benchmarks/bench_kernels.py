@@ -31,6 +31,7 @@ from greeksmargin import kernels
 from greeksmargin.margin import compute_margin
 from greeksmargin.models import load_model
 from greeksmargin.positions import load_positions
+from greeksmargin.pricing import black76_greeks5
 
 
 def stage_inputs(result):
@@ -98,13 +99,13 @@ def main() -> None:
         args5 = (rng.random(n5) < 0.5, f5, k5, rng.uniform(0.01, 2.0, n5), rng.uniform(0.1, 1.0, n5),
                  rng.uniform(0.0, 0.05, n5))
         buf = np.empty((5, n5))
-        ref5 = kernels.black76_greeks5(*args5, backend="numpy")
-        np.testing.assert_allclose(kernels.black76_greeks5(*args5, backend="numba", out=buf), ref5, rtol=1e-9,
+        ref5 = black76_greeks5(*args5, backend="numpy")
+        np.testing.assert_allclose(black76_greeks5(*args5, backend="numba", out=buf), ref5, rtol=1e-9,
                                    atol=1e-9)
-        t5np = median(times(lambda: kernels.black76_greeks5(*args5, backend="numpy"), args.repeat))
-        t5nb = median(times(lambda: kernels.black76_greeks5(*args5, backend="numba", out=buf), 5))
+        t5np = median(times(lambda: black76_greeks5(*args5, backend="numpy"), args.repeat))
+        t5nb = median(times(lambda: black76_greeks5(*args5, backend="numba", out=buf), 5))
         extra = [(f"(a) price+delta+gamma+vega+theta of {n5:,} options, numpy pricing.black76", t5np),
-                 ("(a) same, kernels.black76_greeks5 (numba)", t5nb)]
+                 ("(a) same, pricing.black76_greeks5 (numba)", t5nb)]
     print(f"{'path':<64}{'median s':>10}{'x naive':>9}")
     for name, t in rows:
         print(f"{name:<64}{t:>10.3f}{base / t:>9.1f}")

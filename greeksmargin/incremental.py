@@ -424,26 +424,17 @@ class AccountState:
                 loss, _ = scan_loss(un.pnl[:, None], g.weights, gain)
                 sc[i] = loss[0]
             out["scan"] = sc
-        from .margin import delta_shocks, vega_shocks
+        from .margin import _PRICE_PIECES, delta_shocks, gamma_shocks, price_charges, vega_shocks
 
-        for name in ("delta", "gamma"):
-            if name in need:
-                c = rs.components[name]
-                net = np.array([getattr(un, name) for un in us])
-                if name == "delta" and c["method"] == "revaluation":
-                    du = np.array([un.delta_up for un in us])
-                    dd = np.array([un.delta_down for un in us])
-                    out[name] = sens.delta_charge_revaluation(du, dd)
-                elif name == "delta":  # direction-aware: long net delta x fall, short x rise
-                    out[name] = sens.delta_charge(net, delta_shocks(c, names, "down"), delta_shocks(c, names, "up"))
-                else:
-                    h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names])
-                    if c["method"] == "revaluation":
-                        gu = np.array([un.gamma_up for un in us])
-                        gd = np.array([un.gamma_down for un in us])
-                        out[name] = sens.gamma_charge_revaluation(gu, gd, h, h)
-                    else:
-                        out[name] = sens.gamma_charge(net, h)
+        if need & {"delta", "gamma"}:
+            net = {k: np.array([getattr(un, k) for un in us]) for k in _PRICE_PIECES}
+            shock: dict[str, NDArray[np.float64]] = {}
+            if "delta" in need:
+                c = rs.components["delta"]
+                shock["delta_down"], shock["delta_up"] = delta_shocks(c, names, "down"), delta_shocks(c, names, "up")
+            if "gamma" in need:
+                shock["gamma"] = gamma_shocks(rs.components["gamma"], names)
+            out.update(price_charges(rs, need, net, shock))
         if "vega" in need:
             c = rs.components["vega"]
             lam = c["cross_bucket_netting"]

@@ -19,9 +19,6 @@ positions (``V'/F' - V/F``); futures / perpetuals ``size ref m`` (coin: ``size m
 with the numpy path to rounding (tests: 1e-9 relative on the scan figures; the finite-difference gamma,
 ``(p+ + p-) / h^2``, to 1e-6, a last-bit difference of the two Black-76 implementations amplified).
 
-:func:`black76_greeks5` is :func:`greeksmargin.pricing.black76_greeks5` (the lean pricing kernel of
-benchmark (a)) behind the same backend switch.
-
 Backends: ``"numpy"``, ``"numba"`` or ``"auto"`` (numba when importable). ``GREEKSMARGIN_BACKEND=numpy``
 in the environment forces the numpy path everywhere ``"auto"`` is used.
 """
@@ -39,7 +36,7 @@ from numpy.typing import NDArray
 from .rules.scan import group_sum, scan_loss
 from .scenarios import CHUNK, ScenarioGrid, scenario_pnl, sensitivities
 
-__all__ = ["FusedScan", "black76_greeks5", "numba_available", "resolve_backend", "scan_units"]
+__all__ = ["FusedScan", "numba_available", "resolve_backend", "scan_units"]
 
 Backend = Literal["auto", "numpy", "numba"]
 Arrays = Mapping[str, NDArray[Any]]
@@ -157,38 +154,6 @@ def scan_units(
     if be == "numba" and n:
         return _scan_numba(a, factor, starts, grid, gain_offset, scan, sens, h_spot, h_vol, n_s)
     return _scan_numpy(a, factor, starts, grid, gain_offset, scan, sens, chunk, h_spot, h_vol, n, n_units, n_s)
-
-
-def black76_greeks5(
-    is_call: NDArray[np.bool_],
-    forward: NDArray[np.float64],
-    strike: NDArray[np.float64],
-    time_to_expiry: NDArray[np.float64],
-    vol: NDArray[np.float64],
-    rate: NDArray[np.float64],
-    *,
-    backend: Backend = "auto",
-    out: NDArray[np.float64] | None = None,
-) -> NDArray[np.float64]:
-    """:func:`greeksmargin.pricing.black76_greeks5` with the ``"auto"`` backend resolved (:func:`resolve_backend`).
-
-    Parameters
-    ----------
-    is_call, forward, strike, time_to_expiry, vol, rate : ndarray of shape (n,)
-        As :func:`greeksmargin.pricing.black76_greeks5`.
-    backend : {"auto", "numpy", "numba"}
-        Implementation.
-    out : ndarray of shape (5, n), optional
-        Output buffer.
-
-    Returns
-    -------
-    ndarray of shape (5, n)
-        Price, delta, gamma, vega (per 1.00 vol), theta (per year).
-    """
-    from .pricing import black76_greeks5 as greeks5
-
-    return greeks5(is_call, forward, strike, time_to_expiry, vol, rate, backend=resolve_backend(backend), out=out)
 
 
 # ------------------------------------------------------------------------------------------ numpy path

@@ -284,6 +284,46 @@ def _factorize_sorted(values: Any) -> tuple[NDArray[np.intp], pd.Index]:
     return codes.astype(np.intp), pd.Index(uniques)
 
 
+#: per-position pieces of the delta and gamma charges (the revaluation ones only with method = "revaluation")
+_PRICE_PIECES = ("delta", "gamma", "delta_up", "delta_down", "gamma_up", "gamma_down")
+
+
+def price_charges(
+    rs: RuleSet, need: set[str], net: Mapping[str, NDArray[np.float64]], shock: Mapping[str, NDArray[np.float64]]
+) -> dict[str, NDArray[np.float64]]:
+    """Delta and gamma figures of units (their summed pieces) or of positions alone, by each charge's method.
+
+    Parameters
+    ----------
+    rs : RuleSet
+        The model's rules.
+    need : set of str
+        Figures the model uses.
+    net : mapping of str -> ndarray of shape (n,)
+        Net ``delta`` / ``gamma`` (Taylor) or the P&L ``delta_up`` / ``delta_down`` / ``gamma_up`` /
+        ``gamma_down`` at the shocks (revaluation, :func:`revaluation_pieces`), margin currency.
+    shock : mapping of str -> ndarray of shape (n,)
+        ``delta_down`` / ``delta_up`` (Taylor delta) and ``gamma`` price shocks of each unit / position.
+
+    Returns
+    -------
+    dict of str -> ndarray of shape (n,)
+    """
+    out: dict[str, NDArray[np.float64]] = {}
+    if "delta" in need:
+        if rs.components["delta"]["method"] == "revaluation":
+            out["delta"] = sens.delta_charge_revaluation(net["delta_up"], net["delta_down"])
+        else:
+            out["delta"] = sens.delta_charge(net["delta"], shock["delta_down"], shock["delta_up"])
+    if "gamma" in need:
+        h = shock["gamma"]
+        if rs.components["gamma"]["method"] == "revaluation":
+            out["gamma"] = sens.gamma_charge_revaluation(net["gamma_up"], net["gamma_down"], h, h)
+        else:
+            out["gamma"] = sens.gamma_charge(net["gamma"], h)
+    return out
+
+
 def _unit_figures(
     rs: RuleSet,
     need: set[str],
@@ -301,23 +341,9 @@ def _unit_figures(
     out: dict[str, NDArray[np.float64]] = {}
     if "scan" in need:
         out["scan"] = P["unit_scan"]
-    if "delta" in need:
-        if rs.components["delta"]["method"] == "revaluation":
-            out["delta"] = sens.delta_charge_revaluation(
-                group_sum(P["delta_up"], starts), group_sum(P["delta_down"], starts)
-            )
-        else:
-            out["delta"] = sens.delta_charge(
-                group_sum(P["delta"], starts), unit_und_shock["delta_down"], unit_und_shock["delta_up"]
-            )
-    if "gamma" in need:
-        if rs.components["gamma"]["method"] == "revaluation":
-            h = unit_und_shock["gamma"]
-            out["gamma"] = sens.gamma_charge_revaluation(
-                group_sum(P["gamma_up"], starts), group_sum(P["gamma_down"], starts), h, h
-            )
-        else:
-            out["gamma"] = sens.gamma_charge(group_sum(P["gamma"], starts), unit_und_shock["gamma"])
+    if need & {"delta", "gamma"}:
+        net = {k: group_sum(P[k], starts) for k in _PRICE_PIECES if k in P}
+        out.update(price_charges(rs, need, net, unit_und_shock))
     if "vega" in need:
         assert bucket is not None
         lam = rs.components["vega"]["cross_bucket_netting"]
@@ -356,16 +382,7 @@ def _position_figures(
     out: dict[str, NDArray[np.float64]] = {}
     if "scan" in need:
         out["scan"] = P["pos_scan"]
-    if "delta" in need:
-        if rs.components["delta"]["method"] == "revaluation":
-            out["delta"] = sens.delta_charge_revaluation(P["delta_up"], P["delta_down"])
-        else:
-            out["delta"] = sens.delta_charge(P["delta"], shock["delta_down"], shock["delta_up"])
-    if "gamma" in need:
-        if rs.components["gamma"]["method"] == "revaluation":
-            out["gamma"] = sens.gamma_charge_revaluation(P["gamma_up"], P["gamma_down"], shock["gamma"], shock["gamma"])
-        else:
-            out["gamma"] = sens.gamma_charge(P["gamma"], shock["gamma"])
+    out.update(price_charges(rs, need, P, shock))
     if "vega" in need:
         if rs.components["vega"]["method"] == "revaluation":
             out["vega"] = sens.vega_loss(P["vega_up"], P["vega_down"])
@@ -481,6 +498,12 @@ def delta_shocks(params: dict[str, Any], underlyings: Sequence[str], side: str) 
         else:
             out.append(float(sym_by.get(u, params["price_shock"])))
     return np.asarray(out, dtype=float)
+
+
+def gamma_shocks(params: dict[str, Any], underlyings: Sequence[str]) -> NDArray[np.float64]:
+    """Price shock of the gamma charge per underlying: ``price_shock_by_underlying[u]``, else ``price_shock``."""
+    by = params.get("price_shock_by_underlying") or {}
+    return np.asarray([float(by.get(u, params["price_shock"])) for u in underlyings], dtype=float)
 
 
 def vega_shocks(params: dict[str, Any], underlyings: Sequence[str], side: str) -> NDArray[np.float64]:
@@ -600,8 +623,6 @@ def revaluation_pieces(
     non-options. Empty when no component uses ``method = "revaluation"``. Additive over positions (the
     unit sums are sums).
     """
-    from .scenarios import scenario_pnl
-
     need = set(rs.figures)
     want = {k: k in need and rs.components[k]["method"] == "revaluation" for k in ("delta", "gamma", "vega")}
     if not any(want.values()):
@@ -632,7 +653,7 @@ def revaluation_pieces(
         row("delta_down", -delta_shocks(c, names_l, "down")[inv_code], vol)
     if want["gamma"]:
         c = rs.components["gamma"]
-        h = np.array([float(c["price_shock_by_underlying"].get(u, c["price_shock"])) for u in names_l])[inv_code]
+        h = gamma_shocks(c, names_l)[inv_code]
         row("gamma_up", h, vol)
         row("gamma_down", -h, vol)
     if want["vega"]:
@@ -834,19 +855,16 @@ def _run(
     P["gamma"] = gam
     shock: dict[str, NDArray[np.float64]] = {}
     unit_shock: dict[str, NDArray[np.float64]] = {}
-    for name in ("delta", "gamma"):
-        if name in need:
-            c = rs.components[name]
-            per_und = np.array(
-                [float(c["price_shock_by_underlying"].get(str(u), c["price_shock"])) for u in underlying_names]
-            )
-            shock[name] = per_und[und_code]
-            unit_shock[name] = per_und[unit_und]
-            if name == "delta":
-                for side in ("down", "up"):
-                    per_side = delta_shocks(c, [str(u) for u in underlying_names], side)
-                    shock[f"delta_{side}"] = per_side[und_code]
-                    unit_shock[f"delta_{side}"] = per_side[unit_und]
+    und_str = [str(u) for u in underlying_names]
+    if "delta" in need:
+        for side in ("down", "up"):
+            per_side = delta_shocks(rs.components["delta"], und_str, side)
+            shock[f"delta_{side}"] = per_side[und_code]
+            unit_shock[f"delta_{side}"] = per_side[unit_und]
+    if "gamma" in need:
+        per_und = gamma_shocks(rs.components["gamma"], und_str)
+        shock["gamma"] = per_und[und_code]
+        unit_shock["gamma"] = per_und[unit_und]
     bucket = None
     n_buckets = 1
     if "vega" in need:
@@ -859,12 +877,10 @@ def _run(
         base = mult * (np.nan_to_num(A["vol"]) if c["kind"] == "relative" else 1.0)
         # signed vega per unit of vol shock; the shock of the losing direction is applied per unit / position
         P["vega_base"] = np.where(is_opt, veg * base, 0.0)
-        names = [str(u) for u in underlying_names]
         for side in ("up", "down"):
-            per_side = vega_shocks(c, names, side)
+            per_side = vega_shocks(c, und_str, side)
             shock[f"vega_{side}"] = per_side[und_code]
             unit_shock[f"vega_{side}"] = per_side[unit_und]
-        P["vega_exposure"] = P["vega_base"] * shock["vega_up"]
         bucket = sens.expiry_bucket(A["T"], c["bucket_days"])
         n_buckets = len(c["bucket_days"]) + 1
     P.update(contingency_pieces(

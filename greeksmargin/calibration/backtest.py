@@ -373,23 +373,22 @@ def engine_figures(
     out = {f: np.zeros((len(days), len(names))) for f in figures}
     if days.size == 0:
         return out
-    legs = _legs_table(portfolios)
     arr, day_pos, port_pos = position_arrays(hist, days, portfolios, tenor_days)
-    nd = days.size
     is_opt = arr["kind_code"] == 0
     vt = pd.Timestamp(hist["date"].iat[int(days[0])]).tz_localize("UTC")
+    expiry = vt + pd.Timedelta(days=tenor_days)
     accounts = np.char.add(np.char.add(day_pos.astype(str), "|"), np.asarray(names, dtype=str)[port_pos])
     pos = load_positions(
         pd.DataFrame(
             {
                 "account": accounts,
-                "instrument": np.char.add(accounts, np.char.add("-", np.tile(legs["leg"].to_numpy(), nd).astype(str))),
+                "instrument": np.char.add(accounts, np.char.add("-", np.arange(accounts.size).astype(str))),
                 "underlying": underlying,
                 "kind": np.where(is_opt, "option", "future"),
                 # numpy's ArrayLike stub omits None, which np.where takes (an object result)
                 "option_type": np.where(is_opt, np.where(arr["is_call"], "call", "put"), None),  # type: ignore[call-overload]
                 "strike": arr["strike"],
-                "expiry": vt + pd.Timedelta(days=tenor_days),
+                "expiry": expiry,
                 "quantity": arr["size"],
                 "multiplier": 1.0,
                 "settlement": "linear",
@@ -407,7 +406,7 @@ def engine_figures(
                     "rate": 0.0,
                     "surface": {
                         "axis": "log_moneyness",
-                        "expiries": [(vt + pd.Timedelta(days=tenor_days)).isoformat()],
+                        "expiries": [expiry.isoformat()],
                         "points": [0.0],
                         "vols": [[float(np.nanmax(arr["vol"]))]],
                     },
@@ -420,13 +419,10 @@ def engine_figures(
     inputs.update(spot=arr["spot"], forward=arr["forward"], vol=np.where(is_opt, arr["vol"], np.nan),
                   forward_ratio=np.ones(arr["spot"].size))
     acc = compute_margin(pos, market, loaded, arrays=inputs).accounts.set_index("account")
+    first = np.r_[True, accounts[1:] != accounts[:-1]]  # one row per account: the first leg of each
     for f in figures:
-        col = acc[f].reindex(accounts) if f in acc.columns else pd.Series(0.0, index=accounts)
-        vals = np.full((nd, len(names)), np.nan)
-        # one value per account: the first leg of each (day, portfolio)
-        first = np.r_[True, accounts[1:] != accounts[:-1]]
-        vals[day_pos[first], port_pos[first]] = col.to_numpy(dtype=float)[first]
-        out[f] = vals
+        if f in acc.columns:
+            out[f][day_pos[first], port_pos[first]] = acc[f].reindex(accounts[first]).to_numpy(dtype=float)
     return out
 
 

@@ -57,6 +57,15 @@ def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
     d[path[-1]] = value
 
 
+def sets_vol_shocks(cal: Calibration, calibrate_vol: bool | None = None) -> bool:
+    """Whether a calibration sets the model's vol shocks.
+
+    ``calibrate_vol`` when given; by default only from a vol index (source ``"index"`` or ``"filled"``),
+    not from the realised-vol proxy alone.
+    """
+    return cal.vol.source in ("index", "filled") if calibrate_vol is None else bool(calibrate_vol)
+
+
 def apply_calibration(
     raw: dict[str, Any],
     cal: Calibration,
@@ -112,8 +121,7 @@ def apply_calibration(
     ModelError
         The template is not a ``greeks-stress`` model or lacks the calibrated tables.
     """
-    if calibrate_vol is None:
-        calibrate_vol = cal.vol.source in ("index", "filled")
+    calibrate_vol = sets_vol_shocks(cal, calibrate_vol)
     if calibrate_vol and not (math.isfinite(cal.vol.up) and math.isfinite(cal.vol.down)):
         raise ModelError(
             f"calibration on {cal.dataset} has no vol shocks (no vol index or proxy in the history)",

@@ -44,6 +44,7 @@ for the futures); the strangles, risk reversal, covered call and call spread are
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -122,30 +123,31 @@ def _without_vega(raw: dict[str, Any], target: str) -> dict[str, Any]:
 
 
 def _vega_figure(
-    arrays: dict[str, np.ndarray], day_pos: np.ndarray, n_days: int, shock: np.ndarray, side: str,
-    params: dict[str, Any],
-) -> np.ndarray:
-    """The engine's vega charge of one reference straddle per day at per-day shocks ``shock`` (n_days,)."""
+    arrays: dict[str, np.ndarray], day_pos: np.ndarray, n_days: int, side: str, params: dict[str, Any],
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``shock (n_days,) -> the engine's vega charge of one reference straddle per day`` at those shocks."""
     from ..margin import REVAL_MIN_VOL
     from ..scenarios import VolShockRule, scenario_pnl, sensitivities
 
     rule = VolShockRule(kind=params["kind"], short_power=params["short_power"], long_power=params["long_power"],
                         pivot_days=params["pivot_days"], floor_days=params["floor_days"])
     mult = rule.multiplier(arrays["T"])
-    s = shock[day_pos] * mult
     vol = arrays["vol"]
-    if params["method"] == "revaluation":
-        if params["kind"] == "relative":
-            shocked = vol * (1.0 + s) if side == "up" else vol * (1.0 - s)
+    sign = 1.0 if side == "up" else -1.0
+    relative = params["kind"] == "relative"
+    # Taylor: the P&L per unit of shock does not depend on the shock (vega per 1.00 vol, computed once)
+    slope = None if params["method"] == "revaluation" else sensitivities(arrays)[2] * (vol if relative else 1.0)
+
+    def charge(shock: np.ndarray) -> np.ndarray:
+        s = sign * shock[day_pos] * mult
+        if slope is not None:
+            pnl = slope * s
         else:
-            shocked = vol + s if side == "up" else vol - s
-        shocked = np.maximum(shocked, np.minimum(vol, REVAL_MIN_VOL))
-        pnl = scenario_pnl(arrays, np.zeros((1, vol.size)), shocked[None, :])[0]
-    else:
-        _, _, vega = sensitivities(arrays)
-        base = vol if params["kind"] == "relative" else 1.0
-        pnl = vega * base * s * (1.0 if side == "up" else -1.0)
-    return np.maximum(-np.bincount(day_pos, weights=pnl, minlength=n_days), 0.0)
+            shocked = np.maximum(vol * (1.0 + s) if relative else vol + s, np.minimum(vol, REVAL_MIN_VOL))
+            pnl = scenario_pnl(arrays, np.zeros((1, vol.size)), shocked[None, :])[0]
+        return np.maximum(-np.bincount(day_pos, weights=pnl, minlength=n_days), 0.0)
+
+    return charge
 
 
 def reference_vega_shocks(
@@ -187,11 +189,11 @@ def reference_vega_shocks(
     Raises
     ------
     InputError
-        Fewer than ``h + 20`` rows with a vol, or more than ``1 - c`` of the days cannot be covered by any
-        shock up to the bound.
+        Fewer than 20 days with a vol at ``t`` and ``t + h``, or more than ``1 - c`` of the days cannot be
+        covered by any shock up to the bound.
     """
-    from ..calibration.model_file import build_model
     from ..rules.combine import evaluate
+    from .model_file import build_model
 
     if not 0.5 < confidence < 1:
         raise InputError(f"confidence must be in (0.5, 1), got {confidence}", column="confidence")
@@ -218,10 +220,11 @@ def reference_vega_shocks(
         if "long_premium_cap" in base:  # the accounts table reports a cap that does not apply as NaN
             base["long_premium_cap"] = np.where(np.isnan(base["long_premium_cap"]), np.inf, base["long_premium_cap"])
 
-        def im_at(s: np.ndarray, arrays: dict[str, np.ndarray] = arrays, day_pos: np.ndarray = day_pos,
-                  base: dict[str, np.ndarray] = base, side: str = side) -> np.ndarray:
-            fig = dict(base, vega=_vega_figure(arrays, day_pos, nd, s, side, params))
-            return np.maximum(evaluate(rs.im, fig) * np.ones(nd), 0.0)
+        vega_at = _vega_figure(arrays, day_pos, nd, side, params)
+
+        def im_at(shock: np.ndarray, base: dict[str, np.ndarray] = base,
+                  vega_at: Callable[[np.ndarray], np.ndarray] = vega_at) -> np.ndarray:
+            return np.maximum(evaluate(rs.im, dict(base, vega=vega_at(shock))) * np.ones(nd), 0.0)
 
         target_loss = loss[:, j]
         hi_bound = _BOUND[(params["kind"], side)]

@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import InputError, ModelError
 from .backtest import engine_margin, run_backtest, stress_grid_margin
-from .model_file import apply_calibration, build_model
+from .model_file import apply_calibration, build_model, sets_vol_shocks
 from .shocks import Calibration, QuantileMethod, calibrate
 
 _UNDERLYING = {"sp500": "SPX", "btc": "BTC"}
@@ -112,7 +112,7 @@ def calibrated_model(
     if vega_method == "reference" and ref is None:
         from .reference import reference_vega_shocks
 
-        if not (calibrate_vol if calibrate_vol is not None else cal.vol.source in ("index", "filled")):
+        if not sets_vol_shocks(cal, calibrate_vol):
             raise ModelError(f"reference vega shocks need calibrated vol shocks: {cal.dataset} has no vol index "
                              "(give --vol-from-proxy to calibrate on its realised-vol proxy)",
                              key="components.vega.shock")

@@ -139,6 +139,16 @@ def expiry_bucket(time_to_expiry: ArrayLike, bucket_days: ArrayLike) -> NDArray[
     return np.searchsorted(np.asarray(bucket_days, dtype=float), dte, side="left").astype(np.intp)
 
 
+def _bucket_sums(
+    x: ArrayLike, unit: ArrayLike, bucket: ArrayLike, n_units: int, n_buckets: int
+) -> NDArray[np.float64]:
+    """Sum of ``x`` per (unit, expiry bucket), shape (n_units, n_buckets)."""
+    key = np.asarray(unit, dtype=np.intp) * n_buckets + np.asarray(bucket, dtype=np.intp)
+    # weighted bincount returns float64; numpy's stub types every bincount as intp
+    b = cast(NDArray[np.float64], np.bincount(key, weights=np.asarray(x, dtype=float), minlength=n_units * n_buckets))
+    return b.reshape(n_units, n_buckets)
+
+
 def vega_charge(
     exposure: ArrayLike,
     unit: ArrayLike,
@@ -175,13 +185,7 @@ def vega_charge(
     ndarray of shape (n_units,)
         Charges (>= 0).
     """
-    key = np.asarray(unit, dtype=np.intp) * n_buckets + np.asarray(bucket, dtype=np.intp)
-    # weighted bincount returns float64; numpy's stub types every bincount as intp
-    b = cast(
-        NDArray[np.float64],
-        np.bincount(key, weights=np.asarray(exposure, dtype=float), minlength=n_units * n_buckets),
-    )
-    b = b.reshape(n_units, n_buckets)
+    b = _bucket_sums(exposure, unit, bucket, n_units, n_buckets)
     lam = float(cross_bucket_netting)
     if shock_up is None and shock_down is None:
         return (1.0 - lam) * np.abs(b).sum(axis=1) + lam * np.abs(b.sum(axis=1))
@@ -246,12 +250,8 @@ def vega_charge_revaluation(
     ndarray of shape (n_units,)
         Charges (>= 0).
     """
-    key = np.asarray(unit, dtype=np.intp) * n_buckets + np.asarray(bucket, dtype=np.intp)
-    size = n_units * n_buckets
-    bu = cast(NDArray[np.float64], np.bincount(key, weights=np.asarray(pnl_up, dtype=float), minlength=size))
-    bd = cast(NDArray[np.float64], np.bincount(key, weights=np.asarray(pnl_down, dtype=float), minlength=size))
-    bu = bu.reshape(n_units, n_buckets)
-    bd = bd.reshape(n_units, n_buckets)
+    bu = _bucket_sums(pnl_up, unit, bucket, n_units, n_buckets)
+    bd = _bucket_sums(pnl_down, unit, bucket, n_units, n_buckets)
     lam = float(cross_bucket_netting)
     within = vega_loss(bu, bd).sum(axis=1)
     return (1.0 - lam) * within + lam * vega_loss(bu.sum(axis=1), bd.sum(axis=1))
