@@ -15,7 +15,7 @@ assert _spec is not None and _spec.loader is not None
 C = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(C)
 
-VERSIONS = ["2.5"]
+VERSIONS = ["2.5", "2.6"]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
@@ -88,7 +88,7 @@ def test_v25_equity_equals_the_published_equity_parameters():
     assert C.diff(expected, got) == []
 
 
-@pytest.mark.parametrize("version", ["2.5"])
+@pytest.mark.parametrize("version", ["2.5", "2.6"])
 def test_model_file_equity_fx_and_psi_equal_the_ore_tables(version):
     assert C.compare_model_file(C.load(version), ROOT / "models" / f"simm-{version}.toml") == []
 
