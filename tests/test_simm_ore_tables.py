@@ -15,7 +15,7 @@ assert _spec is not None and _spec.loader is not None
 C = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(C)
 
-VERSIONS = ["2.5", "2.6"]
+VERSIONS = ["2.5", "2.6", "2.7"]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
@@ -68,6 +68,19 @@ def test_check_finds_an_asymmetric_matrix_and_a_missing_weight(data):
     assert any("interBucketCorrelation.Risk_Equity: not symmetric at (1, 2)" in p for p in problems)
     assert any("mpor[1].rwBucket.Risk_Commodity: missing ['7']" in p for p in problems)
     assert any("Risk_Commodity.3: correlation 1.5" in p for p in problems)
+
+
+def test_variants_override_existing_entries_only():
+    data = C.load("2.7")
+    v = C.variant(data, "2.7+2412.1")
+    assert C.table(v, "rwRiskType", 10, "Risk_InflationVol") == 0.2
+    assert C.table(data, "rwRiskType", 10, "Risk_InflationVol") == 0.21
+    assert v["fxHighVolCorrelation"]["0"]["0"] == 0.94 and "variants" not in v
+    diffs = C.diff(data["mpor"], v["mpor"]) + C.diff(data["fxHighVolCorrelation"], v["fxHighVolCorrelation"])
+    assert len(diffs) == 2
+    bad = copy.deepcopy(data)
+    bad["variants"]["2.7+2412.1"]["overrides"]["mpor.10.rwRiskType.Risk_Nothing"] = 1.0
+    assert any("Risk_Nothing" in p for p in C.check(bad))
 
 
 def test_concentration_thresholds_are_in_usd(data):

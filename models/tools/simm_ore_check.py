@@ -7,6 +7,7 @@ models/simm-2.5.toml and models/simm-2.6.toml. The schema is described in models
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import tomllib
@@ -43,6 +44,25 @@ def table(data: dict[str, Any], name: str, mpor: str | int, *path: str) -> Any:
     for key in path:
         node = node[key]
     return node
+
+
+def variant(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """The tables of an ORE variant of this version (``data["variants"][name]``): a deep copy with the
+    variant's overrides applied. Override keys are dot-separated paths from the top of the file.
+    KeyError if the variant or an override path does not exist."""
+    out = copy.deepcopy(data)
+    out.pop("variants", None)
+    var = data["variants"][name]
+    for path, value in var["overrides"].items():
+        *parents, leaf = path.split(".")
+        node = out
+        for key in parents:
+            node = node[key]
+        if leaf not in node:
+            raise KeyError(f"variant {name}: override {path} names no existing table entry")
+        node[leaf] = value
+    out["source"] = {**data["source"], "variant": name, "variant_source": var["source"]}
+    return out
 
 
 def as_matrix(nested: dict[str, dict[str, float]]) -> tuple[list[str], np.ndarray]:
@@ -154,6 +174,11 @@ def check(data: dict[str, Any]) -> list[str]:
                 want = [b for b in buckets[rt] if b != "Residual"]
                 if list(tab) != want:
                     problems.append(f"{key}.{rt}: axis {list(tab)} != buckets {want}")
+    for name in data.get("variants", {}):
+        try:
+            problems += [f"variant {name}: {p}" for p in check(variant(data, name))]
+        except KeyError as exc:
+            problems.append(str(exc))
     conc = data["concentration"]
     for rt, tab in conc["bucketedThresholds"].items():
         missing = [b for b in buckets.get(rt, []) if b not in tab]
@@ -266,6 +291,8 @@ def report(version: str) -> str:
     lines += [f"    {p}" for p in problems]
     for name, ev in psd_report(data).items():
         lines.append(f"  min eigenvalue {name}: {ev:.6f}{'' if ev >= -1e-12 else '  (not PSD)'}")
+    for name, var in data.get("variants", {}).items():
+        lines.append(f"  variant {name}: overrides {var['overrides']}")
     toml_path = ROOT / "models" / f"simm-{version}.toml"
     if toml_path.exists():
         d = compare_model_file(data, toml_path)
