@@ -15,7 +15,7 @@ assert _spec is not None and _spec.loader is not None
 C = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(C)
 
-VERSIONS = ["2.5", "2.6", "2.7"]
+VERSIONS = ["2.5", "2.6", "2.7", "2.8"]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
