@@ -15,7 +15,7 @@ assert _spec is not None and _spec.loader is not None
 C = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(C)
 
-VERSIONS = ["2.5", "2.6", "2.7", "2.8"]
+VERSIONS = ["2.5", "2.6", "2.7", "2.8", "2.6.5"]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
@@ -26,7 +26,7 @@ def data(request):
 def test_every_version_file_has_a_source_block(data):
     src = data["source"]
     assert src["repository"] == "OpenSourceRisk/Engine"
-    assert src["isda_version"] in C.VERSIONS
+    assert src["isda_version"] in C.VERSIONS + C.EXTRA_VERSIONS
     assert set(src["paths"]) == set(src["commits"])
     for commit in src["commits"].values():
         assert len(commit) == 40 and int(commit, 16) >= 0
@@ -104,6 +104,11 @@ def test_v25_equity_equals_the_published_equity_parameters():
 @pytest.mark.parametrize("version", ["2.5", "2.6"])
 def test_model_file_equity_fx_and_psi_equal_the_ore_tables(version):
     assert C.compare_model_file(C.load(version), ROOT / "models" / f"simm-{version}.toml") == []
+
+
+def test_every_version_file_is_checked():
+    files = sorted(p.name for p in C.DATA_DIR.glob("v*.json"))
+    assert files == sorted(C.json_path(v).name for v in VERSIONS)
 
 
 def test_diff_reports_a_changed_weight():

@@ -19,6 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 DATA_DIR = ROOT / "models" / "tools" / "simm_ore"
 VERSIONS = ("2.5", "2.6", "2.7", "2.8")
+# further ORE classes kept as their own files (see README): "2.6.5" is what ORE's version parser calls "2.7"
+EXTRA_VERSIONS = ("2.6.5",)
 MPORS = ("10", "1")
 EQUITY_BUCKETS = [str(i) for i in range(1, 13)] + ["Residual"]
 TOL = 1e-12
@@ -302,5 +304,5 @@ def report(version: str) -> str:
 
 
 if __name__ == "__main__":
-    for v in sys.argv[1:] or [v for v in VERSIONS if json_path(v).exists()]:
+    for v in sys.argv[1:] or [v for v in VERSIONS + EXTRA_VERSIONS if json_path(v).exists()]:
         print(report(v))
