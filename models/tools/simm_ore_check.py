@@ -284,6 +284,93 @@ def compare_model_file(data: dict[str, Any], toml_path: Path) -> list[str]:
     return out
 
 
+def _category(qualifier: str, categories: dict[str, list[str]]) -> str:
+    """ORE's category lookup: the category listing the qualifier, else the one with an empty list."""
+    for cat, members in categories.items():
+        if qualifier in members:
+            return cat
+    return next(cat for cat, members in categories.items() if not members)
+
+
+def single_sensitivity_margin(data: dict[str, Any], sens: dict[str, Any], mpor: str) -> float:
+    """SIMM margin of a portfolio holding one CRIF sensitivity (cross-check of the transcribed tables against
+    published single-sensitivity unit-test figures, not a SIMM engine). ``sens``: risk_type, qualifier, bucket,
+    label1, amount_usd. Delta: |s| RW CR (CR from the concentration thresholds, 10-day only); vega and curvature
+    of one vol sensitivity: VR + max(CVR + lambda |CVR|, 0) (curvature times HVR_IR^-2 for IR). Vega
+    concentration is not applied (use sensitivities below the vega thresholds). Returns USD."""
+    from scipy.stats import norm
+
+    rt, amount, bucket, tenor = sens["risk_type"], float(sens["amount_usd"]), sens.get("bucket"), sens.get("label1")
+    conc = data["concentration"]
+    thresholds = conc["bucketedThresholds"]
+    ten_day = mpor == "10"
+    if "Vol" not in rt:
+        if rt == "Risk_IRCurve":
+            rw = table(data, "rwLabel_1", mpor, rt, bucket, tenor)
+            thr = thresholds[rt][_category(sens["qualifier"], conc["irCategories"])]
+        elif rt == "Risk_Inflation":
+            rw = table(data, "rwRiskType", mpor, rt)
+            thr = thresholds["Risk_IRCurve"][_category(sens["qualifier"], conc["irCategories"])]
+        elif rt == "Risk_BaseCorr":
+            rw, thr = table(data, "rwRiskType", mpor, rt), float("inf")
+        elif rt == "Risk_FX":
+            raise ValueError("Risk_FX needs a calculation currency; not part of this cross-check")
+        else:
+            rw, thr = table(data, "rwBucket", mpor, rt, bucket), thresholds[rt][bucket]
+        cr = max(1.0, (abs(amount) / thr) ** 0.5) if ten_day else 1.0
+        return abs(amount) * rw * cr
+    days = 14.0 if ten_day else 1.4
+    alpha = float(norm.ppf(0.99))
+    lam = float(norm.ppf(0.995)) ** 2 - 1.0
+    scale, hvr, sigma = 1.0, 1.0, 1.0
+    if rt in ("Risk_IRVol", "Risk_InflationVol"):
+        rw = table(data, "rwRiskType", mpor, rt)
+        scale = table(data, "hvr_ir", mpor) ** -2
+    elif rt in ("Risk_CreditVol", "Risk_CreditVolNonQ"):
+        rw = table(data, "rwRiskType", mpor, rt)
+    else:
+        hvr = table(data, "historicalVolatilityRatios", mpor, rt)
+        if rt == "Risk_EquityVol":
+            rw = table(data, "rwBucket", mpor, rt, bucket)
+            delta_rw = table(data, "rwBucket", mpor, "Risk_Equity", bucket)
+        elif rt == "Risk_CommodityVol":
+            rw = table(data, "rwRiskType", mpor, rt)
+            delta_rw = table(data, "rwBucket", mpor, "Risk_Commodity", bucket)
+        else:  # Risk_FXVol: delta weight of the pair's two currency groups
+            rw = table(data, "rwRiskType", mpor, rt)
+            pair = sens["qualifier"]
+            g1 = "1" if pair[:3] in data["ccyGroups"]["1"] else "0"
+            g2 = "1" if pair[3:] in data["ccyGroups"]["1"] else "0"
+            delta_rw = table(data, "rwFX", mpor, g1, g2)
+        sigma = delta_rw * (365.0 / days) ** 0.5 / alpha
+    vega = abs(rw * hvr * sigma * amount)
+    cvr = table(data, "curvatureWeights", mpor, rt, tenor) * sigma * amount
+    if rt == "Risk_EquityVol" and bucket == "12":
+        cvr = 0.0  # no curvature for volatility indices
+    return vega + max(cvr + lam * abs(cvr), 0.0) * scale
+
+
+def check_cases(version: str, cases_path: Path) -> list[str]:
+    """Compare single-sensitivity cases of a SIMM unit-test file (layout of validation/simm/full_seen.json:
+    sensitivities by id, cases with expected {'10d', '1d'}) with ``single_sensitivity_margin``."""
+    data = load(version)
+    with open(cases_path) as f:
+        cases = json.load(f)
+    lines = []
+    for case in cases["cases"]:
+        if len(case["sensitivities"]) != 1:
+            continue
+        sens = cases["sensitivities"][case["sensitivities"][0]]
+        if sens["risk_type"] == "Risk_FX":
+            continue
+        for m in MPORS:
+            got = single_sensitivity_margin(data, sens, m)
+            want = float(case["expected"][f"{m}d"])
+            ok = abs(got - want) <= 1.0
+            lines.append(f"{case['id']} {sens['risk_type']} {m}d: {got:.0f} vs {want:.0f} {'ok' if ok else 'DIFF'}")
+    return lines
+
+
 def report(version: str) -> str:
     """Text report for one version."""
     data = load(version)
@@ -304,5 +391,12 @@ def report(version: str) -> str:
 
 
 if __name__ == "__main__":
-    for v in sys.argv[1:] or [v for v in VERSIONS + EXTRA_VERSIONS if json_path(v).exists()]:
-        print(report(v))
+    args = sys.argv[1:]
+    if args[:1] == ["--cases"]:
+        # python models/tools/simm_ore_check.py --cases FILE [VERSION]
+        out = check_cases(args[2] if len(args) > 2 else "2.5", Path(args[1]))
+        print("\n".join(out))
+        print(f"{sum(x.endswith(' ok') for x in out)} of {len(out)} single-sensitivity figures within 1 USD")
+    else:
+        for v in args or [v for v in VERSIONS + EXTRA_VERSIONS if json_path(v).exists()]:
+            print(report(v))
