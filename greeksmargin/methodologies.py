@@ -69,9 +69,9 @@ Per methodology (the choices made where the book and the methodology do not meet
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np

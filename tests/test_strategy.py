@@ -31,7 +31,7 @@ from greeksmargin.validation.core import run_suite
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT / "validation" / "cases" / "regt"
 P = load_strategy_params()
-O = Leg.option
+O = Leg.option  # noqa: E741
 D = Decimal
 
 

@@ -231,8 +231,10 @@ def _round(x: Decimal, params: StrategyParams) -> Decimal:
 
 
 def long_option_requirement(leg: Leg, params: StrategyParams) -> tuple[Decimal, Decimal]:
-    """(margin, cash) of one long option contract, USD: the premium, or ``long_term_rate`` of it beyond
-    ``long_term_days`` to expiry (cash: always the premium)."""
+    """(margin, cash) of one long option contract, USD.
+
+    The premium; at ``long_term_days`` or more to expiry ``long_term_rate`` of it (cash: always the premium).
+    """
     cash = leg.premium * params.multiplier
     if leg.days_to_expiry >= params.long_term_days:
         return _round(leg.premium * params.long_term_rate, params) * params.multiplier, cash
@@ -263,8 +265,10 @@ def naked_short_requirement(leg: Leg, und: Underlying, params: StrategyParams) -
 
 
 def strangle_requirement(call: Leg, put: Leg, und: Underlying, params: StrategyParams) -> tuple[Decimal, Decimal]:
-    """(margin, cash) of one short call + one short put (straddle / strangle), USD: the greater short
-    requirement plus the other side's proceeds; cash: both sides' cash requirements."""
+    """(margin, cash) of one short call + one short put (straddle / strangle), USD.
+
+    Margin: the greater short requirement plus the other side's proceeds; cash: both sides' cash requirements.
+    """
     mc, cc = naked_short_requirement(call, und, params)
     mp, cp = naked_short_requirement(put, und, params)
     if mc > mp:
@@ -298,8 +302,11 @@ def spread_group_requirement(pairs: Sequence[tuple[Leg, Leg, int]], params: Stra
 
 
 def stock_requirement(leg: Leg, params: StrategyParams) -> tuple[Decimal, Decimal | None]:
-    """(margin, cash or None) of a stock leg, USD: long 50% / 100% of value; short 50% beyond the proceeds, no
-    cash-account figure (None)."""
+    """(margin, cash or None) of a stock leg, USD.
+
+    Long: ``stock_long_rate`` (cash 100%) of its value; short: ``stock_short_rate`` beyond the proceeds and no
+    cash-account figure (None).
+    """
     value = leg.premium * abs(leg.quantity)
     if leg.quantity >= 0:
         return value * params.stock_long_rate, value
@@ -374,8 +381,9 @@ def _sort_key(leg: Leg) -> tuple[Decimal, Decimal, str]:
 
 
 def decompose_greedy(legs: Sequence[Leg], params: StrategyParams) -> Decomposition:
-    """The usual broker heuristic (module docstring): covered, then spreads in expiry/strike order, then
-    strangles, the rest naked or long.
+    """Decomposition by the usual broker heuristic (module docstring).
+
+    Stock covers short calls / puts, then spreads in expiry / strike order, then strangles, the rest naked or long.
 
     Parameters
     ----------
@@ -485,7 +493,7 @@ def decompose_optimal(
     cov_calls = s_calls if long_sh >= spc else []
     cov_puts = s_puts if short_sh >= spc else []
     cov = cov_calls + cov_puts
-    strikes = sorted({float(legs[k].strike) for pr in pairs for k in pr})  # type: ignore[arg-type]
+    strikes = sorted({float(legs[k].strike or 0) for pr in pairs for k in pr})
     # variable layout
     nx, ny, nz, nn, nl = len(pairs), len(strs), len(cov), len(shorts), len(longs)
     ox, oy, oz, on, ol = 0, nx, nx + ny, nx + ny + nz, nx + ny + nz + nn
@@ -633,10 +641,10 @@ def price_decomposition(
     cash_reason = None
     for k, lg in enumerate(legs):
         if lg.kind == "stock" and lg.quantity:
-            mg, cs = stock_requirement(lg, params)
+            smg, scs = stock_requirement(lg, params)
             lines.append(StrategyLine("long_stock" if lg.quantity > 0 else "short_stock", (k,),
-                                      abs(lg.quantity), mg, cs))
-            if cs is None:
+                                      abs(lg.quantity), smg, scs))
+            if scs is None:
                 cash_reason = "a short stock position is not permitted in a cash account"
     margin = sum((ln.margin for ln in lines), ZERO)
     cash: Decimal | None = None if cash_reason else sum((ln.cash or ZERO for ln in lines), ZERO)
@@ -644,8 +652,10 @@ def price_decomposition(
 
 
 def check_decomposition(legs: Sequence[Leg], d: Decomposition, params: StrategyParams) -> None:
-    """Raise :class:`ComputationError` unless ``d`` uses every option contract exactly once and stock cover
-    within the shares held."""
+    """Check a decomposition; raise :class:`ComputationError` if it is not one of ``legs``.
+
+    Every option contract must be used exactly once and stock cover must stay within the shares held.
+    """
     used: dict[int, int] = {}
     for (i, j), n in d.pairs.items():
         if not pair_admissible(legs[i], legs[j]):

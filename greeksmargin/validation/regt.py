@@ -1,5 +1,6 @@
-"""Validation suite ``regt``: strategy-based (Reg T) margin, Cboe Margin Manual / FINRA Rule 4210 (model
-``cboe-strategy``, rule module :mod:`greeksmargin.rules.strategy`).
+"""Validation suite ``regt``: strategy-based (Reg T) margin, Cboe Margin Manual / FINRA Rule 4210.
+
+Model ``cboe-strategy``, rule module :mod:`greeksmargin.rules.strategy`.
 
 Case file format (JSON object with ``cases``, one account per case): ``id``, ``underlying`` {price, index_type
 (equity | broad | broad_index | narrow | narrow_index | volatility), leverage_factor}, ``legs`` [{kind option |
