@@ -64,6 +64,15 @@ Per methodology (the choices made where the book and the methodology do not meet
     returns *health* figures (``cash + MtM + factor x worst loss - contingencies``); the requirement against equity is
     ``im = MtM - IM health``, ``mm = MtM - MM health`` (USD, floored at 0). The same parameters apply to every
     underlying (Derive lists crypto only; SPX is margined with them as an illustration).
+``cboe-strategy`` (:func:`strategy_accounts`)
+    Per (account, underlying): options (premium = the pricing layer's price, rounded to 1e-4 USD; days to
+    expiry = time to expiry x 365; one contract multiplier per underlying) and stock (``kind = spot``, shares =
+    quantity x multiplier) decomposed by the exact optimal pairing of :mod:`greeksmargin.rules.strategy`.
+    Index type and leveraged-ETF factor from the model's ``[underlyings]`` table (default equity, 1). USD;
+    ``mm = im`` (the Reg T initial requirement; FINRA 4210 maintenance on stock, 25%, is not modelled).
+    Components: ``margin_requirement``, ``greedy_margin_requirement`` (the broker heuristic's figure),
+    ``cash_requirement`` (NaN when a short stock position makes a cash account impossible). Futures,
+    perpetuals and coin-settled positions are outside the model's domain: the account's error names them.
 """
 
 from __future__ import annotations

@@ -570,7 +570,7 @@ def decompose_optimal(
     x = res.x
     if tie_break_cash and (ny or nx):
         best = float(res.fun)
-        cap = LinearConstraint(margin_c.reshape(1, -1), -np.inf, best + 1e-6 * max(1.0, abs(best)) + 1e-6)
+        cap = LinearConstraint(margin_c.reshape(1, -1), -np.inf, best + 1e-4 + 1e-12 * abs(best))
         res2 = milp(cash_c, integrality=integrality, bounds=bounds, constraints=[*cons, cap], options=opts)
         if res2.status == 0 and res2.x is not None:
             x = res2.x
