@@ -95,6 +95,8 @@ def test_long_option_premium_and_long_term_75pct():
     assert long_option_requirement(O("call", 100, 4.0, 1, 30), P) == (D(400), D(400))
     # 9 months and more: 75% of the cost (Cboe Margin Manual), cash still the premium
     assert long_option_requirement(O("call", 100, 4.1, 1, 300), P) == (D("308.00"), D("410.0"))
+    # exactly 9 months is not more than 9 months
+    assert long_option_requirement(O("call", 100, 4.1, 1, 270), P) == (D(410), D(410))
     assert margin([O("put", 90, 2.5, 3, 10)], EQ100) == (D("750.0"), D("750.0"))
 
 

@@ -3,7 +3,8 @@
 A book of one underlying (options and stock) is decomposed into the strategies the rules recognise and each
 strategy is charged its requirement (model file ``models/cboe-strategy.toml``, rates as parameters):
 
-- long option: the premium paid in full; more than ``long_term_days`` to expiry: ``long_term_rate`` of it;
+- long option: the premium paid in full; more than ``long_term_days`` (270, 9 months) to expiry:
+  ``long_term_rate`` of it;
 - naked short option: proceeds + rate x underlying value x leverage factor - out-of-the-money amount, to a
   minimum of proceeds + 10% x leverage factor of the underlying value (calls) or of the exercise price (puts);
   rate 20% (equity, narrow-based index, volatility) or 15% (broad-based index); per-share amounts rounded to the
@@ -233,10 +234,10 @@ def _round(x: Decimal, params: StrategyParams) -> Decimal:
 def long_option_requirement(leg: Leg, params: StrategyParams) -> tuple[Decimal, Decimal]:
     """(margin, cash) of one long option contract, USD.
 
-    The premium; at ``long_term_days`` or more to expiry ``long_term_rate`` of it (cash: always the premium).
+    The premium; more than ``long_term_days`` to expiry: ``long_term_rate`` of it (cash: always the premium).
     """
     cash = leg.premium * params.multiplier
-    if leg.days_to_expiry >= params.long_term_days:
+    if leg.days_to_expiry > params.long_term_days:
         return _round(leg.premium * params.long_term_rate, params) * params.multiplier, cash
     return cash, cash
 
