@@ -190,6 +190,15 @@ def test_covered_call_covered_put_collar_and_stock():
     assert cp.cash_requirement is None and "cash account" in (cp.cash_reason or "")
 
 
+def test_conversion_and_reversal():
+    und = Underlying.of(50)
+    conv = strategy_margin([Leg.stock(100, 50), O("put", 50, 2, 1), O("call", 50, 2.5, -1)], und, P)
+    assert (conv.margin_requirement, conv.cash_requirement) == (D(2700), D(5200))
+    rev = strategy_margin([Leg.stock(-100, 50), O("put", 50, 2, -1), O("call", 50, 2.5, 1)], und, P)
+    assert rev.margin_requirement == D(2750) and rev.cash_requirement is None
+    assert {ln.strategy for ln in rev.lines} == {"covered_put", "long_call", "short_stock"}
+
+
 def test_ratio_and_offsetting_positions():
     und = Underlying.of(500)
     # long 1 / short 2 of the same call: one offset pair (0) + one naked (20% x 500 - 10 + 10 = 100 -> 10000)
