@@ -64,6 +64,15 @@ Per methodology (the choices made where the book and the methodology do not meet
     returns *health* figures (``cash + MtM + factor x worst loss - contingencies``); the requirement against equity is
     ``im = MtM - IM health``, ``mm = MtM - MM health`` (USD, floored at 0). The same parameters apply to every
     underlying (Derive lists crypto only; SPX is margined with them as an illustration).
+``cboe-strategy`` (:func:`strategy_accounts`)
+    Per (account, underlying): options (premium = the pricing layer's price, rounded to 1e-4 USD; days to
+    expiry = time to expiry x 365; one contract multiplier per underlying) and stock (``kind = spot``, shares =
+    quantity x multiplier) decomposed by the exact optimal pairing of :mod:`greeksmargin.rules.strategy`.
+    Index type and leveraged-ETF factor from the model's ``[underlyings]`` table (default equity, 1). USD;
+    ``mm = im`` (the Reg T initial requirement; FINRA 4210 maintenance on stock, 25%, is not modelled).
+    Components: ``margin_requirement``, ``greedy_margin_requirement`` (the broker heuristic's figure),
+    ``cash_requirement`` (NaN when a short stock position makes a cash account impossible). Futures,
+    perpetuals and coin-settled positions are outside the model's domain: the account's error names them.
 """
 
 from __future__ import annotations
@@ -71,6 +80,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -93,6 +103,8 @@ __all__ = [
     "simm_accounts",
     "span_accounts",
     "span_unit",
+    "strategy_accounts",
+    "strategy_unit",
 ]
 
 #: first columns of every adapter's table
@@ -666,6 +678,111 @@ def derive_pm2_accounts(
     return _run(positions, market, core, "derive_pm2", isolated=isolated)
 
 
+# ============================================================================== Cboe strategy-based margin
+def _strategy_class(raw: Mapping[str, Any], underlying: str) -> tuple[str, float]:
+    """(index type, leveraged-ETF factor) of an underlying from the model's ``[underlyings]`` table."""
+    tab = raw.get("underlyings", {}) if isinstance(raw.get("underlyings"), Mapping) else {}
+    types = tab.get("index_type", {}) if isinstance(tab.get("index_type"), Mapping) else {}
+    levs = tab.get("leverage_factor", {}) if isinstance(tab.get("leverage_factor"), Mapping) else {}
+    return str(types.get(underlying, tab.get("default_index_type", "equity"))), float(levs.get(underlying, 1.0))
+
+
+def strategy_unit(priced: pd.DataFrame, raw: Mapping[str, Any], spot: float, underlying: str) -> dict[str, Any]:
+    """Strategy-based (Reg T) requirement of one underlying's priced positions, USD.
+
+    Options (``multiplier`` shares per contract, one multiplier per underlying) and stock (``kind = spot``,
+    quantity in shares); premiums are the pricing layer's prices. Positions of other kinds or coin-settled
+    ones are outside the model's domain: an :class:`InputError` naming them.
+
+    Returns
+    -------
+    dict
+        ``margin_requirement``, ``greedy_margin_requirement``, ``cash_requirement`` (NaN with ``cash_reason``
+        when a cash account cannot hold the book), ``strategies`` (list of str).
+    """
+    import dataclasses
+
+    from .rules.strategy import Leg, Underlying, load_strategy_params, strategy_margin
+
+    bad = priced[~priced["kind"].isin(["option", "spot"]) | (priced["settlement"] != "linear")]
+    if len(bad):
+        raise InputError(f"cboe-strategy margins linear options and stock only (domain kinds option, spot; "
+                         f"settlement linear); outside it: {', '.join(map(str, bad['instrument']))}",
+                         column="kind")
+    params = load_strategy_params(raw)
+    opts = priced[priced["kind"] == "option"]
+    mults = sorted(set(opts["multiplier"].astype(float)))
+    if len(mults) > 1:
+        raise InputError(f"underlying {underlying}: options with different multipliers {mults} cannot be paired",
+                         column="multiplier")
+    if mults:
+        params = dataclasses.replace(params, multiplier=Decimal(repr(mults[0])))
+    index_type, lev = _strategy_class(raw, underlying)
+    und = Underlying.of(spot, index_type, lev)
+    legs = []
+    for r in priced.itertuples(index=False):
+        if r.kind == "option":
+            legs.append(Leg.option(r.option_type, r.strike, round(float(r.price), 4), r.quantity,
+                                   max(0.0, float(r.time_to_expiry) * 365.0)))
+        else:
+            legs.append(Leg.stock(float(r.quantity) * float(r.multiplier), float(r.price)))
+    opt = strategy_margin(legs, und, params, method="optimal")
+    greedy = strategy_margin(legs, und, params, method="greedy")
+    return {
+        "margin_requirement": float(opt.margin_requirement),
+        "greedy_margin_requirement": float(greedy.margin_requirement),
+        "cash_requirement": math.nan if opt.cash_requirement is None else float(opt.cash_requirement),
+        "cash_reason": opt.cash_reason,
+        "strategies": [f"{ln.strategy} x{ln.units}" for ln in opt.lines],
+    }
+
+
+def strategy_accounts(
+    positions: pd.DataFrame,
+    market: Any,
+    model: Any = "cboe-strategy",
+    *,
+    isolated: bool = True,
+) -> pd.DataFrame:
+    """Strategy-based (Reg T, Cboe Margin Manual / FINRA 4210(f)(2)) margin of every account, per underlying.
+
+    Each underlying's options and stock are decomposed into strategies by the exact integer program of
+    :func:`greeksmargin.rules.strategy.decompose_optimal`; ``im = mm`` = the sum of the requirements.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        Validated positions (options with their contract multiplier, e.g. 100; stock as ``kind = spot``).
+    market : MarketSnapshot
+        Market snapshot (spot of each underlying; option premiums from the pricing layer).
+    model : str, Model or dict, default "cboe-strategy"
+        The strategy model (its ``[parameters]`` and ``[underlyings]`` tables) or the raw dict.
+    isolated : bool, default True
+        Compute ``isolated_im`` (every position margined alone).
+
+    Returns
+    -------
+    DataFrame
+        ``account, im, mm, isolated_im, saving, saving_pct, currency, margin_requirement,
+        greedy_margin_requirement, cash_requirement, error``; tidy rows per underlying in
+        ``.attrs["components"]``. Accounts holding positions outside the model's domain carry the error.
+    """
+    raw = _model_tables(model, "cboe-strategy adapter needs the model's tables ([parameters], [underlyings])")
+
+    def core(sub: pd.DataFrame) -> _AccountFigures:
+        tot = {"margin_requirement": 0.0, "greedy_margin_requirement": 0.0, "cash_requirement": 0.0}
+        rows: list[dict[str, Any]] = []
+        for und, grp in sub.groupby("underlying", sort=True):
+            u = strategy_unit(grp, raw, float(market.spot(str(und))), str(und))
+            for k in tot:
+                tot[k] += u[k]
+                rows.append({"underlying": und, "rule": "cboe-strategy", "component": k, "amount": u[k]})
+        im = _finite(tot["margin_requirement"], "strategy margin requirement")
+        return _AccountFigures(im, im, "USD", tot, rows)
+
+    return _run(positions, market, core, "cboe-strategy", isolated=isolated)
+
+
 # ========================================================================================= dispatch
 #: methodology -> adapter ``(positions, market, model, **options) -> per-account DataFrame``
 DISPATCH: dict[str, Callable[..., pd.DataFrame]] = {
@@ -675,6 +792,7 @@ DISPATCH: dict[str, Callable[..., pd.DataFrame]] = {
     "deribit-pm": deribit_pm_accounts,
     "derive_pm2": derive_pm2_accounts,
     "derive-pm2": derive_pm2_accounts,
+    "cboe-strategy": strategy_accounts,
 }
 
 

@@ -28,6 +28,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "derive-pm2": ("derive_pm2", "derive_pm2"),
     "span": ("span", "span"),
     "simm": ("simm", "simm"),
+    "regt": ("regt", "regt"),
 }
 
 
