@@ -481,12 +481,30 @@ class AccountState:
         acc = np.zeros(n_u, dtype=np.intp)
         if method == "sum":
             im, mm = float(unit_im.sum()), float(unit_mm.sum())
-        else:  # correlation
+        else:  # correlation (signed, as compute_margin)
+            from .margin import delta_shocks, exposure_direction
+
             C = correlation_matrix(names, rs.aggregate["default_correlation"], rs.aggregate["correlations"])
             und = np.arange(n_u, dtype=np.intp)
-            im_a, _ = aggregate_correlation(unit_im, acc, und, 1, C)
+            us = [units[u] for u in names]
+            if "scan" in rs.figures:
+                grids = [rs.grid_for(u) for u in names]
+                direction = exposure_direction(
+                    rs, pnl=np.array([un.pnl for un in us]).T.reshape(self._n_s, n_u),
+                    spot_move=np.stack([g.spot_move for g in grids if g is not None], axis=1),
+                    weights=np.stack([g.weights for g in grids if g is not None], axis=1),
+                )
+            else:
+                shock = ({f"delta_{sd}": delta_shocks(rs.components["delta"], names, sd) for sd in ("down", "up")}
+                         if "delta" in rs.figures else {})
+                direction = exposure_direction(
+                    rs, net={k: np.array([getattr(un, k) for un in us]) for k in ("delta", "delta_up", "delta_down")},
+                    shock=shock,
+                )
+            im_a, _ = aggregate_correlation(unit_im, acc, und, 1, C, direction)
             im = float(im_a[0])
-            mm = float(aggregate_correlation(unit_mm, acc, und, 1, C)[0][0]) if rs.mm is not None else 0.0
+            mm = (float(aggregate_correlation(unit_mm, acc, und, 1, C, direction)[0][0]) if rs.mm is not None
+                  else 0.0)
         if rs.mm is None:
             assert rs.mm_factor is not None  # parse_rule_set: exactly one of mm and mm_factor
             mm = rs.mm_factor * im
