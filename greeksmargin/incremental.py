@@ -238,7 +238,7 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     for u in pd.unique(und):
         idx = np.flatnonzero(und == u)
         sub = {k: a[k][idx] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size",
-                                      "inverse", "perp_ratio")}
+                                      "inverse", "perp_ratio", "fx_moves")}
         grid = rs.grid_for(str(u)) if has_scan else None
         if not (has_scan or need_sens):
             continue
@@ -366,6 +366,10 @@ class AccountState:
         units = self.units if units is None else units
         pos_fx = np.array([self.market.fx_to_usd(c) for c in a["margin_currency"]], dtype=float)
         factor = pos_fx / self._acc_fx
+        # coin-settled positions of an account margined in another currency: P&L at the scenario's coin price
+        a = dict(a)
+        a["fx_moves"] = np.asarray(a["inverse"], dtype=bool) & (
+            np.asarray(a["margin_currency"], dtype=object) != self.currency)
         P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend)
         und = a["underlying"]
         for u in pd.unique(und):

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .rules.scan import group_sum, scan_loss
-from .scenarios import CHUNK, ScenarioGrid, scenario_pnl, sensitivities
+from .scenarios import CHUNK, ScenarioGrid, fx_moves_of, scenario_pnl, sensitivities
 
 __all__ = ["FusedScan", "numba_available", "resolve_backend", "scan_units"]
 
@@ -144,6 +144,7 @@ def scan_units(
     """
     be = resolve_backend(backend)
     a = {k: np.asarray(arrays[k]) for k in _FIELDS}
+    a["fx_moves"] = fx_moves_of(arrays)  # coin-settled positions of a USD-margined account (scenarios module)
     n = a["size"].shape[0]
     starts = np.asarray(starts, dtype=np.intp)
     n_units = starts.size

@@ -505,7 +505,8 @@ def exposure_direction(
             return direction_from_losses(-net["delta_down"], -net["delta_up"])
         if "delta" in net and shock is not None:
             d = net["delta"]
-            return direction_from_losses(np.maximum(d, 0.0) * shock["delta_down"], np.maximum(-d, 0.0) * shock["delta_up"])
+            return direction_from_losses(np.maximum(d, 0.0) * shock["delta_down"],
+                                         np.maximum(-d, 0.0) * shock["delta_up"])
     return None
 
 
@@ -829,6 +830,9 @@ def _run(
     pos_fx = np.array([fx[c] for c in ccy_names], dtype=float)[ccy_code] if n else np.zeros(0)
     acc_fx = np.array([fx_acc[c] for c in acc_ccy], dtype=float)
     factor = pos_fx / acc_fx[acc_code] if n else np.zeros(0)  # position currency -> account currency
+    # a coin-settled position of an account margined in another currency: its coin's price moves with each
+    # scenario's spot (scenarios.scenario_pnl), so its P&L is the account-currency P&L at the scenario's spot
+    A["fx_moves"] = A["inverse"].astype(bool) & (ccy_pos != acc_ccy[acc_code]) if n else np.zeros(0, dtype=bool)
 
     kc = A["kind_code"]
     is_opt = kc == 0
