@@ -17,11 +17,11 @@ on arrays of shape (n_units,) with numpy (vectorised over every unit).
   with ``C`` the correlation matrix of the underlyings (a default correlation for pairs not listed).
   Each unit's requirement ``x_u`` is split by the direction of its exposure
   (:func:`direction_from_losses`): with ``L_down`` / ``L_up`` the unit's worst loss when its underlying
-  falls / rises (scan scenarios with a spot move ``<= 0`` / ``>= 0``, weights applied; the unchanged-spot
-  vol scenarios count on both sides) the direction is ``d_u = (L_down - L_up) / max(L_down, L_up)`` in
-  ``[-1, 1]`` (+1: loses only on a fall, i.e. long; -1: loses only on a rise, i.e. short; 0: loses
-  as much either way, or no loss at all). The directional part ``v_u = d_u x_u`` is signed, the rest
-  ``n_u = (1 - |d_u|) x_u`` is not::
+  falls / rises (scan scenarios with a spot move ``< 0`` / ``> 0``, weights applied) and ``L_flat`` its
+  worst loss with the spot unchanged (vol-only scenarios), the direction is
+  ``d_u = (L_down - L_up) / max(L_down, L_up, L_flat)`` in ``[-1, 1]`` (+1: loses only on a fall, i.e.
+  long; -1: loses only on a rise, i.e. short; 0: loses as much either way, only on a vol move, or not
+  at all). The directional part ``v_u = d_u x_u`` is signed, the rest ``n_u = (1 - |d_u|) x_u`` is not::
 
       total = max(sqrt(max(v' C v + 2 |v|' C n + n' C n, 0)), max_u x_u)
 
@@ -180,8 +180,8 @@ def correlation_matrix(
 
 def side_losses(
     pnl: NDArray[np.float64], spot_move: NDArray[np.float64], weights: NDArray[np.float64]
-) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Worst weighted loss of each unit on the falling and on the rising side of its scenario grid.
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Worst weighted loss of each unit when its underlying falls, rises, or stays (vol-only scenarios).
 
     Parameters
     ----------
@@ -194,29 +194,31 @@ def side_losses(
 
     Returns
     -------
-    loss_down, loss_up : ndarray of shape (n_units,)
-        ``max(0, max_s -w_s pnl_s)`` over the scenarios with ``spot_move <= 0`` / ``>= 0`` (>= 0; the
-        unchanged-spot scenarios belong to both sides).
+    loss_down, loss_up, loss_flat : ndarray of shape (n_units,)
+        ``max(0, max_s -w_s pnl_s)`` over the scenarios with ``spot_move < 0`` / ``> 0`` / ``== 0``.
     """
     m = spot_move if spot_move.ndim == 2 else spot_move[:, None]
     w = weights if weights.ndim == 2 else weights[:, None]
     loss = -pnl * w
-    if loss.shape[0] == 0:
-        z = np.zeros(loss.shape[1])
-        return z, z.copy()
-    down = np.max(np.where(m <= 0, loss, 0.0), axis=0, initial=0.0)
-    up = np.max(np.where(m >= 0, loss, 0.0), axis=0, initial=0.0)
-    return down, up
+    out = []
+    for side in (m < 0, m > 0, m == 0):
+        out.append(np.max(np.where(side, loss, 0.0), axis=0, initial=0.0) if loss.shape[0]
+                   else np.zeros(loss.shape[1]))
+    return out[0], out[1], out[2]
 
 
-def direction_from_losses(loss_down: NDArray[np.float64], loss_up: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Direction of exposure of each unit: ``(L_down - L_up) / max(L_down, L_up)``, 0 without loss.
+def direction_from_losses(
+    loss_down: NDArray[np.float64], loss_up: NDArray[np.float64], loss_flat: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """Direction of exposure of each unit: ``(L_down - L_up) / max(L_down, L_up, L_flat)``, 0 without loss.
 
     Parameters
     ----------
     loss_down, loss_up : ndarray of shape (n_units,)
         Worst loss (>= 0) when the underlying falls / rises (:func:`side_losses`, or the delta charge's
         losses at its fall / rise).
+    loss_flat : ndarray of shape (n_units,), optional
+        Worst loss with the spot unchanged (a unit losing mostly on a vol move is mostly non-directional).
 
     Returns
     -------
@@ -226,6 +228,8 @@ def direction_from_losses(loss_down: NDArray[np.float64], loss_up: NDArray[np.fl
     ld = np.maximum(np.asarray(loss_down, dtype=float), 0.0)
     lu = np.maximum(np.asarray(loss_up, dtype=float), 0.0)
     top = np.maximum(ld, lu)
+    if loss_flat is not None:
+        top = np.maximum(top, np.asarray(loss_flat, dtype=float))
     with np.errstate(invalid="ignore", divide="ignore"):
         d = np.where(top > 0, (ld - lu) / np.where(top > 0, top, 1.0), 0.0)
     return np.clip(d, -1.0, 1.0)
