@@ -131,10 +131,11 @@ def _check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, A
             raise err(f"an {kind} needs an expiry", "expiry")
         ts = pd.Timestamp(exp)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        if ts <= vt:
+        if ts <= vt and kind == "future":
             raise err(f"{kind} expired: expiry {ts.isoformat()} is not after the valuation time {vt.isoformat()}",
                       "expiry")
-        out["T"] = (ts - vt).total_seconds() / SECONDS_PER_YEAR
+        # an option at or past its expiry: T = 0, intrinsic value (as greeks.market_arrays)
+        out["T"] = max((ts - vt).total_seconds() / SECONDS_PER_YEAR, 0.0)
     else:
         out["T"] = math.nan
     q = float(r.get("quantity", math.nan))

@@ -50,6 +50,8 @@ __all__ = [
     "VOL_STATES",
     "ScenarioGrid",
     "VolShockRule",
+    "expired_option_greeks",
+    "fx_moves_of",
     "revalue",
     "scenario_pnl",
     "sensitivities",
@@ -424,4 +426,51 @@ def sensitivities(
     delta = (p[1] - p[0]) / (2 * h_spot)
     gamma = (p[1] + p[0]) / (h_spot * h_spot)
     vega = (p[2] - p[3]) / (2 * h_vol)
+    exp, d_e, g_e, v_e = expired_option_greeks(arrays)
+    if exp.any():
+        delta[exp], gamma[exp], vega[exp] = d_e, g_e, v_e
     return delta, gamma, vega
+
+
+def expired_option_greeks(
+    arrays: Arrays,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Delta, gamma and vega of the options at their expiry (``T <= 0``), as :func:`sensitivities` defines them.
+
+    An option at (or past) its expiry is worth its intrinsic value ``max(w (F - K), 0)`` (``w`` +1 call,
+    -1 put), the price kernels' limit: no time value, so vega 0 and the delta is the step of the pricing
+    kernels (1 in the money, 0 out of it, 0.5 exactly at the money), never the finite difference across
+    the kink (whose gamma would be ``~F / h``). Per 1.00 relative move: linear ``w F size step`` and
+    gamma 0; coin-settled (coin value ``w (1 - K / F)`` in the money) ``w K / F size step`` and gamma
+    ``-2 w K / F size step``; coin-settled with ``fx_moves`` (:func:`scenario_pnl`) ``w size step``,
+    gamma 0.
+
+    Parameters
+    ----------
+    arrays : mapping of str -> ndarray of shape (n,)
+        Position arrays.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n,)
+        The options with ``T <= 0``.
+    delta, gamma, vega : ndarray of shape (n_expired,)
+        Their Greeks (position currency, as :func:`sensitivities`).
+    """
+    t = np.asarray(arrays["T"], dtype=float)
+    mask = (np.asarray(arrays["kind_code"]) == 0) & (np.nan_to_num(t, nan=1.0) <= 0.0)
+    if not mask.any():
+        z = np.zeros(0)
+        return mask, z, z.copy(), z.copy()
+    f = np.asarray(arrays["forward"], dtype=float)[mask]
+    k = np.asarray(arrays["strike"], dtype=float)[mask]
+    size = np.asarray(arrays["size"], dtype=float)[mask]
+    w = np.where(np.asarray(arrays["is_call"], dtype=bool)[mask], 1.0, -1.0)
+    inv = np.asarray(arrays["inverse"], dtype=bool)[mask]
+    ride = inv & fx_moves_of(arrays)[mask]
+    x = w * (f - k)
+    step = np.where(x > 0, 1.0, np.where(x == 0, 0.5, 0.0))
+    coin = inv & ~ride
+    delta = np.select([ride, coin], [w * size * step, w * k / f * size * step], default=w * f * size * step)
+    gamma = np.where(coin, -2.0 * w * k / f * size * step, 0.0)
+    return mask, delta, gamma, np.zeros(delta.shape)
