@@ -475,10 +475,10 @@ def exposure_direction(
     """Direction of each unit's exposure for the signed correlation aggregation (in ``[-1, 1]``).
 
     From the scan when the model has one: the worst loss on the falling and on the rising side of the
-    unit's grid and with the spot unchanged (:func:`greeksmargin.rules.combine.side_losses`); else from the delta charge: the loss
-    at its fall / rise (revaluation: ``-delta_down``, ``-delta_up``; Taylor: ``max(+-delta, 0) x
-    shock``); else None (every unit non-directional: the unsigned aggregation).
-    :func:`greeksmargin.rules.combine.direction_from_losses` turns the two losses into the direction.
+    unit's grid and with the spot unchanged (:func:`greeksmargin.rules.combine.side_losses`); else from
+    the delta charge: the loss at its fall / rise (revaluation: ``-delta_down``, ``-delta_up``; Taylor:
+    ``max(+-delta, 0) x shock``); else None (every unit non-directional: the unsigned aggregation).
+    :func:`greeksmargin.rules.combine.direction_from_losses` turns the losses into the direction.
 
     Parameters
     ----------
