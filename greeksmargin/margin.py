@@ -18,7 +18,15 @@ Pipeline (every step vectorised over positions; no Python loop per account):
    revaluation: the per-position P&L is reduced on its own).
 
 **Margin currency of an account**: the settlement currency shared by all its positions (the coin for an
-all-inverse account), else USD, coin amounts converted at the current spot (``market.fx_to_usd``).
+all-inverse account), else USD, coin amounts converted at the current spot (``market.fx_to_usd``); in a
+scenario the P&L of a coin-settled position of a USD-margined account is its USD P&L at the scenario's
+coin price (position array ``fx_moves``, :mod:`greeksmargin.scenarios`), in the scan, the Greeks
+charges, the isolated figures and every consumer of the engine (what-if, solvency, distance to
+liquidation, cascade, attribution).
+
+**Aggregation across underlyings** with ``method = "correlation"`` is signed: each unit's requirement
+carries the direction of its exposure (:func:`exposure_direction`; the formula is in
+:mod:`greeksmargin.rules.combine`).
 
 **Attribution** (:meth:`MarginResult.attribution`): the account requirement is first split across its
 units (sum: each unit's requirement; correlation: Euler shares ``x_u (C x)_u / sqrt(x' C x)``, all to the
