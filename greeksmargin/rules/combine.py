@@ -280,7 +280,8 @@ def aggregate_correlation(
     q = np.maximum(q, 0.0)
     root = np.sqrt(q)
     largest = X.max(axis=1) if X.shape[1] else np.zeros(n_accounts)
-    total = np.maximum(root, largest)
+    # at most the sum (|C| <= 1): exactly x_u for one underlying, whatever the rounding of the split
+    total = np.minimum(np.maximum(root, largest), X.sum(axis=1))
     a_u, u_u = account, underlying
     num = (V[a_u, u_u] * cv[a_u, u_u] + A[a_u, u_u] * cn[a_u, u_u] + N[a_u, u_u] * ca[a_u, u_u]
            + N[a_u, u_u] * cn[a_u, u_u])
