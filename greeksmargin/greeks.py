@@ -29,6 +29,10 @@ options (Deribit's ``C_usd(F) / F``; the market rate is used when not 0), ``valu
 for futures and perpetuals; ``coin_delta`` is the premium-adjusted (coin-numeraire) delta x size,
 ``F d(V_coin)/dF``: ``(delta_F - price/F) x size`` for options (``N(d1) - V`` at r = 0), ``size`` for
 futures and perpetuals, 0 for spot coin. ``margin_currency`` is the coin (e.g. ``"BTC"``), else ``"USD"``.
+
+An option at or past its expiry (expiry <= valuation time) gets ``T = 0``: its intrinsic value, the
+pricing kernels' step delta (1 in the money, 0 out of it, 0.5 exactly at the money), gamma, vega and
+theta 0; it is never an error (an expired future is).
 """
 
 from __future__ import annotations
@@ -132,7 +136,8 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
         Underlying absent from the market, or option without vol (names the row and the column
         ``underlying``, or ``instrument`` when only per-instrument vols are given and this one is missing).
     InputError
-        Option or future expired at the valuation time (names row and column ``expiry``).
+        Future expired at the valuation time (names row and column ``expiry``). An option at or past
+        its expiry gets ``T = 0``: intrinsic value, no time value.
     """
     pos = _normalised(positions, market)
     validate_against_market(pos, market)
@@ -143,7 +148,9 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
     ).astype(np.int8)
     is_opt = kind_code == 0
     T = market.years(pos["expiry"])
-    bad = (kind_code <= 1) & ~(T > 0)
+    bad = (kind_code == 1) & ~(T > 0)
+    # an option at or past its expiry: T = 0, valued at intrinsic (zero time value), never an error
+    T = np.where(is_opt, np.maximum(T, 0.0), T)
     if bad.any():
         r = pos.index[int(np.argmax(bad))]
         raise InputError(
@@ -265,6 +272,8 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
         volga[o] = g.volga
         theta[o] = g.theta - np.where(a["forward_from_rate"][o], a["carry"][o] * F[o] * g.delta, 0.0)
         rho[o] = g.rho + np.where(a["forward_from_rate"][o], T[o] * F[o] * g.delta, 0.0)
+        # at / past expiry (T = 0): intrinsic value, step delta, no time decay (the kernels' gamma, vega are 0)
+        theta[o] = np.where(T[o] > 0, theta[o], 0.0)
     if is_fut.any():
         f = is_fut
         price[f] = F[f]

@@ -131,10 +131,11 @@ def _check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, A
             raise err(f"an {kind} needs an expiry", "expiry")
         ts = pd.Timestamp(exp)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        if ts <= vt:
+        if ts <= vt and kind == "future":
             raise err(f"{kind} expired: expiry {ts.isoformat()} is not after the valuation time {vt.isoformat()}",
                       "expiry")
-        out["T"] = (ts - vt).total_seconds() / SECONDS_PER_YEAR
+        # an option at or past its expiry: T = 0, intrinsic value (as greeks.market_arrays)
+        out["T"] = max((ts - vt).total_seconds() / SECONDS_PER_YEAR, 0.0)
     else:
         out["T"] = math.nan
     q = float(r.get("quantity", math.nan))
@@ -238,7 +239,7 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     for u in pd.unique(und):
         idx = np.flatnonzero(und == u)
         sub = {k: a[k][idx] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size",
-                                      "inverse", "perp_ratio")}
+                                      "inverse", "perp_ratio", "fx_moves")}
         grid = rs.grid_for(str(u)) if has_scan else None
         if not (has_scan or need_sens):
             continue
@@ -366,6 +367,10 @@ class AccountState:
         units = self.units if units is None else units
         pos_fx = np.array([self.market.fx_to_usd(c) for c in a["margin_currency"]], dtype=float)
         factor = pos_fx / self._acc_fx
+        # coin-settled positions of an account margined in another currency: P&L at the scenario's coin price
+        a = dict(a)
+        a["fx_moves"] = np.asarray(a["inverse"], dtype=bool) & (
+            np.asarray(a["margin_currency"], dtype=object) != self.currency)
         P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend)
         und = a["underlying"]
         for u in pd.unique(und):
@@ -481,12 +486,30 @@ class AccountState:
         acc = np.zeros(n_u, dtype=np.intp)
         if method == "sum":
             im, mm = float(unit_im.sum()), float(unit_mm.sum())
-        else:  # correlation
+        else:  # correlation (signed, as compute_margin)
+            from .margin import delta_shocks, exposure_direction
+
             C = correlation_matrix(names, rs.aggregate["default_correlation"], rs.aggregate["correlations"])
             und = np.arange(n_u, dtype=np.intp)
-            im_a, _ = aggregate_correlation(unit_im, acc, und, 1, C)
+            us = [units[u] for u in names]
+            if "scan" in rs.figures:
+                grids = [rs.grid_for(u) for u in names]
+                direction = exposure_direction(
+                    rs, pnl=np.array([un.pnl for un in us]).T.reshape(self._n_s, n_u),
+                    spot_move=np.stack([g.spot_move for g in grids if g is not None], axis=1),
+                    weights=np.stack([g.weights for g in grids if g is not None], axis=1),
+                )
+            else:
+                shock = ({f"delta_{sd}": delta_shocks(rs.components["delta"], names, sd) for sd in ("down", "up")}
+                         if "delta" in rs.figures else {})
+                direction = exposure_direction(
+                    rs, net={k: np.array([getattr(un, k) for un in us]) for k in ("delta", "delta_up", "delta_down")},
+                    shock=shock,
+                )
+            im_a, _ = aggregate_correlation(unit_im, acc, und, 1, C, direction)
             im = float(im_a[0])
-            mm = float(aggregate_correlation(unit_mm, acc, und, 1, C)[0][0]) if rs.mm is not None else 0.0
+            mm = (float(aggregate_correlation(unit_mm, acc, und, 1, C, direction)[0][0]) if rs.mm is not None
+                  else 0.0)
         if rs.mm is None:
             assert rs.mm_factor is not None  # parse_rule_set: exactly one of mm and mm_factor
             mm = rs.mm_factor * im

@@ -34,7 +34,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .rules.scan import group_sum, scan_loss
-from .scenarios import CHUNK, ScenarioGrid, scenario_pnl, sensitivities
+from .scenarios import CHUNK, ScenarioGrid, expired_option_greeks, fx_moves_of, scenario_pnl, sensitivities
 
 __all__ = ["FusedScan", "numba_available", "resolve_backend", "scan_units"]
 
@@ -144,6 +144,7 @@ def scan_units(
     """
     be = resolve_backend(backend)
     a = {k: np.asarray(arrays[k]) for k in _FIELDS}
+    a["fx_moves"] = fx_moves_of(arrays)  # coin-settled positions of a USD-margined account (scenarios module)
     n = a["size"].shape[0]
     starts = np.asarray(starts, dtype=np.intp)
     n_units = starts.size
@@ -212,5 +213,10 @@ def _scan_numba(
 
     g = grid if (grid is not None and scan) else ScenarioGrid(np.zeros(1), np.zeros(1, np.int8), np.ones(1))
     r = fused_scan(a, factor, starts, g, gain, want_scan=scan, want_sens=sens, h_spot=h_spot, h_vol=h_vol)
+    if sens:  # options at their expiry: the step delta, no gamma / vega (as scenarios.sensitivities)
+        exp, d_e, g_e, v_e = expired_option_greeks(a)
+        if exp.any():
+            f = factor[exp]
+            r["delta"][exp], r["gamma"][exp], r["vega"][exp] = d_e * f, g_e * f, v_e * f
     return FusedScan(r["unit_pnl"][:n_s], r["unit_scan"], r["unit_worst"], r["pos_scan"], r["pos_worst"],
                      r["delta"], r["gamma"], r["vega"])

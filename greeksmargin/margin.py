@@ -18,7 +18,15 @@ Pipeline (every step vectorised over positions; no Python loop per account):
    revaluation: the per-position P&L is reduced on its own).
 
 **Margin currency of an account**: the settlement currency shared by all its positions (the coin for an
-all-inverse account), else USD, coin amounts converted at the current spot (``market.fx_to_usd``).
+all-inverse account), else USD, coin amounts converted at the current spot (``market.fx_to_usd``); in a
+scenario the P&L of a coin-settled position of a USD-margined account is its USD P&L at the scenario's
+coin price (position array ``fx_moves``, :mod:`greeksmargin.scenarios`), in the scan, the Greeks
+charges, the isolated figures and every consumer of the engine (what-if, solvency, distance to
+liquidation, cascade, attribution).
+
+**Aggregation across underlyings** with ``method = "correlation"`` is signed: each unit's requirement
+carries the direction of its exposure (:func:`exposure_direction`; the formula is in
+:mod:`greeksmargin.rules.combine`).
 
 **Attribution** (:meth:`MarginResult.attribution`): the account requirement is first split across its
 units (sum: each unit's requirement; correlation: Euler shares ``x_u (C x)_u / sqrt(x' C x)``, all to the
@@ -43,7 +51,7 @@ from .errors import GreeksMarginError, InputError, ModelError
 from .models import Model, RuleSet, load_model
 from .rules import contingency as cont
 from .rules import sensitivity as sens
-from .rules.combine import aggregate_correlation, correlation_matrix, evaluate
+from .rules.combine import aggregate_correlation, correlation_matrix, direction_from_losses, evaluate, side_losses
 from .rules.scan import group_sum, offset_scan, scan_loss
 from .rules.tidy import component_rows
 from .scenarios import CHUNK, ScenarioGrid, VolShockRule, scenario_pnl, sensitivities
@@ -51,7 +59,7 @@ from .scenarios import CHUNK, ScenarioGrid, VolShockRule, scenario_pnl, sensitiv
 if TYPE_CHECKING:
     from .methodologies import AdapterMarginResult
 
-__all__ = ["MarginResult", "compute_margin", "margin_change", "unit_requirements"]
+__all__ = ["MarginResult", "compute_margin", "exposure_direction", "margin_change", "unit_requirements"]
 
 #: rule family of each figure (the ``rule`` column of the tidy rows)
 RULE_OF = {
@@ -172,10 +180,7 @@ class MarginResult:
                 lines.append(f"    worst scenario: {u['worst_scenario']}")
         agg = rs.aggregate["method"]
         if agg == "correlation":
-            lines.append(
-                f"Across underlyings: sqrt(x' C x) with default correlation {rs.aggregate['default_correlation']:g}"
-                ", never below the largest unit"
-            )
+            lines.extend(self._correlation_lines(account))
         elif agg == "offsets":
             lines.append("Across underlyings: scan P&L offset between classes of a product group (TIMS)")
         else:
@@ -192,6 +197,31 @@ class MarginResult:
                 f"Collateral (IM haircuts) {row['collateral_im']:,.6g}; excess over IM {row['excess_im']:,.6g}"
             )
         return "\n".join(lines)
+
+    def _correlation_lines(self, account: str) -> list[str]:
+        """The signed correlation aggregation of ``account``: directions and every correlation applied."""
+        it = self._internals
+        C = it.get("corr")
+        a = it["account_names"].get_loc(account)
+        units = np.flatnonzero(it["unit_acc"] == a)
+        names = it["underlying_names"]
+        lines = [
+            "Across underlyings: signed correlation, max(sqrt(v' C v + 2|v|' C n + n' C n), largest unit) with "
+            "v = direction x IM, n = (1 - |direction|) x IM per underlying"
+        ]
+        for i in units:
+            d = float(it["unit_direction"][i])
+            side = "loses on a fall" if d > 0 else ("loses on a rise" if d < 0 else "loses either way")
+            lines.append(f"  direction {names[it['unit_und'][i]]}: {d:+.3f} ({side})")
+        if C is None or units.size < 2:
+            lines.append("  correlations applied: none (one underlying)")
+            return lines
+        codes = it["unit_und"][units]
+        for x in range(codes.size):
+            for y in range(x + 1, codes.size):
+                i, j = codes[x], codes[y]
+                lines.append(f"  correlation {names[i]}/{names[j]}: {C[i, j]:g}")
+        return lines
 
     def summary(self) -> pd.DataFrame:
         """Totals per margin currency: accounts, IM, MM, isolated IM, saving."""
@@ -439,6 +469,53 @@ def unit_requirements(
     if mm is None:
         mm = rs.mm_factor * im
     return im, mm
+
+
+def exposure_direction(
+    rs: RuleSet,
+    *,
+    pnl: NDArray[np.float64] | None = None,
+    spot_move: NDArray[np.float64] | None = None,
+    weights: NDArray[np.float64] | None = None,
+    net: Mapping[str, NDArray[np.float64]] | None = None,
+    shock: Mapping[str, NDArray[np.float64]] | None = None,
+) -> NDArray[np.float64] | None:
+    """Direction of each unit's exposure for the signed correlation aggregation (in ``[-1, 1]``).
+
+    From the scan when the model has one: the worst loss on the falling and on the rising side of the
+    unit's grid and with the spot unchanged (:func:`greeksmargin.rules.combine.side_losses`); else from
+    the delta charge: the loss at its fall / rise (revaluation: ``-delta_down``, ``-delta_up``; Taylor:
+    ``max(+-delta, 0) x shock``); else None (every unit non-directional: the unsigned aggregation).
+    :func:`greeksmargin.rules.combine.direction_from_losses` turns the losses into the direction.
+
+    Parameters
+    ----------
+    rs : RuleSet
+        The model's rules.
+    pnl : ndarray of shape (n_scenarios, n_units), optional
+        Unit P&L per scenario (with a scan).
+    spot_move, weights : ndarray of shape (n_scenarios, n_units), optional
+        Spot move and weight of each scenario of each unit's grid.
+    net : mapping, optional
+        Unit sums ``delta`` (Taylor) or ``delta_up`` / ``delta_down`` (revaluation), margin currency.
+    shock : mapping, optional
+        ``delta_down`` / ``delta_up`` price shocks per unit (Taylor delta).
+
+    Returns
+    -------
+    ndarray of shape (n_units,) or None
+    """
+    need = set(rs.figures)
+    if "scan" in need and pnl is not None and spot_move is not None and weights is not None:
+        return direction_from_losses(*side_losses(pnl, spot_move, weights))
+    if "delta" in need and net is not None:
+        if rs.components["delta"]["method"] == "revaluation" and "delta_up" in net:
+            return direction_from_losses(-net["delta_down"], -net["delta_up"])
+        if "delta" in net and shock is not None:
+            d = net["delta"]
+            return direction_from_losses(np.maximum(d, 0.0) * shock["delta_down"],
+                                         np.maximum(-d, 0.0) * shock["delta_up"])
+    return None
 
 
 def _position_values(
@@ -761,6 +838,9 @@ def _run(
     pos_fx = np.array([fx[c] for c in ccy_names], dtype=float)[ccy_code] if n else np.zeros(0)
     acc_fx = np.array([fx_acc[c] for c in acc_ccy], dtype=float)
     factor = pos_fx / acc_fx[acc_code] if n else np.zeros(0)  # position currency -> account currency
+    # a coin-settled position of an account margined in another currency: its coin's price moves with each
+    # scenario's spot (scenarios.scenario_pnl), so its P&L is the account-currency P&L at the scenario's spot
+    A["fx_moves"] = A["inverse"].astype(bool) & (ccy_pos != acc_ccy[acc_code]) if n else np.zeros(0, dtype=bool)
 
     kc = A["kind_code"]
     is_opt = kc == 0
@@ -907,6 +987,8 @@ def _run(
 
     # ---- aggregation across underlyings
     method = rs.aggregate["method"]
+    direction: NDArray[np.float64] | None = None
+    C = None
     if method == "sum" or n_units == 0:
         im_acc = _weighted_bincount(unit_acc, unit_im, n_acc)
         mm_acc = _weighted_bincount(unit_acc, unit_mm, n_acc)
@@ -914,9 +996,19 @@ def _run(
     elif method == "correlation":
         C = correlation_matrix([str(u) for u in underlying_names], rs.aggregate["default_correlation"],
                                rs.aggregate["correlations"])
-        im_acc, share = aggregate_correlation(unit_im, unit_acc, unit_und, n_acc, C)
+        if has_scan:
+            direction = exposure_direction(
+                rs, pnl=unit_pnl, spot_move=np.stack([grids[k].spot_move for k in unit_grid], axis=1),
+                weights=np.stack([grids[k].weights for k in unit_grid], axis=1),
+            )
+        else:
+            direction = exposure_direction(
+                rs, net={k: group_sum(P[k], starts) for k in ("delta", "delta_up", "delta_down") if k in P},
+                shock=unit_shock,
+            )
+        im_acc, share = aggregate_correlation(unit_im, unit_acc, unit_und, n_acc, C, direction)
         if rs.mm is not None:
-            mm_acc, _ = aggregate_correlation(unit_mm, unit_acc, unit_und, n_acc, C)
+            mm_acc, _ = aggregate_correlation(unit_mm, unit_acc, unit_und, n_acc, C, direction)
     else:  # offsets (TIMS)
         groups = np.array([rs.group_of(str(u)) for u in underlying_names], dtype=object)
         pct_of = {g: float(rs.aggregate["offsets"].get(g, 0.0)) for g in set(groups)}
@@ -1056,6 +1148,9 @@ def _run(
         "unit_acc": unit_acc,
         "unit_und": unit_und,
         "unit_grid": unit_grid,
+        # the correlation matrix and unit directions the aggregation used (explain() prints these)
+        "corr": C,
+        "unit_direction": np.zeros(n_units) if direction is None else direction,
     }
     internals["positions"] = pos
     internals["market"] = market

@@ -388,7 +388,7 @@ class MarketSnapshot:
             lf = np.interp(tt, xs, ys)
             carry_last = (ys[-1] - ys[0]) / xs[-1]
             lf = np.where(tt > xs[-1], ys[0] + carry_last * tt, lf)
-            return np.exp(lf)
+            return np.where(tt > 0, np.exp(lf), float(um.spot))  # exactly spot at T = 0 (exp(log S) may not be)
         r = self.rate(u, tt)
         return um.spot * np.exp((r - um.dividend_yield) * tt)
 

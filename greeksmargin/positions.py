@@ -112,7 +112,8 @@ def load_positions(
     InputError
         Missing column, wrong type, unknown kind / settlement / option type, option without strike,
         option_type or expiry, future without expiry, strike or multiplier <= 0, NaN quantity, expired
-        option or future. The message names the file, the row and the column.
+        future (an option at or past its expiry is kept: it is valued at intrinsic). The message names
+        the file, the row and the column.
     """
     if isinstance(source, pd.DataFrame):
         df = source.copy()
@@ -202,7 +203,8 @@ def load_positions(
     expiry = expiry.where(needs_expiry, pd.NaT)
     if valuation_time is not None:
         vt = to_utc(valuation_time)
-        bad = needs_expiry & (expiry <= vt).to_numpy()
+        # an option at or past its expiry is valued at intrinsic (greeks.market_arrays); a future errors
+        bad = needs_expiry & ~is_opt & (expiry <= vt).to_numpy()
         if bad.any():
             r = _first_bad(bad, idx)
             raise where.error(

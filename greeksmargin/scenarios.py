@@ -21,6 +21,14 @@ matrix of shape ``(n_scenarios, n_positions)``, each column in the position's **
 * futures (linear): ``size F m``; perpetuals: the same on the perpetual mark; spot: ``size S m``;
 * coin-settled (inverse) positions, in the coin: options ``V_usd' / F' - V_usd / F``; futures and
   perpetuals ``size (1 - 1 / (1 + m))`` (METHODS.md section 1); spot coin held in its own coin: 0.
+* coin-settled positions of an account margined in another currency (USD) (position array
+  ``fx_moves`` True): the coin's price moves with the scenario's spot, so the account-currency P&L is the
+  change of the position's coin value *at the scenario's coin price*, ``fx (V_c' (1 + m) - V_c)`` with
+  ``V_c`` the coin value now and ``fx`` today's coin price. The column returned is that P&L over
+  today's ``fx`` (callers multiply every column by today's conversion factor, as for the other
+  positions): options ``(V_usd' - V_usd) / F`` (at zero basis the identical USD-settled option's P&L
+  over ``F``), futures, perpetuals and spot coin ``size m``. Without ``fx_moves`` (or False) the coin
+  P&L above.
 
 Everything is numpy broadcasting over ``(n_scenarios, n_positions)``, computed in chunks of positions
 to bound memory; there is no Python loop per position or per scenario.
@@ -42,6 +50,8 @@ __all__ = [
     "VOL_STATES",
     "ScenarioGrid",
     "VolShockRule",
+    "expired_option_greeks",
+    "fx_moves_of",
     "revalue",
     "scenario_pnl",
     "sensitivities",
@@ -263,10 +273,19 @@ def _label(m: float, d: int) -> str:
 
 
 def _take(a: Arrays, sl: slice | NDArray[Any]) -> dict[str, NDArray[Any]]:
-    return {k: a[k][sl] for k in _FIELDS}
+    return {k: a[k][sl] for k in _FIELDS + OPTIONAL_FIELDS if k in a}
 
 
 _FIELDS = ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size", "inverse", "perp_ratio")
+#: optional position arrays read by :func:`scenario_pnl` when present
+OPTIONAL_FIELDS = ("fx_moves",)
+
+
+def fx_moves_of(arrays: Arrays) -> NDArray[np.bool_]:
+    """The ``fx_moves`` flags of ``arrays`` (False for every position when absent); shape (n,)."""
+    n = np.asarray(arrays["size"]).shape[0]
+    v = arrays.get("fx_moves") if hasattr(arrays, "get") else None
+    return np.zeros(n, dtype=bool) if v is None else np.asarray(v, dtype=bool)
 
 
 def scenario_pnl(
@@ -280,7 +299,8 @@ def scenario_pnl(
     ----------
     arrays : mapping of str -> ndarray of shape (n,)
         Position arrays (keys of :func:`greeksmargin.greeks.market_arrays`: ``kind_code``, ``is_call``,
-        ``strike``, ``T``, ``forward``, ``spot``, ``vol``, ``rate``, ``size``, ``inverse``, ``perp_ratio``).
+        ``strike``, ``T``, ``forward``, ``spot``, ``vol``, ``rate``, ``size``, ``inverse``, ``perp_ratio``;
+        optional ``fx_moves``: coin-settled positions of an account margined in another currency).
     spot_move : array_like of shape (n_scenarios,) or (n_scenarios, n)
         Relative moves of spot and forwards (one per scenario, or one per scenario and position).
     vols : array_like of shape (n_scenarios, n) or None
@@ -289,7 +309,8 @@ def scenario_pnl(
     Returns
     -------
     ndarray of shape (n_scenarios, n)
-        USD P&L for linear positions, coin P&L for inverse positions.
+        USD P&L for linear positions, coin P&L for inverse positions, and for inverse positions with
+        ``fx_moves`` the account-currency P&L over today's coin price (module docstring).
     """
     m = np.asarray(spot_move, dtype=float)
     m = m[:, None] if m.ndim == 1 else m
@@ -300,6 +321,7 @@ def scenario_pnl(
     kc = np.asarray(arrays["kind_code"])
     size = np.asarray(arrays["size"], dtype=float)
     inv = np.asarray(arrays["inverse"], dtype=bool)
+    ride = inv & fx_moves_of(arrays)
     opt = kc == 0
     from .pricing import black76_price
 
@@ -325,7 +347,7 @@ def scenario_pnl(
             # coin numeraire: value in coin at the new forward minus value in coin now
             coin = (new / f1 - (base / f0)[None, :]) * sz
             usd = (new - base[None, :]) * sz
-            block = np.where(iv[None, :], coin, usd)
+            block = np.where(iv[None, :], np.where(ride[idx][None, :], usd / f0[None, :], coin), usd)
         else:
             new -= base[None, :]
             new *= sz
@@ -341,6 +363,7 @@ def scenario_pnl(
         md = m if m.shape[1] == 1 else m[:, idx]
         lin = size[idx] * ref * md
         coin = np.where(kc[idx] == 3, 0.0, size[idx]) * (md / (1.0 + md))
+        coin = np.where(ride[idx][None, :], size[idx] * md, coin)
         out[:, idx] = np.where(inv[idx][None, :], coin, lin)
     return out
 
@@ -403,4 +426,51 @@ def sensitivities(
     delta = (p[1] - p[0]) / (2 * h_spot)
     gamma = (p[1] + p[0]) / (h_spot * h_spot)
     vega = (p[2] - p[3]) / (2 * h_vol)
+    exp, d_e, g_e, v_e = expired_option_greeks(arrays)
+    if exp.any():
+        delta[exp], gamma[exp], vega[exp] = d_e, g_e, v_e
     return delta, gamma, vega
+
+
+def expired_option_greeks(
+    arrays: Arrays,
+) -> tuple[NDArray[np.bool_], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Delta, gamma and vega of the options at their expiry (``T <= 0``), as :func:`sensitivities` defines them.
+
+    An option at (or past) its expiry is worth its intrinsic value ``max(w (F - K), 0)`` (``w`` +1 call,
+    -1 put), the price kernels' limit: no time value, so vega 0 and the delta is the step of the pricing
+    kernels (1 in the money, 0 out of it, 0.5 exactly at the money), never the finite difference across
+    the kink (whose gamma would be ``~F / h``). Per 1.00 relative move: linear ``w F size step`` and
+    gamma 0; coin-settled (coin value ``w (1 - K / F)`` in the money) ``w K / F size step`` and gamma
+    ``-2 w K / F size step``; coin-settled with ``fx_moves`` (:func:`scenario_pnl`) ``w size step``,
+    gamma 0.
+
+    Parameters
+    ----------
+    arrays : mapping of str -> ndarray of shape (n,)
+        Position arrays.
+
+    Returns
+    -------
+    mask : ndarray of bool, shape (n,)
+        The options with ``T <= 0``.
+    delta, gamma, vega : ndarray of shape (n_expired,)
+        Their Greeks (position currency, as :func:`sensitivities`).
+    """
+    t = np.asarray(arrays["T"], dtype=float)
+    mask = (np.asarray(arrays["kind_code"]) == 0) & (np.nan_to_num(t, nan=1.0) <= 0.0)
+    if not mask.any():
+        z = np.zeros(0)
+        return mask, z, z.copy(), z.copy()
+    f = np.asarray(arrays["forward"], dtype=float)[mask]
+    k = np.asarray(arrays["strike"], dtype=float)[mask]
+    size = np.asarray(arrays["size"], dtype=float)[mask]
+    w = np.where(np.asarray(arrays["is_call"], dtype=bool)[mask], 1.0, -1.0)
+    inv = np.asarray(arrays["inverse"], dtype=bool)[mask]
+    ride = inv & fx_moves_of(arrays)[mask]
+    x = w * (f - k)
+    step = np.where(x > 0, 1.0, np.where(x == 0, 0.5, 0.0))
+    coin = inv & ~ride
+    delta = np.select([ride, coin], [w * size * step, w * k / f * size * step], default=w * f * size * step)
+    gamma = np.where(coin, -2.0 * w * k / f * size * step, 0.0)
+    return mask, delta, gamma, np.zeros(delta.shape)

@@ -228,8 +228,11 @@ def test_errors_name_row_and_column():
     with pytest.raises(MarketDataError, match=r"row 0, column 'underlying': underlying 'Y' is not in the market"):
         price_positions(bad, m)
     later = MarketSnapshot(VT + pd.Timedelta(days=400), {"X": m["X"]})
-    with pytest.raises(InputError, match=r"row 0, column 'expiry': option expired"):
-        price_positions(_one(), later)
+    with pytest.raises(InputError, match=r"row 0, column 'expiry': future expired"):
+        price_positions(_one(kind="future"), later)
+    # an option past its expiry is valued at intrinsic (issue 12), not an error
+    p = price_positions(_one(strike=90.0), later).iloc[0]
+    assert p["price"] == pytest.approx(10.0) and p["delta"] == 1.0 and p["time_to_expiry"] == 0.0
 
 
 def test_instrument_without_vol_names_row():

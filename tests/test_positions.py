@@ -133,11 +133,13 @@ def test_unknown_settlement(tmp_path):
     assert msg.startswith(f"file {path}, row 2, column 'settlement': unknown settlement 'physical'")
 
 
-def test_expired_option(tmp_path):
-    path, msg, _ = _bad(
-        tmp_path, lambda d: d.__setitem__("expiry", ["2026-11-20T08:00:00Z", "2027-03-19", "2026-12-25", ""])
-    )
-    assert msg.startswith(f"file {path}, row 0, column 'expiry': option expired: expiry 2026-11-20T08:00:00+00:00")
+def test_option_at_or_past_expiry_is_kept(tmp_path):
+    # issue 12: an option expiring at the valuation time (or before) is valued at intrinsic, not an error
+    for exp in ("2026-11-20T08:00:00Z", "2026-11-19T08:00:00Z"):
+        df = _frame().reset_index(drop=True)
+        df["expiry"] = [exp, "2027-03-19", "2026-12-25", ""]
+        pos = load_positions(_write(tmp_path, df), valuation_time=VT)
+        assert pos["expiry"].iloc[0] == pd.Timestamp(exp)
 
 
 def test_expired_future(tmp_path):

@@ -23,6 +23,8 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
+from ..scenarios import fx_moves_of
+
 if TYPE_CHECKING:
     from ..scenarios import ScenarioGrid
 
@@ -50,14 +52,18 @@ def _b76(call: bool, f: float, k: float, t: float, vol: float, r: float) -> floa
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _pnl(kind: int, call: bool, k: float, t: float, f: float, s: float, perp: float, r: float, size: float,
-         inv: bool, base: float, m: float, vol: float) -> float:
+         inv: bool, ride: bool, base: float, m: float, vol: float) -> float:
     if kind == 0:
         f1 = f * (1.0 + m)
         new = _b76(call, f1, k, t, vol, r)
         if inv:
+            if ride:  # coin price moves with the scenario (scenarios.scenario_pnl, fx_moves)
+                return (new - base) / f * size
             return (new / f1 - base / f) * size
         return (new - base) * size
     if inv:
+        if ride:
+            return size * m
         if kind == 3:
             return 0.0
         return size * (m / (1.0 + m))
@@ -96,7 +102,7 @@ def _b76_fast(w: float, f1: float, k: float, lfk: float, sig: float, disc: float
     return p * disc
 
 
-def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, factor, mult,  # noqa: ANN001
+def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, ride, factor, mult,  # noqa: ANN001
             moves, dirs, weights, relative, up, down, min_up, min_vol, gain,
             starts, want_scan, want_sens, h_spot, h_vol,
             unit_pnl, pos_scan, pos_worst, unit_scan, unit_worst, dlt, gam, veg):
@@ -132,14 +138,16 @@ def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, factor, mult,  #
                     sig = sig_u if d > 0 else (sig_d if d < 0 else sig0)
                     f1 = f[i] * (1.0 + moves[j])
                     new = _b76_fast(w, f1, k[i], lfk + lm[j], sig, disc)
-                    if inv[i]:
+                    if inv[i] and ride[i]:
+                        pj[j] = (new - base) / f[i] * size[i] * fi
+                    elif inv[i]:
                         pj[j] = (new / f1 - base_c) * size[i] * fi
                     else:
                         pj[j] = (new - base_c) * size[i] * fi
             else:
                 base = 0.0
                 for j in range(n_s):
-                    pj[j] = _pnl(ki, False, 1.0, 0.0, f[i], s[i], perp[i], 0.0, size[i], inv[i], 0.0,
+                    pj[j] = _pnl(ki, False, 1.0, 0.0, f[i], s[i], perp[i], 0.0, size[i], inv[i], ride[i], 0.0,
                                  moves[j], 0.0) * fi
             if want_scan:
                 worst = 0.0
@@ -151,16 +159,16 @@ def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, factor, mult,  #
                         worst = q
                 pos_scan[i] = -worst
             if want_sens:
-                pm = _pnl(ki, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], base,
+                pm = _pnl(ki, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], ride[i], base,
                           -h_spot, vol[i])
-                pp = _pnl(ki, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], base,
+                pp = _pnl(ki, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], ride[i], base,
                           h_spot, vol[i])
                 dlt[i] = (pp - pm) / (2.0 * h_spot) * fi
                 gam[i] = (pp + pm) / (h_spot * h_spot) * fi
                 if ki == 0:
-                    pu = _pnl(0, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], base, 0.0,
+                    pu = _pnl(0, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], ride[i], base, 0.0,
                               vol[i] + h_vol)
-                    pdn = _pnl(0, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], base, 0.0,
+                    pdn = _pnl(0, call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], ride[i], base, 0.0,
                                max(vol[i] - h_vol, 0.0))
                     veg[i] = (pu - pdn) / (2.0 * h_vol) * fi
                 else:
@@ -180,7 +188,7 @@ def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, factor, mult,  #
             for i in range(a, b):
                 base = _b76(call[i], f[i], k[i], t[i], vol[i], r[i]) if kind[i] == 0 else 0.0
                 vj = _shock(vol[i], dirs[best], mult[i], relative, up, down, min_up, min_vol)
-                p = _pnl(kind[i], call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], base, m, vj)
+                p = _pnl(kind[i], call[i], k[i], t[i], f[i], s[i], perp[i], r[i], size[i], inv[i], ride[i], base, m, vj)
                 pos_worst[i] = -p * factor[i] * weights[best]
 
 
@@ -218,7 +226,8 @@ def fused_scan(
     ----------
     arrays : dict of str -> ndarray of shape (n,)
         Position arrays (``kind_code``, ``is_call``, ``strike``, ``T``, ``forward``, ``spot``, ``perp_ratio``,
-        ``vol``, ``rate``, ``size``, ``inverse``).
+        ``vol``, ``rate``, ``size``, ``inverse``; optional ``fx_moves``, as
+        :func:`greeksmargin.scenarios.scenario_pnl`).
     factor : ndarray of shape (n,)
         Position currency -> account currency.
     starts : ndarray of shape (n_units,)
@@ -265,7 +274,8 @@ def fused_scan(
         c(np.nan_to_num(arrays["strike"], nan=1.0), dtype=np.float64), c(np.nan_to_num(arrays["T"], nan=0.0)),
         c(arrays["forward"], dtype=np.float64), c(arrays["spot"], dtype=np.float64),
         c(arrays["perp_ratio"], dtype=np.float64), vol, c(arrays["rate"], dtype=np.float64),
-        c(arrays["size"], dtype=np.float64), c(arrays["inverse"], dtype=np.bool_), c(factor, dtype=np.float64), mult,
+        c(arrays["size"], dtype=np.float64), c(arrays["inverse"], dtype=np.bool_),
+        c(fx_moves_of(arrays), dtype=np.bool_), c(factor, dtype=np.float64), mult,
         moves, c(grid.vol_dir, dtype=np.int64), c(grid.weights, dtype=np.float64),
         rule.kind == "relative", float(rule.up), float(rule.down), float(rule.min_vol_up), float(rule.min_vol),
         float(gain_offset), st, want_scan, want_sens, float(h_spot), float(h_vol),

@@ -13,8 +13,22 @@ on arrays of shape (n_units,) with numpy (vectorised over every unit).
 **Aggregation across underlyings** (per account, over its units' requirements ``x_u >= 0``):
 
 * ``sum``: ``sum_u x_u`` (no diversification);
-* ``correlation``: ``max(sqrt(x' C x), max_u x_u)`` with ``C`` the correlation matrix of the
-  underlyings (a default correlation for pairs not listed);
+* ``correlation``: *signed* correlation aggregation, never below the largest unit (METHODS.md section 8),
+  with ``C`` the correlation matrix of the underlyings (a default correlation for pairs not listed).
+  Each unit's requirement ``x_u`` is split by the direction of its exposure
+  (:func:`direction_from_losses`): with ``L_down`` / ``L_up`` the unit's worst loss when its underlying
+  falls / rises (scan scenarios with a spot move ``< 0`` / ``> 0``, weights applied) and ``L_flat`` its
+  worst loss with the spot unchanged (vol-only scenarios), the direction is
+  ``d_u = (L_down - L_up) / max(L_down, L_up, L_flat)`` in ``[-1, 1]`` (+1: loses only on a fall, i.e.
+  long; -1: loses only on a rise, i.e. short; 0: loses as much either way, only on a vol move, or not
+  at all). The directional part ``v_u = d_u x_u`` is signed, the rest ``n_u = (1 - |d_u|) x_u`` is not::
+
+      total = max(sqrt(max(v' C v + 2 |v|' C n + n' C n, 0)), max_u x_u)
+
+  so a long and a short on positively correlated underlyings offset (``v' C v`` has a negative cross
+  term), a unit that loses either way (a short straddle) adds to every other as unsigned charges do, and
+  with all directions equal (all long, all short) or all 0 it is the unsigned ``sqrt(x' C x)``. One
+  underlying gives ``x_u`` exactly; the total does not depend on the order of the underlyings;
 * ``offsets`` (TIMS): the scan is aggregated per scenario with partial offsets between the classes of a
   product group (:func:`greeksmargin.rules.scan.offset_scan`); the other components are summed, and the
   expression is evaluated once more at account level.
@@ -28,7 +42,15 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Expression", "aggregate_correlation", "correlation_matrix", "evaluate", "parse_expression"]
+__all__ = [
+    "Expression",
+    "aggregate_correlation",
+    "correlation_matrix",
+    "direction_from_losses",
+    "evaluate",
+    "parse_expression",
+    "side_losses",
+]
 
 _FUNCS = {"max": np.maximum, "min": np.minimum}
 
@@ -156,11 +178,68 @@ def correlation_matrix(
     return c
 
 
+def side_losses(
+    pnl: NDArray[np.float64], spot_move: NDArray[np.float64], weights: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Worst weighted loss of each unit when its underlying falls, rises, or stays (vol-only scenarios).
+
+    Parameters
+    ----------
+    pnl : ndarray of shape (n_scenarios, n_units)
+        Unit P&L per scenario (margin currency; losses negative), unweighted.
+    spot_move : ndarray of shape (n_scenarios,) or (n_scenarios, n_units)
+        Relative spot move of each scenario (per unit when the units have different grids).
+    weights : ndarray of shape (n_scenarios,) or (n_scenarios, n_units)
+        Scenario weights.
+
+    Returns
+    -------
+    loss_down, loss_up, loss_flat : ndarray of shape (n_units,)
+        ``max(0, max_s -w_s pnl_s)`` over the scenarios with ``spot_move < 0`` / ``> 0`` / ``== 0``.
+    """
+    m = spot_move if spot_move.ndim == 2 else spot_move[:, None]
+    w = weights if weights.ndim == 2 else weights[:, None]
+    loss = -pnl * w
+    out = []
+    for side in (m < 0, m > 0, m == 0):
+        out.append(np.max(np.where(side, loss, 0.0), axis=0, initial=0.0) if loss.shape[0]
+                   else np.zeros(loss.shape[1]))
+    return out[0], out[1], out[2]
+
+
+def direction_from_losses(
+    loss_down: NDArray[np.float64], loss_up: NDArray[np.float64], loss_flat: NDArray[np.float64] | None = None
+) -> NDArray[np.float64]:
+    """Direction of exposure of each unit: ``(L_down - L_up) / max(L_down, L_up, L_flat)``, 0 without loss.
+
+    Parameters
+    ----------
+    loss_down, loss_up : ndarray of shape (n_units,)
+        Worst loss (>= 0) when the underlying falls / rises (:func:`side_losses`, or the delta charge's
+        losses at its fall / rise).
+    loss_flat : ndarray of shape (n_units,), optional
+        Worst loss with the spot unchanged (a unit losing mostly on a vol move is mostly non-directional).
+
+    Returns
+    -------
+    ndarray of shape (n_units,)
+        In ``[-1, 1]``: +1 loses on a fall only (long), -1 on a rise only (short), 0 either way.
+    """
+    ld = np.maximum(np.asarray(loss_down, dtype=float), 0.0)
+    lu = np.maximum(np.asarray(loss_up, dtype=float), 0.0)
+    top = np.maximum(ld, lu)
+    if loss_flat is not None:
+        top = np.maximum(top, np.asarray(loss_flat, dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(top > 0, (ld - lu) / np.where(top > 0, top, 1.0), 0.0)
+    return np.clip(d, -1.0, 1.0)
+
+
 def aggregate_correlation(
     x: NDArray[np.float64], account: NDArray[np.intp], underlying: NDArray[np.intp], n_accounts: int,
-    corr: NDArray[np.float64],
+    corr: NDArray[np.float64], direction: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Aggregate unit requirements per account with a correlation matrix, never below the largest unit.
+    """Aggregate unit requirements per account with a correlation matrix, signed, never below the largest unit.
 
     Parameters
     ----------
@@ -172,24 +251,42 @@ def aggregate_correlation(
         Number of accounts.
     corr : ndarray of shape (n_underlyings, n_underlyings)
         Correlation matrix.
+    direction : ndarray of shape (n_units,), optional
+        Direction of each unit's exposure in ``[-1, 1]`` (:func:`direction_from_losses`); None: 0 for
+        every unit (unsigned aggregation ``sqrt(x' C x)``).
 
     Returns
     -------
     total : ndarray of shape (n_accounts,)
-        ``max(sqrt(x' C x), max_u x_u)``.
+        ``max(sqrt(max(v' C v + 2 |v|' C n + n' C n, 0)), max_u x_u)`` with ``v = d x``,
+        ``n = (1 - |d|) x`` (module docstring).
     euler : ndarray of shape (n_units,)
-        Euler allocation of ``total`` to the units: ``x_u (C x)_u / sqrt(x' C x)`` (sums to the total),
-        or the whole total to the largest unit when the floor binds.
+        Euler allocation of ``total`` to the units (sums to the total; a hedging unit's share may be
+        negative): ``(v_u (C v)_u + |v_u| (C n)_u + n_u (C |v|)_u + n_u (C n)_u) / root``, or the whole
+        total to the largest unit when the floor binds.
     """
-    X = np.zeros((n_accounts, corr.shape[0]))
+    x = np.asarray(x, dtype=float)
+    d = np.zeros(x.shape) if direction is None else np.clip(np.asarray(direction, dtype=float), -1.0, 1.0)
+    k = corr.shape[0]
+    X = np.zeros((n_accounts, k))
+    V = np.zeros((n_accounts, k))
+    N = np.zeros((n_accounts, k))
     np.add.at(X, (account, underlying), x)
-    cx = X @ corr
-    q = np.maximum(np.einsum("ak,ak->a", X, cx), 0.0)
+    np.add.at(V, (account, underlying), d * x)
+    np.add.at(N, (account, underlying), (1.0 - np.abs(d)) * x)
+    A = np.abs(V)
+    cv, cn, ca = V @ corr, N @ corr, A @ corr
+    q = np.einsum("ak,ak->a", V, cv) + 2.0 * np.einsum("ak,ak->a", A, cn) + np.einsum("ak,ak->a", N, cn)
+    q = np.maximum(q, 0.0)
     root = np.sqrt(q)
     largest = X.max(axis=1) if X.shape[1] else np.zeros(n_accounts)
-    total = np.maximum(root, largest)
+    # at most the sum (|C| <= 1): exactly x_u for one underlying, whatever the rounding of the split
+    total = np.minimum(np.maximum(root, largest), X.sum(axis=1))
+    a_u, u_u = account, underlying
+    num = (V[a_u, u_u] * cv[a_u, u_u] + A[a_u, u_u] * cn[a_u, u_u] + N[a_u, u_u] * ca[a_u, u_u]
+           + N[a_u, u_u] * cn[a_u, u_u])
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(root[account] > 0, x * cx[account, underlying] / root[account], 0.0)
+        share = np.where(root[account] > 0, num / np.where(root[account] > 0, root[account], 1.0), 0.0)
     floor_binds = largest > root * (1 + 1e-15)
     if floor_binds.any():
         # the largest unit of such accounts carries the whole total
