@@ -14,11 +14,11 @@ Definitions (per account, in its margin currency)
   account's own coin) both equal ``collateral + mtm``.
 * **Available funds** ``= equity_im - IM``; **excess** ``= equity - MM``; **margin ratio**
   ``= MM / equity`` (``inf`` when equity <= 0; 1.0 means at MM).
-* **Status** (first that applies): ``error`` (a position the market cannot price), ``not_computed``
-  (the margin model does not cover a position of the account, e.g. SPX under ``deribit-pm``: IM, MM,
-  margin ratio and available funds are null with the ``reason``; such an account is never called
-  healthy), ``bankrupt`` (equity <= 0), ``below_mm`` (equity < MM and not at the boundary), ``below_im``
-  (equity_im < IM), ``healthy``.
+* **Status** (first that applies): ``error`` (a position the market cannot price), ``bankrupt``
+  (equity <= 0: no margin figure needed), ``not_computed`` (the margin model does not cover a position
+  of the account, e.g. SPX under ``deribit-pm``: IM, MM, margin ratio and available funds are null with
+  the ``reason``; such an account is never called healthy), ``below_mm`` (equity < MM and not at the
+  boundary), ``below_im`` (equity_im < IM), ``healthy``.
 * **Boundary rule**: ``at_mm`` is True when ``|equity - MM| <= AT_MM_RTOL x max(|equity|, |MM|)``
   (1e-9 relative). An account at the boundary meets MM: it is not ``below_mm`` and is not liquidated
   (exchanges liquidate when equity < MM, i.e. margin ratio > 100%).
@@ -1159,8 +1159,9 @@ def finish_state(st: pd.DataFrame) -> pd.DataFrame:
     failed = out["error"].fillna("").astype(str).to_numpy() != ""
     nc_reason = (out["not_computed"].fillna("").astype(str).to_numpy() if "not_computed" in out.columns
                  else np.full(len(out), "", dtype=object))
+    bankrupt = out["equity"].to_numpy(dtype=float) <= 0  # needs no margin figure
     nc = ~failed & (nc_reason != "")
-    status = np.where(failed, "error", np.where(nc, "not_computed", status))
+    status = np.where(failed, "error", np.where(nc & ~bankrupt, "not_computed", status))
     at_mm = at_mm & ~failed & ~nc
     out["reason"] = np.where(failed, out["error"].fillna("").astype(str).to_numpy(), nc_reason)
     out["available_funds"] = out["equity_im"] - out["im"]

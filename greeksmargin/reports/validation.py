@@ -1,5 +1,6 @@
-"""HTML validation report: per suite a table of cases (field by field: expected, computed, tolerance, ok,
-reason) and two plots.
+"""HTML validation report: per suite a table of cases, field by field, and two plots.
+
+Each case row holds its per-field table (expected, computed, tolerance, ok / NO / not checked, reason).
 
 The plots are computed against expected (log-log of absolute values, identity line) and the
 distribution of relative errors ``|computed - expected| / max(1e-12, |expected|)`` (log10 scale).
