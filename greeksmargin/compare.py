@@ -181,7 +181,8 @@ def compare_with_exchange(
         One row per account of either side (:data:`COMPARE_COLUMNS`): amounts in the model's currency,
         ``im_ratio = model_im / exchange_im`` (inf when the exchange charges 0 and the model does not; 1 when
         both are 0), ``im_log_ratio``, ``im_diff = model_im - exchange_im``, the same for MM, ``outlier`` (bool),
-        ``status`` (``ok``, ``model error: ...``, ``not in model``, ``not in exchange file``,
+        ``status`` (``ok``, ``model error: ...``, ``not computed: ...`` (outside the model's domain),
+        ``not in model``, ``not in exchange file``,
         ``currency mismatch``) and ``drivers`` (text: the largest component rows, ``component [underlying]
         amount``). Sorted by ``|im_log_ratio|``, largest first (NaN last).
     """
@@ -195,6 +196,10 @@ def compare_with_exchange(
         model["error"] = None
     if "currency" not in model.columns:
         model["currency"] = ""
+    # an account outside the model's domain: its reason in place of an error (never compared as a figure)
+    if "status" in model.columns and "reason" in model.columns:
+        nc = model["status"].astype(str) == "not_computed"
+        model["error"] = model["error"].astype(object).where(~nc, model["reason"])
     merged = model[["account", "im", "mm", "currency", "error"]].merge(
         ex, on="account", how="outer", suffixes=("", "_exchange"), indicator="side")
     rows = []
@@ -212,6 +217,8 @@ def compare_with_exchange(
             ccy = ex_ccy
         elif d["side"] == "left_only":
             status = "not in exchange file"
+        elif isinstance(d["error"], str) and d["error"].startswith("not computed"):
+            status = d["error"]
         elif isinstance(d["error"], str) and d["error"]:
             status = f"model error: {d['error']}"
         elif ex_ccy and ccy and ex_ccy != ccy.upper():

@@ -751,7 +751,8 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``name``, ``methodology``, ``description``, ``runnable`` (on a positions book by
-        ``compute_margin``: natively, or through a book adapter of :mod:`greeksmargin.methodologies`), ``file``.
+        ``compute_margin``: natively, or through a book adapter of :mod:`greeksmargin.methodologies`), ``file``,
+        ``status`` (``[meta] status``: published / illustrative; absent: illustrative).
     """
     rows = []
     for p in io.list_files(folder or models_dir(), "*.toml"):
@@ -759,7 +760,7 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
             raw = io.read_toml(p)
         except InputError:
             rows.append({"name": p.stem, "methodology": "?", "description": "(unreadable TOML)",
-                         "runnable": False, "file": str(p)})
+                         "runnable": False, "file": str(p), "status": "?"})
             continue
         meta = raw.get("meta", {}) if isinstance(raw.get("meta"), dict) else {}
         meth = _methodology_of(raw)
@@ -775,9 +776,10 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
                 "description": desc,
                 "runnable": bool(reg and reg.runnable) or meth in _adapter_methodologies(),
                 "file": str(p),
+                "status": str(meta.get("status") or "illustrative"),
             }
         )
-    return pd.DataFrame(rows, columns=["name", "methodology", "description", "runnable", "file"])
+    return pd.DataFrame(rows, columns=["name", "methodology", "description", "runnable", "file", "status"])
 
 
 def _adapter_methodologies() -> set[str]:

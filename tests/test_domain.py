@@ -8,6 +8,7 @@ import math
 import tomllib
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import greeksmargin as gm
@@ -177,3 +178,32 @@ def test_sidebyside_shows_na_with_reason_and_flags_illustrative(capsys):
     line = next(x for x in out.splitlines() if x.startswith("SPX-DESK"))
     assert "n/a" in line and " 0 " not in line
 
+
+
+def test_liquidate_and_compare_say_not_computed(book):
+    from greeksmargin.compare import compare_with_exchange, normalize_exchange_margin
+    from greeksmargin.datasets import DATA_DIR
+    from greeksmargin.liquidation import liquidate_account
+
+    with pytest.raises(ModelError, match="outside the domain"):
+        liquidate_account(book.positions, book.market, book.collateral, "SPX-DESK", "deribit-pm")
+    exch = normalize_exchange_margin(pd.read_csv(DATA_DIR / "example_exchange_margin.csv"))
+    res = run_model(book.positions, book.market, "deribit-pm")
+    cmp = compare_with_exchange(res, exch).set_index("account")
+    assert cmp.loc["SPX-DESK", "status"].startswith("not computed")
+    assert math.isnan(cmp.loc["SPX-DESK", "im_ratio"])
+    assert cmp.loc["BTC-COVCALL", "status"] == "ok"
+
+
+def test_incremental_state_out_of_domain_is_nan(book):
+    from greeksmargin.incremental import AccountState
+
+    spx = book.positions[book.positions["account"] == "SPX-DESK"]
+    st = AccountState.from_positions(spx, book.market, "deribit-sm")
+    assert all(math.isnan(x) for x in st.margin()) and "outside the domain" in st.not_computed
+    btc = book.positions[book.positions["account"] == "BTC-COVCALL"]
+    st2 = AccountState.from_positions(btc, book.market, "deribit-sm")
+    assert math.isfinite(st2.margin()[0])
+    trade = spx.iloc[:1].assign(account="BTC-COVCALL")
+    assert all(math.isnan(x) for x in st2.with_trades(trade))  # a trade outside the domain: not computed
+    assert math.isfinite(st2.margin()[0])  # what-if leaves the state as it was
