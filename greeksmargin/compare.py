@@ -350,3 +350,31 @@ def side_by_side(
                                         100.0 * saving["saving"] / saving["isolated_im"].where(
                                             saving["isolated_im"] > 0, 1.0), np.nan)
     return im_table, saving
+
+
+def side_by_side_display(im_table: pd.DataFrame) -> pd.DataFrame:
+    """The IM table for display: ``n/a (reason)`` where a model did not compute an account, ``*`` if illustrative.
+
+    Parameters
+    ----------
+    im_table : DataFrame
+        The first output of :func:`side_by_side` (with its ``attrs``).
+
+    Returns
+    -------
+    DataFrame
+        Same rows; model columns of object dtype holding the IM (float) or ``"n/a (outside the model's
+        domain)"`` / ``"n/a (error)"``; an illustrative model's column is named ``"<model>*"``.
+    """
+    errors = im_table.attrs.get("errors", {}) or {}
+    nc = im_table.attrs.get("not_computed", {}) or {}
+    status = im_table.attrs.get("model_status", {}) or {}
+    shown = im_table.astype(object).copy()
+    for m in [c for c in im_table.columns if c not in ("account", "currency")]:
+        shown[m] = [
+            ("n/a (" + ("outside the model's domain" if acc in nc.get(m, {}) else "error") + ")")
+            if acc in errors.get(m, {}) else v
+            for acc, v in zip(im_table["account"], im_table[m])
+        ]
+    return shown.rename(columns={m: f"{m}*" for m, st in status.items() if st == "illustrative"})
+

@@ -61,7 +61,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_sidebyside(args: argparse.Namespace) -> int:
     """Run ``greeksmargin sidebyside``."""
-    from ..compare import side_by_side
+    from ..compare import side_by_side, side_by_side_display
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     im, saving = side_by_side(args.positions, args.market, models, currency=args.currency)
@@ -73,14 +73,10 @@ def run_sidebyside(args: argparse.Namespace) -> int:
             + "\n\n") if illustrative else ""
     if args.format == "table":
         unit = "USD" if args.currency == "USD" else "each account's margin currency"
-        shown = im.astype(object).copy()
-        for m in [c for c in im.columns if c not in ("account", "currency")]:
-            shown[m] = [
-                ("n/a (" + ("outside the model's domain" if acc in nc.get(m, {}) else "error") + ")")
-                if acc in errors.get(m, {}) else ("" if pd.isna(v) else significant(m, float(v)))
-                for acc, v in zip(im["account"], im[m])
-            ]
-        shown = shown.rename(columns={m: f"{m}*" for m in illustrative})
+        shown = side_by_side_display(im)
+        for c in shown.columns[2:]:
+            shown[c] = [v if isinstance(v, str) else ("" if pd.isna(v) else significant(c, float(v)))
+                        for v in shown[c]]
         text = f"Initial margin per account under each model ({unit})\n\n" + flag + format_table(shown)
         text += "\nCross-margin saving per model (USD totals; saving = isolated - cross)\n\n" + format_table(saving)
         errs = [(m, a, msg) for m, d in errors.items() for a, msg in d.items()]
@@ -89,6 +85,8 @@ def run_sidebyside(args: argparse.Namespace) -> int:
             text += "\nNot computed (n/a)\n\n" + format_table(na)
     elif args.format == "csv":
         long = im.melt(id_vars=["account", "currency"], var_name="model", value_name="im")
+        long["model_status"] = long["model"].map(status)
+        long["reason"] = [errors.get(m, {}).get(a) for m, a in zip(long["model"], long["account"])]
         text = long.to_csv(index=False)
     elif args.format == "json":
         text = json.dumps({"im": records(im), "saving": records(saving), "errors": errors, "not_computed": nc,
