@@ -61,8 +61,9 @@ __all__ = [
     "run_cascade",
 ]
 
-#: illustrative liquidity per underlying (USD notional that would move the price by 100%)
-DEFAULT_LIQUIDITY: dict[str, float] = {"BTC": 2e9, "ETH": 1e9, "SPX": 2e10, "*": 1e9}
+#: illustrative liquidity per underlying (USD notional that would move the price by 100%), used when none is
+#: given; an underlying held by the book and absent here is an error naming it (no silent fallback)
+DEFAULT_LIQUIDITY: dict[str, float] = {"BTC": 2e9, "ETH": 1e9, "SPX": 2e10}
 IMPACT_MODELS = ("linear", "sqrt", "none")
 MIN_IMPACT = -0.95
 MAX_IMPACT = 1.0
@@ -121,6 +122,11 @@ class CascadeResult:
     errors : DataFrame
         Accounts left out because a position cannot be priced on the market: ``account``, ``error``
         (their units have the error and never liquidate; the others run).
+    liquidity : dict
+        USD liquidity used per underlying held (given, or :data:`DEFAULT_LIQUIDITY`; ``inf``: no impact).
+    not_computed : DataFrame
+        Units the margin model does not cover (a position outside its domain): ``unit``, ``account``,
+        ``reason``; their MM is unknown, so they are never liquidated and never counted as survivors.
     """
 
     mode: str
@@ -129,6 +135,8 @@ class CascadeResult:
     hit_cap: bool
     final_moves: dict[str, float] = field(default_factory=dict)
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["account", "error"]))
+    liquidity: dict[str, float] = field(default_factory=dict)
+    not_computed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["unit", "account", "reason"]))
 
     @property
     def n_rounds(self) -> int:
@@ -154,6 +162,8 @@ class CascadeResult:
             "cost_usd": float(self.rounds["cost_usd"].sum()) if len(self.rounds) else 0.0,
             "shortfall_usd": self.total_shortfall_usd,
             "accounts_error": len(self.errors),
+            "units_not_computed": len(self.not_computed),
+            **{f"liquidity_{u}": v for u, v in self.liquidity.items()},
             **{f"final_move_{u}": v for u, v in self.final_moves.items()},
         }
 
@@ -265,7 +275,8 @@ def run_cascade(
         Impact model (``"none"``: prices move only by the initial shock).
     liquidity : float or mapping of str -> float, optional
         USD liquidity per underlying, > 0 (a float: the same for all; ``inf``: no impact; default
-        :data:`DEFAULT_LIQUIDITY`).
+        :data:`DEFAULT_LIQUIDITY`). A mapping must name every underlying the book holds (or ``"*"``): a
+        missing one is an :class:`~greeksmargin.errors.InputError` naming it, never a silent default.
     slippage : float
         Cost of closing as a fraction of underlying notional.
     max_rounds : int
@@ -302,7 +313,8 @@ def run_cascade(
         mv = book.move_vector({underlying: float(shock)})
     else:
         mv = np.full(len(unders), float(shock))
-    liq = _liquidity_vector(unders, liquidity)
+    held = set(pd.unique(book.positions["underlying"].astype(str))) if len(book.positions) else set()
+    liq = _liquidity_vector(unders, liquidity, held)
     n_u = len(book.accounts)
     alive = np.ones(n_u, dtype=bool)
     liq_round = np.zeros(n_u, dtype=int)
@@ -312,6 +324,7 @@ def run_cascade(
     rows: list[dict[str, Any]] = []
     has_pos = len(book.positions) > 0
     hit_cap = False
+    nc_reason: dict[str, str] = {}
     r = 0
     while True:
         r += 1
@@ -321,6 +334,8 @@ def run_cascade(
         if margin is None:
             margin = pd.DataFrame({"im": [], "mm": [], "currency": []})
         st = book.state(mv, margin=margin)
+        if r == 1:  # units the margin model does not cover: MM unknown, never liquidated, reported
+            nc_reason = {str(u): str(x) for u, x in st["not_computed"].items() if x}
         e_usd = st["equity"].to_numpy(dtype=float) * st["fx"].to_numpy(dtype=float)
         m_usd = st["mm"].to_numpy(dtype=float) * st["fx"].to_numpy(dtype=float)
         hit = alive & liquidatable(e_usd, m_usd)
@@ -363,22 +378,44 @@ def run_cascade(
             break
     units = pd.DataFrame(
         {"unit": book.accounts, "account": owner, "round": liq_round, "equity_usd": eq_at, "mm_usd": mm_at,
-         "shortfall_usd": short, "error": [base.errors.get(str(o), "") for o in owner]}
+         "shortfall_usd": short,
+         "error": [base.errors.get(str(o), nc_reason.get(str(u), "")) for u, o in zip(book.accounts, owner)]}
     )
     errors = pd.DataFrame({"account": list(base.errors), "error": list(base.errors.values())})
+    nc_units = list(nc_reason)
+    not_computed = pd.DataFrame({"unit": nc_units,
+                                 "account": [owner[book.accounts.index(u)] for u in nc_units],
+                                 "reason": [nc_reason[u] for u in nc_units]}, columns=["unit", "account", "reason"])
     return CascadeResult(
         mode=mode, rounds=pd.DataFrame(rows), units=units, hit_cap=hit_cap,
         final_moves={u: float(mv[j]) for j, u in enumerate(unders)}, errors=errors,
+        liquidity={u: float(liq[j]) for j, u in enumerate(unders) if u in held}, not_computed=not_computed,
     )
 
 
-def _liquidity_vector(unders: list[str], liquidity: float | Mapping[str, float] | None) -> np.ndarray:
+def _liquidity_vector(
+    unders: list[str], liquidity: float | Mapping[str, float] | None, held: set[str] | None = None
+) -> np.ndarray:
+    """Liquidity per underlying of ``unders``: a number for all, or a mapping that names every held underlying.
+
+    A mapping (or the default table) without an underlying the book holds is an :class:`InputError`
+    naming it (``"*"`` in a mapping is an explicit value for every other underlying). Underlyings nobody
+    holds never trade: ``inf``.
+    """
+    held = set(unders) if held is None else held
     if liquidity is None:
-        liquidity = DEFAULT_LIQUIDITY
+        liquidity, given = DEFAULT_LIQUIDITY, "the default liquidity table"
+    else:
+        given = "--liquidity / liquidity="
     if isinstance(liquidity, Mapping):
-        default = float(liquidity.get("*", DEFAULT_LIQUIDITY.get("*", 1e9)))
-        vals = [float(liquidity.get(u, DEFAULT_LIQUIDITY.get(u, default) if liquidity is DEFAULT_LIQUIDITY
-                                    else default)) for u in unders]
+        missing = [u for u in unders if u in held and u not in liquidity and "*" not in liquidity]
+        if missing:
+            raise InputError(
+                f"no liquidity for underlying(s) {', '.join(missing)} held by the book ({given} covers "
+                f"{', '.join(sorted(str(k) for k in liquidity)) or 'none'}): give e.g. "
+                f"{','.join(f'{u}=1e9' for u in missing)}, or one number for every underlying",
+                column="liquidity")
+        vals = [float(liquidity.get(u, liquidity.get("*", np.inf))) if u in held else np.inf for u in unders]
     else:
         vals = [float(liquidity)] * len(unders)
     out = np.array(vals, dtype=float)

@@ -181,7 +181,8 @@ def compare_with_exchange(
         One row per account of either side (:data:`COMPARE_COLUMNS`): amounts in the model's currency,
         ``im_ratio = model_im / exchange_im`` (inf when the exchange charges 0 and the model does not; 1 when
         both are 0), ``im_log_ratio``, ``im_diff = model_im - exchange_im``, the same for MM, ``outlier`` (bool),
-        ``status`` (``ok``, ``model error: ...``, ``not in model``, ``not in exchange file``,
+        ``status`` (``ok``, ``model error: ...``, ``not computed: ...`` (outside the model's domain),
+        ``not in model``, ``not in exchange file``,
         ``currency mismatch``) and ``drivers`` (text: the largest component rows, ``component [underlying]
         amount``). Sorted by ``|im_log_ratio|``, largest first (NaN last).
     """
@@ -195,6 +196,10 @@ def compare_with_exchange(
         model["error"] = None
     if "currency" not in model.columns:
         model["currency"] = ""
+    # an account outside the model's domain: its reason in place of an error (never compared as a figure)
+    if "status" in model.columns and "reason" in model.columns:
+        nc = model["status"].astype(str) == "not_computed"
+        model["error"] = model["error"].astype(object).where(~nc, model["reason"])
     merged = model[["account", "im", "mm", "currency", "error"]].merge(
         ex, on="account", how="outer", suffixes=("", "_exchange"), indicator="side")
     rows = []
@@ -212,6 +217,8 @@ def compare_with_exchange(
             ccy = ex_ccy
         elif d["side"] == "left_only":
             status = "not in exchange file"
+        elif isinstance(d["error"], str) and d["error"].startswith("not computed"):
+            status = d["error"]
         elif isinstance(d["error"], str) and d["error"]:
             status = f"model error: {d['error']}"
         elif ex_ccy and ccy and ex_ccy != ccy.upper():
@@ -273,9 +280,12 @@ def side_by_side(
     (im_table, saving_table) : tuple of DataFrame
         ``im_table``: one row per account, columns ``account``, ``currency``, then one IM column per model (NaN
         where the model could not compute the account; the reasons in ``im_table.attrs["errors"]``, a dict
-        ``{model: {account: message}}``). ``saving_table``: one row per model with ``model``, ``methodology``,
-        ``currency`` (always USD), ``accounts`` (computed), ``failed``, ``im``, ``isolated_im`` (USD totals over
-        the computed accounts), ``saving = isolated_im - im`` and ``saving_pct``.
+        ``{model: {account: message}}``; those outside the model's domain also in ``attrs["not_computed"]``;
+        each model's ``[meta] status`` in ``attrs["model_status"]``). ``saving_table``: one row per model with
+        ``model``, ``methodology``, ``status`` (published / illustrative), ``currency`` (always USD),
+        ``accounts`` (computed), ``failed`` (errors), ``not_computed`` (outside the model's domain), ``im``,
+        ``isolated_im`` (USD totals over the computed accounts), ``saving = isolated_im - im`` and
+        ``saving_pct``.
     """
     from .market import MarketSnapshot, load_market
     from .methodologies import run_model, runnable_models
@@ -290,6 +300,8 @@ def side_by_side(
     accounts = sorted(pd.unique(pos["account"].astype(str)))
     im_table = pd.DataFrame({"account": accounts})
     errors: dict[str, dict[str, str]] = {}
+    not_computed: dict[str, dict[str, str]] = {}
+    model_status: dict[str, str] = {}
     saving_rows = []
     acc_ccy: dict[str, str] = {}
     for name in names:
@@ -299,14 +311,19 @@ def side_by_side(
         except GreeksMarginError as exc:
             errors[name] = {a: str(exc) for a in accounts}
             im_table[name] = np.nan
-            saving_rows.append({"model": name, "methodology": "", "currency": currency, "accounts": 0,
-                                "failed": len(accounts), "im": np.nan, "isolated_im": np.nan})
+            saving_rows.append({"model": name, "methodology": "", "status": "", "currency": currency, "accounts": 0,
+                                "failed": len(accounts), "not_computed": 0, "im": np.nan, "isolated_im": np.nan})
             continue
         a = res.accounts.copy()
         a["account"] = a["account"].astype(str)
         err = a["error"] if "error" in a.columns else pd.Series([None] * len(a))
-        bad = err.notna() & (err.astype(str) != "")
-        errors[name] = dict(zip(a.loc[bad, "account"], err[bad].astype(str)))
+        nc = (a["status"].astype(str) == "not_computed") if "status" in a.columns else pd.Series(False, index=a.index)
+        failed = err.notna() & (err.astype(str) != "")
+        bad = failed | nc
+        errors[name] = dict(zip(a.loc[failed, "account"], err[failed].astype(str)))
+        errors[name].update(zip(a.loc[nc, "account"], a.loc[nc, "reason"].astype(str)))
+        not_computed[name] = dict(zip(a.loc[nc, "account"], a.loc[nc, "reason"].astype(str)))
+        model_status[name] = m.status
         k_usd = np.array([mk.fx_to_usd(c) if isinstance(c, str) and c else 1.0 for c in a["currency"]])
         for acc_name, c in zip(a["account"], a["currency"]):
             if isinstance(c, str) and c:
@@ -318,16 +335,46 @@ def side_by_side(
         im_table[name] = pd.Series(shown, index=a["account"]).reindex(accounts).to_numpy()
         good = ~bad.to_numpy() & np.isfinite(im) & np.isfinite(iso)
         tot_im, tot_iso = float(im[good].sum()), float(iso[good].sum())
-        saving_rows.append({"model": m.name, "methodology": m.methodology, "currency": "USD",
-                            "accounts": int(good.sum()), "failed": int(len(accounts) - good.sum()), "im": tot_im,
-                            "isolated_im": tot_iso})
+        saving_rows.append({"model": m.name, "methodology": m.methodology, "status": m.status, "currency": "USD",
+                            "accounts": int(good.sum()), "failed": int(len(accounts) - good.sum() - nc.sum()),
+                            "not_computed": int(nc.sum()), "im": tot_im, "isolated_im": tot_iso})
     im_table.insert(1, "currency", "USD" if currency == "USD" else [acc_ccy.get(a, "") for a in accounts])
     im_table.attrs["errors"] = errors
-    saving = pd.DataFrame(saving_rows, columns=["model", "methodology", "currency", "accounts", "failed", "im",
-                                                "isolated_im"])
+    im_table.attrs["not_computed"] = not_computed
+    im_table.attrs["model_status"] = model_status
+    saving = pd.DataFrame(saving_rows, columns=["model", "methodology", "status", "currency", "accounts", "failed",
+                                                "not_computed", "im", "isolated_im"])
     saving["saving"] = saving["isolated_im"] - saving["im"]
     with np.errstate(invalid="ignore", divide="ignore"):
         saving["saving_pct"] = np.where(saving["isolated_im"] > 0,
                                         100.0 * saving["saving"] / saving["isolated_im"].where(
                                             saving["isolated_im"] > 0, 1.0), np.nan)
     return im_table, saving
+
+
+def side_by_side_display(im_table: pd.DataFrame) -> pd.DataFrame:
+    """The IM table for display: ``n/a (reason)`` where a model did not compute an account, ``*`` if illustrative.
+
+    Parameters
+    ----------
+    im_table : DataFrame
+        The first output of :func:`side_by_side` (with its ``attrs``).
+
+    Returns
+    -------
+    DataFrame
+        Same rows; model columns of object dtype holding the IM (float) or ``"n/a (outside the model's
+        domain)"`` / ``"n/a (error)"``; an illustrative model's column is named ``"<model>*"``.
+    """
+    errors = im_table.attrs.get("errors", {}) or {}
+    nc = im_table.attrs.get("not_computed", {}) or {}
+    status = im_table.attrs.get("model_status", {}) or {}
+    shown = im_table.astype(object).copy()
+    for m in [c for c in im_table.columns if c not in ("account", "currency")]:
+        shown[m] = [
+            ("n/a (" + ("outside the model's domain" if acc in nc.get(m, {}) else "error") + ")")
+            if acc in errors.get(m, {}) else v
+            for acc, v in zip(im_table["account"], im_table[m])
+        ]
+    return shown.rename(columns={m: f"{m}*" for m, st in status.items() if st == "illustrative"})
+

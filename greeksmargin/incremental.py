@@ -90,6 +90,7 @@ def _arrays_from_frame(pos: pd.DataFrame, market: Any) -> dict[str, Any]:
     a["multiplier"] = pos["multiplier"].to_numpy(dtype=float)
     a["underlying"] = pos["underlying"].to_numpy(dtype=object)
     a["account"] = pos["account"].to_numpy(dtype=object)
+    a["instrument"] = pos["instrument"].to_numpy(dtype=object)
     return a
 
 
@@ -212,6 +213,7 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> d
         else:
             a["value_ccy"][j] = value_usd
             a["margin_currency"][j] = "USD"
+    a["instrument"] = np.array([str(r.get("instrument", f"trade {i}")) for i, r in enumerate(recs)], dtype=object)
     return a
 
 
@@ -300,6 +302,24 @@ class AccountState:
         self._acc_fx = 1.0
         self._n_s = 0
         self._n_b = 1
+        #: why the model does not cover the account ("" when it does): then every figure is NaN, never 0
+        self.not_computed = ""
+
+    def _outside(self, a: Mapping[str, Any]) -> str:
+        """The reason the model's domain excludes positions of ``a`` ("" when every one is inside)."""
+        assert self.model is not None
+        if self.model.domain.is_any or not len(a["kind_code"]):
+            return ""
+        kinds = np.array(["option", "future", "perpetual", "spot"], dtype=object)
+        n = len(a["kind_code"])
+        df = pd.DataFrame({
+            "account": [self.account] * n,
+            "instrument": a["instrument"] if "instrument" in a else [f"position {i}" for i in range(n)],
+            "underlying": a["underlying"],
+            "kind": kinds[np.asarray(a["kind_code"], dtype=int)],
+            "settlement": np.where(np.asarray(a["inverse"], dtype=bool), "inverse", "linear"),
+        })
+        return self.model.domain.not_computed(df, self.model.name).get(self.account, "")
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -350,6 +370,7 @@ class AccountState:
         st._n_b = len(rs.components["vega"]["bucket_days"]) + 1 if "vega" in rs.components else 1
         if len(pos):
             a = _arrays_from_frame(pos, mk)
+            st.not_computed = st._outside(a)
             st._ccys = set(a["margin_currency"])
             st._set_currency()
             st._add(a)
@@ -516,7 +537,9 @@ class AccountState:
         return im, mm
 
     def margin(self) -> tuple[float, float]:
-        """``(im, mm)`` of the account as it stands (margin currency)."""
+        """``(im, mm)`` of the account as it stands (margin currency); NaN when outside the model's domain."""
+        if self.not_computed:
+            return float("nan"), float("nan")
         if self._fallback_needed(set()):
             return self._full(None)
         return self._evaluate(self.units)
@@ -578,6 +601,8 @@ class AccountState:
         a = self._trade_arrays(trades)
         ccys = self._ccys | set(a["margin_currency"])
         self.last_currency = next(iter(ccys)) if len(ccys) == 1 else "USD"
+        if self.not_computed or self._outside(a):  # outside the model's domain: not computed, never 0
+            return float("nan"), float("nan")
         if self._fallback_needed(set(a["margin_currency"])):
             return self._full(a, trades)
         if not self.units:
@@ -594,6 +619,7 @@ class AccountState:
     def add_trades(self, trades: Any) -> tuple[float, float]:
         """Add ``trades`` to the state (and to :attr:`positions`); returns the new ``(im, mm)``."""
         a = self._trade_arrays(trades)
+        self.not_computed = self.not_computed or self._outside(a)
         tr = trades if isinstance(trades, pd.DataFrame) else pd.DataFrame(
             [trades] if isinstance(trades, Mapping) else list(trades))
         if self._fallback_needed(set(a["margin_currency"])):

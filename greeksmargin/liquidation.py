@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, MarketDataError
+from .errors import InputError, MarketDataError, ModelError
 from .market import MarketSnapshot
 from .solvency import Book, MarginFn, VolReaction, liquidatable, margin_function
 
@@ -191,6 +191,9 @@ def liquidate_account(
     cash = 0.0
     b = current(pos, cash)
     st = b.state(mv)
+    nc = str(st["not_computed"].iloc[0]) if "not_computed" in st.columns else ""
+    if nc:  # the model does not cover the account: no MM to restore, so no liquidation can be computed
+        raise ModelError(f"account '{account}' cannot be liquidated under this model: {nc}")
     e0, mm0 = float(st["equity"].iloc[0]), float(st["mm"].iloc[0])
     e, mm = e0, mm0
     status = "not_needed"

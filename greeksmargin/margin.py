@@ -93,7 +93,10 @@ class MarginResult:
     accounts : DataFrame
         One row per account: ``account, im, mm, isolated_im, saving, saving_pct, currency``, one column
         per figure of the model (sum over the account's units), ``worst_scenario`` and ``error`` (None,
-        or the reason an account could not be computed with ``errors="collect"``); with collateral also
+        or the reason an account could not be computed with ``errors="collect"``), ``status``
+        (``computed``; ``error``; ``not_computed``: the account holds a position outside the model's
+        domain, :class:`~greeksmargin.models.Domain`, its figures are NaN, never 0) and ``reason``
+        (None, the error, or the positions and the domain rule); with collateral also
         ``collateral_im, collateral_mm, excess_im, excess_mm``.
     components : DataFrame
         Tidy rows ``account, underlying, rule, component, amount, currency``: every figure of every unit,
@@ -161,6 +164,10 @@ class MarginResult:
         m = self.model
         ccy = row["currency"]
         lines = [f"Account {account} under model {m.name} ({m.methodology}); amounts in {ccy}."]
+        if row.get("status") == "not_computed":
+            lines.append(f"  {row['reason']}")
+            lines.append("  IM and MM: not computed (null), not 0: the model does not cover these positions.")
+            return "\n".join(lines)
         if row.get("error"):
             lines.append(f"  not computed: {row['error']}")
             return "\n".join(lines)
@@ -224,8 +231,12 @@ class MarginResult:
         return lines
 
     def summary(self) -> pd.DataFrame:
-        """Totals per margin currency: accounts, IM, MM, isolated IM, saving."""
-        ok = self.accounts[self.accounts["error"].isna()]
+        """Totals per margin currency: accounts, IM, MM, isolated IM, saving (computed accounts only).
+
+        ``failed`` counts the accounts that could not be computed (an error), ``not_computed`` those
+        outside the model's domain; neither enters the totals.
+        """
+        ok = self.accounts[_computed(self.accounts)]
         g = ok.groupby("currency", sort=True)
         out = g.agg(
             accounts=("account", "size"), im=("im", "sum"), mm=("mm", "sum"), isolated_im=("isolated_im", "sum")
@@ -234,6 +245,7 @@ class MarginResult:
         out["saving_pct"] = np.where(out["isolated_im"] > 0, 100 * out["saving"] / out["isolated_im"].where(
             out["isolated_im"] > 0, 1.0), 0.0)
         out["failed"] = int(self.accounts["error"].notna().sum())
+        out["not_computed"] = int(_not_computed(self.accounts).sum())
         return out.reset_index()
 
     def attribution(self) -> pd.DataFrame:
@@ -301,6 +313,18 @@ class MarginResult:
         back[it["order"]] = np.arange(n)
         df = df.iloc[back].drop(columns="_acc").reset_index(drop=True)
         return df
+
+
+def _not_computed(acc: pd.DataFrame) -> pd.Series:
+    """Rows of an accounts table whose account is outside the model's domain (status ``not_computed``)."""
+    if "status" not in acc.columns:
+        return pd.Series(False, index=acc.index)
+    return acc["status"].astype(str) == "not_computed"
+
+
+def _computed(acc: pd.DataFrame) -> pd.Series:
+    """Rows of an accounts table with figures: no error and not outside the model's domain."""
+    return acc["error"].isna() & ~_not_computed(acc)
 
 
 # ======================================================================================= computation
@@ -1286,12 +1310,8 @@ def compute_margin(
             return adapted  # type: ignore[return-value]
     m = _check_model(loaded)
     pos, mk = _prepare(positions, market)
-    bad: dict[str, str] = {}
-    if errors == "collect":
-        bad = _find_bad_accounts(pos, mk)
-    elif errors != "raise":
+    if errors not in ("raise", "collect"):
         raise InputError(f"errors must be 'raise' or 'collect', got {errors!r}")
-    good = pos[~pos["account"].isin(list(bad))] if bad else pos
     if backend not in ("auto", "numpy", "numba"):
         raise InputError(f"backend must be 'auto', 'numpy' or 'numba', got {backend!r}")
     if arrays is not None:
@@ -1299,17 +1319,45 @@ def compute_margin(
             raise InputError("arrays= needs errors='raise' (rows must align with the positions given)")
         if len(np.asarray(arrays["spot"])) != len(pos):
             raise InputError(f"arrays= has {len(np.asarray(arrays['spot']))} rows for {len(pos)} positions")
+    # accounts holding a position outside the model's domain: not computed (NaN figures + reason), never 0
+    pos_all = pos
+    outside = m.domain.not_computed(pos, m.name)
+    if outside:
+        keep = ~pos["account"].astype(str).isin(list(outside)).to_numpy()
+        pos = pos[keep]
+        if arrays is not None:
+            arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
+    bad: dict[str, str] = _find_bad_accounts(pos, mk) if errors == "collect" else {}
+    good = pos[~pos["account"].isin(list(bad))] if bad else pos
     res = _run(good, mk, m, chunk=chunk, backend=backend, arrays=arrays)
-    if bad:
-        extra = pd.DataFrame({"account": list(bad), "error": list(bad.values())})
+    res.accounts["status"] = "computed"
+    res.accounts["reason"] = None
+    extras = [pd.DataFrame({"account": list(bad), "error": list(bad.values()), "status": "error",
+                            "reason": list(bad.values())})] if bad else []
+    if outside:
+        extras.append(pd.DataFrame({"account": list(outside), "error": None, "status": "not_computed",
+                                    "reason": list(outside.values())}))
+    if extras:
+        extra = pd.concat(extras, ignore_index=True)
         for c in res.accounts.columns:
             if c not in extra:
                 extra[c] = np.nan if c not in ("currency", "worst_scenario") else ""
+        if outside:
+            ccy = _currency_of_accounts(pos_all, mk)
+            extra.loc[extra["status"] == "not_computed", "currency"] = [
+                ccy.get(a, "USD") for a in extra.loc[extra["status"] == "not_computed", "account"]]
         res.accounts = pd.concat([res.accounts, extra[res.accounts.columns]], ignore_index=True)
         res.accounts = res.accounts.sort_values("account", kind="stable").reset_index(drop=True)
     if collateral is not None:
         _add_collateral(res, collateral, mk)
     return res
+
+
+def _currency_of_accounts(positions_all: pd.DataFrame, market: Any) -> dict[str, str]:
+    """Margin currency of each account by the engine's rule (the coin of an all-inverse one-coin account, else USD)."""
+    from .solvency import account_currency
+
+    return {str(k): str(v) for k, v in account_currency(positions_all, market).items()}
 
 
 def _add_collateral(res: MarginResult | AdapterMarginResult, collateral: Any, market: Any) -> None:
@@ -1346,8 +1394,10 @@ def margin_change(
     Returns
     -------
     DataFrame
-        ``account, currency, im_before, im_after, mm_before, mm_after, im_change, mm_change``, one row per
-        touched account (accounts absent before start from 0).
+        ``account, currency, im_before, im_after, mm_before, mm_after, im_change, mm_change, status,
+        reason``, one row per touched account (accounts absent before start from 0). An account holding a
+        position outside the model's domain (before or after) has NaN figures, status ``not_computed``
+        and the reason.
     """
     m = _check_model(model)
     pos, mk = _prepare(positions, market)
@@ -1358,6 +1408,11 @@ def margin_change(
     before_pos = pos[pos["account"].isin(touched)]
     after_pos = pd.concat([before_pos, tr], ignore_index=True)
     after_pos = load_positions(after_pos, valuation_time=mk.valuation_time)
+    # an account holding (before or after the trades) a position outside the model's domain: NaN + reason
+    outside = m.domain.not_computed(after_pos, m.name)
+    if outside:
+        after_pos = after_pos[~after_pos["account"].astype(str).isin(list(outside))]
+        before_pos = before_pos[~before_pos["account"].astype(str).isin(list(outside))]
     after = _run(after_pos, mk, m, backend=backend).accounts.set_index("account")
     if len(before_pos):
         before = _run(before_pos, mk, m, backend=backend).accounts.set_index("account")
@@ -1371,6 +1426,10 @@ def margin_change(
     out["mm_after"] = after["mm"].reindex(touched).to_numpy(dtype=float)
     out["im_change"] = out["im_after"] - out["im_before"]
     out["mm_change"] = out["mm_after"] - out["mm_before"]
+    nc = out["account"].astype(str).isin(list(outside))
+    out.loc[nc, ["im_before", "im_after", "mm_before", "mm_after", "im_change", "mm_change"]] = np.nan
+    out["status"] = np.where(nc, "not_computed", "computed")
+    out["reason"] = [outside.get(str(a)) for a in out["account"]]
     return out
 
 
@@ -1380,9 +1439,12 @@ def accounts_table(result: MarginResult, columns: Sequence[str] | None = None) -
     acc = result.accounts
     declared = getattr(result.model.params, "figures", None)
     if declared is None:  # adapter methodologies: their component columns, as they come
-        declared = [c for c in acc.columns if c not in cols and c not in ("error", "left_out_positions")]
+        declared = [c for c in acc.columns
+                    if c not in cols and c not in ("error", "left_out_positions", "status", "reason")]
     figs = [f for f in declared if f in acc.columns and f not in cols]
     extra = [c for c in ("collateral_im", "excess_im", "worst_scenario") if c in acc.columns]
-    if "error" in acc.columns and acc["error"].notna().any():
+    if "status" in acc.columns and (acc["status"].astype(str) != "computed").any():
+        extra += ["status", "reason"]
+    elif "error" in acc.columns and acc["error"].notna().any():
         extra.append("error")
     return acc[cols + figs + extra]

@@ -5,7 +5,8 @@
 inputs (CRIF rows, risk arrays, a coin risk matrix, a Derive portfolio). This module converts a positions book
 into those inputs, account by account, and returns the same per-account table as ``compute_margin``:
 
-``account, im, mm, isolated_im, saving, saving_pct, currency``, one column per component, ``error``.
+``account, im, mm, isolated_im, saving, saving_pct, currency``, one column per component, ``status``,
+``reason``, ``error``.
 
 Conventions shared by every adapter
 -----------------------------------
@@ -15,7 +16,10 @@ Conventions shared by every adapter
 - **isolated_im**: the sum, over the account's positions, of the requirement of each position margined alone
   by the same adapter (the account's currency). ``saving = isolated_im - im``.
 - **Failures let the batch finish**: an account that cannot be computed gets a row with ``error`` set and NaN
-  figures; the others are computed.
+  figures (``status`` ``error``); the others are computed.
+- **Domain**: an account holding any position outside the model's ``[domain]`` (underlyings, kinds,
+  settlement; :class:`greeksmargin.models.Domain`) is not computed: NaN figures, ``status`` ``not_computed``
+  and a ``reason`` naming the positions and the rule. Never 0, never margined on part of its positions.
 - **IM is a requirement against equity** (cash plus the mark-to-market of the positions), never negative.
 
 Per methodology (the choices made where the book and the methodology do not meet are listed here)
@@ -48,9 +52,11 @@ Per methodology (the choices made where the book and the methodology do not meet
 ``deribit_pm`` (:func:`deribit_pm_accounts`)
     The risk matrix of :func:`greeksmargin.rules.deribit_pm.deribit_pm_margin` per settlement coin, on the
     account's coin-settled (inverse) futures, perpetuals and options (options revalued by the rule module);
-    parameters from the model's ``[btc]`` / ``[eth]`` tables. Linear (USD/USDC-settled) positions and spot are
-    **left out** (Deribit margins its linear books separately and spot is collateral): counted in
-    ``left_out_positions``; an account with nothing coin-settled gets an error row. A multi-coin account is
+    parameters from the model's ``[btc]`` / ``[eth]`` tables. The shipped model's domain is coin-settled BTC /
+    ETH options, futures and perpetuals: an account holding a linear (USD/USDC-settled) position, spot or
+    another underlying is ``not_computed`` (Deribit margins its linear books separately). With a model
+    without ``[domain]`` such positions are left out, counted in ``left_out_positions``, and an account with
+    nothing coin-settled gets an error row. A multi-coin account is
     the plain sum of its coins' requirements in USD (``correlation_contingency`` 0 in the model).
 ``derive_pm2`` (:func:`derive_pm2_accounts`)
     One Derive portfolio per (account, underlying), built by :func:`derive_portfolio`: options at the
@@ -63,7 +69,7 @@ Per methodology (the choices made where the book and the methodology do not meet
     futures against the perpetual is not modelled). ``cash = 0`` and ``stable_price = 1``. The rule module
     returns *health* figures (``cash + MtM + factor x worst loss - contingencies``); the requirement against equity is
     ``im = MtM - IM health``, ``mm = MtM - MM health`` (USD, floored at 0). The same parameters apply to every
-    underlying (Derive lists crypto only; SPX is margined with them as an illustration).
+    underlying of the model's domain (BTC, ETH in the shipped file: an account holding SPX is not computed).
 ``cboe-strategy`` (:func:`strategy_accounts`)
     Per (account, underlying): options (premium = the pricing layer's price, rounded to 1e-4 USD; days to
     expiry = time to expiry x 365; one contract multiplier per underlying) and stock (``kind = spot``, shares =
@@ -189,15 +195,31 @@ def _run(
     *,
     isolated: bool = True,
     covered: Callable[[pd.DataFrame], pd.Series] | None = None,
+    model: Any = None,
 ) -> pd.DataFrame:
-    """Apply ``core`` to every account (and to every position alone for the isolated figure)."""
+    """Apply ``core`` to every account (and to every position alone for the isolated figure).
+
+    Accounts holding a position outside ``model``'s domain are not computed: NaN figures, ``status``
+    ``not_computed`` and the ``reason`` (naming the positions and the rule); never 0.
+    """
+    accounts = list(pd.unique(positions["account"].astype(str)))
+    m = _model_params(model)[0] if model is not None else None
+    outside = m.domain.not_computed(positions, m.name) if m is not None else {}
+    if outside:
+        from .solvency import account_currency as _ccy_rule
+
+        nc_ccy = _ccy_rule(positions[positions["account"].astype(str).isin(list(outside))], market)
+        positions = positions[~positions["account"].astype(str).isin(list(outside))]
     priced, bad = _price_book(positions, market)
     rows: list[dict[str, Any]] = []
     tidy: list[dict[str, Any]] = []
-    accounts = list(pd.unique(positions["account"].astype(str)))
     for acc in sorted(accounts):
+        if acc in outside:
+            rows.append({"account": acc, "currency": str(nc_ccy.get(acc, "USD")), "status": "not_computed",
+                         "reason": outside[acc], "error": None})
+            continue
         if acc in bad:
-            rows.append({"account": acc, "error": bad[acc]})
+            rows.append({"account": acc, "error": bad[acc], "status": "error", "reason": bad[acc]})
             continue
         sub = priced[priced["account"].astype(str) == acc]
         ccy = account_currency(sub)
@@ -217,6 +239,7 @@ def _run(
                     iso += max(g.im, 0.0) * _fx(market, g.currency, ccy)
             row["isolated_im"] = iso
             row["error"] = None
+            row["status"], row["reason"] = "computed", None
             rows.append(row)
             for r in f.rows:
                 amount = float(r["amount"]) * (k if r.get("component") not in _UNITLESS else 1.0)
@@ -227,13 +250,14 @@ def _run(
                 tidy.append({"account": acc, "underlying": "ALL", "rule": "aggregation", "component": name,
                              "amount": row[name], "currency": ccy})
         except GreeksMarginError as exc:
-            rows.append({"account": acc, "currency": ccy, "error": str(exc)})
+            rows.append({"account": acc, "currency": ccy, "error": str(exc), "status": "error", "reason": str(exc)})
         except (ValueError, ZeroDivisionError, FloatingPointError) as exc:
-            rows.append({"account": acc, "currency": ccy, "error": f"{type(exc).__name__}: {exc}"})
+            msg = f"{type(exc).__name__}: {exc}"
+            rows.append({"account": acc, "currency": ccy, "error": msg, "status": "error", "reason": msg})
     df = pd.DataFrame(rows)
-    for c in ACCOUNT_COLUMNS + ["error"]:
+    for c in ACCOUNT_COLUMNS + _TAIL:
         if c not in df.columns:
-            df[c] = np.nan if c not in ("account", "currency", "error") else None
+            df[c] = np.nan if c not in ("account", "currency", *_TAIL) else None
     df["currency"] = df["currency"].fillna("")
     df["error"] = df["error"].astype(object).where(df["error"].notna(), None)
     iso = df["isolated_im"].astype(float)
@@ -243,13 +267,17 @@ def _run(
     with np.errstate(invalid="ignore", divide="ignore"):
         df["saving_pct"] = np.where(iso > 0, 100.0 * df["saving"] / iso.where(iso > 0, 1.0), 0.0)
     df.loc[im.isna() | iso.isna(), "saving_pct"] = np.nan
-    comp_cols = [c for c in df.columns if c not in ACCOUNT_COLUMNS and c != "error"]
-    df = df[ACCOUNT_COLUMNS + comp_cols + ["error"]].reset_index(drop=True)
+    df["reason"] = df["reason"].astype(object).where(df["reason"].notna(), None)
+    comp_cols = [c for c in df.columns if c not in ACCOUNT_COLUMNS and c not in _TAIL]
+    df = df[ACCOUNT_COLUMNS + comp_cols + _TAIL].reset_index(drop=True)
     df.attrs["components"] = pd.DataFrame(
         tidy, columns=["account", "underlying", "rule", "component", "amount", "currency"])
     df.attrs["methodology"] = methodology
     return df
 
+
+#: last columns of every adapter's table: computed / error / not_computed, why, and the error (None if none)
+_TAIL = ["status", "reason", "error"]
 
 #: component columns that are counts or flags, never converted between currencies
 _UNITLESS = {"left_out_positions", "covered_positions", "worst_scenario"}
@@ -313,7 +341,7 @@ def simm_accounts(
         total = _finite(res.total, "SIMM")
         return _AccountFigures(total, total, "USD", comps, rows)
 
-    return _run(positions, market, core, "simm", isolated=isolated)
+    return _run(positions, market, core, "simm", isolated=isolated, model=model)
 
 
 # ============================================================================================== SPAN
@@ -459,8 +487,8 @@ def span_accounts(
         sources[str(sub["account"].iloc[0]) if len(sub) else ""] = src
         return _AccountFigures(_finite(req, "SPAN requirement"), req, "USD", comps, rows)
 
-    df = _run(positions, market, core, "span", isolated=isolated)
-    df.insert(len(df.columns) - 1, "psr_source",
+    df = _run(positions, market, core, "span", isolated=isolated, model=model)
+    df.insert(len(df.columns) - len(_TAIL), "psr_source",
               ["+".join(sorted(sources.get(a, set()))) for a in df["account"]])
     return df
 
@@ -559,7 +587,7 @@ def deribit_pm_accounts(
         comps["left_out_positions"] = float(left_out)
         return _AccountFigures(_finite(im, "risk matrix margin"), mm, ccy, comps, rows)
 
-    return _run(positions, market, core, "deribit_pm", isolated=isolated, covered=_deribit_covered)
+    return _run(positions, market, core, "deribit_pm", isolated=isolated, covered=_deribit_covered, model=model)
 
 
 # ======================================================================================= Derive PM2
@@ -675,7 +703,7 @@ def derive_pm2_accounts(
                 rows.append({"underlying": und, "rule": rule, "component": str(k), "amount": float(v)})
         return _AccountFigures(_finite(im, "PM2 IM"), mm, "USD", comps, rows)
 
-    return _run(positions, market, core, "derive_pm2", isolated=isolated)
+    return _run(positions, market, core, "derive_pm2", isolated=isolated, model=model)
 
 
 # ============================================================================== Cboe strategy-based margin
@@ -780,7 +808,7 @@ def strategy_accounts(
         im = _finite(tot["margin_requirement"], "strategy margin requirement")
         return _AccountFigures(im, im, "USD", tot, rows)
 
-    return _run(positions, market, core, "cboe-strategy", isolated=isolated)
+    return _run(positions, market, core, "cboe-strategy", isolated=isolated, model=model)
 
 
 # ========================================================================================= dispatch
@@ -835,6 +863,10 @@ class AdapterMarginResult:
         r = row.iloc[0]
         lines = [f"Account {account} under model {self.model.name} ({self.model.methodology}); amounts in "
                  f"{r['currency']}."]
+        if r.get("status") == "not_computed":
+            lines.append(f"  {r['reason']}")
+            lines.append("  IM and MM: not computed (null), not 0: the model does not cover these positions.")
+            return "\n".join(lines)
         if isinstance(r.get("error"), str) and r["error"]:
             lines.append(f"  not computed: {r['error']}")
             return "\n".join(lines)
@@ -846,12 +878,15 @@ class AdapterMarginResult:
         return "\n".join(lines)
 
     def summary(self) -> pd.DataFrame:
-        """Totals per currency: accounts, IM, MM, isolated IM, saving, failed."""
-        ok = self.accounts[self.accounts["error"].isna()]
+        """Totals per currency: accounts, IM, MM, isolated IM, saving, failed, not_computed (computed accounts only)."""
+        acc = self.accounts
+        nc = acc["status"].astype(str) == "not_computed" if "status" in acc.columns else acc["error"].isna() & False
+        ok = acc[acc["error"].isna() & ~nc]
         out = ok.groupby("currency", sort=True).agg(accounts=("account", "size"), im=("im", "sum"),
                                                      mm=("mm", "sum"), isolated_im=("isolated_im", "sum"))
         out["saving"] = out["isolated_im"] - out["im"]
         out["failed"] = int(self.accounts["error"].notna().sum())
+        out["not_computed"] = int(nc.sum())
         return out.reset_index()
 
 

@@ -37,6 +37,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import io
@@ -46,6 +47,7 @@ from .scenarios import VOL_STATES, ScenarioGrid, VolShockRule
 
 __all__ = [
     "COMPONENT_SPECS",
+    "Domain",
     "Model",
     "RuleSet",
     "list_models",
@@ -67,6 +69,7 @@ META_SPEC: Spec = {
     "effective_date": (str, True, None),
     "notes": ("str_or_list", False, ""),
     "calibration": ("table", False, {}),
+    "status": (str, False, None),
 }
 
 GRID_SPEC: Spec = {
@@ -105,7 +108,9 @@ OVERRIDE_SPEC: Spec = {
 }
 
 KINDS = ("option", "future", "perpetual", "spot")
-
+SETTLEMENTS = ("linear", "inverse")
+#: ``[meta] status``: "published" (parameters from a published exchange / standard-body source) or "illustrative"
+MODEL_STATUSES = ("published", "illustrative")
 
 
 #: component name -> (parameter spec, names of the figures it provides to the combination expressions)
@@ -212,6 +217,7 @@ TOP_SPEC: Spec = {
     "components": ("table", True, None),
     "combine": ("table", True, None),
     "aggregate": ("table", True, None),
+    "domain": ("table", False, None),
 }
 
 
@@ -325,6 +331,127 @@ class RuleSet:
         """Names of the figures the components provide (the names expressions may use)."""
         return tuple(n for c in self.components for n in COMPONENT_SPECS[c][1])
 
+@dataclass(frozen=True)
+class Domain:
+    """What a model can margin: underlyings, position kinds and settlement types (``[domain]`` of a model file).
+
+    A model without ``[domain]`` accepts everything (``underlyings = ["*"]``, every kind and settlement).
+    An account holding any position outside the domain is *not computed* by the engine: its IM / MM are
+    NaN (null in JSON) with a reason naming the positions and the rule, never 0
+    (:meth:`not_computed`).
+
+    Parameters
+    ----------
+    underlyings : tuple of str
+        Underlyings the model covers; ``("*",)`` for any.
+    kinds : tuple of str
+        Position kinds (subset of ``option, future, perpetual, spot``).
+    settlement : tuple of str
+        ``linear`` (USD/USDC-settled) and / or ``inverse`` (coin-settled).
+    """
+
+    underlyings: tuple[str, ...] = ("*",)
+    kinds: tuple[str, ...] = KINDS
+    settlement: tuple[str, ...] = SETTLEMENTS
+
+    @property
+    def is_any(self) -> bool:
+        """True when the domain accepts every position."""
+        return "*" in self.underlyings and set(self.kinds) >= set(KINDS) and set(self.settlement) >= set(SETTLEMENTS)
+
+    def describe(self) -> str:
+        """The rule in words, e.g. ``underlyings BTC, ETH; kinds option, future; settlement inverse``."""
+        und = "any" if "*" in self.underlyings else ", ".join(self.underlyings)
+        return f"underlyings {und}; kinds {', '.join(self.kinds)}; settlement {', '.join(self.settlement)}"
+
+    def outside(self, positions: pd.DataFrame) -> pd.Series:
+        """Why each position is outside the domain (``""`` inside); Series indexed like ``positions``.
+
+        Parameters
+        ----------
+        positions : DataFrame
+            Validated positions (columns ``underlying``, ``kind``, ``settlement``).
+        """
+        n = len(positions)
+        why = pd.Series([""] * n, index=positions.index, dtype=object)
+        if n == 0 or self.is_any:
+            return why
+        parts: list[pd.Series] = []
+        checks = (("underlying", self.underlyings), ("kind", self.kinds), ("settlement", self.settlement))
+        for col, allowed in checks:
+            if col == "underlying" and "*" in allowed:
+                continue
+            vals = positions[col].astype(str)
+            bad = ~vals.isin(list(allowed))
+            parts.append(pd.Series(np.where(bad, col + " " + vals + " not in [" + ", ".join(allowed) + "]", ""),
+                                   index=positions.index))
+        for p in parts:
+            why = why.where(p == "", np.where(why == "", p, why + ", " + p))
+        return why
+
+    def not_computed(self, positions: pd.DataFrame, model_name: str = "") -> dict[str, str]:
+        """Accounts holding a position outside the domain, with the reason (naming positions and rule).
+
+        Parameters
+        ----------
+        positions : DataFrame
+            Validated positions.
+        model_name : str
+            Named in the reason.
+
+        Returns
+        -------
+        dict of str -> str
+            ``account -> reason``; empty when every position is inside.
+        """
+        why = self.outside(positions)
+        bad = why != ""
+        if not bad.any():
+            return {}
+        out: dict[str, str] = {}
+        sub = positions[bad.to_numpy()]
+        for acc, grp in sub.groupby(sub["account"].astype(str), sort=True):
+            items = [f"{grp.at[i, 'instrument']} ({why.at[i]})" for i in grp.index[:3]]
+            more = f" and {len(grp) - 3} more" if len(grp) > 3 else ""
+            name = f"model '{model_name}'" if model_name else "the model"
+            out[str(acc)] = (f"not computed: {len(grp)} position(s) outside the domain of {name} "
+                             f"({self.describe()}): {'; '.join(items)}{more}")
+        return out
+
+
+def parse_domain(raw: Any, file: str) -> Domain:
+    """The ``[domain]`` table of a model file (absent: any position); values outside the lists are errors.
+
+    Raises
+    ------
+    ModelError
+        Unknown key, wrong type or a value outside ``KINDS`` / ``SETTLEMENTS``, naming the key and the file.
+    """
+    if raw is None:
+        return Domain()
+    spec: Spec = {"underlyings": ("list[str]", False, ["*"]), "kinds": ("list[str]", False, list(KINDS)),
+                  "settlement": ("list[str]", False, list(SETTLEMENTS))}
+    d = _check(raw, spec, "domain", file)
+    for key, allowed in (("kinds", KINDS), ("settlement", SETTLEMENTS)):
+        bad = [v for v in d[key] if v not in allowed]
+        if bad or not d[key]:
+            what = f"unknown value {bad[0]!r}" if bad else "empty list"
+            raise ModelError(f"{what} (allowed: {', '.join(allowed)})", file=file, key=f"domain.{key}")
+    if not d["underlyings"] or any(not u.strip() for u in d["underlyings"]):
+        raise ModelError("underlyings must be non-empty names, or [\"*\"] for any", file=file,
+                         key="domain.underlyings")
+    return Domain(tuple(d["underlyings"]), tuple(d["kinds"]), tuple(d["settlement"]))
+
+
+def parse_status(meta: Any, file: str) -> str:
+    """``[meta] status`` (absent: ``"illustrative"``); anything but published / illustrative is an error."""
+    st = meta.get("status") if isinstance(meta, Mapping) else None
+    if st is None:
+        return "illustrative"
+    if st not in MODEL_STATUSES:
+        raise ModelError(f"must be one of {', '.join(MODEL_STATUSES)} (got {st!r})", file=file, key="meta.status")
+    return str(st)
+
 
 @dataclass(frozen=True)
 class Model:
@@ -343,6 +470,10 @@ class Model:
         Where it was read from.
     runnable : bool
         True when :func:`greeksmargin.margin.compute_margin` can run it on a positions book.
+    domain : Domain
+        What it can margin (``[domain]``; default: everything).
+    status : {"published", "illustrative"}
+        ``[meta] status`` (default ``"illustrative"``).
     """
 
     name: str
@@ -352,6 +483,8 @@ class Model:
     file: str | None = None
     runnable: bool = False
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    domain: Domain = field(default_factory=Domain)
+    status: str = "illustrative"
 
     @property
     def description(self) -> str:
@@ -595,7 +728,8 @@ def _load_path(file: str, _mtime: float) -> Model:
         if meta is None:
             raise ModelError("missing table [meta]", file=file, key="meta")
         params = m.parser(raw, file)
-        return Model(meta["name"], meth, meta, params, file=file, runnable=m.runnable, raw=raw)
+        return Model(meta["name"], meth, meta, params, file=file, runnable=m.runnable, raw=raw,
+                     domain=parse_domain(raw.get("domain"), file), status=parse_status(meta, file))
     if not meth:
         raise ModelError("missing methodology (key 'methodology' in [meta])", file=file, key="meta.methodology")
     meta = dict(raw.get("meta", {}))
@@ -606,7 +740,8 @@ def _load_path(file: str, _mtime: float) -> Model:
         import importlib
 
         ext_params = getattr(importlib.import_module(module), loader)(file)
-    return Model(name, meth, meta, ext_params, file=file, runnable=False, raw=raw)
+    return Model(name, meth, meta, ext_params, file=file, runnable=False, raw=raw,
+                 domain=parse_domain(raw.get("domain"), file), status=parse_status(meta, file))
 
 
 def list_models(folder: str | Path | None = None) -> pd.DataFrame:
@@ -616,7 +751,8 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
     -------
     DataFrame
         Columns ``name``, ``methodology``, ``description``, ``runnable`` (on a positions book by
-        ``compute_margin``: natively, or through a book adapter of :mod:`greeksmargin.methodologies`), ``file``.
+        ``compute_margin``: natively, or through a book adapter of :mod:`greeksmargin.methodologies`), ``file``,
+        ``status`` (``[meta] status``: published / illustrative; absent: illustrative).
     """
     rows = []
     for p in io.list_files(folder or models_dir(), "*.toml"):
@@ -624,7 +760,7 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
             raw = io.read_toml(p)
         except InputError:
             rows.append({"name": p.stem, "methodology": "?", "description": "(unreadable TOML)",
-                         "runnable": False, "file": str(p)})
+                         "runnable": False, "file": str(p), "status": "?"})
             continue
         meta = raw.get("meta", {}) if isinstance(raw.get("meta"), dict) else {}
         meth = _methodology_of(raw)
@@ -640,9 +776,10 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
                 "description": desc,
                 "runnable": bool(reg and reg.runnable) or meth in _adapter_methodologies(),
                 "file": str(p),
+                "status": str(meta.get("status") or "illustrative"),
             }
         )
-    return pd.DataFrame(rows, columns=["name", "methodology", "description", "runnable", "file"])
+    return pd.DataFrame(rows, columns=["name", "methodology", "description", "runnable", "file", "status"])
 
 
 def _adapter_methodologies() -> set[str]:

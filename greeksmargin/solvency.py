@@ -14,7 +14,10 @@ Definitions (per account, in its margin currency)
   account's own coin) both equal ``collateral + mtm``.
 * **Available funds** ``= equity_im - IM``; **excess** ``= equity - MM``; **margin ratio**
   ``= MM / equity`` (``inf`` when equity <= 0; 1.0 means at MM).
-* **Status** (first that applies): ``bankrupt`` (equity <= 0), ``below_mm`` (equity < MM and not at the
+* **Status** (first that applies): ``error`` (a position the market cannot price), ``bankrupt``
+  (equity <= 0: no margin figure needed), ``not_computed`` (the margin model does not cover a position
+  of the account, e.g. SPX under ``deribit-pm``: IM, MM, margin ratio and available funds are null with
+  the ``reason``; such an account is never called healthy), ``below_mm`` (equity < MM and not at the
   boundary), ``below_im`` (equity_im < IM), ``healthy``.
 * **Boundary rule**: ``at_mm`` is True when ``|equity - MM| <= AT_MM_RTOL x max(|equity|, |MM|)``
   (1e-9 relative). An account at the boundary meets MM: it is not ``below_mm`` and is not liquidated
@@ -85,6 +88,8 @@ __all__ = [
 #: relative tolerance of the "at MM" boundary
 AT_MM_RTOL = 1e-9
 STATUSES = ("healthy", "below_im", "below_mm", "bankrupt")
+#: status of an account the margin model does not cover (outside its domain): IM / MM null, never healthy
+NOT_COMPUTED = "not_computed"
 #: grid of absolute relative moves that brackets the distance to liquidation (each direction)
 MOVE_GRID = np.array(
     [0.0025, 0.005, 0.01, 0.02, 0.03, 0.04, 0.05, 0.065, 0.08, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3,
@@ -127,8 +132,7 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
             return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
         acc = compute_margin(positions, market, loaded).accounts
         acc = acc.set_index("account") if "account" in acc.columns else acc
-        cur = acc["currency"] if "currency" in acc.columns else pd.Series("USD", index=acc.index)
-        return pd.DataFrame({"im": acc["im"].astype(float), "mm": acc["mm"].astype(float), "currency": cur})
+        return _margin_table(acc)
 
     def attribution(positions: pd.DataFrame, market: MarketSnapshot) -> pd.Series:
         """Contribution of each position (label) to its account's IM, in the account's margin currency."""
@@ -149,9 +153,7 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
         per = per_position_margin(cross, positions, market)
         per["account"] = positions["account"].to_numpy()
         per = _to_common_ccy(per, market)
-        g = per.groupby("account", sort=False)[["im", "mm"]].sum()
-        g["currency"] = "USD"
-        return g
+        return _sum_isolated(per, per)
 
     if runnable:
         iso.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=True)  # type: ignore[attr-defined]
@@ -210,9 +212,8 @@ def _batched_margin(
     moved = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in arrays.items()}
     acc = compute_margin(pos, book.market, model, arrays=moved).accounts
     acc = acc.set_index("account")
-    cur = acc["currency"] if "currency" in acc.columns else pd.Series("USD", index=acc.index)
     if not isolated:
-        return pd.DataFrame({"im": acc["im"].astype(float), "mm": acc["mm"].astype(float), "currency": cur})
+        return _margin_table(acc)
     res = acc.reindex(labels)
     keep = np.ones(len(book.positions), dtype=bool) if sel is None else sel
     fx_now = book._pos_fx0[keep] * r_pos[keep]  # USD per unit of each position's own currency, moved
@@ -222,11 +223,46 @@ def _batched_margin(
         idx = np.flatnonzero(~same)
         fx_now[idx] = [book.ccy_fx(np.full(len(book.accounts), c, dtype=object), M)[book.acct_code[keep][i]]
                        for c, i in zip(other[idx], idx)]
-    per = pd.DataFrame({"im": res["im"].fillna(0.0).to_numpy(dtype=float) * fx_now,
-                        "mm": res["mm"].fillna(0.0).to_numpy(dtype=float) * fx_now,
+    nc = _not_computed_rows(res)
+    per = pd.DataFrame({"im": np.where(nc, np.nan, res["im"].fillna(0.0).to_numpy(dtype=float) * fx_now),
+                        "mm": np.where(nc, np.nan, res["mm"].fillna(0.0).to_numpy(dtype=float) * fx_now),
                         "account": pos["account"].str.split("\x1f").str[0].to_numpy() if len(pos) else []})
-    out = per.groupby("account", sort=False)[["im", "mm"]].sum()
+    return _sum_isolated(per, res)
+
+
+def _margin_table(acc: pd.DataFrame) -> pd.DataFrame:
+    """``im, mm, currency, status, reason`` of an engine accounts table indexed by account.
+
+    An account outside the model's domain keeps NaN figures with ``status = "not_computed"`` and its
+    reason (never 0).
+    """
+    cur = acc["currency"] if "currency" in acc.columns else pd.Series("USD", index=acc.index)
+    out = pd.DataFrame({"im": acc["im"].astype(float), "mm": acc["mm"].astype(float), "currency": cur})
+    out["status"] = acc["status"] if "status" in acc.columns else "computed"
+    out["reason"] = acc["reason"] if "reason" in acc.columns else None
+    return out
+
+
+def _not_computed_rows(margin: pd.DataFrame) -> NDArray[np.bool_]:
+    """True for rows of a margin table whose account is outside the model's domain."""
+    if "status" not in margin.columns:
+        return np.zeros(len(margin), dtype=bool)
+    return (margin["status"].astype(str) == "not_computed").to_numpy()
+
+
+def _sum_isolated(per: pd.DataFrame, solo: pd.DataFrame) -> pd.DataFrame:
+    """Sum per-position isolated figures by account (USD); a position outside the domain makes its account NaN."""
+    nc = _not_computed_rows(solo)
+    g = per.groupby("account", sort=False)[["im", "mm"]]
+    out = g.sum()
+    bad = pd.Series(nc, index=per.index).groupby(per["account"].to_numpy(), sort=False).any()
+    out.loc[bad.reindex(out.index).fillna(False).to_numpy(dtype=bool), ["im", "mm"]] = np.nan
     out["currency"] = "USD"
+    out["status"] = np.where(bad.reindex(out.index).fillna(False).to_numpy(dtype=bool), "not_computed", "computed")
+    reasons = solo["reason"] if "reason" in solo.columns else pd.Series(None, index=solo.index)
+    first = pd.Series(np.where(nc, reasons.astype(object).to_numpy(), None), index=per.index).groupby(
+        per["account"].to_numpy(), sort=False).first()
+    out["reason"] = first.reindex(out.index).to_numpy()
     return out
 
 
@@ -240,16 +276,23 @@ def _floor_currency(model: Any) -> str | None:
 
 
 def per_position_margin(margin_fn: MarginFn, positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
-    """IM and MM of every position margined alone (isolated); DataFrame indexed like ``positions``."""
+    """IM and MM of every position margined alone (isolated); DataFrame indexed like ``positions``.
+
+    Columns ``im``, ``mm``, ``currency``, ``status``, ``reason``: a position outside the model's domain has
+    NaN figures and ``status = "not_computed"`` (never 0).
+    """
     labels = [f"{a}\x1f{i}" for i, a in enumerate(positions["account"].astype(str))]
     solo = positions.copy()
     solo["account"] = labels
     res = margin_fn(solo, market).reindex(labels)
+    nc = _not_computed_rows(res)
     out = pd.DataFrame(
         {
-            "im": res["im"].fillna(0.0).to_numpy(dtype=float),
-            "mm": res["mm"].fillna(0.0).to_numpy(dtype=float),
+            "im": np.where(nc, np.nan, res["im"].fillna(0.0).to_numpy(dtype=float)),
+            "mm": np.where(nc, np.nan, res["mm"].fillna(0.0).to_numpy(dtype=float)),
             "currency": res["currency"].fillna("USD").to_numpy(dtype=object),
+            "status": np.where(nc, "not_computed", "computed"),
+            "reason": res["reason"].to_numpy(dtype=object) if "reason" in res.columns else None,
         },
         index=positions.index,
     )
@@ -759,10 +802,11 @@ class Book:
 
         Returns
         -------
-        DataFrame of shape (n_accounts, 12)
+        DataFrame of shape (n_accounts, 13)
             Index ``account``; columns ``currency``, ``fx`` (USD per unit of it), ``collateral``,
             ``collateral_im``, ``collateral_mm``, ``mtm``, ``equity``, ``equity_im``, ``im``, ``mm``,
-            ``n_positions``, ``error`` (see the module docstring).
+            ``n_positions``, ``error``, ``not_computed`` (the reason when the margin model does not cover the
+            account: IM / MM NaN; ``""`` otherwise) (see the module docstring).
         """
         if mv is None or isinstance(mv, Mapping):
             mv = self.move_vector(mv)
@@ -774,7 +818,7 @@ class Book:
         fx = self.account_fx(mv)
         if margin is None:
             margin = self.margin_at(mv)
-        im, mm, m_err = self._margin_in_account_ccy(margin, mv, fx)
+        im, mm, m_err, nc = self._margin_in_account_ccy(margin, mv, fx)
         err = np.where(self.error != "", self.error, m_err).astype(object)
         c_none = self.collateral_values(mv, "none")
         c_mm = self.collateral_values(mv, "mm")
@@ -793,6 +837,7 @@ class Book:
                 "mm": mm,
                 "n_positions": npos,
                 "error": err,
+                "not_computed": np.where(err != "", "", nc).astype(object),
             },
             index=pd.Index(self.accounts, name="account"),
         )
@@ -807,20 +852,26 @@ class Book:
 
     def _margin_in_account_ccy(
         self, margin: pd.DataFrame, mv: NDArray[np.float64], fx: NDArray[np.float64]
-    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[Any]]:
-        """IM, MM (account currency) and error per account from a margin table indexed by account."""
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[Any], NDArray[Any]]:
+        """IM, MM (account currency), error and not-computed reason (``""``: computed) per account."""
         mg = margin.reindex(self.accounts)
         m_ccy = mg["currency"].astype(object).fillna("").astype(str).to_numpy(dtype=object)
         m_fx = self.ccy_fx(m_ccy, mv)
         conv = np.where(np.isfinite(m_fx), m_fx / fx, 1.0)
-        im = np.nan_to_num(mg["im"].to_numpy(dtype=float)) * conv
-        mm = np.nan_to_num(mg["mm"].to_numpy(dtype=float)) * conv
+        # an account absent from the margin table holds no positions (requirement 0); one present with NaN
+        # figures is not computed (outside the model's domain): NaN, never 0
+        present = pd.Index(self.accounts).isin(margin.index)
+        im = np.where(present, mg["im"].to_numpy(dtype=float), 0.0) * conv
+        mm = np.where(present, mg["mm"].to_numpy(dtype=float), 0.0) * conv
         if "error" in mg.columns:
             err = mg["error"].fillna("").astype(str).to_numpy(dtype=object)
             err = np.where(err == "nan", "", err)
         else:
             err = np.full(len(self.accounts), "", dtype=object)
-        return im, mm, err
+        reasons = (mg["reason"].astype(object).fillna("not computed").to_numpy(dtype=object)
+                   if "reason" in mg.columns else np.full(len(self.accounts), "not computed", dtype=object))
+        nc = np.where(_not_computed_rows(mg) & present, reasons, "").astype(object)
+        return im, mm, err, nc
 
     def gap(self, mv: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Equity and MM (account currency) of the accounts ``rows`` at moves ``mv``; MM recomputed for them only.
@@ -843,7 +894,7 @@ class Book:
         mtm = np.bincount(self.acct_code, weights=vals, minlength=n_a) if len(vals) else np.zeros(n_a)
         fx = self.account_fx(mv)
         margin = self.margin_at(mv, rows=rows)
-        _, mm, _ = self._margin_in_account_ccy(margin, mv, fx)
+        _, mm, _, _ = self._margin_in_account_ccy(margin, mv, fx)
         equity = self.collateral_values(mv, "mm") + mtm
         return equity[rows], mm[rows]
 
@@ -1060,6 +1111,7 @@ class SolvencyResult:
             "accounts": len(a),
             **{f"n_{s}": int((a["status"] == s).sum()) for s in STATUSES},
             "n_error": int((a["status"] == "error").sum()),
+            "n_not_computed": int((a["status"] == NOT_COMPUTED).sum()),
             "n_at_mm": int(a["at_mm"].sum()),
             "equity_usd": float(a["equity_usd"].sum()),
             "im_usd": float(a["im_usd"].sum()),
@@ -1105,20 +1157,26 @@ def finish_state(st: pd.DataFrame) -> pd.DataFrame:
     out = st.copy()
     status, at_mm = classify(out["equity"], out["equity_im"], out["im"], out["mm"])
     failed = out["error"].fillna("").astype(str).to_numpy() != ""
-    status = np.where(failed, "error", status)
-    at_mm = at_mm & ~failed
+    nc_reason = (out["not_computed"].fillna("").astype(str).to_numpy() if "not_computed" in out.columns
+                 else np.full(len(out), "", dtype=object))
+    bankrupt = out["equity"].to_numpy(dtype=float) <= 0  # needs no margin figure
+    nc = ~failed & (nc_reason != "")
+    status = np.where(failed, "error", np.where(nc & ~bankrupt, "not_computed", status))
+    at_mm = at_mm & ~failed & ~nc
+    out["reason"] = np.where(failed, out["error"].fillna("").astype(str).to_numpy(), nc_reason)
     out["available_funds"] = out["equity_im"] - out["im"]
     out["excess"] = out["equity"] - out["mm"]
     e = out["equity"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out["margin_ratio"] = np.where(failed, np.nan, np.where(e > 0, out["mm"].to_numpy(dtype=float) / e, np.inf))
+        out["margin_ratio"] = np.where(failed | nc, np.nan,
+                                       np.where(e > 0, out["mm"].to_numpy(dtype=float) / e, np.inf))
     out["status"] = status
     out["at_mm"] = at_mm
     for k in ("equity", "im", "mm"):
         out[f"{k}_usd"] = out[k] * out["fx"]
     cols = ["currency", "collateral", "collateral_mm", "mtm", "equity", "equity_im", "im", "mm",
             "available_funds", "excess", "margin_ratio", "status", "at_mm", "equity_usd", "im_usd", "mm_usd",
-            "n_positions", "error"]
+            "n_positions", "error", "reason"]
     return out[cols].reset_index()
 
 
@@ -1132,6 +1190,7 @@ def assess_solvency(
     moves: Mapping[str, float] | None = None,
     distance: bool = False,
     vol_reaction: VolReaction | None = None,
+    no_collateral: bool = False,
     **distance_kw: Any,
 ) -> SolvencyResult:
     """Equity, IM, MM, margin ratio and status of every account; optionally the distance to liquidation.
@@ -1143,13 +1202,17 @@ def assess_solvency(
     market : MarketSnapshot
         Today's market.
     collateral : DataFrame or None
-        Collateral table (:func:`~greeksmargin.collateral.load_collateral`).
+        Collateral table (:func:`~greeksmargin.collateral.load_collateral`). None is an error unless
+        ``no_collateral=True`` (equity would silently be the mark-to-market alone).
     model : str, Path or Model
         Margin model (ignored when ``margin_fn`` is given).
     margin_fn : MarginFn, optional
         Margin function (default: :func:`margin_function` (model)).
+    no_collateral : bool, default False
+        Assess without collateral on purpose: equity = mark-to-market of the positions only.
     moves : mapping of str -> float, optional
-        Evaluate at a moved market (relative spot moves per underlying).
+        Evaluate at a moved market (relative spot moves per underlying): the accounts table and the
+        distance to liquidation (measured from the moved market) are both at it.
     distance : bool
         Also compute :func:`distance_to_liquidation`.
     vol_reaction : VolReaction, optional
@@ -1161,11 +1224,17 @@ def assess_solvency(
     -------
     SolvencyResult
     """
+    if collateral is None and not no_collateral:
+        raise InputError("no collateral given: pass the accounts' collateral table, or no_collateral=True to "
+                         "assess with equity = mark-to-market only", column="collateral")
     fn = margin_fn or margin_function(model)
     vr = vol_reaction or VolReaction.from_model(model if margin_fn is None else None, market.underlyings)
     book = Book(positions, market, collateral, fn, vol_reaction=vr)
     st = finish_state(book.state(dict(moves or {})))
-    dist = distance_to_liquidation(book, **distance_kw) if distance else None
+    dist = None
+    if distance:
+        distance_kw.setdefault("base_moves", dict(moves or {}))
+        dist = distance_to_liquidation(book, **distance_kw)
     return SolvencyResult(accounts=st, distance=dist, moves=dict(moves or {}))
 
 
@@ -1187,6 +1256,7 @@ def distance_to_liquidation(
     rtol: float = 1e-9,
     xtol: float = 4 * np.finfo(float).eps,
     max_iter: int = 100,
+    base_moves: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Smallest adverse move of each underlying (and of all together) that brings equity to MM.
 
@@ -1215,6 +1285,10 @@ def distance_to_liquidation(
         is ``method = "root"`` when the gap then meets ``1e-6`` relative, else ``"bracket"``.
     max_iter : int
         Cap on the iterations of the root finder.
+    base_moves : mapping of str -> float, optional
+        Measure from a moved market (relative moves per underlying from today, as ``assess_solvency``'s
+        ``moves``): the distance is the further relative move from there, compounded
+        (``1 + total = (1 + base)(1 + move)``), and ``price`` is the level at the total move.
 
     Returns
     -------
@@ -1224,7 +1298,8 @@ def distance_to_liquidation(
         ``price`` (level of the underlying at the move; NaN for ``"ALL"``), ``move_down``, ``move_up``
         (signed, NaN if none), ``equity_at_move``, ``mm_at_move`` (account currency), ``method``
         (``"root"``; ``"bracket"`` the crossing is bracketed to machine precision but the gap stays above
-        1e-6 relative; ``"grid"`` no crossing; ``"none"`` already below MM; ``"error"``), ``reason``,
+        1e-6 relative; ``"grid"`` no crossing; ``"none"`` already below MM; ``"error"``;
+        ``"not_computed"`` the margin model does not cover the account, the reason says why), ``reason``,
         ``error`` (why the account could not be computed; its figures are NaN).
     """
     if grid is None:
@@ -1238,6 +1313,12 @@ def distance_to_liquidation(
         targets.append("ALL")
     rows: list[dict[str, Any]] = []
     pos_acct = book.positions["account"].astype(str)
+    base = book.move_vector(base_moves)
+    # accounts the margin model does not cover: no distance, the reason instead (never "no such move")
+    nc_reason: dict[str, str] = {}
+    if len(book.positions):
+        st0 = book.state(base)
+        nc_reason = {str(a): str(r) for a, r in st0["not_computed"].items() if r}
     for tgt in targets:
         holders = set(pos_acct) if tgt == "ALL" else set(pos_acct[book.positions["underlying"] == tgt])
         names = [a for a in book.accounts if a in holders]
@@ -1245,12 +1326,18 @@ def distance_to_liquidation(
             continue
         sub = book.subset(names) if len(names) < len(book.accounts) else book
         cols = np.arange(len(sub.unders)) if tgt == "ALL" else np.array([sub.unders.index(tgt)])
-        res = {s: _solve_direction(sub, cols, s, grid, rtol, xtol, max_iter) for s in (-1.0, 1.0)}
+        res = {s: _solve_direction(sub, cols, s, grid, rtol, xtol, max_iter, base) for s in (-1.0, 1.0)}
         e0, m0 = res[-1.0]["base"]
         below = liquidatable(e0, m0)
-        spot = book.market.spot(tgt) if tgt != "ALL" else np.nan
+        spot = book.market.spot(tgt) * (1.0 + base[book.unders.index(tgt)]) if tgt != "ALL" else np.nan
         for i, acct in enumerate(sub.accounts):
             d_dn, d_up = res[-1.0]["root"][i], res[1.0]["root"][i]
+            if acct in nc_reason:
+                rows.append({"account": acct, "underlying": tgt, "move": np.nan, "direction": "", "price": np.nan,
+                             "move_down": np.nan, "move_up": np.nan, "equity_at_move": np.nan,
+                             "mm_at_move": np.nan, "method": "not_computed", "reason": nc_reason[acct],
+                             "error": ""})
+                continue
             if below[i]:
                 move, direction, method, reason, eq_at, mm_at = 0.0, "", "none", "already below MM", e0[i], m0[i]
                 d_dn = d_up = 0.0
@@ -1287,17 +1374,20 @@ def distance_to_liquidation(
 
 def _solve_direction(
     book: Book, cols: NDArray[np.intp], sign: float, grid: NDArray[np.float64], rtol: float, xtol: float,
-    max_iter: int,
+    max_iter: int, base: NDArray[np.float64] | None = None,
 ) -> dict[str, Any]:
     """Root of ``equity - MM`` along ``sign x`` (x in [0, grid[-1]]) for every account of ``book``.
 
-    Returns a dict with ``root`` (signed move, NaN: no crossing; 0 at the boundary or below MM),
-    ``equity``, ``mm`` at the root, ``method`` per account and ``base`` (equity, MM today).
+    ``base``: moves (shape (n_underlyings,)) the search starts from (default: today's market); the move
+    ``x`` compounds on it. Returns a dict with ``root`` (signed move, NaN: no crossing; 0 at the
+    boundary or below MM), ``equity``, ``mm`` at the root, ``method`` per account and ``base`` (equity,
+    MM at the base moves).
     """
     n = len(book.accounts)
     n_u = len(book.unders)
+    b0 = np.zeros(n_u) if base is None else np.asarray(base, dtype=float)
     every = np.arange(n)
-    e0, m0 = book.gap(np.zeros(n_u), every)
+    e0, m0 = book.gap(b0, every)
     f0 = e0 - m0
     root = np.full(n, np.nan)
     eq = np.full(n, np.nan)
@@ -1318,11 +1408,11 @@ def _solve_direction(
 
     def moves(x: NDArray[np.float64], idx: NDArray[np.intp] | None = None) -> NDArray[np.float64]:
         if idx is None:  # shared move
-            mv = np.zeros(n_u)
-            mv[cols] = sign * float(x)
+            mv = b0.copy()
+            mv[cols] = (1.0 + b0[cols]) * (1.0 + sign * float(x)) - 1.0
             return mv
-        M = np.zeros((n, n_u))
-        M[np.ix_(idx, cols)] = sign * np.asarray(x)[:, None]
+        M = np.tile(b0, (n, 1))
+        M[np.ix_(idx, cols)] = (1.0 + b0[cols])[None, :] * (1.0 + sign * np.asarray(x)[:, None]) - 1.0
         return M
 
     for x in grid:

@@ -177,8 +177,11 @@ def test_side_by_side_tables(sbs):
     assert im.set_index("account").loc["SPX-DESK", "deribit-pm"] != im.set_index("account").loc["SPX-DESK",
                                                                                                  "deribit-pm"]
     assert "SPX-DESK" in im.attrs["errors"]["deribit-pm"]
+    assert "outside the domain" in im.attrs["not_computed"]["deribit-pm"]["SPX-DESK"]
     s = saving.set_index("model")
-    assert s.loc["deribit-pm", "failed"] == 3 and s.loc["greeks-default", "failed"] == 0
+    assert s.loc["deribit-pm", "not_computed"] == 3 and s.loc["deribit-pm", "failed"] == 0
+    assert s.loc["greeks-default", "failed"] == 0 and s.loc["greeks-default", "not_computed"] == 0
+    assert s.loc["deribit-pm", "status"] == "published"
     assert np.allclose(s["saving"], s["isolated_im"] - s["im"])
     assert (s["saving"] >= -1e-6).all()
     html = side_by_side_report(im, saving)

@@ -166,7 +166,7 @@ def test_computed_keys_mirror_expected_and_folder_runs(tmp_path):
     assert len(res.cases) == 1
     assert set(res.cases[0].computed) == {"im", "mm", "option_mtm"}
     assert res.cases[0].passed
-    assert res.to_dict()["summary"] == {"passed": 1, "failed": 0}
+    assert res.to_dict()["summary"] == {"passed": 1, "failed": 0, "not_checked": 0}
 
 
 def test_case_without_parameters_uses_shipped_model():
@@ -430,12 +430,16 @@ def test_cli_validate_writes_the_published_json_shape(tmp_path, capsys):
 
     out = tmp_path / "out.json"
     assert main(["validate", "derive-pm2", "--cases", str(CASES_FILE), "--json", str(out), "--quiet"]) == 0
-    assert "derive-pm2: 50 passed, 0 failed" in capsys.readouterr().out
+    assert "derive-pm2: 50 passed, 0 failed, 0 not checked" in capsys.readouterr().out
     doc = json.loads(out.read_text())
-    assert doc["suite"] == "derive-pm2" and doc["summary"] == {"passed": 50, "failed": 0}
+    assert doc["suite"] == "derive-pm2" and doc["summary"] == {"passed": 50, "failed": 0, "not_checked": 0}
     first = doc["cases"][0]
-    assert set(first) == {"id", "computed", "expected", "passed"}
-    assert set(first["computed"]) == set(first["expected"])
+    assert set(first) == {"id", "computed", "expected", "passed", "status", "fields"}
+    assert set(first["computed"]) == set(first["expected"]) == set(first["fields"])
+    # the README pass rule (im, mm) is checked; the intermediate figures are reported, not checked, with the reason
+    assert first["fields"]["im"]["ok"] is True and first["fields"]["mm"]["ok"] is True
+    tail = first["fields"]["worst_tail_loss"]
+    assert tail["ok"] is None and "pass rule" in tail["reason"]
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"id": 1, "positions": []}]))
     assert main(["validate", "derive-pm2", "--cases", str(bad)]) == 2

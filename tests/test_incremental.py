@@ -19,6 +19,8 @@ BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not kernels.
 
 
 def _rel(x: float, y: float) -> float:
+    if np.isnan(x) and np.isnan(y):  # both not computed (outside the model's domain): they agree
+        return 0.0
     return abs(x - y) / max(abs(y), 1e-12)
 
 
@@ -37,8 +39,8 @@ def _full(pos: pd.DataFrame, mk, model: str, account: str) -> tuple[float, float
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_with_trades_equals_compute_margin(book, model, backend):
     pos, mk = book
-    checked = 0
-    for acc, sub in list(pos.groupby("account"))[:15]:
+    checked = computed = 0
+    for acc, sub in list(pos.groupby("account"))[:40]:
         if len(sub) < 2:
             continue
         base, trades = sub.iloc[:-1], sub.iloc[-1:]
@@ -52,9 +54,10 @@ def test_with_trades_equals_compute_margin(book, model, backend):
             assert _rel(im, want[0]) < 1e-9, (acc, im, want)
             assert _rel(mm, want[1]) < 1e-9, (acc, mm, want)
         # the state is unchanged by a what-if
-        assert state.margin() == (im_s, mm_s)
+        assert _rel(state.margin()[0], im_s) == 0.0 and _rel(state.margin()[1], mm_s) == 0.0
+        computed += not np.isnan(im_s)
         checked += 1
-    assert checked >= 5
+    assert checked >= 5 and computed >= 3
 
 
 def test_add_trades_commits_and_new_underlying(book):

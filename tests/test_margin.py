@@ -13,6 +13,18 @@ MK = market()
 MODELS = ["greeks-default", "tims-pm", "deribit-sm"]
 SCAN_MODELS = ["greeks-default", "tims-pm"]
 
+
+def _open_domain(name):
+    """The shipped model with its [domain] lifted: these tests exercise the engine's rules on any book."""
+    import dataclasses
+
+    from greeksmargin.models import Domain, load_model
+
+    return dataclasses.replace(load_model(name), domain=Domain())
+
+
+OPEN = {m: _open_domain(m) for m in MODELS}
+
 TEMPLATES = [
     ("SPX", "option", "put", 5700, 1, 100, "linear"),
     ("SPX", "option", "call", 6300, 2, 100, "linear"),
@@ -45,7 +57,7 @@ SET = settings(max_examples=20, deadline=None, suppress_health_check=[HealthChec
 
 @pytest.fixture(scope="module")
 def results():
-    return {m: gm.compute_margin(sample_book(), MK, m) for m in MODELS}
+    return {m: gm.compute_margin(sample_book(), MK, OPEN[m]) for m in MODELS}
 
 
 def test_result_tables_have_the_contract_columns(results):
@@ -94,7 +106,7 @@ def test_attribution_sums_to_im(results, model):
 @SET
 @given(books, st.sampled_from(MODELS))
 def test_margin_is_non_negative_and_attribution_adds_up(b, model):
-    r = gm.compute_margin(b, MK, model)
+    r = gm.compute_margin(b, MK, OPEN[model])
     acc = r.accounts
     assert (acc["im"] >= 0).all() and (acc["mm"] >= 0).all() and (acc["isolated_im"] >= 0).all()
     tot = r.attribution().groupby("account")["contribution"].sum()
@@ -104,7 +116,7 @@ def test_margin_is_non_negative_and_attribution_adds_up(b, model):
 @SET
 @given(books, st.sampled_from(SCAN_MODELS))
 def test_cross_never_exceeds_isolated_for_scan_models(b, model):
-    acc = gm.compute_margin(b, MK, model).accounts
+    acc = gm.compute_margin(b, MK, OPEN[model]).accounts
     assert (acc["im"] <= acc["isolated_im"] * (1 + 1e-10) + 1e-9).all()
 
 
@@ -169,7 +181,7 @@ def test_deribit_standard_is_isolated(results):
 
 def test_deribit_standard_short_call_by_hand():
     b = book([row("S", "BTC", "option", "call", 110000, 1, -2.0, 1, "inverse")])
-    r = gm.compute_margin(b, MK, "deribit-sm").accounts
+    r = gm.compute_margin(b, MK, OPEN["deribit-sm"]).accounts
     mark = price_positions(b, MK)["value_ccy"].iloc[0] / -2.0
     otm = (110000 - 95000) / 95000
     assert r["im"].iloc[0] == pytest.approx(2 * (max(0.15 - otm, 0.10) + mark), rel=1e-12)
@@ -179,12 +191,12 @@ def test_deribit_standard_short_call_by_hand():
 
 def test_tims_floor_and_class_offsets():
     tiny = book([row("T", "SPX", "option", "call", 9000, 0, 2.0, 100)])
-    acc = gm.compute_margin(tiny, MK, "tims-pm").accounts
+    acc = gm.compute_margin(tiny, MK, OPEN["tims-pm"]).accounts
     assert acc["im"].iloc[0] == pytest.approx(0.375 * 100 * 2)  # far OTM long call: the floor binds
     # SPX long put against RUT short put: both broad-based indices, 90% of the gain offsets
     pair = book([row("P", "SPX", "option", "put", 6000, 1, 10, 100),
                  row("P", "RUT", "option", "put", 2400, 1, -25, 100)])
-    r = gm.compute_margin(pair, MK, "tims-pm")
+    r = gm.compute_margin(pair, MK, OPEN["tims-pm"])
     units = r.by_underlying.set_index("underlying")["scan"]
     assert r.accounts["im"].iloc[0] < units.sum()
     assert r.accounts["im"].iloc[0] >= units.max() - 0.9 * units.sum()
@@ -210,10 +222,10 @@ def test_margin_change_equals_a_full_recompute(model):
     trades = book([row("B", "BTC", "option", "put", 80000, 1, -4, 1, "inverse"),
                    row("A", "SPX", "future", expiry=1, quantity=-3, multiplier=50),
                    row("NEW", "ETH", "option", "call", 4000, 1, -1, 1, "inverse")])
-    ch = gm.margin_change(b, MK, model, trades).set_index("account")
+    ch = gm.margin_change(b, MK, OPEN[model], trades).set_index("account")
     assert set(ch.index) == {"A", "B", "NEW"}
-    before = gm.compute_margin(b, MK, model).accounts.set_index("account")
-    after = gm.compute_margin(pd.concat([b, trades], ignore_index=True), MK, model).accounts.set_index("account")
+    before = gm.compute_margin(b, MK, OPEN[model]).accounts.set_index("account")
+    after = gm.compute_margin(pd.concat([b, trades], ignore_index=True), MK, OPEN[model]).accounts.set_index("account")
     for a in ("A", "B"):
         assert ch.loc[a, "im_before"] == pytest.approx(before.loc[a, "im"], rel=1e-9)
         assert ch.loc[a, "mm_before"] == pytest.approx(before.loc[a, "mm"], rel=1e-9)
@@ -244,8 +256,8 @@ def test_chunking_does_not_change_the_result():
 @pytest.mark.parametrize("model", MODELS)
 def test_compiled_kernel_equals_the_numpy_reference(model):
     b = sample_book()
-    a = gm.compute_margin(b, MK, model, backend="numba")
-    r = gm.compute_margin(b, MK, model, backend="numpy")
+    a = gm.compute_margin(b, MK, OPEN[model], backend="numba")
+    r = gm.compute_margin(b, MK, OPEN[model], backend="numpy")
     num = ["im", "mm", "isolated_im"]
     assert np.allclose(a.accounts[num], r.accounts[num], rtol=1e-12, atol=1e-9)
     assert np.allclose(a.by_underlying["scan"] if "scan" in a.by_underlying else 0,

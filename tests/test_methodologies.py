@@ -16,7 +16,7 @@ from greeksmargin import methodologies as M
 from greeksmargin.datasets import load_example_book
 from greeksmargin.errors import ModelError
 from greeksmargin.greeks import price_positions
-from greeksmargin.models import list_models
+from greeksmargin.models import list_models, load_model
 from greeksmargin.positions import load_positions
 from greeksmargin.rules.deribit_pm import deribit_pm_margin, load_deribit_pm_params
 from greeksmargin.rules.simm import simm_margin
@@ -71,8 +71,12 @@ def test_every_account_non_negative_finite_or_explicit_error(name, results, book
     assert sorted(df["account"]) == sorted(set(book.positions["account"]))
     for r in df.itertuples():
         if isinstance(r.error, str) and r.error:
-            assert math.isnan(r.im)
+            assert math.isnan(r.im) and r.status == "error"
             continue
+        if r.status == "not_computed":  # outside the model's domain: null figures with the reason, never 0
+            assert math.isnan(r.im) and math.isnan(r.mm) and "outside the domain" in r.reason
+            continue
+        assert r.status == "computed" and r.reason is None
         assert math.isfinite(r.im) and r.im >= 0.0, (name, r.account)
         assert math.isfinite(r.mm) and r.mm >= 0.0
         assert math.isfinite(r.isolated_im) and r.isolated_im >= 0.0
@@ -85,12 +89,14 @@ def test_adapters_cover_the_whole_bundled_book(name, results):
     assert results[name]["error"].isna().all(), results[name]["error"].dropna().tolist()
 
 
-def test_deribit_pm_leaves_linear_accounts_out_explicitly(results):
+def test_deribit_pm_linear_accounts_are_not_computed_explicitly(results):
     df = results["deribit_pm"].set_index("account")
-    for acc in ("MIXED", "SPX-DESK", "SPX-NAKEDPUT"):
-        assert "coin-settled" in df.loc[acc, "error"]
+    for acc in ("MIXED", "SPX-DESK", "SPX-NAKEDPUT"):  # outside the model's domain: null with the reason, not 0
+        assert df.loc[acc, "status"] == "not_computed" and np.isnan(df.loc[acc, "im"])
+        assert "settlement linear not in [inverse]" in df.loc[acc, "reason"]
+    assert "underlying SPX not in [BTC, ETH]" in df.loc["SPX-DESK", "reason"]
     for acc in ("BTC-COVCALL", "BTC-SPREADS", "ETH-STRADDLE", "MM-CRYPTO"):
-        assert df.loc[acc, "error"] is None
+        assert df.loc[acc, "error"] is None and df.loc[acc, "status"] == "computed"
         assert df.loc[acc, "left_out_positions"] == 0
     assert df.loc["BTC-COVCALL", "currency"] == "BTC"
     assert df.loc["MM-CRYPTO", "currency"] == "USD"  # two coins: summed in USD
@@ -98,7 +104,8 @@ def test_deribit_pm_leaves_linear_accounts_out_explicitly(results):
 
 def test_scan_based_cross_never_above_isolated(results):
     for name in ("span", "deribit_pm"):
-        ok = results[name][results[name]["error"].isna()]
+        ok = results[name][results[name]["status"] == "computed"]
+        assert len(ok) >= 4
         assert (ok["im"] <= ok["isolated_im"] * (1 + 1e-12) + 1e-12).all(), name
 
 
@@ -107,7 +114,7 @@ def test_components_are_tidy_and_totals_match(results):
         comps = df.attrs["components"]
         assert list(comps.columns) == ["account", "underlying", "rule", "component", "amount", "currency"]
         tot = comps[(comps["rule"] == "aggregation") & (comps["component"] == "im")].set_index("account")["amount"]
-        ok = df[df["error"].isna()].set_index("account")["im"]
+        ok = df[df["status"] == "computed"].set_index("account")["im"]
         assert np.allclose(tot.reindex(ok.index).to_numpy(), ok.to_numpy()), name
 
 
@@ -220,7 +227,8 @@ def test_deribit_pm_adapter_equals_rule_module(book):
              settle="inverse"),
         _row("A", "BTC_USDC-PERPETUAL", "BTC", "perpetual", 5.0, mult=0.001),  # linear: left out
     ], mk)
-    got = M.deribit_pm_accounts(pos, mk, "deribit-pm").iloc[0]
+    # the model's tables without its [domain]: the linear position is left out (the shipped model: not computed)
+    got = M.deribit_pm_accounts(pos, mk, dict(load_model("deribit-pm").raw)).iloc[0]
     priced = price_positions(pos, mk)
     opt = priced[priced["kind"] == "option"].iloc[0]
     rows = [

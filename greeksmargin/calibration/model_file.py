@@ -318,13 +318,14 @@ def apply_calibration(
 
 def build_model(raw: dict[str, Any], name: str = "<calibrated>") -> Any:
     """A :class:`greeksmargin.models.Model` from a model dict without writing it (validated by the loader)."""
-    from ..models import Model, parse_rule_set
+    from ..models import Model, parse_domain, parse_rule_set, parse_status
 
     meta = raw.get("meta")
     if not isinstance(meta, dict) or "name" not in meta or "methodology" not in meta:
         raise ModelError("missing [meta] name / methodology", file=name, key="meta")
     params = parse_rule_set(raw, name)
-    return Model(str(meta["name"]), str(meta["methodology"]), dict(meta), params, file=None, runnable=True, raw=raw)
+    return Model(str(meta["name"]), str(meta["methodology"]), dict(meta), params, file=None, runnable=True, raw=raw,
+                 domain=parse_domain(raw.get("domain"), name), status=parse_status(meta, name))
 
 
 def write_model_file(raw: dict[str, Any], path: str | Path, *, header: str = "") -> Path:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io
-from ._output import emit, format_table, records
+from ._output import emit, format_table, records, significant
 
 
 def run_compare(args: argparse.Namespace) -> int:
@@ -61,23 +61,36 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_sidebyside(args: argparse.Namespace) -> int:
     """Run ``greeksmargin sidebyside``."""
-    from ..compare import side_by_side
+    from ..compare import side_by_side, side_by_side_display
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     im, saving = side_by_side(args.positions, args.market, models, currency=args.currency)
     errors = im.attrs.get("errors", {})
+    nc = im.attrs.get("not_computed", {})
+    status = im.attrs.get("model_status", {})
+    illustrative = [m for m, st in status.items() if st == "illustrative"]
+    flag = ("Illustrative parameters (not from a published exchange source), marked *: " + ", ".join(illustrative)
+            + "\n\n") if illustrative else ""
     if args.format == "table":
         unit = "USD" if args.currency == "USD" else "each account's margin currency"
-        text = f"Initial margin per account under each model ({unit})\n\n" + format_table(im)
+        shown = side_by_side_display(im)
+        for c in shown.columns[2:]:
+            shown[c] = [v if isinstance(v, str) else ("" if pd.isna(v) else significant(c, float(v)))
+                        for v in shown[c]]
+        text = f"Initial margin per account under each model ({unit})\n\n" + flag + format_table(shown)
         text += "\nCross-margin saving per model (USD totals; saving = isolated - cross)\n\n" + format_table(saving)
         errs = [(m, a, msg) for m, d in errors.items() for a, msg in d.items()]
         if errs:
-            text += "\nNot computed\n\n" + format_table(pd.DataFrame(errs, columns=["model", "account", "reason"]))
+            na = pd.DataFrame(errs, columns=["model", "account", "reason"])
+            text += "\nNot computed (n/a)\n\n" + format_table(na)
     elif args.format == "csv":
         long = im.melt(id_vars=["account", "currency"], var_name="model", value_name="im")
+        long["model_status"] = long["model"].map(status)
+        long["reason"] = [errors.get(m, {}).get(a) for m, a in zip(long["model"], long["account"])]
         text = long.to_csv(index=False)
     elif args.format == "json":
-        text = json.dumps({"im": records(im), "saving": records(saving), "errors": errors}, indent=1) + "\n"
+        text = json.dumps({"im": records(im), "saving": records(saving), "errors": errors, "not_computed": nc,
+                           "model_status": status}, indent=1) + "\n"
     else:
         from ..reports.compare import side_by_side_report
 

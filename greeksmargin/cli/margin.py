@@ -86,7 +86,7 @@ def run_models(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(records(df), indent=1) + "\n"
     else:
-        text = format_table(df[["name", "methodology", "runnable", "description"]])
+        text = format_table(df[["name", "methodology", "status", "runnable", "description"]])
     emit(text, None)
     return 0
 

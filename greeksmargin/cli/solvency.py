@@ -90,6 +90,9 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
             ) from None
     out = {}
     for part in spec.split(","):
+        if "=" not in part:
+            raise InputError(f"--liquidity expects U=number,... for every underlying (got {part!r})",
+                             column="--liquidity")
         u, v = part.split("=", 1)
         try:
             out[u.strip()] = float(v)
@@ -103,6 +106,12 @@ def _inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, pd.DataFrame |
     from ..market import load_market
     from ..positions import load_positions
 
+    if args.collateral is None and not args.no_collateral:
+        raise InputError(f"{args.command} needs the accounts' collateral: --collateral FILE (equity = collateral + "
+                         "mark-to-market); to assess with no collateral at all (equity = mark-to-market only) "
+                         "pass --no-collateral", column="--collateral")
+    if args.collateral is not None and args.no_collateral:
+        raise InputError("give either --collateral FILE or --no-collateral, not both", column="--no-collateral")
     market = load_market(args.market)
     # positions the market cannot price are not fatal: their accounts get an error row (Book)
     positions = load_positions(args.positions, valuation_time=market.valuation_time)
@@ -110,11 +119,18 @@ def _inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, pd.DataFrame |
     return positions, market, collateral
 
 
+#: the line every output carries when the user chose --no-collateral
+NO_COLLATERAL_NOTE = "no collateral given (--no-collateral): equity = mark-to-market of the positions, collateral 0"
+
+
 def _common(p: argparse.ArgumentParser, formats: tuple[str, ...] = FORMATS) -> None:
     p.add_argument("positions", type=Path, help="positions table (.csv or .parquet)")
     p.add_argument("market", type=Path, help="market snapshot (.json or .toml)")
     p.add_argument("--model", default="greeks-default", help="margin model: shipped name or TOML file")
-    p.add_argument("--collateral", type=Path, help="collateral table (.csv or .parquet); none: no collateral")
+    p.add_argument("--collateral", type=Path,
+                   help="collateral table (.csv or .parquet); required unless --no-collateral")
+    p.add_argument("--no-collateral", action="store_true",
+                   help="assess with no collateral: equity = mark-to-market only (stated in the output)")
     p.add_argument("--format", choices=formats, default="table", help="output format")
     p.add_argument("--out", type=Path, help="write to this file instead of standard output")
 
@@ -174,13 +190,20 @@ def run_solvency(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     n_acc = positions["account"].nunique()
     want = args.distance == "yes" or (args.distance == "auto" and n_acc <= AUTO_DISTANCE_MAX)
-    res = assess_solvency(positions, market, collateral, args.model, moves=_moves(args.move), distance=want)
+    moves = _moves(args.move)
+    res = assess_solvency(positions, market, collateral, args.model, moves=moves, distance=want,
+                          no_collateral=args.no_collateral)
     elapsed = time.perf_counter() - t0
     acc = res.accounts
+    notes = [NO_COLLATERAL_NOTE] if args.no_collateral else []
+    if moves:
+        notes.append("at the moved market " + ", ".join(f"{u} {m:+g}" for u, m in moves.items())
+                     + " (accounts and distance to liquidation; distances are further moves from there)")
     if args.format == "csv":
-        _emit(acc.to_csv(index=False), args.out)
+        _emit("".join(f"# {n}\n" for n in notes) + acc.to_csv(index=False), args.out)
     elif args.format == "json":
-        doc = {"summary": res.summary(), "elapsed_s": elapsed, "accounts": _records(acc),
+        doc = {"summary": res.summary(), "elapsed_s": elapsed, "notes": notes, "moves": moves,
+               "collateral": None if args.no_collateral else str(args.collateral), "accounts": _records(acc),
                "distance": _records(res.distance) if res.distance is not None else None}
         _emit(json.dumps(_clean(doc), indent=1) + "\n", args.out)
     elif args.format == "html":
@@ -190,7 +213,7 @@ def run_solvency(args: argparse.Namespace) -> int:
             acc[acc["n_positions"] > 0].sort_values("margin_ratio", ascending=False)["account"].head(3)
         )
         paths = {}
-        ok = set(acc.loc[acc["error"].fillna("").astype(str) == "", "account"])
+        ok = set(acc.loc[~acc["status"].isin(["error", "not_computed"]), "account"])
         for a in [x for x in chosen if x in ok]:
             u = "ALL"
             if res.distance is not None:
@@ -200,16 +223,19 @@ def run_solvency(args: argparse.Namespace) -> int:
                     u = str(d.loc[d["move"].abs().idxmin(), "underlying"])
             paths[a] = (u, equity_path(book, a, u))
         html = solvency_report(res, paths=paths, subtitle=f"{args.positions} on {args.market}, model {args.model}, "
-                                                           f"{len(acc)} accounts, computed in {elapsed:.2f} s")
+                                                           f"{len(acc)} accounts, computed in {elapsed:.2f} s"
+                                                           + "".join(f"; {n}" for n in notes))
         _emit(html, args.out)
     else:
         cols = ["account", "currency", "equity", "im", "mm", "available_funds", "margin_ratio", "status", "at_mm"]
-        text = _table(pd.DataFrame([res.summary()])) + "\n" + _table(acc[cols].head(200))
+        text = "".join(f"{n}\n" for n in notes)
+        text += _table(pd.DataFrame([res.summary()])) + "\n" + _table(acc[cols].head(200))
         if len(acc) > 200:
             text += f"... {len(acc) - 200} more accounts (use --format csv)\n"
-        failed = acc[acc["error"].fillna("").astype(str) != ""]
+        failed = acc[acc["status"].isin(["error", "not_computed"])]
         if len(failed):
-            text += f"\nAccounts not computed ({len(failed)})\n" + _table(failed[["account", "error"]].head(200))
+            text += (f"\nAccounts not computed ({len(failed)}): IM / MM null, never healthy\n"
+                     + _table(failed[["account", "status", "reason"]].head(200)))
         if res.distance is not None:
             d = res.distance[["account", "underlying", "move", "price", "direction", "method", "reason"]]
             text += "\nDistance to liquidation\n" + _table(d.head(300))
@@ -230,16 +256,17 @@ def run_liquidate(args: argparse.Namespace) -> int:
     untradable = [s.strip() for s in args.untradable.split(",") if s.strip()]
     res = liquidate_account(positions, market, collateral, args.account, args.model, moves=_moves(args.move),
                             slippage=args.slippage, step_fraction=args.step_fraction, untradable=untradable)
+    note = f"{NO_COLLATERAL_NOTE}\n" if args.no_collateral else ""
     if args.format == "csv":
-        _emit(res.trades.to_csv(index=False), args.out)
+        _emit(note.replace(NO_COLLATERAL_NOTE, "# " + NO_COLLATERAL_NOTE) + res.trades.to_csv(index=False), args.out)
     elif args.format == "json":
-        _emit(json.dumps(_clean({"summary": res.summary(), "trades": _records(res.trades)}), indent=1) + "\n",
-              args.out)
+        _emit(json.dumps(_clean({"summary": res.summary(), "notes": [note.strip()] if note else [],
+                                 "trades": _records(res.trades)}), indent=1) + "\n", args.out)
     elif args.format == "html":
         _emit(liquidation_report(res, subtitle=f"{args.positions} on {args.market}, model {args.model}"), args.out)
     else:
         s = pd.DataFrame([res.summary()])
-        _emit(_table(s) + "\nTrades\n" + (_table(res.trades) if len(res.trades) else "(none)\n"), args.out)
+        _emit(note + _table(s) + "\nTrades\n" + (_table(res.trades) if len(res.trades) else "(none)\n"), args.out)
     return 0
 
 
@@ -262,28 +289,42 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
         results.append(run_cascade(positions, market, collateral, args.model, mode=m, **kw))
         timing[m] = time.perf_counter() - t0
     comp = pd.DataFrame([r.summary() | {"elapsed_s": timing[r.mode]} for r in results])
+    notes = [NO_COLLATERAL_NOTE] if args.no_collateral else []
     errors = results[0].errors if results else pd.DataFrame(columns=["account", "error"])
     if args.format == "csv":
         frames = [r.rounds.assign(mode=r.mode) for r in results]
         _emit(pd.concat(frames, ignore_index=True).to_csv(index=False), args.out)
     elif args.format == "json":
         doc = {"comparison": _records(comp), "rounds": {r.mode: _records(r.rounds) for r in results},
-               "errors": _records(errors)}
+               "errors": _records(errors), "notes": notes,
+               "liquidity": results[0].liquidity if results else {},
+               "not_computed": {r.mode: _records(r.not_computed) for r in results}}
         _emit(json.dumps(_clean(doc), indent=1) + "\n", args.out)
     elif args.format == "html":
+        used = results[0].liquidity if results else {}
         params = {"shock": args.shock, "underlying": args.underlying or "ALL", "impact": args.impact,
-                  "liquidity": args.liquidity or "default", "slippage": args.slippage, "model": args.model,
+                  "liquidity": ", ".join(f"{u}={v:g}" for u, v in used.items())
+                  + ("" if args.liquidity else " (default table)"), "slippage": args.slippage, "model": args.model,
                   "accounts": int(positions["account"].nunique())}
         _emit(cascade_report(results, comparison=comp, parameters=params,
                              subtitle=f"{args.positions} on {args.market}"), args.out)
     else:
-        text = _table(comp)
+        text = "".join(f"{n}\n" for n in notes)
+        used = results[0].liquidity if results else {}
+        text += ("liquidity (USD notional moving the price 100%): "
+                 + ", ".join(f"{u}={v:g}" for u, v in used.items())
+                 + ("" if args.liquidity else " (default table)") + "\n")
+        text += _table(comp)
         for r in results:
             cols = [c for c in r.rounds.columns if not c.startswith("flow_") and not c.startswith("impact_")]
             cap = " - hit the round cap" if r.hit_cap else ""
             text += f"\nRounds ({r.mode} margin){cap}\n" + _table(r.rounds[cols])
         if len(errors):
             text += f"\nAccounts not computed, left out of the cascade ({len(errors)})\n" + _table(errors.head(200))
+        nc = results[0].not_computed if results else None
+        if nc is not None and len(nc):
+            text += (f"\nUnits the model does not cover ({len(nc)}): MM unknown, never liquidated\n"
+                     + _table(nc.head(200)))
         _emit(text, args.out)
     return 0
 

@@ -31,10 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _print(result: SuiteResult, quiet: bool) -> None:
     if not quiet:
         for case in result.cases:
-            mark = "PASS" if case.passed else "FAIL"
+            mark = {"passed": "PASS", "failed": "FAIL"}.get(case.status, "NOT CHECKED")
             extra = f"  error: {case.error}" if case.error else ""
+            bad = [f"{k} ({v.get('reason', '')})" for k, v in (case.fields or {}).items() if v.get("ok") is False]
+            if bad and not case.error:
+                extra += "  fields: " + "; ".join(bad)
             print(f"{mark}  {case.id}{extra}")
-    print(f"{result.suite}: {result.n_passed} passed, {result.n_failed} failed")
+    print(result.summary_line())
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -132,12 +132,18 @@ def side_by_side_report(im_table: pd.DataFrame, saving_table: pd.DataFrame, *, t
     str
         The HTML page.
     """
+    from ..compare import side_by_side_display
+
     errors = im_table.attrs.get("errors", {}) or {}
+    illustrative = [m for m, st in (im_table.attrs.get("model_status", {}) or {}).items() if st == "illustrative"]
     err_rows = [{"model": m, "account": a, "reason": msg} for m, d in errors.items() for a, msg in d.items()]
     sections = [
         {"title": "IM per account and model", "id": "chart",
          "html": embed_figure(side_by_side_figure(im_table), alt="IM per account per model")},
-        {"title": "IM table", "id": "table", "html": table_html(im_table)},
+        {"title": "IM table", "id": "table", "html": table_html(side_by_side_display(im_table)),
+         "intro": "n/a: the model did not compute the account (reason below; never 0). "
+                  + ("Illustrative parameters (not from a published exchange source), marked *: "
+                     + ", ".join(illustrative) + "." if illustrative else "")},
         {"title": "Cross-margin saving of each model (USD totals)", "id": "saving",
          "intro": "saving = isolated (each position margined alone) - cross (the account as a whole).",
          "html": table_html(saving_table)},

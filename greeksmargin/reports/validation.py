@@ -1,4 +1,6 @@
-"""HTML validation report: per suite a table of cases (computed vs expected) and two plots.
+"""HTML validation report: per suite a table of cases, field by field, and two plots.
+
+Each case row holds its per-field table (expected, computed, tolerance, ok / NO / not checked, reason).
 
 The plots are computed against expected (log-log of absolute values, identity line) and the
 distribution of relative errors ``|computed - expected| / max(1e-12, |expected|)`` (log10 scale).
@@ -74,19 +76,40 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+_CLASS = {"passed": "pass", "failed": "fail", "not_checked": "skip"}
+_LABEL = {"passed": "PASS", "failed": "FAIL", "not_checked": "NOT CHECKED"}
+
+
+def _fields_table(fields: dict[str, dict[str, Any]]) -> str:
+    """One row per field: expected, computed, tolerance, ok (yes / NO / not checked), reason."""
+    rows = []
+    for name, f in fields.items():
+        ok = f.get("ok")
+        mark, cls = ("ok", "pass") if ok is True else ("NO", "fail") if ok is False else ("not checked", "skip")
+        rows.append(
+            f"<tr class='{cls}'><td>{html.escape(name)}</td><td>{_fmt(f.get('expected'))}</td>"
+            f"<td>{_fmt(f.get('computed'))}</td><td>{html.escape(str(f.get('tolerance') or ''))}</td>"
+            f"<td>{mark}</td><td>{html.escape(str(f.get('reason', '')))}</td></tr>"
+        )
+    return (
+        "<table class='fields'><tr><th>field</th><th>expected</th><th>computed</th><th>tolerance</th>"
+        f"<th>ok</th><th>reason</th></tr>{''.join(rows)}</table>"
+    )
+
+
 def _table(result: SuiteResult) -> str:
     rows = []
     for case in result.cases:
-        status = "pass" if case.passed else "fail"
+        status = case.status or ("passed" if case.passed else "failed")
         err = f"<br><em>{html.escape(case.error)}</em>" if case.error else ""
         rows.append(
-            f"<tr class='{status}'><td>{html.escape(str(case.id))}</td>"
-            f"<td>{_fmt(case.computed)}</td><td>{_fmt(case.expected)}</td>"
-            f"<td>{status.upper()}{err}</td></tr>"
+            f"<tr class='{_CLASS.get(status, 'fail')}'><td>{html.escape(str(case.id))}</td>"
+            f"<td>{_fields_table(case.fields or {})}</td>"
+            f"<td>{_LABEL.get(status, status)}{err}</td></tr>"
         )
     return (
-        "<table><thead><tr><th>case</th><th>computed</th><th>expected</th><th>result</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
+        "<table><thead><tr><th>case</th><th>fields (expected, computed, tolerance, ok, reason)</th>"
+        f"<th>result</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -94,7 +117,8 @@ _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}
 table{border-collapse:collapse;font-size:12px;margin-bottom:1em}
 td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top;text-align:left}
-tr.fail td{background:#fde2e2} tr.pass td:last-child{color:#1a7f37}
+tr.fail td{background:#fde2e2} tr.pass td:last-child{color:#1a7f37} tr.skip td{background:#f3f3f3;color:#555}
+table.fields{margin:0;font-size:11px}
 .summary td{font-size:14px}
 """
 
@@ -115,17 +139,22 @@ def render_validation_report(results: Sequence[SuiteResult] | Iterable[SuiteResu
     results = list(results)
     summary = "".join(
         f"<tr><td><a href='#{r.suite}'>{r.suite}</a></td><td>{len(r.cases)}</td>"
-        f"<td>{r.n_passed}</td><td>{r.n_failed}</td></tr>"
+        f"<td>{r.n_passed}</td><td>{r.n_failed}</td><td>{r.n_not_checked}</td></tr>"
         for r in results
     )
     body = [
         "<h1>greeksmargin validation report</h1>",
-        "<table class='summary'><tr><th>suite</th><th>cases</th><th>passed</th><th>failed</th></tr>",
+        "<p>A case passes only when every checked field is within its tolerance and at least one field is "
+        "checked; a case with no field checked is <em>not checked</em>, never counted as passed.</p>",
+        "<table class='summary'><tr><th>suite</th><th>cases</th><th>passed</th><th>failed</th>"
+        "<th>not checked</th></tr>",
         summary,
         "</table>",
     ]
     for r in results:
-        body.append(f"<h2 id='{r.suite}'>{r.suite}: {r.n_passed} passed, {r.n_failed} failed</h2>")
+        body.append(f"<h2 id='{r.suite}'>{html.escape(r.summary_line())}</h2>")
+        if r.tolerance:
+            body.append(f"<p>Pass rule: {html.escape(r.tolerance)}</p>")
         body.append(_plots(r))
         body.append(_table(r))
     return (

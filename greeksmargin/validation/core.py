@@ -1,10 +1,24 @@
-"""Common structure of a validation run: one row per case, computed vs expected, passed or not.
+"""Common structure of a validation run: one row per case, computed vs expected, field by field.
 
-The JSON shape is fixed by the published-cases README::
+The JSON shape is the published-cases README's, with the per-field comparison added::
 
     {"suite": "simm",
-     "cases": [{"id": "C165", "computed": {...}, "expected": {...}, "passed": true}],
-     "summary": {"passed": 11, "failed": 0}}
+     "cases": [{"id": "C165", "computed": {...}, "expected": {...}, "passed": true, "status": "passed",
+                "fields": {"10d": {"expected": 156000000.0, "computed": 156000000.2, "tolerance": "abs <= 1",
+                                   "ok": true}, ...}}],
+     "summary": {"passed": 11, "failed": 0, "not_checked": 0}}
+
+Honesty rules, the same for every suite (:class:`CaseResult` applies them; a suite gives ``computed``,
+``expected`` and a tolerance rule, :class:`Tolerance` or one per field):
+
+- every expected field gets an entry ``{expected, computed, tolerance, ok, reason?}``; ``ok`` is true /
+  false for a *checked* field and null for a field that is not checked, with the ``reason`` (out of the
+  suite's checked range, no tolerance rule for it, no expected value); a checked field whose computed value
+  is missing or not finite fails with the reason ``not computed``;
+- a case ``passed`` only if every checked field is ok and at least one field was checked; a case with no
+  field checked is ``not_checked`` (neither passed nor failed); a case with an ``error`` (it could not be
+  computed) or any checked field out of tolerance is ``failed``;
+- the summary counts ``passed``, ``failed`` and ``not_checked``.
 
 A case that cannot be computed carries ``"error": "<message>"`` and counts as failed; the run goes on.
 """
@@ -13,13 +27,16 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import io
 from ..errors import CaseFormatError, GreeksMarginError, InputError
+
+__all__ = ["CASE_ERRORS", "NO_RULE", "SUITES", "CaseResult", "SuiteResult", "Tolerance", "ToleranceRule",
+           "case_status", "compare_fields", "run_suite"]
 
 #: suite name on the command line -> (module in greeksmargin.validation, default folder under validation/cases)
 SUITES: dict[str, tuple[str, str]] = {
@@ -36,24 +53,202 @@ SUITES: dict[str, tuple[str, str]] = {
 CASE_ERRORS: tuple[type[Exception], ...] = (GreeksMarginError, ValueError, KeyError, TypeError, ArithmeticError)
 
 
+@dataclass(frozen=True)
+class Tolerance:
+    """A per-field pass rule: ``|computed - expected| <= bound``.
+
+    ``kind``: ``"abs"`` (bound = ``value``), ``"rel"`` (bound = ``value x |expected|``), ``"rel_max1"``
+    (bound = ``value x max(1, |expected|)``) or ``"exact"`` (computed == expected). ``or_abs`` > 0 also
+    passes an absolute error up to it (e.g. the rounding of a published figure). A list value passes when
+    it has the expected length and every element passes.
+
+    Parameters
+    ----------
+    kind : {"abs", "rel", "rel_max1", "exact"}
+    value : float
+        Tolerance (unitless for relative kinds, units of the field for ``abs``).
+    or_abs : float, default 0
+        Absolute error that always passes.
+    """
+
+    kind: str
+    value: float = 0.0
+    or_abs: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("abs", "rel", "rel_max1", "exact"):
+            raise ValueError(f"unknown tolerance kind {self.kind!r} (abs, rel, rel_max1, exact)")
+
+    def describe(self) -> str:
+        """The rule in words, e.g. ``rel <= 0.001 or abs <= 5e-06``."""
+        text = {"abs": f"abs <= {self.value:g}", "rel": f"rel <= {self.value:g}",
+                "rel_max1": f"abs <= {self.value:g} x max(1, |expected|)", "exact": "exact"}[self.kind]
+        return text + (f" or abs <= {self.or_abs:g}" if self.or_abs > 0 else "")
+
+    def _one(self, c: float, e: float) -> bool:
+        if self.kind == "exact":
+            return c == e
+        err = abs(c - e)
+        if self.or_abs > 0 and err <= self.or_abs:
+            return True
+        bound = {"abs": self.value, "rel": self.value * abs(e), "rel_max1": self.value * max(1.0, abs(e))}[self.kind]
+        return err <= bound
+
+    def check(self, computed: Any, expected: Any) -> tuple[bool, str | None]:
+        """``(ok, reason)`` of one field; ``reason`` says why it failed (None when ok)."""
+        comp = computed if isinstance(computed, (list, tuple)) else [computed]
+        exp = expected if isinstance(expected, (list, tuple)) else [expected]
+        if isinstance(computed, (list, tuple)) != isinstance(expected, (list, tuple)) or len(comp) != len(exp):
+            return False, f"shape differs: {len(comp)} computed values for {len(exp)} expected"
+        for i, (c, e) in enumerate(zip(comp, exp)):
+            cf, ef = _number(c), _number(e)
+            if cf is None or not math.isfinite(cf):
+                return False, "not computed" + (f" (element {i})" if len(exp) > 1 else "")
+            if ef is None:
+                return False, "expected value is not a number" + (f" (element {i})" if len(exp) > 1 else "")
+            if not self._one(cf, ef):
+                err = abs(cf - ef)
+                rel = f", rel {err / abs(ef):.3g}" if ef != 0 else ""
+                return False, f"out of tolerance: abs error {err:.3g}{rel}" + (
+                    f" (element {i})" if len(exp) > 1 else "")
+        return True, None
+
+
+#: a suite's tolerance rule: one for every field, one per field name (fields without one are not checked),
+#: or None (no rule: every field is not checked)
+ToleranceRule = Tolerance | Mapping[str, Tolerance] | None
+
+NO_RULE = "not checked: no tolerance rule for this field (not part of the suite's pass rule)"
+
+
+def _number(v: Any) -> float | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def compare_fields(
+    computed: Mapping[str, Any],
+    expected: Mapping[str, Any],
+    rule: ToleranceRule,
+    *,
+    not_checked: str | Mapping[str, str] | None = None,
+    error: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The per-field comparison of one case (see the module docstring).
+
+    Parameters
+    ----------
+    computed, expected : mapping of str -> number or list of numbers
+        The case's figures (``computed`` mirrors the keys of ``expected``).
+    rule : Tolerance, mapping of str -> Tolerance, or None
+        The suite's tolerance rule.
+    not_checked : str or mapping of str -> str, optional
+        Why fields are not checked although they have a rule (a str: every field; e.g. out of the suite's
+        checked range).
+    error : str, optional
+        The case could not be computed: every field fails with ``not computed: <error>``.
+
+    Returns
+    -------
+    dict of str -> dict
+        ``{field: {"expected", "computed", "tolerance", "ok", "reason"?}}``, in the order of ``expected``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, top, exp, comp, present in _leaves(expected, computed):
+        tol = rule.get(name, rule.get(top)) if isinstance(rule, Mapping) else rule
+        entry: dict[str, Any] = {"expected": exp, "computed": comp,
+                                 "tolerance": tol.describe() if tol is not None else None, "ok": None}
+        skip = (not_checked.get(name, not_checked.get(top)) if isinstance(not_checked, Mapping)
+                else not_checked)
+        if error is not None:
+            entry["ok"], entry["reason"] = False, f"not computed: {error}"
+        elif tol is None:
+            entry["reason"] = NO_RULE
+        elif skip:
+            entry["reason"] = skip
+        elif exp is None or (not isinstance(exp, (list, tuple)) and _number(exp) is None):
+            entry["reason"] = "not checked: the expected value is not a number" if exp is not None else (
+                "not checked: no expected value")
+        elif not present:
+            entry["reason"] = "not checked: not computed (the suite does not compute this figure)"
+        else:
+            ok, why = tol.check(comp, exp)
+            entry["ok"] = ok
+            if why is not None:
+                entry["reason"] = why
+        out[str(name)] = entry
+    return out
+
+
+def _leaves(expected: Mapping[str, Any], computed: Any, prefix: str = "", top: str = "") -> Any:
+    """``(name, top-level name, expected, computed, computed present)`` of every leaf; nested objects as ``a.b``."""
+    for key, exp in expected.items():
+        name = f"{prefix}{key}"
+        head = top or str(key)
+        present = isinstance(computed, Mapping) and key in computed
+        comp = computed.get(key) if present else None
+        if isinstance(exp, Mapping):
+            yield from _leaves(exp, comp if isinstance(comp, Mapping) else {}, f"{name}.", head)
+        else:
+            yield name, head, exp, comp, present
+
+
+def case_status(fields: Mapping[str, Mapping[str, Any]], error: str | None = None) -> str:
+    """``"failed"`` (an error or a checked field not ok), ``"not_checked"`` (no field checked) or ``"passed"``."""
+    if error is not None:
+        return "failed"
+    checked = [f["ok"] for f in fields.values() if f.get("ok") is not None]
+    if any(not ok for ok in checked):
+        return "failed"
+    return "passed" if checked else "not_checked"
+
+
 @dataclass
 class CaseResult:
-    """One case: its id, the computed and expected figures, whether it passed, and any error."""
+    """One case: its id, the computed and expected figures, the per-field comparison, its status, any error.
+
+    A suite gives ``computed``, ``expected`` and its ``tolerance`` rule (and ``not_checked`` reasons for
+    fields it does not check); the fields and the status follow from them (:func:`compare_fields`,
+    :func:`case_status`). ``passed`` given by the suite can only make a case fail (a check the fields do not
+    express, e.g. a shape); a case passes only when every checked field is ok and at least one is checked.
+    Without a tolerance rule no field is checked and the case is ``not_checked``.
+    """
 
     id: Any
     computed: dict[str, Any]
     expected: dict[str, Any]
-    passed: bool
+    passed: bool | None = None
     error: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    tolerance: Any = None
+    not_checked: str | Mapping[str, str] | None = None
+    fields: dict[str, dict[str, Any]] | None = None
+    status: str = ""
+
+    def __post_init__(self) -> None:
+        if self.fields is None:
+            exp = self.expected if isinstance(self.expected, Mapping) else {}
+            comp = self.computed if isinstance(self.computed, Mapping) else {}
+            self.fields = compare_fields(comp, exp, self.tolerance, not_checked=self.not_checked, error=self.error)
+        status = case_status(self.fields, self.error)
+        if status == "passed" and self.passed is False:
+            status = "failed"
+        self.status = status
+        self.passed = status == "passed"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict in the published output shape (``detail`` is not part of it)."""
+        """JSON-ready dict: the published keys (id, computed, expected, passed, error) plus status and fields."""
         out: dict[str, Any] = {
             "id": self.id,
             "computed": _clean(self.computed),
             "expected": _clean(self.expected),
             "passed": bool(self.passed),
+            "status": self.status,
+            "fields": _clean(self.fields or {}),
         }
         if self.error is not None:
             out["error"] = self.error
@@ -71,20 +266,29 @@ class SuiteResult:
 
     @property
     def n_passed(self) -> int:
-        """Number of cases that passed."""
-        return sum(1 for c in self.cases if c.passed)
+        """Number of cases that passed (every checked field ok, at least one checked)."""
+        return sum(1 for c in self.cases if c.status == "passed")
 
     @property
     def n_failed(self) -> int:
-        """Number of cases that failed or could not be computed."""
-        return len(self.cases) - self.n_passed
+        """Number of cases that failed (a checked field out of tolerance) or could not be computed."""
+        return sum(1 for c in self.cases if c.status == "failed")
+
+    @property
+    def n_not_checked(self) -> int:
+        """Number of cases with no field checked (neither passed nor failed)."""
+        return sum(1 for c in self.cases if c.status == "not_checked")
+
+    def summary_line(self) -> str:
+        """``suite: P passed, F failed, N not checked``."""
+        return f"{self.suite}: {self.n_passed} passed, {self.n_failed} failed, {self.n_not_checked} not checked"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict in the published output shape."""
+        """JSON-ready dict in the published output shape, with ``not_checked`` in the summary."""
         return {
             "suite": self.suite,
             "cases": [c.to_dict() for c in self.cases],
-            "summary": {"passed": self.n_passed, "failed": self.n_failed},
+            "summary": {"passed": self.n_passed, "failed": self.n_failed, "not_checked": self.n_not_checked},
         }
 
 
@@ -210,3 +414,4 @@ def run_guarded(cid: Any, expected: Any, compute: Callable[[], CaseResult]) -> C
         return compute()
     except CASE_ERRORS as exc:
         return CaseResult(cid, {}, expected if isinstance(expected, dict) else {}, False, error=str(exc))
+

@@ -9,16 +9,17 @@ the ``interest_rate`` column, if present, is recorded in ``detail`` only). Compu
 USD per calendar day.
 
 Pass rule (validation/README.md). An instrument is *checked* when T > 2 days and mark_price >= 0.0005:
-mark_price relative error <= 3e-3, delta absolute <= 2e-4, gamma absolute <= 1e-5, vega and theta relative
-<= 1e-3. The exchange publishes Greeks rounded to 5 decimals, so a vega/theta error within half a unit
-of that 5th decimal (5e-6) also passes (it only matters for |vega|, |theta| < 0.005, where rounding alone
-exceeds 1e-3 relative). Instruments that are *not checked* (too close to expiry or too cheap: the
-published figures are then dominated by rounding and by the moment between mark and Greek stamps) are
-computed and reported with ``passed=True`` and ``detail["status"] = "not checked (T <= 2 days or mark <
-0.0005)"``, so the summary counts them as passed; ``detail["checked"]`` tells them apart. A row stamped
-after its expiry is valued at T = 0 (intrinsic) and reported as not checked. An instrument whose inputs
-cannot be priced (negative or missing vol, forward <= 0, unknown option type) gets ``error`` and fails,
-checked or not.
+every one of its five fields is compared, mark_price relative error <= 3e-3, delta absolute <= 2e-4,
+gamma absolute <= 1e-5, vega and theta relative <= 1e-3. The exchange publishes Greeks rounded to 5
+decimals, so a vega/theta error within half a unit of that 5th decimal (5e-6) also passes (it only
+matters for |vega|, |theta| < 0.005, where rounding alone exceeds 1e-3 relative). The per-field result
+is in the case's ``fields`` (:func:`greeksmargin.validation.core.compare_fields`); the case passes only
+when all five are within tolerance. Instruments that are *not checked* (too close to expiry or too
+cheap: the published figures are then dominated by rounding and by the moment between mark and Greek
+stamps) are computed and reported with every field ``ok = null`` and the reason, status
+``not_checked``: the summary counts them apart, never as passed. A row stamped after its expiry is valued
+at T = 0 (intrinsic) and not checked either. An instrument whose inputs cannot be priced (negative or
+missing vol, forward <= 0, unknown option type) gets ``error`` and fails, checked or not.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .. import io
 from ..errors import CaseFormatError
 from ..pricing import inverse_option, is_call_array
 from ..units import DAYS_PER_YEAR, years_between_ms
-from .core import CaseResult, SuiteResult, iter_case_files
+from .core import CaseResult, SuiteResult, Tolerance, iter_case_files
 
 SUITE = "deribit-chain"
 REQUIRED_COLUMNS = (
@@ -62,6 +63,8 @@ TOLERANCES: dict[str, tuple[str, float]] = {
     "theta": ("rel", 1e-3),
 }
 ROUNDING = {"vega": 5e-6, "theta": 5e-6}
+#: the pass rule of every field (README tolerances; vega / theta also within the exchange's rounding)
+RULE: dict[str, Tolerance] = {f: Tolerance(k, v, ROUNDING.get(f, 0.0)) for f, (k, v) in TOLERANCES.items()}
 NOT_CHECKED = f"not checked (T <= {MIN_DAYS:g} days or mark < {MIN_MARK:g})"
 TOLERANCE_TEXT = (
     f"checked when T > {MIN_DAYS:g} days and mark >= {MIN_MARK:g}: mark_price rel <= 3e-3, delta abs <= 2e-4, "
@@ -167,26 +170,20 @@ def run_file(file: Path, prefix: str = "") -> list[CaseResult]:
         }
         if errors[i] is not None:
             detail["status"] = "error"
-            cases.append(CaseResult(prefix + name, comp, exp, False, error=errors[i], detail=detail))
+            cases.append(CaseResult(prefix + name, comp, exp, False, error=errors[i], detail=detail, tolerance=RULE))
             continue
-        errs = {}
-        fails = []
-        for f in FIELDS:
-            ok, err = _within(f, comp[f], exp[f])
-            errs[f] = err
-            if not ok:
-                fails.append(f)
-        detail["errors"] = errs  # abs error for delta/gamma, relative for mark_price/vega/theta
+        detail["errors"] = {f: _within(f, comp[f], exp[f])[1] for f in FIELDS}  # abs: delta/gamma, else rel
+        skip: str | None = None
         if expired[i]:
-            detail["status"] = "not checked (expired: timestamp after expiration, valued at intrinsic)"
-            passed = True
+            skip = "not checked (expired: timestamp after expiration, valued at intrinsic)"
         elif not checked[i]:
-            detail["status"] = NOT_CHECKED
-            passed = True
-        else:
-            detail["status"] = "checked: " + ("ok" if not fails else "out of tolerance: " + ", ".join(fails))
-            passed = not fails
-        cases.append(CaseResult(prefix + name, comp, exp, passed, detail=detail))
+            skip = (f"{NOT_CHECKED}: out of the suite's checked range (T = {t_raw[i] * DAYS_PER_YEAR:.3g} days, "
+                    f"mark {num['mark_price'][i]:.6g})")
+        case = CaseResult(prefix + name, comp, exp, detail=detail, tolerance=RULE, not_checked=skip)
+        fails = [f for f, v in (case.fields or {}).items() if v["ok"] is False]
+        detail["status"] = skip.split(":")[0] if skip and skip.startswith(NOT_CHECKED) else skip or (
+            "checked: " + ("ok" if not fails else "out of tolerance: " + ", ".join(fails)))
+        cases.append(case)
     return cases
 
 

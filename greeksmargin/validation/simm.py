@@ -14,9 +14,11 @@ from typing import Any
 
 from ..errors import CaseFormatError
 from ..rules.simm import SimmParams, load_simm_params, simm_margin
-from .core import CaseResult, SuiteResult, load_case_files, require_keys, run_guarded
+from .core import CaseResult, SuiteResult, Tolerance, load_case_files, require_keys, run_guarded
 
 TOLERANCE_USD = 1.0
+#: the pass rule of every horizon
+RULE = Tolerance("abs", TOLERANCE_USD)
 DEFAULT_VERSION = "2.5"
 
 
@@ -70,8 +72,7 @@ def run_case(
         params = _params(str(case.get("simm_version", version)))
         ccy = str(case.get("calculation_currency", calculation_currency))
         computed = {h: simm_margin(rows, params, horizon=h, calculation_currency=ccy).total for h in expected}
-        passed = all(abs(computed[h] - float(expected[h])) <= TOLERANCE_USD for h in expected)
-        return CaseResult(cid, computed, expected, passed)
+        return CaseResult(cid, computed, expected, tolerance=RULE)
 
     return run_guarded(cid, expected, compute)
 

@@ -11,9 +11,20 @@ from pathlib import Path
 from typing import Any
 
 from ..rules.span import scan_risk
-from .core import CaseResult, SuiteResult, check_case_list, is_case_list, load_case_files, require_keys, run_guarded
+from .core import (
+    CaseResult,
+    SuiteResult,
+    Tolerance,
+    check_case_list,
+    is_case_list,
+    load_case_files,
+    require_keys,
+    run_guarded,
+)
 
 REQUIRED = ("id", "risk_arrays", "positions", "expected_scan_risk")
+#: the pass rule: scan risk exact
+RULE = Tolerance("exact")
 
 
 def _files(path: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
@@ -36,7 +47,7 @@ def run_case(case: dict[str, Any]) -> CaseResult:
             extreme_weights_applied=bool(case.get("extreme_weights_applied", True)),
             extreme_weight=float(case.get("extreme_weight", 0.35)),
         )
-        return CaseResult(cid, {"scan_risk": value}, expected, value == float(case["expected_scan_risk"]))
+        return CaseResult(cid, {"scan_risk": value}, expected, tolerance=RULE)
 
     return run_guarded(cid, expected, compute)
 

@@ -255,4 +255,7 @@ for fname, fx, ver in (("simm-2.5.toml", fx25, "2_5"), ("simm-2.6.toml", fx26, "
         "by currency category 1, 2, 3 (others); vega thresholds by pair category (1-1, 1-2, 1-3, 2-2, 2-3, 3-3); "
         "FX vega sigma uses the delta risk weight of the pair's two currency groups."
     ]
+    doc["meta"].setdefault("status", "published")  # DOMAIN.md: SIMM margins sensitivities of any product
+    doc.setdefault("domain", {"underlyings": ["*"], "kinds": ["option", "future", "perpetual", "spot"],
+                              "settlement": ["linear", "inverse"]})
     path.write_text(head + tomli_w.dumps(doc))
