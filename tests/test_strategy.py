@@ -58,7 +58,7 @@ def test_validate_cli_json(tmp_path):
     out = tmp_path / "regt.json"
     assert main(["validate", "regt", "--cases", str(CASES / "cases.json"), "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
-    assert doc["suite"] == "regt" and doc["summary"] == {"passed": 13, "failed": 0}
+    assert doc["suite"] == "regt" and doc["summary"] == {"passed": 13, "failed": 0, "not_checked": 0}
     short_put = next(c for c in doc["cases"] if c["id"] == "test_short_put")
     assert short_put["computed"] == {"cash_requirement": 7800.0, "margin_requirement": 1000.0}
 
@@ -327,7 +327,8 @@ def test_compute_margin_on_a_positions_book():
     assert acc.loc["B", "im"] == pytest.approx(float(want), abs=0.005)
     assert acc.loc["B", "mm"] == acc.loc["B", "im"]
     # C holds a coin-settled future: outside the model's domain, no figure, the position named
-    assert math.isnan(acc.loc["C", "im"]) and "BTC-FUT" in acc.loc["C", "error"]
+    assert math.isnan(acc.loc["C", "im"]) and acc.loc["C", "status"] == "not_computed"
+    assert "BTC-FUT" in acc.loc["C", "reason"]
 
 
 def test_sidebyside_shows_the_strategy_model_beside_tims():

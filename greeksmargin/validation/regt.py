@@ -22,9 +22,11 @@ from typing import Any
 
 from ..errors import CaseFormatError
 from ..rules.strategy import Leg, StrategyParams, Underlying, load_strategy_params, strategy_margin
-from .core import CaseResult, SuiteResult, load_case_files, require_keys, run_guarded
+from .core import CaseResult, SuiteResult, Tolerance, load_case_files, require_keys, run_guarded
 
 TOLERANCE_USD = 0.005
+#: to the cent: a computed figure within half a cent of the published one
+RULE = Tolerance("abs", TOLERANCE_USD)
 PAIRING = "greedy"
 FIGURES = ("margin_requirement", "cash_requirement")
 STOCK_KINDS = ("stock", "shares", "equity")
@@ -121,8 +123,6 @@ def run_case(case: dict[str, Any], params: StrategyParams) -> CaseResult:
             "cash_requirement": None if res.cash_requirement is None else float(res.cash_requirement),
         }
         computed = {k: figures[k] for k in keys}
-        passed = all(computed[k] is not None and abs(computed[k] - float(expected[k])) < TOLERANCE_USD
-                     for k in keys)
         detail = {
             "optimal_margin_requirement": float(opt.margin_requirement),
             "strategies": [ln.strategy for ln in res.lines],
@@ -130,7 +130,7 @@ def run_case(case: dict[str, Any], params: StrategyParams) -> CaseResult:
         }
         if res.cash_reason:
             detail["cash_reason"] = res.cash_reason
-        return CaseResult(cid, computed, expected, passed, detail=detail)
+        return CaseResult(cid, computed, expected, detail=detail, tolerance=RULE)
 
     return run_guarded(cid, expected, compute)
 
