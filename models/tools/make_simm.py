@@ -7,7 +7,12 @@ transcribed from ORE (OpenSourceRisk/Engine, OREAnalytics/orea/simm/simmconfigur
 import json
 from pathlib import Path
 
+import sys
+
 import tomli_w
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import simm_v25  # noqa: E402
 
 e = json.load(open(Path(__file__).resolve().parents[2] / "validation/cases/simm/equity_parameters_v2.5.json"))
 B = e["buckets"]
@@ -79,9 +84,18 @@ p["equity"] = {
         "concentration_threshold": e["vega_concentration_threshold_usd"],
     },
 }
+p["meta"]["description"] = "ISDA SIMM v2.5: all risk classes (IR, CreditQ, CreditNonQ, Equity, Commodity, FX); 10-day and 1-day"
+p["meta"]["source"] += (
+    "; IR, CreditQ, CreditNonQ and Commodity tables from ORE simmconfigurationisdav2_5.cpp and "
+    "simmconcentrationisdav2_5.cpp (models/tools/simm_v25.py)"
+)
+p["interest_rate"] = simm_v25.IR
+p["credit_q"] = simm_v25.CREDIT_Q
+p["credit_nonq"] = simm_v25.CREDIT_NONQ
+p["commodity"] = simm_v25.COMMODITY
 (Path(__file__).resolve().parents[1] / "simm-2.5.toml").write_text(
-    "# ISDA SIMM v2.5 parameters (equity and FX risk classes; product-class aggregation). Equity tables from the\n"
-    "# published calibration in validation/cases/simm/equity_parameters_v2.5.json; FX and psi from ORE; see [meta].\n"
+    "# ISDA SIMM v2.5 parameters (all risk classes; product-class aggregation). Equity tables from the\n"
+    "# published calibration in validation/cases/simm/equity_parameters_v2.5.json; the rest from ORE; see [meta].\n"
     + tomli_w.dumps(p)
 )
 # ---- v2.6 from ORE simmconfigurationisdav2_6.cpp / simmconcentrationisdav2_6.cpp
