@@ -656,9 +656,18 @@ def _ir_class(rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
         per_v: dict[str, tuple[float, float, float]] = {}
         per_c: dict[str, tuple[float, float, float]] = {}
         for ccy, g in vega.groupby("Qualifier", sort=True):
-            infl = (g["RiskType"] == "Risk_InflationVol").to_numpy()
-            ti = tenor_idx(g["Label1"], "Risk_IRVol")
-            v = g["AmountUSD"].to_numpy(dtype=float)
+            is_inf = (g["RiskType"] == "Risk_InflationVol").to_numpy()
+            v_all = g["AmountUSD"].to_numpy(dtype=float)
+            sf_all = ctx.sf(g["Label1"], "Risk_IRVol")
+            # inflation volatility is one risk factor per currency: its tenors are summed first
+            ti = tenor_idx(g.loc[~is_inf, "Label1"], "Risk_IRVol")
+            v = v_all[~is_inf]
+            cvr = sf_all[~is_inf] * v
+            if is_inf.any():
+                ti = np.r_[ti, 0]
+                v = np.r_[v, v_all[is_inf].sum()]
+                cvr = np.r_[cvr, float((sf_all[is_inf] * v_all[is_inf]).sum())]
+            infl = np.r_[np.zeros(int((~is_inf).sum()), dtype=bool), np.ones(int(is_inf.any()), dtype=bool)]
             corr = tcorr[np.ix_(ti, ti)]
             ii, jj = infl[:, None], infl[None, :]
             corr = np.where(ii & jj, 1.0, corr)
@@ -667,7 +676,6 @@ def _ir_class(rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
             vcr = float(ctx.cr(np.array([v.sum()]), np.array([vthr[category(str(ccy))]]))[0])
             ws = vrw * v * vcr
             per_v[str(ccy)] = (math.sqrt(max(float(ws @ corr @ ws), 0.0)), float(ws.sum()), vcr)
-            cvr = ctx.sf(g["Label1"], "Risk_IRVol") * v
             per_c[str(ccy)] = (math.sqrt(max(float(cvr @ (corr**2) @ cvr), 0.0)), float(cvr.sum()),
                                float(np.abs(cvr).sum()))
         out["Vega"] = across(per_v)
