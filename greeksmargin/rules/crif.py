@@ -123,6 +123,8 @@ def normalize_crif(
         Naming file, row (0-based data row) and column: missing or duplicate columns, amounts that are
         not finite numbers, a missing FX rate, unknown risk types or product classes, bad FX qualifiers.
     """
+    if isinstance(crif, pd.DataFrame) and crif.attrs.get("normalized_crif") and fx_rates is None:
+        return crif
     if isinstance(crif, pd.DataFrame):
         df = crif.copy()
     elif isinstance(crif, list | tuple):
@@ -166,6 +168,7 @@ def normalize_crif(
                          f"{', '.join(PRODUCT_CLASSES)})", file=file, row=row, column="ProductClass")
     df["AmountUSD"] = _amount_usd(df, fx_rates, file)
     _check_fx(df, file)
+    df.attrs["normalized_crif"] = True
     return df
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "normalize_crif",
     "simm_by_portfolio",
     "simm_margin",
+    "tree_table",
 ]
 
 HORIZONS = ("10d", "1d")
@@ -905,9 +906,48 @@ def simm_by_portfolio(
     """
     p = load_simm_params(params)
     df = normalize_crif(crif, fx_rates)
-    if by is None or (df[by] == "").all() if by in df.columns else by is None:
+    if by is None:
         return {"All": _simm_normalized(df, p, horizon, calculation_currency)}
     if by not in df.columns:
         raise InputError(f"no CRIF column '{by}' to group by", file="<CRIF>", column=by)
+    if (df[by] == "").all():
+        return {"All": _simm_normalized(df, p, horizon, calculation_currency)}
     return {str(k): _simm_normalized(g, p, horizon, calculation_currency)
             for k, g in df.groupby(by, sort=True)}
+
+
+def tree_table(results: Mapping[str, SimmResult]) -> pd.DataFrame:
+    """The SIMM tree of several portfolios as one tidy table, top-down.
+
+    Parameters
+    ----------
+    results : mapping
+        Portfolio name -> :class:`SimmResult` (e.g. from :func:`simm_by_portfolio`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``portfolio, level, product_class, risk_class, measure, amount_usd``; per portfolio the total
+        (level 0), each product class (1), each risk class (2) and its Delta / Vega / Curvature / BaseCorr
+        (3), then add-on rows (level 1, product_class ``"AddOn"``).
+    """
+    rows: list[dict[str, Any]] = []
+    for name, res in results.items():
+        rows.append(dict(portfolio=name, level=0, product_class="Total", risk_class="", measure="",
+                         amount_usd=res.total))
+        b = res.breakdown[res.breakdown["bucket"] == "All"]
+        for pc, margin in res.product_classes.items():
+            rows.append(dict(portfolio=name, level=1, product_class=pc, risk_class="", measure="", amount_usd=margin))
+            sub = b[b["product_class"] == pc]
+            for rc in [r for r in RISK_CLASSES if r in set(sub["risk_class"])]:
+                rc_rows = sub[sub["risk_class"] == rc]
+                total = rc_rows.loc[rc_rows["measure"] == "All", "amount"]
+                rows.append(dict(portfolio=name, level=2, product_class=pc, risk_class=rc, measure="",
+                                 amount_usd=float(total.iloc[0]) if len(total) else 0.0))
+                for r in rc_rows[rc_rows["measure"] != "All"].itertuples():
+                    rows.append(dict(portfolio=name, level=3, product_class=pc, risk_class=rc, measure=r.measure,
+                                     amount_usd=float(r.amount)))
+        for r in b[b["product_class"] == "AddOn"].itertuples():
+            rows.append(dict(portfolio=name, level=1, product_class="AddOn", risk_class=r.risk_class,
+                             measure=r.measure, amount_usd=float(r.amount)))
+    return pd.DataFrame(rows, columns=["portfolio", "level", "product_class", "risk_class", "measure", "amount_usd"])
