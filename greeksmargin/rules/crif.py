@@ -77,6 +77,16 @@ def _clean_text(x: Any) -> str:
     return str(x).strip()
 
 
+def _text_column(values: pd.Series) -> pd.Series:
+    """Strings stripped, missing as ``""``; vectorised for text columns, per distinct value otherwise."""
+    if pd.api.types.is_string_dtype(values) or values.dtype == object:
+        out = values.fillna("").astype(str).str.strip()
+        if values.dtype == object and len(values) and not all(isinstance(v, str) for v in values.iloc[:1000]):
+            return _map_unique(values, _clean_text)
+        return out
+    return _map_unique(values, _clean_text)
+
+
 def bucket_name(b: Any) -> str:
     """Canonical SIMM bucket label: ``"1"`` for 1 / 1.0 / "1.0", ``"Residual"`` for any case of it."""
     text = _clean_text(b)
@@ -150,7 +160,7 @@ def normalize_crif(
         if col not in df.columns:
             df[col] = ""
     for col in ("Qualifier", "Label1", "Label2", "TradeID", "PortfolioID"):
-        df[col] = _map_unique(df[col], _clean_text)
+        df[col] = _text_column(df[col])
     df["Bucket"] = _map_unique(df["Bucket"], bucket_name)
     df["RiskType"] = _map_unique(df["RiskType"], lambda x: _RT_LOWER.get(_clean_text(x).lower(), _clean_text(x)))
     df["ProductClass"] = _map_unique(df["ProductClass"],

@@ -450,6 +450,12 @@ def _check_buckets(rows: pd.DataFrame, known: list[str], what: str) -> None:
                          f"(known: {', '.join(known)})", file="<CRIF>", column="Bucket")
 
 
+def _lookup(table: dict[str, float], keys: np.ndarray) -> np.ndarray:
+    """``table[k]`` for every key (vectorised through the distinct keys)."""
+    codes, uniques = pd.factorize(keys)
+    return np.array([table[str(u)] for u in uniques], dtype=float)[codes] if len(keys) else np.zeros(0)
+
+
 def _group_sum(keys: list[np.ndarray], values: np.ndarray) -> np.ndarray:
     """Per row, the sum of ``values`` over the rows sharing the same keys."""
     codes = pd.MultiIndex.from_arrays(keys).factorize()[0] if len(keys) > 1 else pd.factorize(keys[0])[0]
@@ -507,9 +513,8 @@ def _qualifier_class(rc: str, rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
     if len(delta):
         b_arr = delta["Bucket"].to_numpy(dtype=object)
         s = delta["AmountUSD"].to_numpy(dtype=float)
-        rw = np.array([p.per_bucket(sec, "delta.risk_weight", ctx.horizon)[b] for b in b_arr])
-        thr_b = p.per_bucket(sec, "delta.concentration_threshold")
-        thr = np.array([thr_b[b] for b in b_arr])
+        rw = _lookup(p.per_bucket(sec, "delta.risk_weight", ctx.horizon), b_arr)
+        thr = _lookup(p.per_bucket(sec, "delta.concentration_threshold"), b_arr)
         net_q = _group_sum([b_arr, delta["Qualifier"].to_numpy(dtype=object)], s)
         c = ctx.cr(net_q, thr)
         grp = pd.factorize(delta[group_col])[0]
@@ -529,16 +534,14 @@ def _qualifier_class(rc: str, rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
         v = vega["AmountUSD"].to_numpy(dtype=float)
         q_arr = vega["Qualifier"].to_numpy(dtype=object)
         if sigma_mode:
-            rw_d = p.per_bucket(sec, "delta.risk_weight", ctx.horizon)
-            sigma = np.array([rw_d[b] for b in b_arr]) * ctx.sigma_mult
+            sigma = _lookup(p.per_bucket(sec, "delta.risk_weight", ctx.horizon), b_arr) * ctx.sigma_mult
             hvr = p.scalar(f"{sec}.vega.historical_volatility_ratio", ctx.horizon)
         else:
             sigma = np.ones_like(v)
             hvr = 1.0
         vr = hvr * sigma * v
-        vrw = np.array([p.per_bucket(sec, "vega.risk_weight", ctx.horizon)[b] for b in b_arr])
-        vthr_b = p.per_bucket(sec, "vega.concentration_threshold")
-        vthr = np.array([vthr_b[b] for b in b_arr])
+        vrw = _lookup(p.per_bucket(sec, "vega.risk_weight", ctx.horizon), b_arr)
+        vthr = _lookup(p.per_bucket(sec, "vega.concentration_threshold"), b_arr)
         c = ctx.cr(_group_sum([b_arr, q_arr], vr), vthr)
         grp = pd.factorize(vega[group_col])[0]
         out["Vega"], out["buckets"]["Vega"], _ = aggregate(b_arr, vrw * vr * c, c, grp)
@@ -765,6 +768,8 @@ _NET_KEYS = ["ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label
 
 def _net(df: pd.DataFrame) -> pd.DataFrame:
     """Net amounts per risk factor (one groupby over categorical keys)."""
+    if len(df) < 20_000:  # small CRIFs: plain object keys are quicker than building categoricals
+        return df.groupby(_NET_KEYS, sort=False)["AmountUSD"].sum().reset_index()
     keys = {k: pd.Categorical(df[k]) for k in _NET_KEYS}
     grouped = pd.DataFrame(keys).assign(AmountUSD=df["AmountUSD"].to_numpy(dtype=float))
     net = grouped.groupby(_NET_KEYS, observed=True, sort=False)["AmountUSD"].sum().reset_index()

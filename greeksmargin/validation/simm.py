@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CaseFormatError
-from ..rules.simm import SimmParams, load_simm_params, simm_margin
+from ..rules.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
 from .core import CaseResult, SuiteResult, load_case_files, require_keys, run_guarded
 
 TOLERANCE_USD = 1.0
@@ -126,10 +126,10 @@ def run_case(
         unknown = [n for n in names if n not in sensitivities]
         if unknown:
             raise CaseFormatError(f"case {cid}: unknown sensitivity name(s) {unknown}", column="sensitivities")
-        rows = [sensitivities[n] for n in names] + addon_rows(case)
+        rows = normalize_crif([sensitivities[n] for n in names] + addon_rows(case)) if names or addon_rows(case) else []
         params = _params(str(case.get("simm_version", version)))
         ccy = str(case.get("calculation_currency", calculation_currency))
-        computed = {h: (simm_margin(rows, params, horizon=h, calculation_currency=ccy).total if rows else 0.0)
+        computed = {h: (simm_margin(rows, params, horizon=h, calculation_currency=ccy).total if len(rows) else 0.0)
                     for h in expected}
         passed = all(abs(computed[h] - float(expected[h])) <= TOLERANCE_USD for h in expected)
         return CaseResult(cid, computed, expected, passed)
