@@ -10,7 +10,8 @@ Per product class (CRIF ``ProductClass``: RatesFX, Credit, Equity, Commodity) an
 
 * delta: net sensitivity per risk factor; concentration ``CR = max(1, sqrt(|sum s| / T))`` per concentration
   group (IR: currency, over IRCurve and Inflation; credit, equity, commodity: qualifier; FX: currency), 10-day
-  only (not applied to cross-currency basis); ``WS_k = RW_k s_k CR_k``; ``K_b = sqrt(sum_kl rho_kl f_kl WS_k WS_l)``, ``f_kl = min(CR)/max(CR)``;
+  only (not applied to cross-currency basis); ``WS_k = RW_k s_k CR_k``;
+  ``K_b = sqrt(sum_kl rho_kl f_kl WS_k WS_l)``, ``f_kl = min(CR)/max(CR)``;
   ``S_b = clamp(sum WS, -K_b, K_b)``; ``Delta = sqrt(sum K_b^2 + sum_{b!=c} gamma_bc g_bc S_b S_c)`` plus the
   residual bucket's K added (``g_bc`` = CR ratio of the currencies for IR, 1 otherwise). Credit base
   correlation (``Risk_BaseCorr``) is its own bucket-less term added to the CreditQ delta.
@@ -47,7 +48,7 @@ from scipy.stats import norm
 
 from .. import io
 from ..errors import InputError, ModelError
-from .crif import CRIF_COLUMNS, PARAM_TYPES, PRODUCT_CLASSES, RISK_TYPES, fx_pair, normalize_crif
+from .crif import CRIF_COLUMNS, PRODUCT_CLASSES, RISK_TYPES, fx_pair, normalize_crif
 
 __all__ = [
     "CRIF_COLUMNS",
@@ -328,8 +329,11 @@ class SimmResult:
         return float(b.loc[sel, "amount"].sum())
 
     def tree(self) -> dict[str, Any]:
-        """Nested SIMM tree: ``{"total", "addon", "product_classes": {pc: {"margin", "risk_classes": {rc:
-        {"margin", "Delta", "Vega", "Curvature"}}}}}`` (USD)."""
+        """Nested SIMM tree (USD).
+
+        ``{"total", "addon", "product_classes": {pc: {"margin", "risk_classes": {rc: {"margin", "Delta", "Vega",
+        "Curvature"}}}}}``.
+        """
         b = self.breakdown
         out: dict[str, Any] = {"horizon": self.horizon, "version": self.version, "total": self.total,
                                "addon": self.addon, "product_classes": {}}
@@ -345,8 +349,10 @@ class SimmResult:
 
 # --------------------------------------------------------------------------------------------------- kernels
 def _pair_sum(ws: np.ndarray, c: np.ndarray, group: np.ndarray | None = None) -> float:
-    """``sum_{k != l} f_kl ws_k ws_l`` with ``f_kl = min(c_k, c_l) / max(c_k, c_l)``, over all pairs or only
-    pairs of the same ``group``; O(n log n) by sorting on ``c`` and prefix sums."""
+    """Weighted pair sum ``sum_{k != l} f_kl ws_k ws_l``, ``f_kl = min(c_k, c_l) / max(c_k, c_l)``.
+
+    Over all pairs or only pairs of the same ``group``; O(n log n) by sorting on ``c`` and prefix sums.
+    """
     n = len(ws)
     if n < 2:
         return 0.0
@@ -707,8 +713,11 @@ def _fx_category(ccy: str, categories: list[list[str]]) -> int:
 
 
 def _fx_class(rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
-    """FX: one bucket; delta weights and correlations by volatility group of the calculation currency and the
-    qualifier; vega per currency pair (pair order normalised), correlation ``fx.vega.correlation``."""
+    """FX risk class: one bucket.
+
+    Delta weights and correlations by volatility group of the calculation currency and the qualifier; vega per
+    currency pair (pair order normalised), correlation ``fx.vega.correlation``.
+    """
     p = ctx.params
     p.section("FX")
     high = {str(c) for c in p._get("fx.high_vol_currencies")}
@@ -749,8 +758,10 @@ def _fx_class(rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
         vr = np.bincount(codes, weights=hvr * sig_pair[codes] * v)
         cvr = np.bincount(codes, weights=ctx.sf(vega["Label1"], "Risk_FXVol") * sig_pair[codes] * v)
         table = {(0, 0): 0, (0, 1): 1, (0, 2): 2, (1, 1): 3, (1, 2): 4}
-        pair_cat = [table.get(tuple(sorted((_fx_category(q[:3], cats), _fx_category(q[3:], cats)))), 5)
-                    for q in uniq_pairs]
+        pair_cat = []
+        for q in uniq_pairs:
+            lo, hi = sorted((_fx_category(q[:3], cats), _fx_category(q[3:], cats)))
+            pair_cat.append(table.get((lo, hi), 5))
         c = ctx.cr(vr, vthr[pair_cat])
         grp = np.arange(len(vr))
         out["Vega"] = _k_structured(vrw * vr * c, c, grp, 1.0, v_corr)

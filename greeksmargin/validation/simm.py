@@ -69,8 +69,10 @@ def _field(item: Any, names: tuple[str, ...], what: str, cid: Any, key: str) -> 
 
 
 def addon_rows(case: dict[str, Any]) -> list[dict[str, Any]]:
-    """CRIF parameter rows (Param_ProductClassMultiplier, Param_AddOnNotionalFactor, Notional,
-    Param_AddOnFixedAmount) of a case's add-on lists."""
+    """CRIF parameter rows of a case's add-on lists.
+
+    Param_ProductClassMultiplier, Param_AddOnNotionalFactor, Notional and Param_AddOnFixedAmount rows.
+    """
     cid = case.get("id", "?")
     rows: list[dict[str, Any]] = []
     pc_names = ("product_class", "productclass", "qualifier", "class", "product")
