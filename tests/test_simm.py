@@ -90,7 +90,7 @@ def test_simm_26_delta_by_hand():
     assert simm_margin([row(6e6)], p26, "1d").total == pytest.approx(8.8 * 6e6)
 
 
-@pytest.mark.parametrize("name", ["2.5", "2.6", "simm-2.5"])
+@pytest.mark.parametrize("name", ["2.5", "2.6", "2.7", "2.8", "simm-2.5"])
 def test_model_files_load(name):
     p = load_simm_params(name)
     assert len(p.buckets) == 13

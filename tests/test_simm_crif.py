@@ -192,3 +192,26 @@ def test_normalize_is_idempotent_and_keeps_extra_columns():
     df = normalize_crif([r("Risk_FX", "eur", 1e6, TradeID="T9", Notes="x")])
     assert df.loc[0, "Qualifier"] == "EUR" and df.loc[0, "TradeID"] == "T9" and df.loc[0, "Notes"] == "x"
     assert normalize_crif(df) is df
+
+
+def test_shipped_model_files_are_the_generated_ore_tables():
+    import importlib.util
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "models"
+    spec = importlib.util.spec_from_file_location("make_simm", root / "tools" / "make_simm.py")
+    assert spec is not None and spec.loader is not None
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    for version, stem in make.VERSIONS.items():
+        data = json.loads((root / "tools" / "simm_ore" / f"{stem}.json").read_text())
+        shipped = tomllib.loads((root / f"simm-{version}.toml").read_text())
+        assert shipped == json.loads(json.dumps(make.convert(data, version))), version
+        p = load_simm_params(version)
+        assert all(p.has(rc) for rc in ("InterestRate", "CreditQualifying", "CreditNonQualifying", "Equity",
+                                        "Commodity", "FX"))
+    # a version-specific figure: v2.8 10-day USD 2w IR delta weight times 1mm
+    w = json.loads((root / "tools" / "simm_ore" / "v2_8.json").read_text())["mpor"]["10"]["rwLabel_1"]
+    rw = w["Risk_IRCurve"]["1"]["2w"]
+    assert simm_margin([r("Risk_IRCurve", "USD", 1e6, "1", "2w", "OIS")], "2.8").total == pytest.approx(rw * 1e6)

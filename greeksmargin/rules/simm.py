@@ -660,6 +660,8 @@ def _ir_class(rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
     if len(vega):
         h = ctx.horizon
         vrw = p.scalar(f"{sec}.vega.risk_weight", h)
+        vrw_inf = (p.scalar(f"{sec}.vega.inflation_vol_risk_weight", h)
+                   if "inflation_vol_risk_weight" in p.raw[sec].get("vega", {}) else vrw)
         vthr = np.asarray(p._get(f"{sec}.vega.concentration_threshold"), dtype=float)
         r_inf = p.scalar(f"{sec}.vega.inflation_vol_correlation")
         hvr = p.scalar(f"{sec}.vega.historical_volatility_ratio", h)
@@ -684,7 +686,7 @@ def _ir_class(rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
             corr = np.where(ii ^ jj, r_inf, corr)
             np.fill_diagonal(corr, 1.0)
             vcr = float(ctx.cr(np.array([v.sum()]), np.array([vthr[category(str(ccy))]]))[0])
-            ws = vrw * v * vcr
+            ws = np.where(infl, vrw_inf, vrw) * v * vcr
             per_v[str(ccy)] = (math.sqrt(max(float(ws @ corr @ ws), 0.0)), float(ws.sum()), vcr)
             per_c[str(ccy)] = (math.sqrt(max(float(cvr @ (corr**2) @ cvr), 0.0)), float(cvr.sum()),
                                float(np.abs(cvr).sum()))
