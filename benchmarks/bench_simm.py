@@ -3,7 +3,7 @@
 The CRIF is synthetic: rows are trade-level sensitivities drawn over a fixed universe of risk factors (IR: 12
 currencies x 12 tenors x 3 sub-curves, inflation, xccy basis, IR vol; FX delta and vol pairs; 3,000 equity
 names with vol tenors; 200 commodities; 1,500 credit issuers x 5 tenors, base correlation, credit vol), so the
-run nets ~1M rows to ~40,000 risk factors and aggregates them. Timed: ``simm_margin`` (CRIF normalisation
+run nets 1M rows to ~26,000 risk factors and aggregates them. Timed: ``simm_margin`` (CRIF normalisation
 with column checks, netting, all classes, product classes) and, separately, ``simm_by_portfolio`` over 20
 portfolios.
 
