@@ -23,6 +23,7 @@ QUICK = {
     "bench_whatif.py": ["--repeat", "50"],
     "bench_dask.py": ["--accounts", "2000", "--baseline-files", "1"],
     "bench_strategy.py": ["--legs", "10", "20", "--books", "5"],
+    "bench_simm.py": ["--rows", "50000", "--repeat", "1"],
 }
 
 

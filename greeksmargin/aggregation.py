@@ -171,6 +171,7 @@ def to_crif(
     *,
     qualifier_map: Mapping[str, str] | None = None,
     bucket_map: Mapping[str, str] | None = None,
+    trade_ids: bool = False,
 ) -> pd.DataFrame:
     """Equity delta and vega sensitivities of priced positions as CRIF rows (ISDA SIMM input).
 
@@ -183,10 +184,14 @@ def to_crif(
     bucket_map : mapping, optional
         Qualifier (or underlying) -> SIMM equity bucket; overrides :data:`DEFAULT_BUCKETS`; unknown names
         go to ``"Residual"``.
+    trade_ids : bool, default False
+        One set of rows per trade: columns ``TradeID`` (the ``trade_id`` column when present, else the
+        instrument) and ``PortfolioID`` (the account) first, rows netted per trade instead of per book, so
+        that a SIMM per portfolio (``greeksmargin simm --by portfolio``) or per trade can be run on the export.
 
     Returns
     -------
-    DataFrame of shape (n_rows, 7)
+    DataFrame of shape (n_rows, 7) (9 with ``trade_ids``)
         Columns ProductClass, RiskType, Qualifier, Bucket, Label1, Label2, AmountUSD; one
         ``Risk_Equity`` row per qualifier (AmountUSD = sum of ``delta_1pct``) then ``Risk_EquityVol``
         rows per qualifier and tenor with non-zero weight (AmountUSD = vega per vol point). Zero rows
@@ -200,9 +205,14 @@ def to_crif(
     def bucket(q: str, u: str) -> str:
         return bmap.get(q, bmap.get(u, "Residual"))
 
+    ids: dict[str, np.ndarray] = {}
+    if trade_ids:
+        tid = priced["trade_id"] if "trade_id" in priced.columns else priced["instrument"]
+        ids = {"TradeID": tid.astype(str).to_numpy(), "PortfolioID": priced["account"].astype(str).to_numpy()}
+    keys = list(ids)
     delta = priced["delta_1pct"].to_numpy(dtype=float).copy()
-    d = pd.DataFrame({"Qualifier": qual.to_numpy(), "u": und.to_numpy(), "AmountUSD": delta})
-    d = d.groupby(["Qualifier", "u"], sort=True)["AmountUSD"].sum().reset_index()
+    d = pd.DataFrame({**ids, "Qualifier": qual.to_numpy(), "u": und.to_numpy(), "AmountUSD": delta})
+    d = d.groupby(keys + ["Qualifier", "u"], sort=True)["AmountUSD"].sum().reset_index()
     d["RiskType"] = "Risk_Equity"
     d["Label1"] = ""
 
@@ -211,12 +221,14 @@ def to_crif(
     w = tenor_weights(priced["time_to_expiry"].to_numpy(dtype=float)[opt])
     labels = [lab for lab, _ in SIMM_TENORS]
     v = pd.DataFrame(w * vega[:, None], columns=labels)
+    for k, a in ids.items():
+        v[k] = a[opt]
     v["Qualifier"] = qual.to_numpy()[opt]
     v["u"] = und.to_numpy()[opt]
-    v = v.melt(id_vars=["Qualifier", "u"], var_name="Label1", value_name="AmountUSD")
+    v = v.melt(id_vars=keys + ["Qualifier", "u"], var_name="Label1", value_name="AmountUSD")
     v = v[(np.asarray(w.T.reshape(-1)) > 0)] if len(v) else v
     v["Label1"] = pd.Categorical(v["Label1"], categories=labels, ordered=True)
-    v = v.groupby(["Qualifier", "u", "Label1"], sort=True, observed=True)["AmountUSD"].sum().reset_index()
+    v = v.groupby(keys + ["Qualifier", "u", "Label1"], sort=True, observed=True)["AmountUSD"].sum().reset_index()
     v["Label1"] = v["Label1"].astype(str)
     v["RiskType"] = "Risk_EquityVol"
 
@@ -225,6 +237,6 @@ def to_crif(
     out["Bucket"] = [bucket(q, u) for q, u in zip(out["Qualifier"], out["u"])]
     out["ProductClass"] = "Equity"
     out["Label2"] = ""
-    return out[["ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2", "AmountUSD"]].reset_index(
+    return out[keys + ["ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2", "AmountUSD"]].reset_index(
         drop=True
     )

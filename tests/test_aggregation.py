@@ -147,3 +147,14 @@ def test_crif_single_option_row():
         w[w > 0] * one["vega_1volpt"].iloc[0], index=[lab for (lab, _), x in zip(SIMM_TENORS, w) if x > 0]
     )
     assert np.allclose(vega.set_index("Label1")["AmountUSD"].loc[expect.index], expect)
+
+
+def test_crif_export_per_trade_nets_back_to_the_book_export():
+    by_trade = to_crif(PRICED, trade_ids=True)
+    book = to_crif(PRICED)
+    assert list(by_trade.columns[:2]) == ["TradeID", "PortfolioID"]
+    assert set(by_trade["PortfolioID"]) == set(PRICED["account"].astype(str))
+    assert set(by_trade["TradeID"]) <= set(PRICED["instrument"].astype(str))
+    keys = ["RiskType", "Qualifier", "Label1"]
+    netted = by_trade.groupby(keys)["AmountUSD"].sum()
+    assert netted.reindex(book.set_index(keys).index).to_numpy() == pytest.approx(book["AmountUSD"].to_numpy())

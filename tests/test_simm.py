@@ -1,4 +1,4 @@
-"""ISDA SIMM (equity): published unit-test cases, parameter files and properties."""
+"""ISDA SIMM (equity and FX): published unit-test cases, parameter files and properties."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def row(amount, bucket="1", qualifier="Q1", risk_type="Risk_Equity", label1="", 
 
 
 def test_published_cases_all_pass_within_one_usd():
-    result = run(CASES)
+    result = run(CASES / "cases.json")
     assert len(result.cases) == 11
     for case in result.cases:
         assert case.error is None, case.error
@@ -90,7 +90,7 @@ def test_simm_26_delta_by_hand():
     assert simm_margin([row(6e6)], p26, "1d").total == pytest.approx(8.8 * 6e6)
 
 
-@pytest.mark.parametrize("name", ["2.5", "2.6", "simm-2.5"])
+@pytest.mark.parametrize("name", ["2.5", "2.6", "2.7", "2.8", "simm-2.5"])
 def test_model_files_load(name):
     p = load_simm_params(name)
     assert len(p.buckets) == 13
@@ -99,7 +99,7 @@ def test_model_files_load(name):
 
 def test_bad_inputs_name_the_column_or_key(tmp_path):
     with pytest.raises(InputError, match="RiskType"):
-        simm_margin([row(1.0, risk_type="Risk_IRCurve")], P25)
+        simm_margin([row(1.0, risk_type="Risk_Bogus")], P25)
     with pytest.raises(InputError, match="Bucket"):
         simm_margin([row(1.0, bucket="99")], P25)
     with pytest.raises(ModelError, match="unknown SIMM version"):

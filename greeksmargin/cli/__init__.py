@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "validate",
     "solvency",
     "calibration",
+    "simm",
 )
 
 

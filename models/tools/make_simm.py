@@ -1,28 +1,73 @@
-"""Generate models/simm-2.5.toml and models/simm-2.6.toml (run from anywhere: python models/tools/make_simm.py).
+"""Generate models/simm-<version>.toml for ISDA SIMM 2.5, 2.6, 2.7 and 2.8 (run: python models/tools/make_simm.py).
 
-v2.5 equity numbers come from validation/cases/simm/equity_parameters_v2.5.json; the rest (v2.6, FX, psi) were
-transcribed from ORE (OpenSourceRisk/Engine, OREAnalytics/orea/simm/simmconfigurationisdav2_{5,6}.cpp).
+Input: the ORE-structured parameter tables in models/tools/simm_ore/v2_<x>.json (hand transcription of ORE,
+OpenSourceRisk/Engine OREAnalytics/orea/simm/simmconfigurationisdav2_*.cpp and simmconcentrationisdav2_*.cpp;
+paths and commits in each file's ``source`` block and in simm_ore/README.md). Output: the model-file layout read
+by greeksmargin.rules.simm (sections general, risk_class_correlation, interest_rate, credit_q, credit_nonq,
+equity, commodity, fx). v2.5 is checked against the ISDA unit tests in validation/cases/simm/.
 """
+
+from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import tomli_w
 
-e = json.load(open(Path(__file__).resolve().parents[2] / "validation/cases/simm/equity_parameters_v2.5.json"))
-B = e["buckets"]
+HERE = Path(__file__).resolve().parent
+MODELS = HERE.parent
+H = {"10d": "10", "1d": "1"}
+VERSIONS = {"2.5": "v2_5", "2.6": "v2_6", "2.7": "v2_7", "2.8": "v2_8"}
+CLASSES = ["InterestRate", "CreditQualifying", "CreditNonQualifying", "Equity", "Commodity", "FX"]
 
 
-def common(version, effective_date, source, notes):
-    return {
+def per_h(d: dict[str, Any], fn) -> dict[str, Any]:
+    """``{"10d": fn(d["mpor"]["10"]), "1d": fn(d["mpor"]["1"])}``."""
+    return {h: fn(d["mpor"][m]) for h, m in H.items()}
+
+
+def matrix(table: dict[str, dict[str, float]], keys: list[str]) -> list[list[float]]:
+    return [[float(table[a][b]) for b in keys] for a in keys]
+
+
+def convert(d: dict[str, Any], version: str) -> dict[str, Any]:
+    src = d["source"]
+    sc = d["scalarCorrelations"]
+    conc = d["concentration"]
+    bt = conc["bucketedThresholds"]
+    ir_tenors = d["mapLabels_1"]["Risk_IRCurve"]
+    ir_b = d["mapBuckets"]["Risk_IRCurve"]
+    cats = conc["irCategories"]  # "1" = all others
+    crq_b = d["mapBuckets"]["Risk_CreditQ"]
+    crnq_b = d["mapBuckets"]["Risk_CreditNonQ"]
+    eq_b = d["mapBuckets"]["Risk_Equity"]
+    cm_b = d["mapBuckets"]["Risk_Commodity"]
+    non_res = [b for b in crq_b if b != "Residual"]
+    eq_nonres = [b for b in eq_b if b != "Residual"]
+    fxc = conc["fxCategories"]
+    fx_vol_keys = sorted(conc["fxVolThresholdCategories"], key=int)
+    model: dict[str, Any] = {
         "meta": {
             "name": f"simm-{version}",
             "methodology": "simm",
             "version": version,
-            "description": f"ISDA SIMM v{version}: equity and FX delta, vega, curvature; 10-day and 1-day",
-            "source": source,
-            "effective_date": effective_date,
-            "notes": notes,
+            "description": f"ISDA SIMM v{version}: all risk classes (IR, CreditQ, CreditNonQ, Equity, Commodity, FX), "
+                           "delta, vega, curvature, concentration; 10-day and 1-day",
+            "source": (f"ISDA SIMM v{src['isda_version']} as encoded in ORE ({src['repository']}, class "
+                       f"{src['ore_class']}): " + "; ".join(f"{k} {p} @ {src['commits'][k]}"
+                                                            for k, p in src["paths"].items())
+                       + f"; transcribed {src['transcribed']} into models/tools/simm_ore/{VERSIONS[version]}.json"),
+            "effective_date": src.get("effective_date", ""),
+            "notes": [
+                "Concentration thresholds in USD (ORE lists USD mm): delta per bp (IR, credit) or per 1% (equity, "
+                "commodity, FX); vega on the vega risk. 10-day only: the 1-day calibration has no concentration.",
+                "Curvature SF(t) = curvature_factor * min(1, curvature_scale_days / t_days); t: w=7, m=365/12, y=365.",
+                "sigma = RW * sqrt(365 / vega_sigma_days) / Phi^-1(delta_confidence) (10d: 14 days; 1d: 1.4 days).",
+                "IR curvature margin scaled by HVR_IR^-2; inflation volatility is one risk factor per currency; "
+                "cross-currency basis carries no concentration factor.",
+                "Equity bucket 12 (volatility indices) has no curvature (CVR = 0).",
+            ],
         },
         "general": {
             "horizons": ["10d", "1d"],
@@ -35,227 +80,138 @@ def common(version, effective_date, source, notes):
             "tenor_unit_days": {"d": 1.0, "w": 7.0, "m": "365/12", "y": 365.0},
             "residual_bucket": "Residual",
         },
-    }
-
-
-# ---- v2.5
-p = common(
-    "2.5",
-    "2022-12-03",
-    "ISDA SIMM v2.5 equity calibration: validation/cases/simm/equity_parameters_v2.5.json "
-    "(as published in open-source SIMM implementations); risk-class correlations psi and FX tables from ISDA SIMM v2.5 "
-    "as encoded in ORE (OpenSourceRisk/Engine OREAnalytics/orea/simm/simmconfigurationisdav2_5.cpp)",
-    [
-        "Concentration thresholds in USD (delta per 1% move; vega risk sigma*HVR*vega); 10-day only.",
-        "Equity bucket 12 (volatility indices) has no curvature (CVR = 0), as in SIMM >= 2.2.",
-        "Curvature SF(t) = curvature_factor * min(1, curvature_scale_days / t_days); t: w=7, m=365/12, y=365 days.",
-        "sigma = RW * sqrt(365 / vega_sigma_days) / Phi^-1(delta_confidence) (10d: 14 days; 1d: 1.4 days).",
-    ],
-)
-p["risk_class_correlation"] = {
-    "classes": ["InterestRate", "CreditQualifying", "CreditNonQualifying", "Equity", "Commodity", "FX"],
-    "matrix": [
-        [1.0, 0.29, 0.13, 0.28, 0.46, 0.32],
-        [0.29, 1.0, 0.54, 0.71, 0.52, 0.38],
-        [0.13, 0.54, 1.0, 0.46, 0.41, 0.12],
-        [0.28, 0.71, 0.46, 1.0, 0.49, 0.35],
-        [0.46, 0.52, 0.41, 0.49, 1.0, 0.41],
-        [0.32, 0.38, 0.12, 0.35, 0.41, 1.0],
-    ],
-}
-p["equity"] = {
-    "buckets": B,
-    "intra_bucket_correlation": e["intra_bucket_correlation"],
-    "inter_bucket_buckets": B[:12],
-    "inter_bucket_correlation": e["inter_bucket_correlation_buckets_1_to_12"],
-    "no_curvature_buckets": ["12"],
-    "delta": {
-        "risk_weight": e["delta_risk_weight"],
-        "concentration_threshold": e["delta_concentration_threshold_usd_per_pct"],
-    },
-    "vega": {
-        "risk_weight": e["vega_risk_weight"],
-        "historical_volatility_ratio": e["historical_volatility_ratio"],
-        "concentration_threshold": e["vega_concentration_threshold_usd"],
-    },
-}
-(Path(__file__).resolve().parents[1] / "simm-2.5.toml").write_text(
-    "# ISDA SIMM v2.5 parameters (equity and FX risk classes; product-class aggregation). Equity tables from the\n"
-    "# published calibration in validation/cases/simm/equity_parameters_v2.5.json; FX and psi from ORE; see [meta].\n"
-    + tomli_w.dumps(p)
-)
-# ---- v2.6 from ORE simmconfigurationisdav2_6.cpp / simmconcentrationisdav2_6.cpp
-ore_inter = {
-    (1, 2): 0.18,
-    (1, 3): 0.19,
-    (1, 4): 0.19,
-    (1, 5): 0.14,
-    (1, 6): 0.16,
-    (1, 7): 0.15,
-    (1, 8): 0.16,
-    (1, 9): 0.18,
-    (1, 10): 0.12,
-    (1, 11): 0.19,
-    (1, 12): 0.19,
-    (2, 3): 0.22,
-    (2, 4): 0.21,
-    (2, 5): 0.15,
-    (2, 6): 0.18,
-    (2, 7): 0.17,
-    (2, 8): 0.19,
-    (2, 9): 0.2,
-    (2, 10): 0.14,
-    (2, 11): 0.21,
-    (2, 12): 0.21,
-    (3, 4): 0.22,
-    (3, 5): 0.13,
-    (3, 6): 0.16,
-    (3, 7): 0.18,
-    (3, 8): 0.17,
-    (3, 9): 0.22,
-    (3, 10): 0.13,
-    (3, 11): 0.2,
-    (3, 12): 0.2,
-    (4, 5): 0.17,
-    (4, 6): 0.22,
-    (4, 7): 0.22,
-    (4, 8): 0.23,
-    (4, 9): 0.22,
-    (4, 10): 0.17,
-    (4, 11): 0.26,
-    (4, 12): 0.26,
-    (5, 6): 0.29,
-    (5, 7): 0.26,
-    (5, 8): 0.29,
-    (5, 9): 0.14,
-    (5, 10): 0.24,
-    (5, 11): 0.32,
-    (5, 12): 0.32,
-    (6, 7): 0.34,
-    (6, 8): 0.36,
-    (6, 9): 0.17,
-    (6, 10): 0.3,
-    (6, 11): 0.39,
-    (6, 12): 0.39,
-    (7, 8): 0.33,
-    (7, 9): 0.16,
-    (7, 10): 0.28,
-    (7, 11): 0.36,
-    (7, 12): 0.36,
-    (8, 9): 0.17,
-    (8, 10): 0.29,
-    (8, 11): 0.4,
-    (8, 12): 0.4,
-    (9, 10): 0.13,
-    (9, 11): 0.21,
-    (9, 12): 0.21,
-    (10, 11): 0.3,
-    (10, 12): 0.3,
-    (11, 12): 0.45,
-}
-M = [[1.0 if i == j else ore_inter[(min(i, j), max(i, j))] for j in range(1, 13)] for i in range(1, 13)]
-q = common(
-    "2.6",
-    "2023-12-02",
-    "ISDA SIMM v2.6 as encoded in ORE (OpenSourceRisk/Engine): OREAnalytics/orea/simm/"
-    "simmconfigurationisdav2_6.cpp (risk weights, HVR, correlations, psi) and simmconcentrationisdav2_6.cpp "
-    "(concentration thresholds, USD mm). Transcribed by hand; not checked against the ISDA PDF.",
-    [
-        "Concentration thresholds in USD (ORE lists USD mm); 10-day only.",
-        "Equity bucket 12 has no curvature (CVR = 0), as in SIMM >= 2.2.",
-        "No published unit-test figures for v2.6 in this repository: the file is checked only for shape.",
-    ],
-)
-q["risk_class_correlation"] = {
-    "classes": ["InterestRate", "CreditQualifying", "CreditNonQualifying", "Equity", "Commodity", "FX"],
-    "matrix": [
-        [1.0, 0.04, 0.04, 0.07, 0.37, 0.14],
-        [0.04, 1.0, 0.54, 0.7, 0.27, 0.37],
-        [0.04, 0.54, 1.0, 0.46, 0.24, 0.15],
-        [0.07, 0.7, 0.46, 1.0, 0.35, 0.39],
-        [0.37, 0.27, 0.24, 0.35, 1.0, 0.35],
-        [0.14, 0.37, 0.15, 0.39, 0.35, 1.0],
-    ],
-}
-mm = 1e6
-q["equity"] = {
-    "buckets": B,
-    "intra_bucket_correlation": [0.18, 0.2, 0.28, 0.24, 0.25, 0.36, 0.35, 0.37, 0.23, 0.27, 0.45, 0.45, 0.0],
-    "inter_bucket_buckets": B[:12],
-    "inter_bucket_correlation": M,
-    "no_curvature_buckets": ["12"],
-    "delta": {
-        "risk_weight": {
-            "10d": [30, 33, 36, 29, 26, 25, 34, 28, 36, 50, 19, 19, 50],
-            "1d": [8.8, 9.6, 10, 9.0, 8.6, 8.6, 11, 10, 9.8, 14, 6.1, 6.1, 14],
+        "risk_class_correlation": {"classes": CLASSES, "matrix": matrix(d["riskClassCorrelation"], CLASSES)},
+        "interest_rate": {
+            "tenors": ir_tenors,
+            "buckets": ir_b,
+            "bucket_names": {"1": "regular volatility", "2": "low volatility", "3": "high volatility"},
+            "regular_vol_currencies": d["irBucketCurrencies"]["1"],
+            "low_vol_currencies": d["irBucketCurrencies"]["2"],
+            "sub_curves": d["mapLabels_2"]["Risk_IRCurve"],
+            "tenor_correlation": matrix(d["intraBucketCorrelation"]["Risk_IRCurve"], ir_tenors),
+            "sub_curve_correlation": sc["irSubCurveCorr"],
+            "inflation_correlation": sc["infCorr"],
+            "xccy_basis_correlation": sc["xccyCorr"],
+            "inter_currency_correlation": sc["irInterCurrencyCorr"],
+            "concentration_categories": [cats["2"], cats["3"], cats["4"]],
+            "delta": {
+                "risk_weight": per_h(d, lambda m: [[float(m["rwLabel_1"]["Risk_IRCurve"][b][t]) for t in ir_tenors]
+                                                   for b in ir_b]),
+                "inflation_risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_Inflation"])),
+                "xccy_basis_risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_XCcyBasis"])),
+                "concentration_threshold": [bt["Risk_IRCurve"][k] for k in ("2", "3", "4", "1")],
+            },
+            "vega": {
+                "risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_IRVol"])),
+                "inflation_vol_risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_InflationVol"])),
+                "historical_volatility_ratio": per_h(d, lambda m: float(m["hvr_ir"])),
+                "inflation_vol_correlation": sc["infVolCorr"],
+                "concentration_threshold": [bt["Risk_IRVol"][k] for k in ("2", "3", "4", "1")],
+            },
         },
-        "concentration_threshold": [x * mm for x in [3, 3, 3, 3, 12, 12, 12, 12, 0.64, 0.37, 810, 810, 0.37]],
-    },
-    "vega": {
-        "risk_weight": {"10d": [0.45] * 11 + [0.96, 0.45], "1d": [0.093] * 11 + [0.23, 0.093]},
-        "historical_volatility_ratio": {"10d": 0.6, "1d": 0.55},
-        "concentration_threshold": [
-            x * mm for x in [210, 210, 210, 210, 1300, 1300, 1300, 1300, 39, 190, 6400, 6400, 39]
-        ],
-    },
-}
-(Path(__file__).resolve().parents[1] / "simm-2.6.toml").write_text(
-    "# ISDA SIMM v2.6 parameters (equity and FX risk classes; product-class aggregation); see [meta] for the source.\n"
-    + tomli_w.dumps(q)
-)
+        "credit_q": {
+            "tenors": d["mapLabels_1"]["Risk_CreditQ"],
+            "buckets": crq_b,
+            "same_issuer_correlation": sc["crqSameIntraCorr"],
+            "different_issuer_correlation": sc["crqDiffIntraCorr"],
+            "residual_correlation": sc["crqResidualIntraCorr"],
+            "inter_bucket_buckets": non_res,
+            "inter_bucket_correlation": matrix(d["interBucketCorrelation"]["Risk_CreditQ"], non_res),
+            "delta": {
+                "risk_weight": per_h(d, lambda m: [float(m["rwBucket"]["Risk_CreditQ"][b]) for b in crq_b]),
+                "concentration_threshold": [bt["Risk_CreditQ"][b] for b in crq_b],
+                "base_corr_risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_BaseCorr"])),
+                "base_corr_correlation": sc["basecorrCorr"],
+            },
+            "vega": {
+                "risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_CreditVol"])),
+                "concentration_threshold": conc["flatThresholds"]["Risk_CreditVol"],
+            },
+        },
+        "credit_nonq": {
+            "tenors": d["mapLabels_1"]["Risk_CreditNonQ"],
+            "buckets": crnq_b,
+            "same_group_correlation": sc["crnqSameIntraCorr"],
+            "different_group_correlation": sc["crnqDiffIntraCorr"],
+            "residual_correlation": sc["crnqResidualIntraCorr"],
+            "inter_bucket_buckets": [b for b in crnq_b if b != "Residual"],
+            "inter_bucket_correlation": [[1.0, sc["crnqInterCorr"]], [sc["crnqInterCorr"], 1.0]],
+            "delta": {
+                "risk_weight": per_h(d, lambda m: [float(m["rwBucket"]["Risk_CreditNonQ"][b]) for b in crnq_b]),
+                "concentration_threshold": [bt["Risk_CreditNonQ"][b] for b in crnq_b],
+            },
+            "vega": {
+                "risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_CreditVolNonQ"])),
+                "concentration_threshold": conc["flatThresholds"]["Risk_CreditVolNonQ"],
+            },
+        },
+        "equity": {
+            "buckets": eq_b,
+            "intra_bucket_correlation": [float(d["intraBucketCorrelation"]["Risk_Equity"].get(b, 0.0)) for b in eq_b],
+            "inter_bucket_buckets": eq_nonres,
+            "inter_bucket_correlation": matrix(d["interBucketCorrelation"]["Risk_Equity"], eq_nonres),
+            "no_curvature_buckets": ["12"],
+            "delta": {
+                "risk_weight": per_h(d, lambda m: [float(m["rwBucket"]["Risk_Equity"][b]) for b in eq_b]),
+                "concentration_threshold": [bt["Risk_Equity"][b] for b in eq_b],
+            },
+            "vega": {
+                "risk_weight": per_h(d, lambda m: [float(m["rwBucket"]["Risk_EquityVol"][b]) for b in eq_b]),
+                "historical_volatility_ratio": per_h(d, lambda m: float(m["historicalVolatilityRatios"]["Risk_EquityVol"])),
+                "concentration_threshold": [bt["Risk_EquityVol"][b] for b in eq_b],
+            },
+        },
+        "commodity": {
+            "buckets": cm_b,
+            "intra_bucket_correlation": [float(d["intraBucketCorrelation"]["Risk_Commodity"][b]) for b in cm_b],
+            "inter_bucket_buckets": cm_b,
+            "inter_bucket_correlation": matrix(d["interBucketCorrelation"]["Risk_Commodity"], cm_b),
+            "delta": {
+                "risk_weight": per_h(d, lambda m: [float(m["rwBucket"]["Risk_Commodity"][b]) for b in cm_b]),
+                "concentration_threshold": [bt["Risk_Commodity"][b] for b in cm_b],
+            },
+            "vega": {
+                "risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_CommodityVol"])),
+                "historical_volatility_ratio": per_h(
+                    d, lambda m: float(m["historicalVolatilityRatios"]["Risk_CommodityVol"])),
+                "concentration_threshold": [bt["Risk_CommodityVol"][b] for b in cm_b],
+            },
+        },
+        "fx": {
+            "high_vol_currencies": d["ccyGroups"]["1"],
+            "delta": {
+                "risk_weight": per_h(d, lambda m: matrix(m["rwFX"], ["0", "1"])),
+                "correlation_regular_calc_ccy": matrix(d["fxRegVolCorrelation"], ["0", "1"]),
+                "correlation_high_vol_calc_ccy": matrix(d["fxHighVolCorrelation"], ["0", "1"]),
+                "concentration_categories": [fxc["1"], fxc["2"]],
+                "concentration_threshold": [bt["Risk_FX"][k] for k in ("1", "2", "3")],
+            },
+            "vega": {
+                "risk_weight": per_h(d, lambda m: float(m["rwRiskType"]["Risk_FXVol"])),
+                "historical_volatility_ratio": per_h(d, lambda m: float(m["historicalVolatilityRatios"]["Risk_FXVol"])),
+                "correlation": sc["fxCorr"],
+                "concentration_threshold": [bt["Risk_FXVol"][k] for k in fx_vol_keys],
+            },
+        },
+    }
+    assert [tuple(conc["fxVolThresholdCategories"][k]) for k in fx_vol_keys] == [
+        ("1", "1"), ("1", "2"), ("1", "3"), ("2", "2"), ("2", "3"), ("3", "3")]
+    model["meta"]["status"] = "published"  # DOMAIN.md: ISDA-published parameters
+    # SIMM margins sensitivities of any product (crypto in the Residual bucket)
+    model["domain"] = {"underlyings": ["*"], "kinds": ["option", "future", "perpetual", "spot"],
+                       "settlement": ["linear", "inverse"]}
+    return model
 
-# ---- FX tables (appended to both files)
-import tomllib
 
-fx25 = {
-    "high_vol_currencies": ["BRL", "RUB", "TRY", "ZAR"],
-    "delta": {
-        "risk_weight": {"10d": [[7.4, 13.6], [13.6, 14.6]], "1d": [[1.8, 3.2], [3.2, 3.4]]},
-        "correlation_regular_calc_ccy": [[0.5, 0.27], [0.27, 0.42]],
-        "correlation_high_vol_calc_ccy": [[0.85, 0.54], [0.54, 0.5]],
-        "concentration_categories": [
-            ["USD", "EUR", "JPY", "GBP", "AUD", "CHF", "CAD"],
-            ["BRL", "CNY", "HKD", "INR", "KRW", "MXN", "NOK", "NZD", "RUB", "SEK", "SGD", "TRY", "ZAR"],
-        ],
-        "concentration_threshold": [5100e6, 1200e6, 190e6],
-    },
-    "vega": {
-        "risk_weight": {"10d": 0.47, "1d": 0.096},
-        "historical_volatility_ratio": {"10d": 0.52, "1d": 0.7},
-        "correlation": 0.5,
-        "concentration_threshold": [2800e6, 1300e6, 550e6, 490e6, 310e6, 200e6],
-    },
-}
-fx26 = {
-    "high_vol_currencies": ["BRL", "RUB", "TRY"],
-    "delta": {
-        "risk_weight": {"10d": [[7.4, 14.7], [14.7, 21.4]], "1d": [[1.8, 3.5], [3.5, 4.5]]},
-        "correlation_regular_calc_ccy": [[0.5, 0.25], [0.25, -0.05]],
-        "correlation_high_vol_calc_ccy": [[0.88, 0.72], [0.72, 0.5]],
-        "concentration_categories": fx25["delta"]["concentration_categories"],
-        "concentration_threshold": [3300e6, 880e6, 170e6],
-    },
-    "vega": {
-        "risk_weight": {"10d": 0.48, "1d": 0.1},
-        "historical_volatility_ratio": {"10d": 0.57, "1d": 0.74},
-        "correlation": 0.5,
-        "concentration_threshold": [2800e6, 1400e6, 590e6, 520e6, 340e6, 210e6],
-    },
-}
-for fname, fx, ver in (("simm-2.5.toml", fx25, "2_5"), ("simm-2.6.toml", fx26, "2_6")):
-    path = Path(__file__).resolve().parents[1] / fname
-    text = path.read_text()
-    head = "".join(l + "\n" for l in text.splitlines() if l.startswith("#"))
-    doc = tomllib.loads(text)
-    doc["fx"] = fx
-    doc["meta"]["notes"] = doc["meta"]["notes"] + [
-        f"FX tables from ORE simmconfigurationisdav{ver}.cpp and simmconcentrationisdav{ver}.cpp: delta risk weight "
-        "by volatility group [group of calculation currency][group of qualifier] (0 regular, 1 high_vol_currencies); "
-        "delta correlation by groups, matrix chosen by the calculation currency's group; concentration thresholds "
-        "by currency category 1, 2, 3 (others); vega thresholds by pair category (1-1, 1-2, 1-3, 2-2, 2-3, 3-3); "
-        "FX vega sigma uses the delta risk weight of the pair's two currency groups."
-    ]
-    doc["meta"].setdefault("status", "published")  # DOMAIN.md: SIMM margins sensitivities of any product
-    doc.setdefault("domain", {"underlyings": ["*"], "kinds": ["option", "future", "perpetual", "spot"],
-                              "settlement": ["linear", "inverse"]})
-    path.write_text(head + tomli_w.dumps(doc))
+def main() -> None:
+    for version, stem in VERSIONS.items():
+        data = json.loads((HERE / "simm_ore" / f"{stem}.json").read_text())
+        model = convert(data, version)
+        header = (f"# ISDA SIMM v{version} parameters, all risk classes; generated by models/tools/make_simm.py from\n"
+                  f"# models/tools/simm_ore/{stem}.json (transcribed from ORE); see [meta] for the source lines.\n")
+        (MODELS / f"simm-{version}.toml").write_text(header + tomli_w.dumps(model))
+        print(f"wrote simm-{version}.toml")
+
+
+if __name__ == "__main__":
+    main()
