@@ -555,6 +555,9 @@ def load_market(source: str | Path | Mapping[str, Any] | MarketSnapshot) -> Mark
 
 
 def _from_dict(d: Mapping[str, Any], src: str) -> MarketSnapshot:
+    from .schemas import check_market
+
+    check_market(d, src)  # every key typed and ranged (greeksmargin.schemas.MarketFile)
     def err(msg: str, key: str) -> MarketDataError:
         return MarketDataError(f"key '{key}': {msg}", file=src)
 

@@ -588,6 +588,9 @@ def _load_path(file: str, _mtime: float) -> Model:
         raw = io.read_toml(file)
     except InputError as exc:
         raise ModelError(exc.reason, file=file) from None
+    from .schemas import check_model_file
+
+    check_model_file(raw, file)  # every key typed and ranged (greeksmargin.schemas.MODEL_SCHEMAS)
     meth = _methodology_of(raw)
     if meth in _REGISTRY:
         m = _REGISTRY[meth]
