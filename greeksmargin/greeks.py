@@ -33,6 +33,7 @@ futures and perpetuals, 0 for spot coin. ``margin_currency`` is the coin (e.g. `
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from . import units
-from .errors import InputError, MarketDataError
+from .errors import ArgumentTypeError, InputError, MarketDataError, expect_type
 from .market import MarketSnapshot
 from .positions import COLUMNS, KINDS, load_positions, validate_against_market
 
@@ -235,8 +236,12 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
     InputError
         Bad positions (see :func:`~greeksmargin.positions.load_positions`).
     """
+    from .market import MarketSnapshot
     from .pricing import black76
 
+    expect_type(market, "market", MarketSnapshot, "a MarketSnapshot (greeksmargin.load_market)")
+    if not isinstance(positions, (pd.DataFrame, str, Path)):
+        raise ArgumentTypeError("positions", "a positions DataFrame or file path", positions)
     pos = _normalised(positions, market)
     a = market_arrays(pos, market)
     n = len(pos)

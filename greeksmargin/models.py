@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from . import io
-from .errors import InputError, ModelError
+from .errors import ArgumentTypeError, InputError, ModelError
 from .rules.combine import Expression, parse_expression
 from .scenarios import VOL_STATES, ScenarioGrid, VolShockRule
 
@@ -547,8 +547,13 @@ def _resolve(name_or_path: str | Path) -> Path:
         return p
     cand = models_dir() / f"{name_or_path}.toml"
     if not cand.exists():
-        known = ", ".join(list_models()["name"]) or "none"
-        raise ModelError(f"unknown model '{name_or_path}' (shipped models: {known})", file=str(cand))
+        names = list(list_models()["name"])
+        from .schemas import nearest
+
+        sug = nearest(str(name_or_path), names)
+        hint = f"did you mean '{sug}'? " if sug else ""
+        raise ModelError(f"unknown model '{name_or_path}' ({hint}shipped models: {', '.join(names) or 'none'})",
+                         file=str(cand))
     return cand
 
 
@@ -571,6 +576,9 @@ def load_model(name_or_path: str | Path | Model) -> Model:
     """
     if isinstance(name_or_path, Model):
         return name_or_path
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise ArgumentTypeError("name_or_path", "a model name, a model file path (str or Path) or a Model",
+                                name_or_path)
     path = _resolve(name_or_path)
     return _load_path(str(path.resolve()) if path.exists() else str(path), _mtime(path))
 

@@ -29,10 +29,9 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import GreeksMarginError, InputError, ModelError
-
 from .units import MAX_DECIMAL_VOL  # noqa: E402  (a vol above it is a percentage)
 
 __all__ = [
@@ -195,7 +194,7 @@ def _describe(err: Mapping[str, Any], known: set[str]) -> tuple[str, str]:
         if len(loc) >= 2 and loc[-2] == "components":
             known_c = sorted(Components.model_fields)
             return key, f"unknown component '{name}' (known components: {', '.join(known_c)})"
-        sug = nearest(name, known)
+        sug = nearest(name, known - {name})
         hint = f" (did you mean '{sug}'?)" if sug else ""
         return key, f"unknown key '{name}'{hint}"
     if typ == "missing":
@@ -285,6 +284,22 @@ class ModelFile(Strict):
     meta: Meta
     domain: Domain | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _near_miss_tables(cls, data: Any) -> Any:
+        """Refuse a top-level name close to a declared one: a typo, even where extra tables are allowed.
+
+        (The coin tables of Deribit PM and new SIMM risk classes are extra tables.)
+        """
+        if isinstance(data, dict):
+            declared = set(cls.model_fields)
+            for k in data:
+                if k not in declared:
+                    m = difflib.get_close_matches(str(k), sorted(declared), n=1, cutoff=0.8)
+                    if m:
+                        raise ValueError(f"unknown table [{k}] (did you mean [{m[0]}]?)")
+        return data
+
 
 # component methodologies (greeks-stress, deribit-standard, tims-pm): models.py COMPONENT_SPECS
 VolState = Literal["up", "none", "down"]
@@ -306,7 +321,7 @@ class VolShockTable(Strict):
 
 class GridOverride(Strict):
     range_down: Annotated[float, Field(gt=0.0, lt=1.0)] | None = None
-    range_up: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
+    range_up: Annotated[float, Field(gt=0.0, le=3.0)] | None = None
     tail_weight: Fraction | None = None
     vol_up: VolShock | None = None
     vol_down: Annotated[float, Field(ge=0.0, le=1.0)] | None = None
@@ -314,7 +329,7 @@ class GridOverride(Strict):
 
 class Grid(Strict):
     range_down: Annotated[float, Field(gt=0.0, lt=1.0)]
-    range_up: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
+    range_up: Annotated[float, Field(gt=0.0, le=3.0)] | None = None  # a regular scan range (tails: tail_moves)
     points_down: Annotated[int, Field(ge=1, le=200)] = 4
     points_up: Annotated[int, Field(ge=1, le=200)] | None = None
     include_zero: bool = True
@@ -328,7 +343,7 @@ class Grid(Strict):
 
 
 Shock = Annotated[float, Field(ge=0.0, le=1.0)]  # a relative price fall (or rise) as a decimal
-RiseShock = Annotated[float, Field(ge=0.0, le=10.0)]
+RiseShock = Annotated[float, Field(ge=0.0, le=3.0)]
 
 
 class ScanC(Strict):
@@ -538,7 +553,7 @@ class SpanFile(ModelFile):
 class PM2Scenario(Strict):
     spot_multiplier: Annotated[float, Field(gt=0.0, le=10.0)]
     vol: Literal["up", "down", "none", "linear", "abs"]
-    dampening: Fraction = 1.0
+    dampening: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0  # published stress cases use up to 4
 
 
 class PM2Settlement(Strict):
@@ -564,8 +579,8 @@ class PM2Margin(Strict):
     im_loss_factor: Annotated[float, Field(ge=0.0, le=10.0)]
     short_rate_multscale: Annotated[float, Field(ge=0.0, le=10.0)]
     long_rate_multscale: Annotated[float, Field(ge=0.0, le=10.0)]
-    short_rate_addscale: Annotated[float, Field(ge=0.0, le=1.0)]
-    long_rate_addscale: Annotated[float, Field(ge=0.0, le=1.0)]
+    short_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]  # published stress cases use up to 5
+    long_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]
     base_static_discount: Fraction
     base_static_discount_neg: Annotated[float, Field(ge=1.0, le=2.0)]
 
@@ -591,14 +606,14 @@ class PM2Other(Strict):
 
 
 class PM2Skew(Strict):
-    linear_scale_cap: Annotated[float, Field(ge=0.0, le=5.0)]
+    linear_scale_cap: Annotated[float, Field(ge=0.0, le=20.0)]  # published stress cases use up to 9.5
     linear_cbase: Annotated[float, Field(ge=-5.0, le=5.0)]
-    abs_scale_cap: Annotated[float, Field(ge=0.0, le=5.0)]
+    abs_scale_cap: Annotated[float, Field(ge=0.0, le=20.0)]
     abs_cbase: Annotated[float, Field(ge=-5.0, le=5.0)]
     min_k_star: Annotated[float, Field(gt=0.0, le=1.0)]
     min_width_scale: Annotated[float, Field(gt=0.0, le=100.0)]
-    vol_param_static: Annotated[float, Field(ge=0.0, le=5.0)]
-    vol_param_scale: Annotated[float, Field(ge=-5.0, le=5.0)]
+    vol_param_static: Annotated[float, Field(ge=0.0, le=10.0)]
+    vol_param_scale: Annotated[float, Field(ge=-10.0, le=10.0)]
 
 
 class DerivePM2File(ModelFile):
@@ -618,17 +633,19 @@ RiskWeight = Annotated[float, Field(ge=0.0, le=1e4)]
 Threshold = Annotated[float, Field(gt=0.0, le=MAX_MAGNITUDE)]
 
 
+Horizon = Literal["10d", "1d"]
+
+
 class SimmGeneral(Strict):
-    model_config = ConfigDict(extra="allow")
     horizons: list[Literal["10d", "1d"]]
     delta_confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.99
     curvature_confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.995
     curvature_factor: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
     residual_bucket: str = "Residual"
-    concentration: dict[str, bool] = {}
-    vega_sigma_days: dict[str, Days] = {}
-    curvature_scale_days: dict[str, Days] = {}
-    tenor_unit_days: dict[str, Days | str] = {}
+    concentration: dict[Horizon, bool] = {}
+    vega_sigma_days: dict[Horizon, Days] = {}
+    curvature_scale_days: dict[Horizon, Days] = {}
+    tenor_unit_days: dict[Literal["d", "w", "m", "y"], Days | str] = {}
 
 
 class SimmRiskClassCorr(Strict):
@@ -638,17 +655,16 @@ class SimmRiskClassCorr(Strict):
 
 class SimmEquityDelta(Strict):
     concentration_threshold: list[Threshold]
-    risk_weight: dict[str, list[RiskWeight]]
+    risk_weight: dict[Horizon, list[RiskWeight]]
 
 
 class SimmEquityVega(Strict):
     concentration_threshold: list[Threshold]
-    risk_weight: dict[str, list[Annotated[float, Field(ge=0.0, le=10.0)]]]
-    historical_volatility_ratio: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]]
+    risk_weight: dict[Horizon, list[Annotated[float, Field(ge=0.0, le=10.0)]]]
+    historical_volatility_ratio: dict[Horizon, Annotated[float, Field(gt=0.0, le=1.0)]]
 
 
 class SimmEquity(Strict):
-    model_config = ConfigDict(extra="allow")
     buckets: list[str]
     intra_bucket_correlation: list[Corr]
     inter_bucket_buckets: list[str]
@@ -659,23 +675,21 @@ class SimmEquity(Strict):
 
 
 class SimmFXDelta(Strict):
-    model_config = ConfigDict(extra="allow")
     correlation_regular_calc_ccy: list[list[Corr]]
     correlation_high_vol_calc_ccy: list[list[Corr]]
     concentration_categories: list[list[str]]
     concentration_threshold: list[Threshold]
-    risk_weight: dict[str, list[list[RiskWeight]]]
+    risk_weight: dict[Horizon, list[list[RiskWeight]]]
 
 
 class SimmFXVega(Strict):
-    model_config = ConfigDict(extra="allow")
     correlation: Corr
     concentration_threshold: list[Threshold]
-    historical_volatility_ratio: dict[str, Annotated[float, Field(gt=0.0, le=1.0)]] = {}
+    risk_weight: dict[Horizon, RiskWeight | list[RiskWeight] | list[list[RiskWeight]]] = {}
+    historical_volatility_ratio: dict[Horizon, Annotated[float, Field(gt=0.0, le=1.0)]] = {}
 
 
 class SimmFX(Strict):
-    model_config = ConfigDict(extra="allow")
     high_vol_currencies: list[str] = []
     delta: SimmFXDelta
     vega: SimmFXVega
@@ -691,7 +705,8 @@ def _generic_simm(obj: Any, path: str) -> None:
                 if "correlation" in str(k):
                     arr = np.asarray(v, dtype=float) if _is_numeric(v) else None
                     if arr is not None and arr.size and (np.abs(arr) > 1).any():
-                        raise ValueError(f"{path}.{k}: correlations must lie in [-1, 1] (got {arr[np.abs(arr) > 1][0]})")
+                        x = arr[np.abs(arr) > 1][0]
+                        raise ValueError(f"{path}.{k}: correlations must lie in [-1, 1] (got {x})")
                     if arr is not None and arr.ndim == 2 and arr.shape[0] == arr.shape[1] and np.allclose(
                             np.diag(arr), 1.0):
                         try:
@@ -835,6 +850,17 @@ def check_market(d: Mapping[str, Any], file: str) -> None:
 
 
 # ---------------------------------------------------------------------------------- validation cases
+class DeribitPMCaseParams(DeribitPMCurrency):
+    """Parameters of a published Deribit PM response (extra exchange keys are kept, as the API returns)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finite(cls, data: Any) -> Any:
+        return _finite_tree(data)
+
+
 class DeribitPMCasePosition(Strict):
     instrument: str
     kind: Literal["option", "future", "perpetual"]
@@ -853,7 +879,7 @@ class DeribitPMCase(Strict):
     currency: str
     timestamp_ms: Annotated[int, Field(gt=0, lt=9_223_372_036_854)]
     index_price: Positive
-    parameters: dict[str, Any]
+    parameters: DeribitPMCaseParams
     positions: list[DeribitPMCasePosition]
     expected: dict[str, Any]
     notes: str | list[str] = ""
@@ -940,11 +966,22 @@ class Pm2Portfolio(Strict):
     forwards: list[Pm2Forward]
 
 
+class Pm2CaseParams(Strict):
+    scenarios: Annotated[list[PM2Scenario], Field(min_length=1)]
+    settlement: PM2Settlement | None = None
+    labels: PM2Labels | None = None
+    vol_shock: PM2VolShock
+    margin: PM2Margin
+    basis_contingency: PM2Basis
+    other_contingency: PM2Other
+    skew_shock: PM2Skew
+
+
 class Pm2Case(Strict):
     id: int | str
     name: str = ""
     portfolio: Pm2Portfolio
-    parameters: dict[str, FiniteTree]
+    parameters: Pm2CaseParams
     expected: dict[str, FiniteTree]
     source: str = ""
     notes: str | list[str] = ""

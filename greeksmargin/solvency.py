@@ -63,7 +63,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .collateral import asset_underlying, collateral_exposure
-from .errors import ComputationError, InputError
+from .errors import ComputationError, InputError, expect_type
 from .market import MarketSnapshot, UnderlyingMarket
 
 __all__ = [
@@ -1161,6 +1161,10 @@ def assess_solvency(
     -------
     SolvencyResult
     """
+    expect_type(positions, "positions", pd.DataFrame, "a positions DataFrame (greeksmargin.load_positions)")
+    expect_type(market, "market", MarketSnapshot, "a MarketSnapshot (greeksmargin.load_market)")
+    if collateral is not None:
+        expect_type(collateral, "collateral", pd.DataFrame, "a collateral DataFrame (load_collateral) or None")
     fn = margin_fn or margin_function(model)
     vr = vol_reaction or VolReaction.from_model(model if margin_fn is None else None, market.underlyings)
     book = Book(positions, market, collateral, fn, vol_reaction=vr)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import io
 from ..errors import InputError
+from ._args import count, number
 from ._output import format_table, records
 
 FORMATS = ("table", "csv", "json", "html")
@@ -75,6 +76,9 @@ def _moves(spec: list[str] | None) -> dict[str, float]:
                 out[u.strip()] = float(v)
             except ValueError:
                 raise InputError(f"--move value must be a number (got {v!r})", column="--move") from None
+            if not (np.isfinite(out[u.strip()]) and -1.0 < out[u.strip()] <= 10.0):
+                raise InputError(f"--move {part.strip()}: relative move out of range (allowed (-1, 10])",
+                                 column="--move")
     return out
 
 
@@ -83,11 +87,14 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
         return None
     if "=" not in spec:
         try:
-            return float(spec)
+            x = float(spec)
         except ValueError:
             raise InputError(
                 f"--liquidity must be a number or U=number,... (got {spec!r})", column="--liquidity"
             ) from None
+        if not (np.isfinite(x) and x > 0):
+            raise InputError(f"--liquidity must be a positive USD notional (got {spec!r})", column="--liquidity")
+        return x
     out = {}
     for part in spec.split(","):
         u, v = part.split("=", 1)
@@ -95,6 +102,8 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
             out[u.strip()] = float(v)
         except ValueError:
             raise InputError(f"--liquidity value must be a number (got {v!r})", column="--liquidity") from None
+        if not (np.isfinite(out[u.strip()]) and out[u.strip()] > 0):
+            raise InputError(f"--liquidity {part.strip()}: must be a positive USD notional", column="--liquidity")
     return out
 
 
@@ -136,25 +145,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("liquidate", help="liquidate one account step by step until MM is restored or equity is gone")
     _common(p)
     p.add_argument("--account", required=True, help="the account to liquidate")
-    p.add_argument("--slippage", type=float, default=0.002, help="cost as a fraction of underlying notional")
-    p.add_argument("--step-fraction", type=float, default=1.0, help="fraction of a position closed per step")
+    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.002, help="cost as a fraction of underlying notional")
+    p.add_argument("--step-fraction", type=number(0.0, 1.0, lo_open=True), default=1.0,
+        help="fraction of a position closed per step")
     p.add_argument("--move", action="append", metavar="U=M", help="liquidate at a moved market, e.g. SPX=-0.1")
     p.add_argument("--untradable", default="", help="comma-separated instruments that cannot trade")
     p.set_defaults(func=run_liquidate)
 
     p = sub.add_parser("cascade", help="liquidation cascade over a population, cross vs isolated margin")
     _common(p)
-    p.add_argument("--shock", type=float, required=True, help="initial relative move, e.g. -0.25")
+    p.add_argument("--shock", type=number(-1.0, 10.0, lo_open=True), required=True,
+        help="initial relative move, e.g. -0.25")
     p.add_argument("--underlying", help="shock only this underlying (default: all)")
     p.add_argument("--impact", choices=("linear", "sqrt", "none"), default="linear", help="price impact model")
     p.add_argument("--liquidity", help="USD notional that moves the price 100%%: a number or BTC=2e9,ETH=1e9")
-    p.add_argument("--slippage", type=float, default=0.0, help="cost as a fraction of underlying notional")
-    p.add_argument("--max-rounds", type=int, default=100, help="cap on the number of rounds")
+    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.0, help="cost as a fraction of underlying notional")
+    p.add_argument("--max-rounds", type=count(1), default=100, help="cap on the number of rounds")
     p.add_argument("--mode", choices=("cross", "isolated", "both"), default="both", help="margin mode(s)")
     p.set_defaults(func=run_cascade_cmd)
 
     p = sub.add_parser("population", help="generate a synthetic population of accounts (positions + collateral)")
-    p.add_argument("--accounts", type=int, default=10000, help="number of accounts")
+    p.add_argument("--accounts", type=count(1), default=10000, help="number of accounts")
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--market", type=Path, help="market snapshot (default: the bundled example market)")
