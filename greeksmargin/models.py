@@ -67,6 +67,7 @@ META_SPEC: Spec = {
     "effective_date": (str, True, None),
     "notes": ("str_or_list", False, ""),
     "calibration": ("table", False, {}),
+    "status": (str, False, "illustrative"),  # DOMAIN.md; values checked by greeksmargin.schemas
 }
 
 GRID_SPEC: Spec = {
@@ -212,6 +213,7 @@ TOP_SPEC: Spec = {
     "components": ("table", True, None),
     "combine": ("table", True, None),
     "aggregate": ("table", True, None),
+    "domain": ("table", False, {}),  # DOMAIN.md; values checked by greeksmargin.schemas
 }
 
 

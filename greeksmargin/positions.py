@@ -65,6 +65,7 @@ SETTLEMENTS = ("linear", "inverse")
 #: largest accepted |quantity| (contracts), strike (USD) and multiplier: beyond them a figure is a typo
 MAX_QUANTITY = 1e12
 MAX_PRICE = 1e12
+MIN_STRIKE = 1e-9
 MAX_MULTIPLIER = 1e9
 _OPTION_TYPES = {"call": "call", "c": "call", "put": "put", "p": "put"}
 
@@ -178,10 +179,16 @@ def load_positions(
 
     # strike
     strike = _numeric(df, "strike", where, idx, required_mask=is_opt, what="an option needs a strike")
-    bad = is_opt & ~(strike > 0)
+    bad = is_opt & ~(strike >= MIN_STRIKE)
     if bad.any():
         r = _first_bad(bad, idx)
-        raise where.error(f"strike must be positive (got {float(strike[idx.get_loc(r)])!r})", r, "strike")
+        raise where.error(f"strike must be positive (got {float(strike[idx.get_loc(r)])!r}; allowed "
+                          f"[{MIN_STRIKE:g}, {MAX_PRICE:.0e}])", r, "strike")
+    bad = ~is_opt & ~np.isnan(strike) & ~((strike >= 0) & (strike <= MAX_PRICE))
+    if bad.any():  # a strike on a future / perpetual / spot row is not used, but a bad one is a bad row
+        r = _first_bad(bad, idx)
+        raise where.error(f"strike must be empty or a number in [0, {MAX_PRICE:.0e}] on a {kind.loc[r]} row "
+                          f"(got {float(strike[idx.get_loc(r)])!r})", r, "strike")
     check_magnitude(np.where(is_opt, strike, 0.0), idx, "strike", where.error, max_abs=MAX_PRICE)
     out["strike"] = np.where(is_opt, strike, np.nan)
 
@@ -254,6 +261,11 @@ def load_positions(
         )
     out["settlement"] = settle
     prem = text("premium_currency")
+    bad = prem.notna() & ~prem.fillna("").str.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}")
+    if bad.any():
+        r = _first_bad(bad, idx)
+        raise where.error(f"not a currency code: {prem.loc[r]!r} (expected e.g. USD, USDC, BTC)", r,
+                          "premium_currency")
     default_prem = pd.Series(np.where(settle == "inverse", out["underlying"], "USD"), index=idx)
     out["premium_currency"] = prem.where(prem.notna(), default_prem).astype(object)
     out = out[list(COLUMNS)]

@@ -112,7 +112,7 @@ NonNeg = Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
 Power = Annotated[float, Field(ge=0.0, le=2.0)]  # exponent of a term-structure power law
 Days = Annotated[float, Field(gt=0.0, le=36500.0)]
 VolShock = Annotated[float, Field(ge=0.0, le=5.0)]  # a vol move in decimals (5 = 500 vol points)
-Rate = Annotated[float, Field(ge=-1.0, le=1.0)]  # continuously compounded decimal rate
+Rate = Annotated[float, Field(ge=-0.25, le=1.0)]  # continuously compounded decimal rate (5 % = 0.05)
 Vol = Annotated[float, AfterValidator(_vol)]  # decimal implied vol (0.55 = 55 %), (0, 5]
 DateLike = Annotated[Any, AfterValidator(_date)]
 DateKey = Annotated[str, AfterValidator(_date)]
@@ -143,13 +143,13 @@ def check_psd(m: np.ndarray, tol: float = 1e-9) -> None:
 
 
 # ------------------------------------------------------------------------------------ error conversion
-def _loc(loc: tuple[Any, ...]) -> str:
+def _loc(loc: tuple[Any, ...], branches: frozenset[str] = frozenset()) -> str:
     s = ""
     for k in loc:
         if isinstance(k, int):
             s += f"[{k}]"
-        elif str(k).startswith(("function-", "list[", "dict[", "union[", "tagged-union")) or k in (
-                "str", "float", "int", "bool", "list", "dict", "[key]"):
+        elif str(k).startswith(("function-", "list[", "dict[", "union[", "tagged-union", "constrained-")) or k in (
+                "str", "float", "int", "bool", "list", "dict", "date", "datetime", "[key]", "any") or k in branches:
             continue  # pydantic's name of a union / validator branch, not a key of the file
         else:
             s += f".{k}" if s else str(k)
@@ -184,9 +184,22 @@ def nearest(word: str, choices: Any) -> str | None:
     return m[0] if m else None
 
 
-def _describe(err: Mapping[str, Any], known: set[str]) -> tuple[str, str]:
+def _model_names(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
+    """Class names of ``model`` and the schemas nested in it (pydantic's names of union branches)."""
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return set()
+    seen.add(model)
+    names = {model.__name__}
+    for f in model.model_fields.values():
+        for t in _nested_models(f.annotation):
+            names |= _model_names(t, seen)
+    return names
+
+
+def _describe(err: Mapping[str, Any], known: set[str], branches: frozenset[str] = frozenset()) -> tuple[str, str]:
     loc = tuple(err["loc"])
-    key = _loc(loc)
+    key = _loc(loc, branches)
     typ = err["type"]
     inp = err.get("input")
     if typ == "extra_forbidden":
@@ -228,15 +241,21 @@ def to_error(exc: ValidationError, model: type[BaseModel], *, file: str | None, 
     from .errors import CaseFormatError, MarketDataError
 
     known = _field_names(model)
+    branches = frozenset(_model_names(model))
     errs = sorted(exc.errors(), key=lambda e: (e["type"] != "extra_forbidden", e["type"] == "missing"))
+    described: dict[str, list[str]] = {}
+    for e in errs:
+        k, m = _describe(e, known, branches)
+        described.setdefault(k, []).append(m)
+    # a union reports one error per branch at the same key: keep the value errors over "wrong type"
+    flat = [(k, next((m for m in ms if not m.startswith("wrong type")), ms[0])) for k, ms in described.items()]
     parts = []
     keys = []
-    for e in errs[:3]:
-        key, msg = _describe(e, known)
+    for key, msg in flat[:3]:
         key = f"{prefix}{'' if key.startswith('[') else '.'}{key}" if prefix and key else (prefix or key)
         keys.append(key)
         parts.append(f"key '{key}': {msg}" if key else msg)
-    more = f" (and {len(errs) - 3} more problems)" if len(errs) > 3 else ""
+    more = f" (and {len(flat) - 3} more problems)" if len(flat) > 3 else ""
     if kind == "model":  # ModelError names the first key itself
         first = parts[0].split(": ", 1)[1] if keys[0] else parts[0]
         return ModelError("; ".join([first, *parts[1:]]) + more, file=file, key=keys[0] or None)
@@ -254,17 +273,54 @@ def validate(model: type[BaseModel], data: Any, *, file: str | None, kind: str, 
 
 
 # ---------------------------------------------------------------------------------------- model files
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+def _scalar_finite(data: Any) -> Any:
+    if isinstance(data, dict):
+        for k, v in data.items():
+            if not isinstance(v, (str, int, float, bool, date, datetime)):
+                raise ValueError(f"{k}: expected a number, a string or a date (got {type(v).__name__})")
+            if isinstance(v, float) and not math.isfinite(v):
+                raise ValueError(f"{k}: must be a finite number (got {v})")
+    return data
+
+
+class CalibrationRecord(Strict):
+    """One ``[meta.calibration.<target>]`` record written by greeksmargin.calibration (more keys allowed)."""
+
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] | None = None
+    mpor_days: Annotated[int, Field(ge=1, le=365)] | None = None
+    scale: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
+    start: DateLike | None = None
+    end: DateLike | None = None
+    price_shock_down: Annotated[float, Field(ge=0.0, lt=1.0)] | None = None
+    price_shock_up: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scalars(cls, data: Any) -> Any:
+        _scalar_finite(data)
+        if isinstance(data, dict):
+            for k, v in data.items():
+                is_num = isinstance(v, (int, float)) and not isinstance(v, bool)
+                if ("shock" in k or "reference" in k) and not k.endswith("days") and is_num and not 0.0 <= v <= 10.0:
+                    raise ValueError(f"{k}: a calibrated shock must lie in [0, 10] (got {v})")
+        return data
+
+
 class Meta(Strict):
     """``[meta]`` of every model file."""
 
-    name: str
-    methodology: str
-    version: str
+    name: NonEmpty
+    methodology: NonEmpty
+    version: NonEmpty
     description: str = ""
-    source: str
-    effective_date: str | date
+    source: NonEmpty
+    effective_date: NonEmpty | date
     notes: str | list[str] = ""
-    calibration: dict[str, Any] = {}
+    calibration: dict[str, CalibrationRecord] = {}
     checked_against: str | list[str] = ""
     choices: list[str] = []
     status: Literal["published", "illustrative"] = "illustrative"
@@ -809,12 +865,28 @@ class SurfaceSlice(Strict):
     vols: list[Vol]
 
 
+#: allowed surface points per axis (strike in USD, log-moneyness ln K/F)
+SURFACE_POINT_RANGES = {"strike": (0.0, MAX_MAGNITUDE), "log_moneyness": (-10.0, 10.0)}
+
+
 class Surface(Strict):
-    axis: Literal["strike", "moneyness", "log_moneyness", "delta"] = "log_moneyness"
+    axis: Literal["log_moneyness", "strike"] = "log_moneyness"  # greeksmargin.market.SURFACE_AXES
     expiries: list[DateLike] | None = None
     points: list[Finite] | None = None
     vols: list[list[Vol]] | None = None
     slices: list[SurfaceSlice] | None = None
+
+    @model_validator(mode="after")
+    def _axis_range(self) -> Surface:
+        lo, hi = SURFACE_POINT_RANGES[self.axis]
+        groups = [("points", self.points or [])] + [(f"slices[{i}].points", s.points)
+                                                    for i, s in enumerate(self.slices or [])]
+        for where, pts in groups:
+            for j, x in enumerate(pts):
+                if not lo <= x <= hi:
+                    raise ValueError(f"{where}[{j}] = {x!r} is out of range for axis '{self.axis}' "
+                                     f"(allowed [{lo:g}, {hi:g}])")
+        return self
 
 
 class UnderlyingMarketFile(Strict):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import io as _io
 import json
-import os
 import random
 import re
 import shutil
@@ -198,7 +197,7 @@ def positions_cases(c: Corpus) -> None:
         add("positions: duplicate column", col, "\n".join(lines) + "\n", (col, "duplicate"))
     # bad numbers in numeric columns
     for col, rows in (("strike", options), ("quantity", list(base.index)), ("multiplier", list(base.index))):
-        for label, val in BAD_NUMBERS:
+        for _label, val in BAD_NUMBERS:
             r = rng.choice(rows)
             df = base.copy()
             df.loc[r, col] = val
@@ -419,14 +418,10 @@ def market_cases(c: Corpus) -> None:
     add("market: file", "TOML syntax in .toml", "valuation_time = 2026-11-20T08:00:00Z\n[underlyings.BTC\nspot=1",
         (), name="market.toml")
     add("market: file", "unsupported suffix", text, ("yaml",), name="market.yaml")
-    add("market: encoding (read as the original)", "UTF-16", text.encode("utf-16"), ())
-    c.cases[-1].same_as = c.baseline(["greeks", pos, DATA / "example_market.json"])
-    c.cases[-1].run = lambda p=c.tmp / f"c{len(c.cases) - 1:04d}" / "market.json": cli(
-        ["greeks", pos, p])
-    add("market: encoding (read as the original)", "UTF-8 BOM", text.encode("utf-8-sig"), ())
-    c.cases[-1].same_as = c.baseline(["greeks", pos, DATA / "example_market.json"])
-    c.cases[-1].run = lambda p=c.tmp / f"c{len(c.cases) - 1:04d}" / "market.json": cli(
-        ["greeks", pos, p])
+    for label, data in (("UTF-16", text.encode("utf-16")), ("UTF-8 BOM", text.encode("utf-8-sig"))):
+        p = c.file("market.json", data)
+        c.add("market: encoding (read as the original)", label, lambda p=p: cli(["greeks", pos, p]), (),
+              same_as=c.baseline(["greeks", pos, DATA / "example_market.json"]))
     # TOML market
     tm = tomli_w.dumps(raw)
     for label, rep in (("spot as string", ("spot = 95000.0", 'spot = "95000"')),
@@ -547,7 +542,7 @@ def _model_cases(c: Corpus, name: str, n_numbers: int, rng: random.Random) -> No
 
     nums = [(p, v) for p, v in _walk_numbers(raw) if p[0] != "meta"]
     picks = rng.sample(nums, min(n_numbers, len(nums)))
-    for p, v in picks:
+    for p, _v in picks:
         key = _key_token(p)
         for label, new in (("string", "abc"), ("nan", float("nan")), ("inf", float("inf"))):
             d = tomllib.loads(path.read_text())
@@ -658,7 +653,8 @@ def validation_cases(c: Corpus) -> None:
         raw = json.loads(src.read_text())
         text = json.dumps(raw, indent=1)
 
-        def add(cat: str, label: str, content: str, where: tuple[str, ...], suite: str = suite) -> None:
+        def add(cat: str, label: str, content: str, where: tuple[str, ...], suite: str = suite,
+                folder: str = folder) -> None:
             p = c.file(f"{folder}_cases.json", content)
             c.add(f"validation case: {cat}", f"{suite}: {label}", lambda: cli(["validate", suite, "--cases", p]),
                   (f"{folder}_cases.json", *where))
@@ -684,7 +680,7 @@ def validation_cases(c: Corpus) -> None:
         del tables
     src = CASES / "deribit_chain" / "btc_2020-05-14.csv"
     base = pd.read_csv(src, dtype=str, keep_default_na=False)
-    for col, v, field in (("mark_iv", "NaN", "vol"), ("strike", "-1", "strike"), ("underlying_price", "abc", ""),
+    for col, v, fld in (("mark_iv", "NaN", "vol"), ("strike", "-1", "strike"), ("underlying_price", "abc", ""),
                           ("expiration_timestamp", "x", ""), ("mark_iv", "1e400", "vol"), ("mark_iv", "-20", "vol"),
                           ("strike", "0", "strike")):
         r = rng.randrange(len(base))
@@ -693,8 +689,8 @@ def validation_cases(c: Corpus) -> None:
         p = c.file("chain.csv", _csv_text(df))
         c.add("validation case: deribit chain", f"{col}={v} row {r}",
               lambda p=p: cli(["validate", "deribit-chain", "--cases", p]), ("chain.csv", f"row {r}", col))
-        if field:
-            c.cases[-1].case_fail = (base.loc[r, "instrument_name"], field)
+        if fld:
+            c.cases[-1].case_fail = (base.loc[r, "instrument_name"], fld)
     p = c.file("chain.csv", _csv_text(base.rename(columns={"mark_iv": "markiv"})))
     c.add("validation case: deribit chain", "mark_iv->markiv", lambda p=p: cli(["validate", "deribit-chain",
           "--cases", p]), ("chain.csv", "markiv"))
