@@ -211,7 +211,8 @@ def _describe(err: Mapping[str, Any], known: set[str], branches: frozenset[str] 
         hint = f" (did you mean '{sug}'?)" if sug else ""
         return key, f"unknown key '{name}'{hint}"
     if typ == "missing":
-        return key, "missing parameter (a required key)"
+        name = next((str(k) for k in reversed(loc) if not isinstance(k, int)), key)
+        return key, f"missing parameter (a required key; missing key '{name}')"
     msg = str(err["msg"]).replace("Value error, ", "")
     if typ.endswith(("_type", "_parsing")) or typ in ("model_type", "dict_type", "list_type"):
         msg = f"wrong type: {msg}"
