@@ -195,6 +195,7 @@ def to_crif(
         rows per qualifier and tenor with non-zero weight (AmountUSD = vega per vol point). Zero rows
         are dropped.
     """
+    expect_type(priced, "priced", pd.DataFrame, "a DataFrame of priced positions (price_positions)")
     qmap = dict(qualifier_map or {})
     bmap = {**DEFAULT_BUCKETS, **dict(bucket_map or {})}
     und = priced["underlying"].astype(str)

@@ -130,6 +130,9 @@ def load_collateral(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         if c not in df.columns:
             out[c] = np.nan
             continue
+        if df[c].dtype == bool or pd.api.types.is_complex_dtype(df[c].dtype):
+            raise _err(f"{c} must be a real number (got a {df[c].dtype} column)", file, is_file,
+                       df.index[0] if len(df) else None, c)
         num = pd.to_numeric(df[c], errors="coerce")
         not_num = num.isna() & df[c].notna() & (df[c].astype(str).str.strip() != "")
         if not_num.any():

@@ -40,7 +40,7 @@ from typing import Any
 import pandas as pd
 
 from . import io
-from .errors import ArgumentTypeError, InputError, ModelError
+from .errors import ArgumentTypeError, InputError, ModelError, expect_path
 from .rules.combine import Expression, parse_expression
 from .scenarios import VOL_STATES, ScenarioGrid, VolShockRule
 
@@ -632,6 +632,8 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
         ``compute_margin``: natively, or through a book adapter of :mod:`greeksmargin.methodologies`), ``file``.
     """
     rows = []
+    if folder is not None and not Path(expect_path(folder, "folder")).is_dir():
+        raise ModelError("not a folder of model files", file=str(folder))
     for p in io.list_files(folder or models_dir(), "*.toml"):
         try:
             raw = io.read_toml(p)

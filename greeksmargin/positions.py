@@ -221,7 +221,10 @@ def load_positions(
         raise where.error(f"an {kind.loc[r]} needs an expiry", r, "expiry")
     expiry = expiry.where(needs_expiry, pd.NaT)
     if valuation_time is not None:
-        vt = to_utc(valuation_time)
+        try:
+            vt = to_utc(valuation_time)
+        except (ValueError, TypeError, OverflowError):
+            raise InputError(f"argument 'valuation_time' is not a date-time (got {valuation_time!r})") from None
         bad = needs_expiry & (expiry <= vt).to_numpy()
         if bad.any():
             r = _first_bad(bad, idx)
@@ -338,8 +341,8 @@ def _numeric(
             raise where.error(what, _first_bad(required_mask, idx), col)
         return np.full(len(df), np.nan)
     raw = df[col]
-    if raw.dtype == bool:
-        raise where.error("must be a number (got a boolean)", idx[0] if len(idx) else None, col)
+    if raw.dtype == bool or pd.api.types.is_complex_dtype(raw.dtype):
+        raise where.error(f"must be a real number (got a {raw.dtype} column)", idx[0] if len(idx) else None, col)
     vals = pd.to_numeric(raw, errors="coerce")
     blank = raw.isna() | (raw.astype(str).str.strip() == "")
     bad = vals.isna() & ~blank

@@ -138,6 +138,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distance", choices=("auto", "yes", "no"), default="auto",
                    help=f"distance to liquidation (auto: when at most {AUTO_DISTANCE_MAX} accounts)")
     p.add_argument("--move", action="append", metavar="U=M", help="evaluate at a moved market, e.g. BTC=-0.2")
+    p.add_argument("--keep-going", action="store_true",
+                   help="set aside the accounts with a bad row (positions and collateral), compute the others, "
+                   "list the accounts not computed and exit 3 when there are any")
     p.add_argument("--path-account", action="append", metavar="ACCOUNT",
                    help="HTML: draw this account's equity path (default: the 3 accounts nearest to MM)")
     p.set_defaults(func=run_solvency)
@@ -181,7 +184,19 @@ def run_solvency(args: argparse.Namespace) -> int:
     from ..reports.solvency import solvency_report
     from ..solvency import Book, VolReaction, assess_solvency, equity_path, margin_function
 
-    positions, market, collateral = _inputs(args)
+    bad: dict[str, str] = {}
+    if args.keep_going:  # accounts with a bad row are set aside (positions and collateral), listed, exit 3
+        from ..collateral import load_collateral
+        from ..market import load_market
+        from ..positions import load_positions_collect
+
+        market = load_market(args.market)
+        positions, bad = load_positions_collect(args.positions, valuation_time=market.valuation_time)
+        collateral = load_collateral(args.collateral) if args.collateral else None
+        if collateral is not None and bad:
+            collateral = collateral[~collateral["account"].isin(list(bad))]
+    else:
+        positions, market, collateral = _inputs(args)
     t0 = time.perf_counter()
     n_acc = positions["account"].nunique()
     want = args.distance == "yes" or (args.distance == "auto" and n_acc <= AUTO_DISTANCE_MAX)
@@ -226,6 +241,15 @@ def run_solvency(args: argparse.Namespace) -> int:
             text += "\nDistance to liquidation\n" + _table(d.head(300))
         text += f"\ncomputed in {elapsed:.2f} s\n"
         _emit(text, args.out)
+    if not args.keep_going:
+        return 0
+    failed = acc[acc["error"].fillna("").astype(str) != ""]
+    errors = {**bad, **dict(zip(failed["account"].astype(str), failed["error"].astype(str)))}
+    if errors:
+        print(f"greeksmargin solvency: {len(errors)} account(s) not computed:", file=sys.stderr)
+        for a, e in errors.items():
+            print(f"  {a}: {e}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -239,6 +263,14 @@ def run_liquidate(args: argparse.Namespace) -> int:
     if args.account not in known:
         raise InputError(f"account '{args.account}' is not in the positions or the collateral", column="--account")
     untradable = [s.strip() for s in args.untradable.split(",") if s.strip()]
+    instruments = set(positions.loc[positions["account"] == args.account, "instrument"])
+    for s in untradable:
+        if s not in instruments:
+            from ..tables import nearest_column
+
+            near = nearest_column(s, sorted(instruments), cutoff=0.6)
+            hint = f" (did you mean '{near}'?)" if near else ""
+            raise InputError(f"instrument '{s}' is not held by account '{args.account}'{hint}", column="--untradable")
     res = liquidate_account(positions, market, collateral, args.account, args.model, moves=_moves(args.move),
                             slippage=args.slippage, step_fraction=args.step_fraction, untradable=untradable)
     if args.format == "csv":
