@@ -750,6 +750,10 @@ def argument_cases(c: Corpus) -> None:
         (["backtest", "btc", "--confidence", "-0.5"], ("confidence",)),
         (["sweep", "btc", "--confidence", "0.99,abc", "--serial"], ("confidence",)),
         (["sweep", "btc", "--mpor", "0", "--serial"], ("mpor",)),
+        (["liquidate", pos, mk, "--account", "MIXED", "--untradable", "NOPE-INSTR"], ("NOPE-INSTR", "untradable")),
+        (["validate", "all", "--cases", c.tmp / "no_cases_here"], ("no_cases_here",)),
+        (["population", "--accounts", "5", "--out", pos], ("cannot write",)),
+        (["margin", pos, mk, "--collateral", DATA], ("data",)),
     ):
         c.add("CLI: bad argument value", " ".join(map(str, argv[:1] + argv[3:] if len(argv) > 3 else argv))[:70],
               lambda a=argv: cli(a), where)
