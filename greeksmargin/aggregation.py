@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import InputError
+from .errors import ArgumentTypeError, InputError, expect_type
 
 __all__ = [
     "CASH_GREEKS",
@@ -107,6 +107,9 @@ def aggregate_greeks(priced: pd.DataFrame, by: Sequence[str] | str = ("account",
         coin delta; NaN for groups without positions in that coin). Sorted by the ``by`` columns
         (expiry buckets from the shortest to ``"none"``).
     """
+    expect_type(priced, "priced", pd.DataFrame, "a DataFrame of priced positions (price_positions)")
+    if not isinstance(by, (str, list, tuple)) or not all(isinstance(c, str) for c in by):
+        raise ArgumentTypeError("by", "a column name, a comma-separated string or a list of column names", by)
     cols = [c.strip() for c in by.split(",") if c.strip()] if isinstance(by, str) else list(by)
     df = priced.copy()
     if "expiry_bucket" in cols:
@@ -197,6 +200,7 @@ def to_crif(
         rows per qualifier and tenor with non-zero weight (AmountUSD = vega per vol point). Zero rows
         are dropped.
     """
+    expect_type(priced, "priced", pd.DataFrame, "a DataFrame of priced positions (price_positions)")
     qmap = dict(qualifier_map or {})
     bmap = {**DEFAULT_BUCKETS, **dict(bucket_map or {})}
     und = priced["underlying"].astype(str)

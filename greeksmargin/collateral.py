@@ -49,7 +49,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from . import io
-from .errors import InputError, MarketDataError
+from .errors import ArgumentTypeError, InputError, MarketDataError
+from .tables import check_columns, check_magnitude
 
 if TYPE_CHECKING:
     from .market import MarketSnapshot
@@ -65,6 +66,8 @@ __all__ = [
 ]
 
 COLUMNS = ("account", "asset", "amount", "price", "im_haircut", "mm_haircut")
+#: largest accepted |amount| (units of the asset) and price (USD)
+MAX_AMOUNT = 1e15
 REQUIRED = ("account", "asset", "amount")
 
 #: (IM haircut, MM haircut) per asset when the table gives none; house defaults (see module docstring)
@@ -110,13 +113,11 @@ def load_collateral(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         is_file, file, df = False, "<DataFrame>", source.copy()
     else:
-        is_file, file, df = True, str(source), io.read_table(source)
-    for c in REQUIRED:
-        if c not in df.columns:
-            raise InputError(f"missing required column (required: {', '.join(REQUIRED)})", file=file, column=c)
-    unknown = [c for c in df.columns if c not in COLUMNS]
-    if unknown:
-        raise InputError(f"unknown column (known: {', '.join(COLUMNS)})", file=file, column=str(unknown[0]))
+        if not isinstance(source, (str, Path)):
+            raise ArgumentTypeError("source", "a collateral file path (str or Path) or a DataFrame", source)
+        is_file, file = True, str(source)
+        df = io.read_table(source, keep_default_na=False, na_values=[""])
+    check_columns(df.columns, known=COLUMNS, required=REQUIRED, file=file, strict=True)
     out = pd.DataFrame(index=df.index)
     for c in ("account", "asset"):
         s = df[c]
@@ -129,6 +130,9 @@ def load_collateral(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         if c not in df.columns:
             out[c] = np.nan
             continue
+        if df[c].dtype == bool or pd.api.types.is_complex_dtype(df[c].dtype):
+            raise _err(f"{c} must be a real number (got a {df[c].dtype} column)", file, is_file,
+                       df.index[0] if len(df) else None, c)
         num = pd.to_numeric(df[c], errors="coerce")
         not_num = num.isna() & df[c].notna() & (df[c].astype(str).str.strip() != "")
         if not_num.any():
@@ -140,6 +144,12 @@ def load_collateral(source: str | Path | pd.DataFrame) -> pd.DataFrame:
     if bad.any():
         r = bad[bad].index[0]
         raise _err(f"amount must be a finite number (got {amount.loc[r]!r})", file, is_file, r, "amount")
+
+    def err(msg: str, row: Any, column: str | None) -> InputError:
+        return _err(msg, file, is_file, row, column)
+
+    check_magnitude(amount.to_numpy(), out.index, "amount", err, max_abs=MAX_AMOUNT)
+    check_magnitude(out["price"].to_numpy(), out.index, "price", err, max_abs=MAX_AMOUNT)
     price = out["price"]
     bad = price.notna() & ~(price > 0)
     if bad.any():
@@ -151,6 +161,7 @@ def load_collateral(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         if bad.any():
             r = bad[bad].index[0]
             raise _err(f"{c} must be in [0, 1) (got {h.loc[r]!r})", file, is_file, r, c)
+    out.attrs["source"] = file
     return out
 
 
@@ -229,9 +240,11 @@ def value_collateral(
     price = np.where(np.isnan(price), default_px, price)
     if np.isnan(price).any():
         i = int(np.flatnonzero(np.isnan(price))[0])
+        src = c.attrs.get("source")
         raise MarketDataError(
-            f"asset '{asset[i]}' has no price in the collateral table and no FX rate in the market snapshot",
-            file=market.source,
+            f"asset '{asset[i]}' has no price in the collateral table and no FX rate in the market snapshot "
+            f"{market.source}",
+            file=src, row=c.index[i] if src else None, column="asset" if src else None,
         )
     factor = np.ones(len(asset), dtype=float)
     for i, a in enumerate(asset):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import GreeksMarginError, InputError
+from .tables import check_columns
 
 __all__ = [
     "COMPARE_COLUMNS",
@@ -43,6 +44,9 @@ COMPARE_COLUMNS = [
     "account", "currency", "model_im", "exchange_im", "im_ratio", "im_log_ratio", "im_diff", "model_mm",
     "exchange_mm", "mm_ratio", "mm_log_ratio", "outlier", "status", "drivers",
 ]
+
+#: largest accepted exchange margin (any currency)
+MAX_MARGIN = 1e15
 
 _TOTAL_RULES = ("aggregation", "combination", "detail")
 
@@ -71,6 +75,8 @@ def normalize_exchange_margin(df: pd.DataFrame, source: str = "<exchange margin>
     d = df.copy()
     d.columns = [str(c).strip().lower() for c in d.columns]
     d = d.rename(columns={"im": "exchange_im", "mm": "exchange_mm"})
+    check_columns(d.columns, known=("account", "exchange_im", "exchange_mm", "currency"),
+                  required=("account", "exchange_im"), file=source, strict=True)
     for col in ("account", "exchange_im"):
         if col not in d.columns:
             raise InputError("missing column in the exchange-margin table", file=source, column=col)
@@ -85,16 +91,23 @@ def normalize_exchange_margin(df: pd.DataFrame, source: str = "<exchange margin>
         bad = num.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
         if col == "exchange_im":
             bad |= num.isna()
-        bad |= num < 0
+        bad |= (num < 0) | np.isinf(num) | (num.abs() > MAX_MARGIN)
         if bad.any():
             row = d.index[bad][0]
-            raise InputError(f"not a non-negative number: {raw.loc[row]!r}", file=source, row=row, column=col)
+            raise InputError(f"not a non-negative finite number: {raw.loc[row]!r} (allowed 0 .. {MAX_MARGIN:.0e}"
+                             f"{'' if col == 'exchange_im' else ', or empty when unknown'})", file=source, row=row,
+                             column=col)
         d[col] = num.astype(float)
     d["currency"] = d["currency"].fillna("").astype(str).str.strip().str.upper()
     dup = d["account"].duplicated()
     if dup.any():
         row = d.index[dup][0]
-        raise InputError(f"account '{d.loc[row, 'account']}' listed twice", file=source, row=row, column="account")
+        raise InputError(f"duplicate account '{d.loc[row, 'account']}' (listed twice)", file=source, row=row,
+                         column="account")
+    bad = (d["currency"] != "") & ~d["currency"].str.fullmatch(r"[A-Z][A-Z0-9]{1,9}")
+    if bad.any():
+        row = d.index[bad][0]
+        raise InputError(f"not a currency code: {d.loc[row, 'currency']!r}", file=source, row=row, column="currency")
     return d[["account", "exchange_im", "exchange_mm", "currency"]].reset_index(drop=True)
 
 

@@ -6,6 +6,8 @@ table, the key of a model file, the argument of a function. Messages are stable 
 
 from __future__ import annotations
 
+import os
+
 
 class GreeksMarginError(Exception):
     """Base class of every error raised by greeksmargin."""
@@ -85,3 +87,40 @@ class ComputationError(GreeksMarginError, ArithmeticError):
 
 class CaseFormatError(InputError):
     """A validation case file does not follow its published format."""
+
+
+class ArgumentTypeError(GreeksMarginError, TypeError):
+    """A public function was given an argument of the wrong type (a DataFrame for a path, None, ...).
+
+    Parameters
+    ----------
+    argument : str
+        The argument's name.
+    expected : str
+        What it accepts, in words.
+    value : object
+        What it was given.
+    """
+
+    def __init__(self, argument: str, expected: str, value: object) -> None:
+        self.argument = argument
+        self.reason = f"argument '{argument}' must be {expected}, got {type(value).__name__}"
+        super().__init__(self.reason)
+
+
+def expect_path(value: object, argument: str) -> str | os.PathLike[str]:
+    """``value`` if it is a file path (str or os.PathLike of str); :class:`ArgumentTypeError` otherwise."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ArgumentTypeError(argument, "a non-empty file path", value)
+        return value
+    if isinstance(value, os.PathLike) and isinstance(os.fspath(value), str):
+        return value
+    raise ArgumentTypeError(argument, "a file path (str or pathlib.Path)", value)
+
+
+def expect_type(value: object, argument: str, types: type | tuple[type, ...], expected: str) -> None:
+    """Raise :class:`ArgumentTypeError` naming ``argument`` unless ``value`` is an instance of ``types``."""
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in (
+            types if isinstance(types, tuple) else (types,)):
+        raise ArgumentTypeError(argument, expected, value)

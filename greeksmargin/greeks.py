@@ -37,6 +37,7 @@ theta 0; it is never an error (an expired future is).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from . import units
-from .errors import InputError, MarketDataError
+from .errors import ArgumentTypeError, InputError, MarketDataError, expect_type
 from .market import MarketSnapshot
 from .positions import COLUMNS, KINDS, load_positions, validate_against_market
 
@@ -242,8 +243,12 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
     InputError
         Bad positions (see :func:`~greeksmargin.positions.load_positions`).
     """
+    from .market import MarketSnapshot
     from .pricing import black76
 
+    expect_type(market, "market", MarketSnapshot, "a MarketSnapshot (greeksmargin.load_market)")
+    if not isinstance(positions, (pd.DataFrame, str, Path)):
+        raise ArgumentTypeError("positions", "a positions DataFrame or file path", positions)
     pos = _normalised(positions, market)
     a = market_arrays(pos, market)
     n = len(pos)

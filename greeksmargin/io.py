@@ -7,18 +7,90 @@ errors can name it.
 
 from __future__ import annotations
 
+import csv
+import io as _io
 import json
+import os
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from .errors import InputError
+from .errors import InputError, expect_path
 
 PathLike = str | Path
 
 TABLE_SUFFIXES = {".csv", ".parquet", ".pq"}
+
+
+def _file(path: PathLike, arg: str = "path") -> Path:
+    """``path`` as a Path to an existing file (InputError: not found, a folder, not a path)."""
+    p = Path(expect_path(path, arg))
+    if not p.exists():
+        raise InputError("file not found", file=str(p))
+    if p.is_dir():
+        raise InputError("is a folder, not a file", file=str(p))
+    return p
+
+
+def decode_text(data: bytes, file: str) -> str:
+    """Text of a file's bytes: UTF-8 (with or without BOM) or UTF-16 with a BOM; otherwise a clear error.
+
+    Parameters
+    ----------
+    data : bytes
+        The file's content.
+    file : str
+        Its name for messages.
+
+    Raises
+    ------
+    InputError
+        Bytes that are not text in these encodings (binary files, Latin-1 / cp1252 exports, ...); the
+        message gives the offset of the first bad byte.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"not valid UTF-16 text (byte offset {exc.start})", file=file) from None
+    if len(data) >= 4 and data[1:2] == b"\x00" and data[3:4] == b"\x00" and data[0:1] != b"\x00":
+        try:  # UTF-16-LE without a BOM (ASCII text with every other byte zero)
+            return data.decode("utf-16-le")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} (save the file as UTF-8, or "
+            f"UTF-16 with a BOM; a binary file is not a table)",
+            file=file,
+        ) from None
+
+
+def read_file_text(path: PathLike) -> str:
+    """The text of a file (UTF-8, UTF-8 with BOM or UTF-16 with BOM; see :func:`decode_text`)."""
+    p = _file(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", file=str(p)) from None
+    return decode_text(data, str(p))
+
+
+def _check_header(text: str, file: str) -> None:
+    """Refuse a CSV header naming the same column twice (pandas would rename the second one silently)."""
+    first = next(csv.reader(_io.StringIO(text.split("\n", 1)[0])), [])
+    seen: dict[str, int] = {}
+    for i, c in enumerate(first):
+        c = c.strip()
+        if c and c in seen:
+            raise InputError(f"duplicate column '{c}' (columns {seen[c] + 1} and {i + 1} of the header)",
+                             file=file, column=c)
+        seen[c] = i
 
 
 def read_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
@@ -36,47 +108,103 @@ def read_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
     pandas.DataFrame
         The table as read; columns are not validated here.
     """
-    p = Path(path)
+    p = Path(expect_path(path, "path"))
     if not p.exists():
         raise InputError("file not found", file=str(p))
+    suffix = p.suffix.lower()
+    if p.is_dir() and suffix == ".csv":
+        raise InputError("is a folder, not a CSV file", file=str(p))
+    if not p.is_dir() and suffix not in TABLE_SUFFIXES and suffix != "":
+        raise InputError(f"unsupported table format '{p.suffix}' (use .csv or .parquet)", file=str(p))
     try:
-        if p.is_dir() or p.suffix.lower() in {".parquet", ".pq"}:
+        if p.is_dir() or suffix in {".parquet", ".pq"}:
             return pd.read_parquet(p)
-        if p.suffix.lower() == ".csv" or p.suffix == "":
-            return pd.read_csv(p, **kwargs)
+        text = read_file_text(p)
+        if not text.strip():
+            raise InputError("empty file (expected a header line and rows)", file=str(p))
+        _check_header(text, str(p))
+        return pd.read_csv(_io.StringIO(text), **kwargs)
+    except InputError:
+        raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise InputError(f"cannot read table: {exc}", file=str(p)) from exc
-    raise InputError(f"unsupported table format '{p.suffix}' (use .csv or .parquet)", file=str(p))
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"cannot read table: {msg}", file=str(p)) from exc
+
+
+def _atomic_write(p: Path, data: bytes) -> Path:
+    """Write ``data`` to ``p`` through a temporary file in the same folder and ``os.replace``.
+
+    A reader never sees a half-written file, and a failed write leaves the previous file in place.
+
+    Raises
+    ------
+    InputError
+        ``p`` is a folder, its folder cannot be created, or the file cannot be written (permissions, disk).
+    """
+    if p.is_dir():
+        raise InputError("cannot write: is a folder (give a file name)", file=str(p))
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot write: cannot create the folder {p.parent} ({exc.strerror or exc})",
+                         file=str(p)) from None
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, p)
+        tmp = None
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror or exc}", file=str(p)) from None
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+    return p
 
 
 def write_table(df: pd.DataFrame, path: PathLike, *, index: bool = False) -> Path:
     """Write a DataFrame as CSV or Parquet, chosen by the file suffix; returns the path."""
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
+    buf = _io.BytesIO()
     if p.suffix.lower() in {".parquet", ".pq"}:
-        df.to_parquet(p, index=index)
-    else:
-        df.to_csv(p, index=index)
-    return p
+        df.to_parquet(buf, index=index)
+        return _atomic_write(p, buf.getvalue())
+    return _atomic_write(p, df.to_csv(index=index).encode())
 
 
 def read_json(path: PathLike) -> Any:
     """Read a JSON file; a parse error names the file, line and column."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", file=str(p))
+    p = _file(path)
+    text = read_file_text(p)
+    if not text.strip():
+        raise InputError("empty file (expected a JSON document)", file=str(p))
     try:
-        return json.loads(p.read_text())
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise InputError(f"invalid JSON at line {exc.lineno}, character {exc.colno}: {exc.msg}", file=str(p)) from exc
+    except _DuplicateKey as exc:
+        raise InputError(f"duplicate key {exc.args[0]!r} in a JSON object (the first value would be lost)",
+                         file=str(p)) from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
 
 
 def write_json(obj: Any, path: PathLike, *, indent: int = 1) -> Path:
     """Write ``obj`` as JSON (NaN is refused: a figure is either a number or absent)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps(obj, indent=indent, allow_nan=False, default=_json_default) + "\n")
-    return p
+    text = json.dumps(obj, indent=indent, allow_nan=False, default=_json_default) + "\n"
+    return _atomic_write(Path(path), text.encode())
 
 
 def _json_default(o: Any) -> Any:
@@ -95,11 +223,9 @@ def _json_default(o: Any) -> Any:
 
 def read_toml(path: PathLike) -> dict[str, Any]:
     """Read a TOML file; a parse error names the file."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", file=str(p))
+    p = _file(path)
     try:
-        return tomllib.loads(p.read_text())
+        return tomllib.loads(read_file_text(p))
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"invalid TOML: {exc}", file=str(p)) from exc
 
@@ -108,35 +234,23 @@ def write_toml(obj: dict[str, Any], path: PathLike, *, header: str = "") -> Path
     """Write a dict as TOML, with an optional comment header (lines prefixed by ``#``)."""
     import tomli_w
 
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     head = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
-    p.write_text(head + tomli_w.dumps(obj))
-    return p
+    return _atomic_write(Path(path), (head + tomli_w.dumps(obj)).encode())
 
 
 def read_text(path: PathLike) -> str:
     """Read a text file."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", file=str(p))
-    return p.read_text()
+    return read_file_text(path)
 
 
 def write_text(text: str, path: PathLike) -> Path:
     """Write a text file (HTML reports, Markdown), creating parent folders."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(text)
-    return p
+    return _atomic_write(Path(path), text.encode())
 
 
 def write_bytes(data: bytes, path: PathLike) -> Path:
     """Write a binary file (PNG figures), creating parent folders."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_bytes(data)
-    return p
+    return _atomic_write(Path(path), data)
 
 
 def list_files(folder: PathLike, pattern: str) -> list[Path]:

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from .errors import GreeksMarginError, InputError, ModelError
+from .errors import ArgumentTypeError, GreeksMarginError, InputError, ModelError
 from .models import Model, RuleSet, load_model
 from .rules import contingency as cont
 from .rules import sensitivity as sens
@@ -1299,6 +1300,9 @@ def compute_margin(
     InputError, MarketDataError
         Bad positions, or (``errors="raise"``) a position the market cannot price.
     """
+    _check_args(positions, market, model, collateral)
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
+        raise InputError(f"argument 'chunk' must be a positive int (got {chunk!r})")
     loaded = load_model(model)
     if not loaded.runnable:
         from .methodologies import DISPATCH, margin_by_methodology
@@ -1309,9 +1313,17 @@ def compute_margin(
                 _add_collateral(adapted, collateral, _prepare(positions, market)[1])
             return adapted  # type: ignore[return-value]
     m = _check_model(loaded)
-    pos, mk = _prepare(positions, market)
     if errors not in ("raise", "collect"):
-        raise InputError(f"errors must be 'raise' or 'collect', got {errors!r}")
+        raise InputError(f"argument 'errors' must be 'raise' or 'collect', got {errors!r}")
+    bad: dict[str, str] = {}
+    if errors == "collect" and not _is_normalised(positions):  # a bad row sets its account aside
+        from .market import MarketSnapshot, load_market
+        from .positions import load_positions_collect
+
+        mk = market if isinstance(market, MarketSnapshot) else load_market(market)
+        pos, bad = load_positions_collect(positions, valuation_time=mk.valuation_time)
+    else:
+        pos, mk = _prepare(positions, market)
     if backend not in ("auto", "numpy", "numba"):
         raise InputError(f"backend must be 'auto', 'numpy' or 'numba', got {backend!r}")
     if arrays is not None:
@@ -1327,7 +1339,8 @@ def compute_margin(
         pos = pos[keep]
         if arrays is not None:
             arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
-    bad: dict[str, str] = _find_bad_accounts(pos, mk) if errors == "collect" else {}
+    if errors == "collect":  # accounts the market cannot price, beside those with a bad row
+        bad.update(_find_bad_accounts(pos, mk))
     good = pos[~pos["account"].isin(list(bad))] if bad else pos
     res = _run(good, mk, m, chunk=chunk, backend=backend, arrays=arrays)
     res.accounts["status"] = "computed"
@@ -1358,6 +1371,21 @@ def _currency_of_accounts(positions_all: pd.DataFrame, market: Any) -> dict[str,
     from .solvency import account_currency
 
     return {str(k): str(v) for k, v in account_currency(positions_all, market).items()}
+
+
+def _check_args(positions: Any, market: Any, model: Any, collateral: Any = None) -> None:
+    """Argument types of the public entry points (ArgumentTypeError naming the argument)."""
+    from .market import MarketSnapshot
+    from .models import Model
+
+    if not isinstance(positions, (pd.DataFrame, str, Path)):
+        raise ArgumentTypeError("positions", "a positions DataFrame or file path (str or Path)", positions)
+    if not isinstance(market, (MarketSnapshot, Mapping, str, Path)):
+        raise ArgumentTypeError("market", "a MarketSnapshot, a market dict or a market file path", market)
+    if not isinstance(model, (Model, str, Path)):
+        raise ArgumentTypeError("model", "a model name, a model file path or a Model", model)
+    if collateral is not None and not isinstance(collateral, (pd.DataFrame, str, Path)):
+        raise ArgumentTypeError("collateral", "a collateral DataFrame or file path, or None", collateral)
 
 
 def _add_collateral(res: MarginResult | AdapterMarginResult, collateral: Any, market: Any) -> None:
@@ -1399,6 +1427,9 @@ def margin_change(
         position outside the model's domain (before or after) has NaN figures, status ``not_computed``
         and the reason.
     """
+    _check_args(positions, market, model)
+    if not isinstance(trades, (pd.DataFrame, str, Path)):
+        raise ArgumentTypeError("trades", "a trades DataFrame or file path (str or Path)", trades)
     m = _check_model(model)
     pos, mk = _prepare(positions, market)
     from .positions import load_positions

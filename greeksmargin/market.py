@@ -56,7 +56,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from . import io
-from .errors import MarketDataError
+from .errors import ArgumentTypeError, MarketDataError
 from .units import MAX_DECIMAL_VOL, SECONDS_PER_YEAR
 
 __all__ = [
@@ -547,7 +547,11 @@ def load_market(source: str | Path | Mapping[str, Any] | MarketSnapshot) -> Mark
         return source
     if isinstance(source, Mapping):
         return _from_dict(source, "<dict>")
+    if not isinstance(source, (str, Path)):
+        raise ArgumentTypeError("source", "a market file path (str or Path), a dict or a MarketSnapshot", source)
     p = Path(source)
+    if p.suffix.lower() not in (".json", ".toml"):
+        raise MarketDataError(f"unsupported market file format '{p.suffix}' (use .json or .toml)", file=str(p))
     data = io.read_toml(p) if p.suffix.lower() == ".toml" else io.read_json(p)
     if not isinstance(data, Mapping):
         raise MarketDataError("the market file must hold an object at the top level", file=str(p))
@@ -555,6 +559,9 @@ def load_market(source: str | Path | Mapping[str, Any] | MarketSnapshot) -> Mark
 
 
 def _from_dict(d: Mapping[str, Any], src: str) -> MarketSnapshot:
+    from .schemas import check_market
+
+    check_market(d, src)  # every key typed and ranged (greeksmargin.schemas.MarketFile)
     def err(msg: str, key: str) -> MarketDataError:
         return MarketDataError(f"key '{key}': {msg}", file=src)
 

@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import io
-from .errors import InputError, ModelError
+from .errors import ArgumentTypeError, InputError, ModelError, expect_path
 from .rules.combine import Expression, parse_expression
 from .scenarios import VOL_STATES, ScenarioGrid, VolShockRule
 
@@ -680,8 +680,13 @@ def _resolve(name_or_path: str | Path) -> Path:
         return p
     cand = models_dir() / f"{name_or_path}.toml"
     if not cand.exists():
-        known = ", ".join(list_models()["name"]) or "none"
-        raise ModelError(f"unknown model '{name_or_path}' (shipped models: {known})", file=str(cand))
+        names = list(list_models()["name"])
+        from .schemas import nearest
+
+        sug = nearest(str(name_or_path), names)
+        hint = f"did you mean '{sug}'? " if sug else ""
+        raise ModelError(f"unknown model '{name_or_path}' ({hint}shipped models: {', '.join(names) or 'none'})",
+                         file=str(cand))
     return cand
 
 
@@ -704,6 +709,9 @@ def load_model(name_or_path: str | Path | Model) -> Model:
     """
     if isinstance(name_or_path, Model):
         return name_or_path
+    if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
+        raise ArgumentTypeError("name_or_path", "a model name, a model file path (str or Path) or a Model",
+                                name_or_path)
     path = _resolve(name_or_path)
     return _load_path(str(path.resolve()) if path.exists() else str(path), _mtime(path))
 
@@ -721,6 +729,9 @@ def _load_path(file: str, _mtime: float) -> Model:
         raw = io.read_toml(file)
     except InputError as exc:
         raise ModelError(exc.reason, file=file) from None
+    from .schemas import check_model_file
+
+    check_model_file(raw, file)  # every key typed and ranged (greeksmargin.schemas.MODEL_SCHEMAS)
     meth = _methodology_of(raw)
     if meth in _REGISTRY:
         m = _REGISTRY[meth]
@@ -755,6 +766,8 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
         ``status`` (``[meta] status``: published / illustrative; absent: illustrative).
     """
     rows = []
+    if folder is not None and not Path(expect_path(folder, "folder")).is_dir():
+        raise ModelError("not a folder of model files", file=str(folder))
     for p in io.list_files(folder or models_dir(), "*.toml"):
         try:
             raw = io.read_toml(p)

@@ -36,13 +36,15 @@ import numpy as np
 import pandas as pd
 
 from . import io
-from .errors import InputError, MarketDataError
+from .errors import ArgumentTypeError, InputError, MarketDataError
 from .market import to_utc
+from .tables import DATE_MAX, DATE_MIN, DATE_RANGE, check_columns, check_magnitude
 
 if TYPE_CHECKING:
     from .market import MarketSnapshot
 
-__all__ = ["COLUMNS", "KINDS", "SETTLEMENTS", "REQUIRED", "load_positions", "validate_against_market"]
+__all__ = ["COLUMNS", "KINDS", "SETTLEMENTS", "REQUIRED", "load_positions", "load_positions_collect",
+           "validate_against_market"]
 
 COLUMNS = (
     "account",
@@ -60,6 +62,11 @@ COLUMNS = (
 REQUIRED = ("account", "instrument", "underlying", "kind", "quantity")
 KINDS = ("option", "future", "perpetual", "spot")
 SETTLEMENTS = ("linear", "inverse")
+#: largest accepted |quantity| (contracts), strike (USD) and multiplier: beyond them a figure is a typo
+MAX_QUANTITY = 1e12
+MAX_PRICE = 1e12
+MIN_STRIKE = 1e-9
+MAX_MULTIPLIER = 1e9
 _OPTION_TYPES = {"call": "call", "c": "call", "put": "put", "p": "put"}
 
 
@@ -119,15 +126,17 @@ def load_positions(
         df = source.copy()
         where = _Where(name or "<DataFrame>", False, df)
     else:
-        df = io.read_table(source, dtype={"account": str, "instrument": str, "underlying": str})
+        if not isinstance(source, (str, Path)):
+            raise ArgumentTypeError("source", "a positions file path (str or Path) or a DataFrame", source)
+        df = io.read_table(source, dtype={"account": str, "instrument": str, "underlying": str},
+                           keep_default_na=False, na_values=[""])
         where = _Where(name or str(source), True, df)
+        if len(df) == 0:
+            raise InputError("no rows: the positions table holds a header but no position", file=where.file)
     idx = df.index
     if not idx.is_unique:
         raise InputError("the index of the positions must be unique (it labels each position)", file=where.file)
-
-    for c in REQUIRED:
-        if c not in df.columns:
-            raise InputError(f"missing column (required: {', '.join(REQUIRED)})", file=where.file, column=c)
+    check_columns(df.columns, known=COLUMNS, required=REQUIRED, file=where.file)
     n = len(df)
 
     def text(col: str, default: str | None = None) -> pd.Series:
@@ -171,10 +180,17 @@ def load_positions(
 
     # strike
     strike = _numeric(df, "strike", where, idx, required_mask=is_opt, what="an option needs a strike")
-    bad = is_opt & ~(strike > 0)
+    bad = is_opt & ~(strike >= MIN_STRIKE)
     if bad.any():
         r = _first_bad(bad, idx)
-        raise where.error(f"strike must be positive (got {float(strike[idx.get_loc(r)])!r})", r, "strike")
+        raise where.error(f"strike must be positive (got {float(strike[idx.get_loc(r)])!r}; allowed "
+                          f"[{MIN_STRIKE:g}, {MAX_PRICE:.0e}])", r, "strike")
+    bad = ~is_opt & ~np.isnan(strike) & ~((strike >= 0) & (strike <= MAX_PRICE))
+    if bad.any():  # a strike on a future / perpetual / spot row is not used, but a bad one is a bad row
+        r = _first_bad(bad, idx)
+        raise where.error(f"strike must be empty or a number in [0, {MAX_PRICE:.0e}] on a {kind.loc[r]} row "
+                          f"(got {float(strike[idx.get_loc(r)])!r})", r, "strike")
+    check_magnitude(np.where(is_opt, strike, 0.0), idx, "strike", where.error, max_abs=MAX_PRICE)
     out["strike"] = np.where(is_opt, strike, np.nan)
 
     # expiry
@@ -183,16 +199,20 @@ def load_positions(
         blank = exp_raw.isna() | (exp_raw.astype(str).str.strip() == "")
         try:
             expiry = pd.to_datetime(exp_raw.where(~blank, None), utc=True, format="mixed")
-        except (ValueError, TypeError):
+            expiry = pd.Series(expiry, index=idx).astype("datetime64[ns, UTC]")
+        except (ValueError, TypeError, OverflowError):  # find the row (OutOfBoundsDatetime is a ValueError)
             expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
             for lab in idx:
                 v = exp_raw.loc[lab]
                 if pd.isna(v) or str(v).strip() == "":
                     continue
                 try:
-                    expiry.loc[lab] = to_utc(v)
-                except (ValueError, TypeError):
+                    ts = to_utc(v)
+                except (ValueError, TypeError, OverflowError):
                     raise where.error(f"not a date-time: '{v}'", lab, "expiry") from None
+                if not DATE_MIN <= ts <= DATE_MAX:
+                    raise where.error(f"expiry {v!r} out of range ({DATE_RANGE})", lab, "expiry") from None
+                expiry.loc[lab] = ts
         expiry = pd.Series(expiry, index=idx)
     else:
         expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
@@ -202,7 +222,10 @@ def load_positions(
         raise where.error(f"an {kind.loc[r]} needs an expiry", r, "expiry")
     expiry = expiry.where(needs_expiry, pd.NaT)
     if valuation_time is not None:
-        vt = to_utc(valuation_time)
+        try:
+            vt = to_utc(valuation_time)
+        except (ValueError, TypeError, OverflowError):
+            raise InputError(f"argument 'valuation_time' is not a date-time (got {valuation_time!r})") from None
         # an option at or past its expiry is valued at intrinsic (greeks.market_arrays); a future errors
         bad = needs_expiry & ~is_opt & (expiry <= vt).to_numpy()
         if bad.any():
@@ -220,6 +243,7 @@ def load_positions(
     bad = ~np.isfinite(qty)
     if bad.any():
         raise where.error("quantity must be finite", _first_bad(bad, idx), "quantity")
+    check_magnitude(qty, idx, "quantity", where.error, max_abs=MAX_QUANTITY)
     out["quantity"] = qty
     if "multiplier" in df.columns:
         mult = _numeric(df, "multiplier", where, idx, required_mask=np.zeros(n, bool), what="")
@@ -230,6 +254,7 @@ def load_positions(
     if bad.any():
         r = _first_bad(bad, idx)
         raise where.error(f"multiplier must be positive (got {float(mult[idx.get_loc(r)])!r})", r, "multiplier")
+    check_magnitude(mult, idx, "multiplier", where.error, max_abs=MAX_MULTIPLIER)
     out["multiplier"] = mult
 
     settle = text("settlement", "linear").str.lower()
@@ -241,9 +266,70 @@ def load_positions(
         )
     out["settlement"] = settle
     prem = text("premium_currency")
+    bad = prem.notna() & ~prem.fillna("").str.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}")
+    if bad.any():
+        r = _first_bad(bad, idx)
+        raise where.error(f"not a currency code: {prem.loc[r]!r} (expected e.g. USD, USDC, BTC)", r,
+                          "premium_currency")
     default_prem = pd.Series(np.where(settle == "inverse", out["underlying"], "USD"), index=idx)
     out["premium_currency"] = prem.where(prem.notna(), default_prem).astype(object)
-    return out[list(COLUMNS)]
+    out = out[list(COLUMNS)]
+    out.attrs["source"] = where.file
+    return out
+
+
+def load_positions_collect(
+    source: str | Path | pd.DataFrame, *, valuation_time: Any = None, max_bad: int = 1000
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """:func:`load_positions`, setting aside the accounts with a bad row instead of failing the whole table.
+
+    Parameters
+    ----------
+    source : str, Path or DataFrame
+        As for :func:`load_positions`.
+    valuation_time : optional
+        As for :func:`load_positions`.
+    max_bad : int
+        Stop (re-raising the error) after this many bad accounts.
+
+    Returns
+    -------
+    (DataFrame, dict of str -> str)
+        The validated positions of the good accounts (rows keep their file row labels), and per bad
+        account the error naming its first bad row (file, row, column, value).
+
+    Raises
+    ------
+    InputError
+        An error that is not about one row (missing column, unreadable file, ...), or one in a row whose
+        account is not known, or more than ``max_bad`` bad accounts.
+    """
+    if isinstance(source, pd.DataFrame):
+        df, name = source, None
+    else:
+        if not isinstance(source, (str, Path)):
+            raise ArgumentTypeError("source", "a positions file path (str or Path) or a DataFrame", source)
+        df = io.read_table(source, dtype={"account": str, "instrument": str, "underlying": str},
+                           keep_default_na=False, na_values=[""])
+        name = str(source)
+        if len(df) == 0:
+            raise InputError("no rows: the positions table holds a header but no position", file=name)
+    bad: dict[str, str] = {}
+    while True:
+        try:
+            return load_positions(df, valuation_time=valuation_time, name=name), bad
+        except InputError as exc:
+            row = exc.row
+            if row is None or "account" not in df.columns or row not in df.index or len(bad) >= max_bad:
+                raise
+            acc = df.loc[row, "account"]
+            if pd.isna(acc) or str(acc).strip() == "":
+                raise
+            acc = str(acc).strip()
+            bad[acc] = str(exc)
+            df = df[df["account"].astype(str).str.strip() != acc]
+            if len(df) == 0:
+                return load_positions(df.iloc[:0], valuation_time=valuation_time, name=name), bad
 
 
 def _numeric(
@@ -257,8 +343,8 @@ def _numeric(
             raise where.error(what, _first_bad(required_mask, idx), col)
         return np.full(len(df), np.nan)
     raw = df[col]
-    if raw.dtype == bool:
-        raise where.error("must be a number (got a boolean)", idx[0] if len(idx) else None, col)
+    if raw.dtype == bool or pd.api.types.is_complex_dtype(raw.dtype):
+        raise where.error(f"must be a real number (got a {raw.dtype} column)", idx[0] if len(idx) else None, col)
     vals = pd.to_numeric(raw, errors="coerce")
     blank = raw.isna() | (raw.astype(str).str.strip() == "")
     bad = vals.isna() & ~blank
@@ -290,6 +376,8 @@ def validate_against_market(positions: pd.DataFrame, market: MarketSnapshot, *, 
         An underlying absent from the market, or an option whose underlying has no implied vol; the
         message names the row (index label) and the column ``'underlying'``.
     """
+    if file == "<DataFrame>":
+        file = str(positions.attrs.get("source", file))
     und = positions["underlying"]
     known = set(market.underlyings)
     absent = ~und.isin(known)

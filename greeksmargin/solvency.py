@@ -66,7 +66,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from .collateral import asset_underlying, collateral_exposure
-from .errors import ComputationError, InputError
+from .errors import ComputationError, InputError, expect_type
 from .market import MarketSnapshot, UnderlyingMarket
 
 __all__ = [
@@ -1224,6 +1224,10 @@ def assess_solvency(
     -------
     SolvencyResult
     """
+    expect_type(positions, "positions", pd.DataFrame, "a positions DataFrame (greeksmargin.load_positions)")
+    expect_type(market, "market", MarketSnapshot, "a MarketSnapshot (greeksmargin.load_market)")
+    if collateral is not None:
+        expect_type(collateral, "collateral", pd.DataFrame, "a collateral DataFrame (load_collateral) or None")
     if collateral is None and not no_collateral:
         raise InputError("no collateral given: pass the accounts' collateral table, or no_collateral=True to "
                          "assess with equity = mark-to-market only", column="collateral")

@@ -93,7 +93,7 @@ def test_exposure_matches_valuation(m_btc, m_eth):
 @pytest.mark.parametrize(
     ("frame", "column", "row", "text"),
     [
-        ({"account": ["A"], "asset": ["BTC"]}, "amount", None, "missing required column"),
+        ({"account": ["A"], "asset": ["BTC"]}, "amount", None, "missing column"),
         ({"account": ["A", "B"], "asset": ["BTC", "ETH"], "amount": [1.0, "x"]}, "amount", 1, "must be a number"),
         ({"account": ["A"], "asset": ["BTC"], "amount": [1.0], "price": [-3.0]}, "price", 0, "price must be positive"),
         ({"account": ["A"], "asset": ["BTC"], "amount": [1.0], "im_haircut": [1.5]}, "im_haircut", 0, "[0, 1)"),

@@ -97,7 +97,8 @@ def test_wrong_type_strike(tmp_path):
 @pytest.mark.parametrize("strike", [0.0, -5.0])
 def test_zero_or_negative_strike(tmp_path, strike):
     path, msg, _ = _bad(tmp_path, lambda d: d.__setitem__("strike", [6000.0, np.nan, strike, np.nan]))
-    assert msg == f"file {path}, row 2, column 'strike': strike must be positive (got {strike!r}) (CSV line 4)"
+    assert msg == (f"file {path}, row 2, column 'strike': strike must be positive (got {strike!r}; allowed "
+                   f"[1e-09, 1e+12]) (CSV line 4)")
 
 
 def test_option_without_strike(tmp_path):
@@ -152,7 +153,8 @@ def test_dataframe_errors_use_index_label():
     df.loc["p3", "strike"] = -1.0
     with pytest.raises(InputError) as exc:
         load_positions(df)
-    assert str(exc.value) == "file <DataFrame>, row p3, column 'strike': strike must be positive (got -1.0)"
+    assert str(exc.value) == ("file <DataFrame>, row p3, column 'strike': strike must be positive (got -1.0; "
+                              "allowed [1e-09, 1e+12])")
     df = _frame()
     df.loc["p2", "quantity"] = np.nan
     with pytest.raises(InputError, match=r"^file <DataFrame>, row p2, column 'quantity': quantity is missing"):

@@ -103,12 +103,15 @@ def load_portfolios(path: Any) -> dict[str, tuple[Leg, ...]]:
         A missing column, or a bad value, naming the file, the row (0-based data row) and the column.
     """
     from .. import io
+    from ..tables import check_columns
 
     df = io.read_table(path)
     f = str(path)
     missing = [c for c in ("portfolio", "kind", "quantity") if c not in df.columns]
     if missing:
         raise InputError("missing column", file=f, column=missing[0])
+    check_columns(df.columns, known=("portfolio", "kind", "quantity", "option_type", "moneyness"),
+                  required=("portfolio", "kind", "quantity"), file=f)
     if df.empty:
         raise InputError("no legs", file=f)
     out: dict[str, list[Leg]] = {}
@@ -124,7 +127,7 @@ def load_portfolios(path: Any) -> dict[str, tuple[Leg, ...]]:
             qty = float(rec["quantity"])
         except (TypeError, ValueError):
             raise InputError(f"not a number: {rec['quantity']!r}", file=f, row=row, column="quantity") from None
-        if not np.isfinite(qty) or qty == 0.0:
+        if not np.isfinite(qty) or qty == 0.0 or abs(qty) > 1e12:
             raise InputError(f"quantity must be finite and non-zero, got {qty}", file=f, row=row, column="quantity")
         opt_type: str | None = None
         mny = 1.0
@@ -138,8 +141,9 @@ def load_portfolios(path: Any) -> dict[str, tuple[Leg, ...]]:
                 mny = 1.0 if raw is None or (isinstance(raw, float) and np.isnan(raw)) else float(raw)
             except (TypeError, ValueError):
                 raise InputError(f"not a number: {raw!r}", file=f, row=row, column="moneyness") from None
-            if not np.isfinite(mny) or mny <= 0.0:
-                raise InputError(f"moneyness must be > 0, got {mny}", file=f, row=row, column="moneyness")
+            if not np.isfinite(mny) or mny <= 0.0 or mny > 100.0:
+                raise InputError(f"moneyness must be > 0 and <= 100 (strike / spot), got {mny}", file=f, row=row,
+                                 column="moneyness")
         out.setdefault(name.strip(), []).append(Leg(kind, qty, opt_type, mny))
     return {k: tuple(v) for k, v in out.items()}
 

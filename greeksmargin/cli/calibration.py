@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import io
 from ..errors import InputError
+from ._args import count, date, number
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,19 +29,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         "days; writes a model file with its provenance in [meta.calibration].",
     )
     p.add_argument("history", help="sp500, btc, or a CSV/Parquet file (date, price[, vol])")
-    p.add_argument("--confidence", type=float, default=0.99)
-    p.add_argument("--mpor", type=int, default=2, help="margin period of risk, trading days (rows)")
+    p.add_argument("--confidence", type=number(0.5, 1.0, lo_open=True, hi_open=True), default=0.99)
+    p.add_argument("--mpor", type=count(1), default=2, help="margin period of risk, trading days (rows)")
     p.add_argument("--method", choices=["hs", "fhs"], default="hs")
-    p.add_argument("--lambda", dest="lam", type=float, default=0.94, help="EWMA decay (fhs)")
+    p.add_argument("--lambda", dest="lam", type=number(0.0, 1.0, lo_open=True, hi_open=True), default=0.94,
+        help="EWMA decay (fhs)")
     p.add_argument("--kind", choices=["simple", "log"], default="simple", help="h-day return kind")
-    p.add_argument("--stress-from", help="first day of the stressed window (floor)")
-    p.add_argument("--stress-to", help="last day of the stressed window")
-    p.add_argument("--stress-weight", type=float, default=1.0)
-    p.add_argument("--start", help="first day of the calibration window")
-    p.add_argument("--end", help="last day of the calibration window")
+    p.add_argument("--stress-from", type=date, help="first day of the stressed window (floor)")
+    p.add_argument("--stress-to", type=date, help="last day of the stressed window")
+    p.add_argument("--stress-weight", type=number(0.0, 1e6), default=1.0)
+    p.add_argument("--start", type=date, help="first day of the calibration window")
+    p.add_argument("--end", type=date, help="last day of the calibration window")
     p.add_argument("--model", default="greeks-default", help="template model (greeks-stress methodology)")
     p.add_argument("--target", help="'default' or an override name (default: SPX for sp500, else default)")
-    p.add_argument("--scale", type=float, default=1.0, help="multiply every shock (0.5: halved shocks)")
+    p.add_argument("--scale", type=number(0.0, 100.0, lo_open=True), default=1.0,
+        help="multiply every shock (0.5: halved shocks)")
     p.add_argument("--vol-from-proxy", action="store_true",
                    help="set the model's vol shocks even when the history has no vol index (realised-vol proxy)")
     p.add_argument("--vol-series", choices=["index", "filled"], default="index",
@@ -52,7 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vega-method", choices=["index", "reference"], default="index",
                    help="vega-charge shocks: the vol index's marginal c-quantiles, or the shocks with which the "
                    "calibrated model covers the long / short ATM straddle of the vega pivot tenor at c (reference)")
-    p.add_argument("--vega-floor", type=float, default=0.5,
+    p.add_argument("--vega-floor", type=number(0.0, 10.0), default=0.5,
                    help="reference vega shocks are at least this fraction of the marginal vol quantiles (policy)")
     p.add_argument("--out", type=Path, help="write the calibrated model file here (models/NAME.toml)")
     p.add_argument("--name", help="model name in [meta] (default: the --out file stem)")
@@ -68,18 +71,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     b.add_argument("history")
     b.add_argument("--model", default="greeks-default")
-    b.add_argument("--confidence", type=float, help="default: the model's calibration confidence, else 0.99")
-    b.add_argument("--mpor", type=int, help="default: the model's calibration MPOR, else 2")
-    b.add_argument("--step", type=int, default=1, help="test every STEP-th day (1 = daily)")
-    b.add_argument("--start")
-    b.add_argument("--end")
+    b.add_argument("--confidence", type=number(0.5, 1.0, lo_open=True, hi_open=True),
+        help="default: the model's calibration confidence, else 0.99")
+    b.add_argument("--mpor", type=count(1), help="default: the model's calibration MPOR, else 2")
+    b.add_argument("--step", type=count(1), default=1, help="test every STEP-th day (1 = daily)")
+    b.add_argument("--start", type=date)
+    b.add_argument("--end", type=date)
     b.add_argument("--margin", choices=["engine", "stress-grid"], default="engine",
                    help="engine: compute_margin; stress-grid: the model's scan alone (fast)")
     b.add_argument("--portfolios", help="comma-separated subset of the representative portfolios")
     b.add_argument("--portfolios-file", type=Path,
                    help="your own portfolios instead: CSV/Parquet, one row per leg (portfolio, kind, quantity, "
                    "option_type, moneyness)")
-    b.add_argument("--dynamic-fhs", type=float, metavar="LAMBDA",
+    b.add_argument("--dynamic-fhs", type=number(0.0, 1.0, lo_open=True, hi_open=True), metavar="LAMBDA",
                    help="recalibrate the model's price shocks on the history by FHS and rescale them each day by "
                    "the EWMA vol (decay LAMBDA) known that day, instead of using the model's fixed shocks")
     b.add_argument("--html", type=Path, dest="html_out")
@@ -98,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--lambda", dest="lam", default="0.94", help="comma-separated, e.g. 0.94,0.97")
     s.add_argument("--model", default="greeks-default", help="comma-separated template models")
     s.add_argument("--method", default="fhs", help="comma-separated: hs, fhs (a grid axis)")
-    s.add_argument("--step", type=int, default=5, help="backtest every STEP-th day")
+    s.add_argument("--step", type=count(1), default=5, help="backtest every STEP-th day")
     s.add_argument("--margin", choices=["engine", "stress-grid"], default="engine")
     s.add_argument("--vol-series", choices=["index", "filled"], default="index", help="as for calibrate")
     s.add_argument("--joint-vol", action="store_true", help="as for calibrate")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import io
+from ._args import count, number
 from ._output import emit, format_table, records, significant
 
 
@@ -23,10 +24,12 @@ def run_compare(args: argparse.Namespace) -> int:
     from ..errors import MarketDataError
     from ..market import load_market
     from ..methodologies import run_model
+    from ..positions import load_positions
 
     market = load_market(args.market)
     exch = normalize_exchange_margin(io.read_table(args.exchange_margin), source=str(args.exchange_margin))
-    res = run_model(args.positions, market, args.model)
+    positions = load_positions(args.positions, valuation_time=market.valuation_time)  # a bad row: exit 2
+    res = run_model(positions, market, args.model)
     fx = {}
     for c in set(exch["currency"]) | set(res.accounts["currency"].dropna()):
         if isinstance(c, str) and c:
@@ -62,8 +65,11 @@ def run_compare(args: argparse.Namespace) -> int:
 def run_sidebyside(args: argparse.Namespace) -> int:
     """Run ``greeksmargin sidebyside``."""
     from ..compare import side_by_side, side_by_side_display
+    from ..models import load_model
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
+    for m in models or []:
+        load_model(m)  # an unknown model name or a bad model file: a usage error (exit 2), not a column of n/a
     im, saving = side_by_side(args.positions, args.market, models, currency=args.currency)
     errors = im.attrs.get("errors", {})
     nc = im.attrs.get("not_computed", {})
@@ -110,9 +116,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="greeks-default", help="shipped model name or a model .toml file")
     p.add_argument("--exchange-margin", type=Path, required=True,
                    help="CSV/Parquet: account, exchange_im, exchange_mm, currency")
-    p.add_argument("--threshold", type=float, default=0.22314355131420976,
+    p.add_argument("--threshold", type=number(0.0, 100.0, lo_open=True), default=0.22314355131420976,
                    help="outlier when |ln(model/exchange)| exceeds this (default ln 1.25)")
-    p.add_argument("--drivers", type=int, default=3, help="largest components listed per account")
+    p.add_argument("--drivers", type=count(0), default=3, help="largest components listed per account")
     p.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
     p.add_argument("--out", type=Path, help="write to this file (html default: compare_report.html)")
     p.set_defaults(func=run_compare)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,20 @@ def run_margin(args: argparse.Namespace) -> int:
         if args.out is None:
             args.out = Path("margin_report.html")
     emit(text, args.out)
-    return 0
+    return _failed_accounts(res.accounts, "margin")
+
+
+def _failed_accounts(acc: Any, command: str) -> int:
+    """List the accounts not computed on stderr; exit code 3 when there are any (``--keep-going``), else 0."""
+    if "error" not in acc.columns:
+        return 0
+    failed = acc[acc["error"].fillna("").astype(str) != ""]
+    if not len(failed):
+        return 0
+    print(f"greeksmargin {command}: {len(failed)} account(s) not computed:", file=sys.stderr)
+    for a, e in zip(failed["account"], failed["error"]):
+        print(f"  {a}: {e}", file=sys.stderr)
+    return 3
 
 
 def run_whatif(args: argparse.Namespace) -> int:
@@ -124,7 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, help="write to this file (html default: margin_report.html)")
     p.add_argument("--explain", metavar="ACCOUNT", help="explain one account line by line")
     p.add_argument("--keep-going", action="store_true",
-                   help="report accounts that cannot be computed instead of stopping")
+                   help="compute the good accounts, list the accounts that cannot be computed (a bad row, a "
+                   "position the market cannot price) with their error, and exit 3 when there are any")
     p.set_defaults(func=run_margin)
 
     w = sub.add_parser("whatif", help="margin change of adding trades (touched accounts only)")

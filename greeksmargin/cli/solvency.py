@@ -18,6 +18,7 @@ import pandas as pd
 
 from .. import io
 from ..errors import InputError
+from ._args import count, number
 from ._output import format_table, records
 
 FORMATS = ("table", "csv", "json", "html")
@@ -75,6 +76,9 @@ def _moves(spec: list[str] | None) -> dict[str, float]:
                 out[u.strip()] = float(v)
             except ValueError:
                 raise InputError(f"--move value must be a number (got {v!r})", column="--move") from None
+            if not (np.isfinite(out[u.strip()]) and -1.0 < out[u.strip()] <= 10.0):
+                raise InputError(f"--move {part.strip()}: relative move out of range (allowed (-1, 10])",
+                                 column="--move")
     return out
 
 
@@ -83,11 +87,14 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
         return None
     if "=" not in spec:
         try:
-            return float(spec)
+            x = float(spec)
         except ValueError:
             raise InputError(
                 f"--liquidity must be a number or U=number,... (got {spec!r})", column="--liquidity"
             ) from None
+        if not (np.isfinite(x) and x > 0):
+            raise InputError(f"--liquidity must be a positive USD notional (got {spec!r})", column="--liquidity")
+        return x
     out = {}
     for part in spec.split(","):
         if "=" not in part:
@@ -98,6 +105,8 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
             out[u.strip()] = float(v)
         except ValueError:
             raise InputError(f"--liquidity value must be a number (got {v!r})", column="--liquidity") from None
+        if not (np.isfinite(out[u.strip()]) and out[u.strip()] > 0):
+            raise InputError(f"--liquidity {part.strip()}: must be a positive USD notional", column="--liquidity")
     return out
 
 
@@ -145,6 +154,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distance", choices=("auto", "yes", "no"), default="auto",
                    help=f"distance to liquidation (auto: when at most {AUTO_DISTANCE_MAX} accounts)")
     p.add_argument("--move", action="append", metavar="U=M", help="evaluate at a moved market, e.g. BTC=-0.2")
+    p.add_argument("--keep-going", action="store_true",
+                   help="set aside the accounts with a bad row (positions and collateral), compute the others, "
+                   "list the accounts not computed and exit 3 when there are any")
     p.add_argument("--path-account", action="append", metavar="ACCOUNT",
                    help="HTML: draw this account's equity path (default: the 3 accounts nearest to MM)")
     p.set_defaults(func=run_solvency)
@@ -152,25 +164,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("liquidate", help="liquidate one account step by step until MM is restored or equity is gone")
     _common(p)
     p.add_argument("--account", required=True, help="the account to liquidate")
-    p.add_argument("--slippage", type=float, default=0.002, help="cost as a fraction of underlying notional")
-    p.add_argument("--step-fraction", type=float, default=1.0, help="fraction of a position closed per step")
+    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.002, help="cost as a fraction of underlying notional")
+    p.add_argument("--step-fraction", type=number(0.0, 1.0, lo_open=True), default=1.0,
+        help="fraction of a position closed per step")
     p.add_argument("--move", action="append", metavar="U=M", help="liquidate at a moved market, e.g. SPX=-0.1")
     p.add_argument("--untradable", default="", help="comma-separated instruments that cannot trade")
     p.set_defaults(func=run_liquidate)
 
     p = sub.add_parser("cascade", help="liquidation cascade over a population, cross vs isolated margin")
     _common(p)
-    p.add_argument("--shock", type=float, required=True, help="initial relative move, e.g. -0.25")
+    p.add_argument("--shock", type=number(-1.0, 10.0, lo_open=True), required=True,
+        help="initial relative move, e.g. -0.25")
     p.add_argument("--underlying", help="shock only this underlying (default: all)")
     p.add_argument("--impact", choices=("linear", "sqrt", "none"), default="linear", help="price impact model")
     p.add_argument("--liquidity", help="USD notional that moves the price 100%%: a number or BTC=2e9,ETH=1e9")
-    p.add_argument("--slippage", type=float, default=0.0, help="cost as a fraction of underlying notional")
-    p.add_argument("--max-rounds", type=int, default=100, help="cap on the number of rounds")
+    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.0, help="cost as a fraction of underlying notional")
+    p.add_argument("--max-rounds", type=count(1), default=100, help="cap on the number of rounds")
     p.add_argument("--mode", choices=("cross", "isolated", "both"), default="both", help="margin mode(s)")
     p.set_defaults(func=run_cascade_cmd)
 
     p = sub.add_parser("population", help="generate a synthetic population of accounts (positions + collateral)")
-    p.add_argument("--accounts", type=int, default=10000, help="number of accounts")
+    p.add_argument("--accounts", type=count(1), default=10000, help="number of accounts")
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--market", type=Path, help="market snapshot (default: the bundled example market)")
@@ -186,7 +200,19 @@ def run_solvency(args: argparse.Namespace) -> int:
     from ..reports.solvency import solvency_report
     from ..solvency import Book, VolReaction, assess_solvency, equity_path, margin_function
 
-    positions, market, collateral = _inputs(args)
+    bad: dict[str, str] = {}
+    if args.keep_going:  # accounts with a bad row are set aside (positions and collateral), listed, exit 3
+        from ..collateral import load_collateral
+        from ..market import load_market
+        from ..positions import load_positions_collect
+
+        market = load_market(args.market)
+        positions, bad = load_positions_collect(args.positions, valuation_time=market.valuation_time)
+        collateral = load_collateral(args.collateral) if args.collateral else None
+        if collateral is not None and bad:
+            collateral = collateral[~collateral["account"].isin(list(bad))]
+    else:
+        positions, market, collateral = _inputs(args)
     t0 = time.perf_counter()
     n_acc = positions["account"].nunique()
     want = args.distance == "yes" or (args.distance == "auto" and n_acc <= AUTO_DISTANCE_MAX)
@@ -241,6 +267,15 @@ def run_solvency(args: argparse.Namespace) -> int:
             text += "\nDistance to liquidation\n" + _table(d.head(300))
         text += f"\ncomputed in {elapsed:.2f} s\n"
         _emit(text, args.out)
+    if not args.keep_going:
+        return 0
+    failed = acc[acc["error"].fillna("").astype(str) != ""]
+    errors = {**bad, **dict(zip(failed["account"].astype(str), failed["error"].astype(str)))}
+    if errors:
+        print(f"greeksmargin solvency: {len(errors)} account(s) not computed:", file=sys.stderr)
+        for a, e in errors.items():
+            print(f"  {a}: {e}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -254,6 +289,14 @@ def run_liquidate(args: argparse.Namespace) -> int:
     if args.account not in known:
         raise InputError(f"account '{args.account}' is not in the positions or the collateral", column="--account")
     untradable = [s.strip() for s in args.untradable.split(",") if s.strip()]
+    instruments = set(positions.loc[positions["account"] == args.account, "instrument"])
+    for s in untradable:
+        if s not in instruments:
+            from ..tables import nearest_column
+
+            near = nearest_column(s, sorted(instruments), cutoff=0.6)
+            hint = f" (did you mean '{near}'?)" if near else ""
+            raise InputError(f"instrument '{s}' is not held by account '{args.account}'{hint}", column="--untradable")
     res = liquidate_account(positions, market, collateral, args.account, args.model, moves=_moves(args.move),
                             slippage=args.slippage, step_fraction=args.step_fraction, untradable=untradable)
     note = f"{NO_COLLATERAL_NOTE}\n" if args.no_collateral else ""

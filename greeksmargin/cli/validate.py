@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .. import io
+from ..errors import InputError
 from ..validation.core import SUITES, SuiteResult, run_suite
 
 DEFAULT_CASES = Path("validation") / "cases"
@@ -41,6 +42,8 @@ def _print(result: SuiteResult, quiet: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.cases is not None and not Path(args.cases).exists():
+        raise InputError("no such case file or folder", file=str(args.cases))
     if args.suite == "all":
         root = args.cases or DEFAULT_CASES
         results = []
@@ -52,6 +55,9 @@ def _run(args: argparse.Namespace) -> int:
             result = run_suite(name, path)
             _print(result, quiet=True)
             results.append(result)
+        if not results:
+            raise InputError(f"no suite folder ({', '.join(f for _m, f in SUITES.values())}) under the folder",
+                             file=str(root))
         out = args.html_out or DEFAULT_REPORTS / "validation.html"
         from ..reports.validation import render_validation_report
 

@@ -321,8 +321,26 @@ def run_suite(suite: str, cases: str | Path) -> SuiteResult:
     """
     if suite not in SUITES:
         raise GreeksMarginError(f"unknown suite '{suite}'; known: {', '.join(SUITES)}")
+    _check_schema(suite, Path(cases))
     module = importlib.import_module(f"{__package__}.{SUITES[suite][0]}")
     return module.run(Path(cases))
+
+
+def _check_schema(suite: str, path: Path) -> None:
+    """Check the JSON case files of ``path`` against the suite's schema (greeksmargin.schemas.CASE_SCHEMAS)."""
+    from ..schemas import CASE_SCHEMAS, check_case_file
+
+    if suite not in CASE_SCHEMAS:
+        return
+    if not path.is_dir():
+        check_case_file(suite, read_case_json(path), str(path))
+        return
+    shape = CASE_SCHEMAS[suite][1]
+    for file in iter_case_files(path, "*.json"):
+        doc = read_case_json(file)
+        if (shape == "list" and isinstance(doc, list)) or (shape == "object" and isinstance(doc, dict)
+                                                             and "sensitivities" in doc):
+            check_case_file(suite, doc, str(file))
 
 
 def iter_case_files(path: Path, pattern: str) -> list[Path]:

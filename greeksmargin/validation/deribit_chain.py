@@ -33,6 +33,7 @@ import pandas as pd
 from .. import io
 from ..errors import CaseFormatError
 from ..pricing import inverse_option, is_call_array
+from ..tables import nearest_column
 from ..units import DAYS_PER_YEAR, years_between_ms
 from .core import CaseResult, SuiteResult, Tolerance, iter_case_files
 
@@ -76,15 +77,19 @@ def _read(file: Path) -> pd.DataFrame:
     table = io.read_table(file)
     for col in REQUIRED_COLUMNS:
         if col not in table.columns:
-            raise CaseFormatError("missing column of the deribit_chain format", file=str(file), column=col)
+            near = [str(c) for c in table.columns if nearest_column(str(c), [col])]
+            hint = f" (found '{near[0]}': a typo?)" if near else ""
+            raise CaseFormatError(f"missing column of the deribit_chain format{hint}", file=str(file), column=col)
     return table
 
 
 def _numeric(table: pd.DataFrame, col: str, file: Path) -> np.ndarray:
-    try:
-        return pd.to_numeric(table[col], errors="raise").to_numpy(dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise CaseFormatError(f"non-numeric values ({exc})", file=str(file), column=col) from exc
+    num = pd.to_numeric(table[col], errors="coerce")
+    bad = num.isna() & table[col].notna()
+    if bad.any():
+        row = table.index[bad.to_numpy()][0]
+        raise CaseFormatError(f"not a number: {table[col].loc[row]!r}", file=str(file), row=row, column=col)
+    return num.to_numpy(dtype=np.float64)
 
 
 def _compute(
@@ -104,6 +109,9 @@ def _compute(
             errors[i] = str(exc)
     valid = type_ok & (fwd > 0) & np.isfinite(fwd) & (strike >= 0) & np.isfinite(strike)
     valid &= (t >= 0) & np.isfinite(t) & (vol >= 0) & np.isfinite(vol)
+    for j in np.flatnonzero(valid & (strike <= 0)):  # the kernel prices K = 0; a listed option never has it
+        valid[j] = False
+        errors[j] = f"strike must be > 0; got {strike[j]!r}"
     rows = np.flatnonzero(valid)
     if rows.size:
         g = inverse_option(is_call[rows], fwd[rows], strike[rows], t[rows], vol[rows])
@@ -112,7 +120,7 @@ def _compute(
         out["gamma"][rows] = g.deribit_gamma
         out["vega"][rows] = g.deribit_vega
         out["theta"][rows] = g.deribit_theta
-    for j in np.flatnonzero(~valid & type_ok):
+    for j in np.flatnonzero(~valid & type_ok & np.array([e is None for e in errors], dtype=bool)):
         try:  # the kernel's own message names the argument at fault
             inverse_option(is_call[j], fwd[j], strike[j], t[j], vol[j])
             errors[j] = "cannot price this row"
