@@ -843,27 +843,11 @@ class StrategyParameters(Strict):
     stock_short_rate: Annotated[float, Field(ge=0.0, le=10.0)] = 0.50
     round_to: Annotated[float, Field(gt=0.0, le=1.0)] = 0.01
 
-    @model_validator(mode="before")
-    @classmethod
-    def _ints_as_floats(cls, data: Any) -> Any:  # TOML integers (100, 270) are numbers here
-        if isinstance(data, dict):
-            return {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v for k, v in data.items()}
-        return data
-
 
 class StrategyUnderlyings(Strict):
     default_index_type: Literal["equity", "broad", "narrow", "volatility"] = "equity"
     index_type: dict[str, Literal["equity", "broad", "narrow", "volatility"]] = {}
     leverage_factor: dict[str, Annotated[float, Field(ge=1.0, le=10.0)]] = {}
-
-    @model_validator(mode="before")
-    @classmethod
-    def _ints_as_floats(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("leverage_factor"), dict):
-            data = dict(data)
-            data["leverage_factor"] = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
-                                       for k, v in data["leverage_factor"].items()}
-        return data
 
 
 class StrategyFile(ModelFile):
