@@ -2,7 +2,7 @@
 
 The book (``--accounts`` x ``--positions`` BTC options, the book of ``bench_margin.py``) is generated file by
 file into a temporary Parquet dataset partitioned by account (``--accounts-per-file`` accounts a file),
-then :func:`greeksmargin.batch.margin_dataset` runs it on a local Dask cluster (2 worker processes,
+then :func:`greeksmargin.engine.batch.margin_dataset` runs it on a local Dask cluster (2 worker processes,
 1 thread each, 127.0.0.1). A sampler thread records the resident memory (RSS) of the whole process tree
 (this process, the nannies, the workers) every 0.1 s: the peak is reported (target <= 4 GiB).
 Baseline in the same run: the in-process path on the first ``--baseline-files`` files, extrapolated, whose
@@ -25,7 +25,7 @@ from _common import machine
 from bench_margin import make_book, make_market
 
 from greeksmargin import io
-from greeksmargin.batch import margin_dataset, margin_partition
+from greeksmargin.engine.batch import margin_dataset, margin_partition
 
 
 class TreeMemory:

@@ -7,7 +7,7 @@ scenarios + 4 tails, delta / gamma / vega charges, contingencies, correlation ac
 2. ``compute_margin(backend="numpy")`` on the whole book (the engine's chunked numpy scan path);
 3. ``compute_margin(backend="numba")`` on the whole book (the engine's fused compiled scan);
 4. the revaluation + scan + sensitivities stage alone, on the engine's sorted arrays:
-   :func:`greeksmargin.kernels.scan_units` with the numpy path and with the compiled kernel (the engine's
+   :func:`greeksmargin.risk.kernels.scan_units` with the numpy path and with the compiled kernel (the engine's
    ``rules/_scan_kernel.fused_scan``, the package's one compiled scan).
 
 Results must agree (scan per unit to 1e-9 relative; IM per account to 1e-7, the finite-difference gamma
@@ -27,11 +27,11 @@ import pandas as pd
 from _common import machine, median, times
 from bench_margin import make_book, make_market
 
-from greeksmargin import kernels
-from greeksmargin.margin import compute_margin
-from greeksmargin.models import load_model
-from greeksmargin.positions import load_positions
+from greeksmargin.book.positions import load_positions
+from greeksmargin.engine.margin import compute_margin
+from greeksmargin.engine.models import load_model
 from greeksmargin.pricing import black76_greeks5
+from greeksmargin.risk import kernels
 
 
 def stage_inputs(result):

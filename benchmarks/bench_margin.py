@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 import greeksmargin as gm
-from greeksmargin.greeks import market_arrays
-from greeksmargin.market import load_market
-from greeksmargin.positions import load_positions
+from greeksmargin.book.market import load_market
+from greeksmargin.book.positions import load_positions
+from greeksmargin.risk.greeks import market_arrays
 
 VAL = "2026-11-20T08:00:00Z"
 EXPIRIES = ["2026-12-04T08:00:00Z", "2026-12-25T08:00:00Z", "2027-01-29T08:00:00Z", "2027-03-26T08:00:00Z",

@@ -2,9 +2,9 @@
 
 Paths timed in the same run (the account and the trade are the same for all):
 
-* full recompute: :func:`greeksmargin.margin.compute_margin` on the account with the trade appended (what
+* full recompute: :func:`greeksmargin.engine.margin.compute_margin` on the account with the trade appended (what
   ``margin_change`` does today), the baseline;
-* incremental: :meth:`greeksmargin.incremental.AccountState.with_trades` with the trade as a mapping
+* incremental: :meth:`greeksmargin.engine.incremental.AccountState.with_trades` with the trade as a mapping
   (fast path), numba and numpy kernels; and with the trade as a one-row DataFrame (validated by
   ``load_positions``).
 
@@ -19,9 +19,9 @@ import numpy as np
 from _common import machine, median, times
 from bench_margin import make_book, make_market
 
-from greeksmargin import kernels
-from greeksmargin.incremental import AccountState
-from greeksmargin.margin import compute_margin
+from greeksmargin.engine.incremental import AccountState
+from greeksmargin.engine.margin import compute_margin
+from greeksmargin.risk import kernels
 
 
 def main() -> None:

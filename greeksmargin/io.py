@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError, expect_path
+from greeksmargin.errors import InputError, expect_path
 
 PathLike = str | Path
 
@@ -308,10 +308,10 @@ def read_crif(path: PathLike, fx_rates: dict[str, float] | None = None) -> pd.Da
     Returns
     -------
     pandas.DataFrame
-        See :func:`greeksmargin.rules.crif.normalize_crif`; errors name this file, the 0-based data row and
+        See :func:`greeksmargin.risk.crif.normalize_crif`; errors name this file, the 0-based data row and
         the column.
     """
-    from .rules.crif import normalize_crif
+    from greeksmargin.risk.crif import normalize_crif
 
     p = Path(path)
     if not p.exists():

@@ -775,8 +775,8 @@ def argument_cases(c: Corpus) -> None:
 # ------------------------------------------------------------------------------------------------ API
 def api_cases(c: Corpus) -> None:
     import greeksmargin as gm
-    from greeksmargin.collateral import load_collateral
-    from greeksmargin.solvency import assess_solvency
+    from greeksmargin.book.collateral import load_collateral
+    from greeksmargin.solvency.assess import assess_solvency
 
     pos_path, mk_path = DATA / "example_positions.csv", DATA / "example_market.json"
     pos_df = pd.read_csv(pos_path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from greeksmargin.market import load_market
+from greeksmargin.book.market import load_market
 
 VALUATION = "2026-11-20T08:00:00Z"
 EXPIRIES = ["2026-11-27T08:00:00Z", "2026-12-25T08:00:00Z", "2027-03-26T08:00:00Z"]

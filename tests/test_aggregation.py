@@ -4,7 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greeksmargin.aggregation import (
+from greeksmargin.datasets import load_example_book
+from greeksmargin.errors import InputError
+from greeksmargin.risk.aggregation import (
     CASH_GREEKS,
     SIMM_TENORS,
     aggregate_greeks,
@@ -12,9 +14,7 @@ from greeksmargin.aggregation import (
     tenor_weights,
     to_crif,
 )
-from greeksmargin.datasets import load_example_book
-from greeksmargin.errors import InputError
-from greeksmargin.greeks import price_positions
+from greeksmargin.risk.greeks import price_positions
 
 BOOK = load_example_book()
 PRICED = price_positions(BOOK.positions, BOOK.market)
@@ -88,7 +88,7 @@ def test_tenor_weight_examples():
 def _sticky_strike_market():
     from dataclasses import replace
 
-    from greeksmargin.market import MarketSnapshot
+    from greeksmargin.book.market import MarketSnapshot
 
     m = BOOK.market
     opt = PRICED[PRICED["kind"] == "option"]

@@ -1,15 +1,15 @@
-"""Batch margin over a Parquet dataset (greeksmargin.batch): Dask (LocalCluster on 127.0.0.1) == in process."""
+"""Batch margin over a Parquet dataset (greeksmargin.engine.batch): Dask (LocalCluster on 127.0.0.1) == in process."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from greeksmargin.batch import margin_dataset, write_dataset
 from greeksmargin.datasets import load_example_book
+from greeksmargin.engine.batch import margin_dataset, write_dataset
+from greeksmargin.engine.margin import compute_margin
 from greeksmargin.errors import InputError
-from greeksmargin.margin import compute_margin
-from greeksmargin.population import generate_population
+from greeksmargin.solvency.population import generate_population
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def test_realised_pnl_matches_direct_revaluation(sp500):
 def test_batched_engine_figures_equal_one_snapshot_per_day(sp500, models):
     """engine_figures (one compute_margin call, per-row market inputs) == compute_margin on each day's snapshot."""
     from greeksmargin.calibration.backtest import engine_figures
-    from greeksmargin.margin import compute_margin
+    from greeksmargin.engine.margin import compute_margin
 
     full, _ = models
     days = np.array([10, 2000, 2400, 4000, 5000])
@@ -123,7 +123,7 @@ def test_house_model_engine_backtest_kupiec(sp500, models, step):
 
 def test_shipped_model_is_the_documented_calibration(sp500, models):
     """models/greeks-default.toml holds the SPX shocks that its recorded command computes."""
-    from greeksmargin.models import load_model
+    from greeksmargin.engine.models import load_model
 
     shipped = load_model("greeks-default")
     full, _ = models

@@ -1,7 +1,7 @@
 import pytest
 
 from greeksmargin.cli import main
-from greeksmargin.models import load_model
+from greeksmargin.engine.models import load_model
 
 
 def test_calibrate_writes_loadable_model_with_provenance(tmp_path, capsys):

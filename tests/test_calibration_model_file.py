@@ -3,8 +3,8 @@ import pytest
 from greeksmargin.calibration.history import load_history
 from greeksmargin.calibration.model_file import apply_calibration, write_model_file
 from greeksmargin.calibration.shocks import calibrate
+from greeksmargin.engine.models import load_model
 from greeksmargin.errors import ModelError
-from greeksmargin.models import load_model
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from greeksmargin.calibration.model_file import apply_calibration, build_model
 from greeksmargin.calibration.reference import REFERENCE_PORTFOLIOS, ReferenceVega, reference_vega_shocks
 from greeksmargin.calibration.shocks import calibrate
 from greeksmargin.calibration.sweep import calibrated_model, margin_function, sweep_point
+from greeksmargin.engine.models import load_model
 from greeksmargin.errors import InputError, ModelError
-from greeksmargin.models import load_model
 
 KW = dict(confidence=0.99, mpor=2, method="hs", vol_series="index", joint_vol=True)
 

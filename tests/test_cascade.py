@@ -2,13 +2,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greeksmargin.cascade import compare_cross_isolated, isolate, price_impact, run_cascade
-from greeksmargin.collateral import load_collateral, load_example_collateral
+from greeksmargin.book.collateral import load_collateral, load_example_collateral
+from greeksmargin.book.positions import load_positions
 from greeksmargin.datasets import load_example_book
 from greeksmargin.errors import InputError
-from greeksmargin.population import generate_population
-from greeksmargin.positions import load_positions
-from greeksmargin.solvency import simple_scan_margin
+from greeksmargin.solvency.assess import simple_scan_margin
+from greeksmargin.solvency.cascade import compare_cross_isolated, isolate, price_impact, run_cascade
+from greeksmargin.solvency.population import generate_population
 
 BOOK = load_example_book()
 MKT = BOOK.market
@@ -77,7 +77,7 @@ def test_zero_impact_is_one_round(population, kw):
 
 
 def test_no_liquidation_is_one_round(population):
-    from greeksmargin.solvency import assess_solvency
+    from greeksmargin.solvency.assess import assess_solvency
 
     pos, coll = population
     st = assess_solvency(pos, MKT, coll, margin_fn=FN).accounts

@@ -7,7 +7,7 @@ import pytest
 
 from greeksmargin.cli import main
 from greeksmargin.datasets import example_paths, load_example_book
-from greeksmargin.greeks import price_positions
+from greeksmargin.risk.greeks import price_positions
 
 PATHS = example_paths()
 ARGS = ["greeks", str(PATHS["positions"]), str(PATHS["market"])]

@@ -61,7 +61,7 @@ def test_explain_whatif_and_models(paths, capsys, tmp_path):
 
 
 def test_bad_model_is_an_exit_2_with_the_key(paths, capsys, tmp_path):
-    from greeksmargin.models import models_dir
+    from greeksmargin.engine.models import models_dir
 
     bad = tmp_path / "typo.toml"
     bad.write_text((models_dir() / "deribit-sm.toml").read_text().replace("im_base", "im_bse"))

@@ -15,14 +15,14 @@ import pandas as pd
 import pytest
 from margin_fixtures import market_dict, row
 
-from greeksmargin.cascade import run_cascade
-from greeksmargin.collateral import load_collateral
-from greeksmargin.incremental import AccountState
-from greeksmargin.margin import compute_margin, margin_change
-from greeksmargin.market import load_market
+from greeksmargin.book.collateral import load_collateral
+from greeksmargin.book.market import load_market
+from greeksmargin.engine.incremental import AccountState
+from greeksmargin.engine.margin import compute_margin, margin_change
 from greeksmargin.pricing import black76_price
-from greeksmargin.scenarios import scenario_pnl
-from greeksmargin.solvency import assess_solvency
+from greeksmargin.risk.scenarios import scenario_pnl
+from greeksmargin.solvency.assess import assess_solvency
+from greeksmargin.solvency.cascade import run_cascade
 
 MODEL = "greeks-default"
 

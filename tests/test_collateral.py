@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greeksmargin.collateral import (
+from greeksmargin.book.collateral import (
     DEFAULT_HAIRCUTS,
     collateral_exposure,
     load_collateral,

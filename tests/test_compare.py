@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 
 from greeksmargin import io
 from greeksmargin.cli import compare as cli_compare
-from greeksmargin.compare import (
+from greeksmargin.datasets import DATA_DIR, example_paths, load_example_book
+from greeksmargin.engine.compare import (
     DEFAULT_THRESHOLD,
     compare_with_exchange,
     component_drivers,
     normalize_exchange_margin,
     side_by_side,
 )
-from greeksmargin.datasets import DATA_DIR, example_paths, load_example_book
 from greeksmargin.errors import InputError
 from greeksmargin.reports.compare import compare_report, side_by_side_report
 
@@ -149,7 +149,7 @@ def test_bundled_exchange_margin_matches_the_bundled_book():
 
 
 def test_compare_a_real_result_on_the_bundled_book():
-    from greeksmargin.margin import compute_margin
+    from greeksmargin.engine.margin import compute_margin
 
     book = load_example_book()
     res = compute_margin(book.positions, book.market, "greeks-default")
@@ -249,7 +249,7 @@ def test_cli_sidebyside_writes(fmt, tmp_path):
 
 
 def test_cli_sidebyside_every_model_html(tmp_path):
-    from greeksmargin.methodologies import runnable_models
+    from greeksmargin.engine.adapters import runnable_models
 
     paths = example_paths()
     out = tmp_path / "sbs.html"

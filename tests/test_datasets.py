@@ -2,10 +2,10 @@ import pandas as pd
 import pytest
 
 from greeksmargin import datasets
+from greeksmargin.book.market import MarketSnapshot, load_market
+from greeksmargin.book.positions import load_positions, validate_against_market
 from greeksmargin.datasets import ExampleBook, example_paths, load_example_book
 from greeksmargin.datasets.make_example_book import build_book
-from greeksmargin.market import MarketSnapshot, load_market
-from greeksmargin.positions import load_positions, validate_against_market
 
 
 def test_example_book_loads_and_is_valid():

@@ -1,4 +1,4 @@
-"""Derive PM2 (greeksmargin.rules.derive_pm2, greeksmargin.validation.derive_pm2)."""
+"""Derive PM2 (greeksmargin.methodologies.derive_pm2, greeksmargin.validation.derive_pm2)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
-from greeksmargin.rules.derive_pm2 import (
+from greeksmargin.methodologies.derive_pm2 import (
     SUMMARY_KEYS,
     ForwardLine,
     MarginParams,
@@ -461,6 +461,6 @@ def test_expired_expiry_with_zero_dte_floor_stays_finite():
 
 
 def test_shipped_model_loads_as_pm2_params():
-    from greeksmargin.models import load_model
+    from greeksmargin.engine.models import load_model
 
     assert load_model("derive-pm2").params == load_derive_pm2_params(MODEL_FILE)

@@ -6,7 +6,7 @@ import pytest
 
 from greeksmargin.calibration.history import load_history
 from greeksmargin.calibration.sweep import sweep_point
-from greeksmargin.distributed import expand_grid, get_client, run_sweep
+from greeksmargin.engine.distributed import expand_grid, get_client, run_sweep
 from greeksmargin.errors import ComputationError
 
 

@@ -14,10 +14,10 @@ import pytest
 import greeksmargin as gm
 from greeksmargin.cli import main
 from greeksmargin.datasets import example_paths, load_example_book
+from greeksmargin.engine.adapters import deribit_pm_accounts, run_model
+from greeksmargin.engine.models import Domain, load_model, models_dir
 from greeksmargin.errors import ModelError
-from greeksmargin.methodologies import deribit_pm_accounts, run_model
-from greeksmargin.models import Domain, load_model, models_dir
-from greeksmargin.solvency import assess_solvency
+from greeksmargin.solvency.assess import assess_solvency
 
 OUTSIDE_PM = ("MIXED", "SPX-DESK", "SPX-NAKEDPUT")
 INSIDE_PM = ("BTC-COVCALL", "BTC-SPREADS", "ETH-STRADDLE", "MM-CRYPTO")
@@ -157,7 +157,7 @@ def test_solvency_cli_json_has_null_figures(tmp_path, capsys):
 
 
 def test_cascade_reports_not_computed_units_and_never_liquidates_them(book):
-    from greeksmargin.cascade import run_cascade
+    from greeksmargin.solvency.cascade import run_cascade
 
     res = run_cascade(book.positions, book.market, book.collateral, "deribit-pm", shock=-0.3, impact="none")
     assert set(res.not_computed["account"]) == set(OUTSIDE_PM)
@@ -181,9 +181,9 @@ def test_sidebyside_shows_na_with_reason_and_flags_illustrative(capsys):
 
 
 def test_liquidate_and_compare_say_not_computed(book):
-    from greeksmargin.compare import compare_with_exchange, normalize_exchange_margin
     from greeksmargin.datasets import DATA_DIR
-    from greeksmargin.liquidation import liquidate_account
+    from greeksmargin.engine.compare import compare_with_exchange, normalize_exchange_margin
+    from greeksmargin.solvency.liquidation import liquidate_account
 
     with pytest.raises(ModelError, match="outside the domain"):
         liquidate_account(book.positions, book.market, book.collateral, "SPX-DESK", "deribit-pm")
@@ -196,7 +196,7 @@ def test_liquidate_and_compare_say_not_computed(book):
 
 
 def test_incremental_state_out_of_domain_is_nan(book):
-    from greeksmargin.incremental import AccountState
+    from greeksmargin.engine.incremental import AccountState
 
     spx = book.positions[book.positions["account"] == "SPX-DESK"]
     st = AccountState.from_positions(spx, book.market, "deribit-sm")

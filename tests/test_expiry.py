@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 from margin_fixtures import VALUATION, market, row
 
-from greeksmargin.collateral import load_collateral
+from greeksmargin.book.collateral import load_collateral
+from greeksmargin.engine.incremental import AccountState
+from greeksmargin.engine.margin import compute_margin
 from greeksmargin.errors import InputError
-from greeksmargin.greeks import market_arrays, price_positions
-from greeksmargin.incremental import AccountState
-from greeksmargin.margin import compute_margin
 from greeksmargin.pricing import black76, black76_price, inverse_option
-from greeksmargin.scenarios import sensitivities
-from greeksmargin.solvency import assess_solvency
+from greeksmargin.risk.greeks import market_arrays, price_positions
+from greeksmargin.risk.scenarios import sensitivities
+from greeksmargin.solvency.assess import assess_solvency
 
 MKT = market()
 MODEL = "greeks-default"

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from greeksmargin.book.market import MarketSnapshot, UnderlyingMarket, VolSurface
 from greeksmargin.datasets import load_example_book
 from greeksmargin.errors import InputError, MarketDataError
-from greeksmargin.greeks import PRICED_COLUMNS, market_arrays, price_positions
-from greeksmargin.market import MarketSnapshot, UnderlyingMarket, VolSurface
 from greeksmargin.pricing import black76, black_scholes_merton, inverse_option
+from greeksmargin.risk.greeks import PRICED_COLUMNS, market_arrays, price_positions
 from greeksmargin.units import SECONDS_PER_YEAR
 
 VT = pd.Timestamp("2026-11-20T08:00:00Z")

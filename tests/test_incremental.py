@@ -1,4 +1,4 @@
-"""Incremental what-if (greeksmargin.incremental): AccountState == compute_margin with the trades appended."""
+"""Incremental what-if (greeksmargin.engine.incremental): AccountState == compute_margin with the trades appended."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greeksmargin import kernels
 from greeksmargin.datasets import load_example_book
+from greeksmargin.engine.incremental import AccountState
+from greeksmargin.engine.margin import compute_margin
 from greeksmargin.errors import InputError
-from greeksmargin.incremental import AccountState
-from greeksmargin.margin import compute_margin
-from greeksmargin.population import generate_population
+from greeksmargin.risk import kernels
+from greeksmargin.solvency.population import generate_population
 
 BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not kernels.numba_available(), reason="numba"))]
 

@@ -1,4 +1,4 @@
-"""Fused revaluation + scan kernel (greeksmargin.kernels): numba == numpy == compute_margin."""
+"""Fused revaluation + scan kernel (greeksmargin.risk.kernels): numba == numpy == compute_margin."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greeksmargin import kernels
 from greeksmargin.datasets import load_example_book
-from greeksmargin.margin import compute_margin
-from greeksmargin.models import load_model
-from greeksmargin.population import generate_population
+from greeksmargin.engine.margin import compute_margin
+from greeksmargin.engine.models import load_model
 from greeksmargin.pricing import black76_greeks5
-from greeksmargin.scenarios import ScenarioGrid, VolShockRule
+from greeksmargin.risk import kernels
+from greeksmargin.risk.scenarios import ScenarioGrid, VolShockRule
+from greeksmargin.solvency.population import generate_population
 
 needs_numba = pytest.mark.skipif(not kernels.numba_available(), reason="numba not installed")
 

@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greeksmargin.collateral import load_collateral, load_example_collateral
+from greeksmargin.book.collateral import load_collateral, load_example_collateral
 from greeksmargin.datasets import load_example_book
 from greeksmargin.errors import InputError
-from greeksmargin.liquidation import liquidate_account
-from greeksmargin.solvency import AT_MM_RTOL, simple_scan_margin
+from greeksmargin.solvency.assess import AT_MM_RTOL, simple_scan_margin
+from greeksmargin.solvency.liquidation import liquidate_account
 
 BOOK = load_example_book()
 POS, MKT = BOOK.positions, BOOK.market
@@ -38,7 +38,7 @@ def test_below_mm_account_is_restored_with_the_engine():
     assert r.status == "restored" and len(r.trades) >= 1
     check_end_state(r)
     # the first position closed is the largest contributor to the requirement
-    from greeksmargin.margin import compute_margin
+    from greeksmargin.engine.margin import compute_margin
 
     att = compute_margin(POS[POS["account"] == "ETH-STRADDLE"], MKT, "greeks-default").attribution()
     assert r.trades["position"].iloc[0] == att.loc[att["contribution"].idxmax(), "position"]

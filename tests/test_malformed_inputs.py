@@ -13,8 +13,8 @@ from malformed_corpus import DATA, MODELS, cli, format_table, run_all
 
 import greeksmargin as gm
 from greeksmargin import io
+from greeksmargin.book.schemas import MODEL_SCHEMAS, check_psd
 from greeksmargin.errors import ArgumentTypeError, GreeksMarginError, InputError, MarketDataError, ModelError
-from greeksmargin.schemas import MODEL_SCHEMAS, check_psd
 
 MARKET = DATA / "example_market.json"
 POSITIONS = DATA / "example_positions.csv"

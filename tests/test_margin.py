@@ -7,7 +7,7 @@ from margin_fixtures import book, market, row, sample_book
 
 import greeksmargin as gm
 from greeksmargin.errors import MarketDataError
-from greeksmargin.greeks import price_positions
+from greeksmargin.risk.greeks import price_positions
 
 MK = market()
 MODELS = ["greeks-default", "tims-pm", "deribit-sm"]
@@ -18,7 +18,7 @@ def _open_domain(name):
     """The shipped model with its [domain] lifted: these tests exercise the engine's rules on any book."""
     import dataclasses
 
-    from greeksmargin.models import Domain, load_model
+    from greeksmargin.engine.models import Domain, load_model
 
     return dataclasses.replace(load_model(name), domain=Domain())
 
@@ -237,7 +237,7 @@ def test_margin_change_equals_a_full_recompute(model):
 
 def test_bundled_book_and_collateral():
     ex = gm.datasets.load_example_book()
-    from greeksmargin.collateral import load_example_collateral
+    from greeksmargin.book.collateral import load_example_collateral
 
     r = gm.compute_margin(ex.positions, ex.market, "greeks-default", collateral=load_example_collateral())
     acc = r.accounts
@@ -267,8 +267,8 @@ def test_compiled_kernel_equals_the_numpy_reference(model):
 
 
 def test_precomputed_arrays_give_the_same_margin_and_moved_arrays_the_moved_market():
-    from greeksmargin.greeks import market_arrays
-    from greeksmargin.positions import load_positions
+    from greeksmargin.book.positions import load_positions
+    from greeksmargin.risk.greeks import market_arrays
 
     ex = gm.datasets.load_example_book()
     pos, mk = ex.positions, ex.market

@@ -8,8 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greeksmargin import io
+from greeksmargin.book.market import (
+    MarketSnapshot,
+    UnderlyingMarket,
+    VolSurface,
+    from_deribit_chain,
+    load_market,
+)
 from greeksmargin.errors import MarketDataError
-from greeksmargin.market import MarketSnapshot, UnderlyingMarket, VolSurface, from_deribit_chain, load_market
 
 CHAIN = Path(__file__).resolve().parent.parent / "validation" / "cases" / "deribit_chain" / "btc_2020-05-14.csv"
 VT = "2026-01-01T00:00:00Z"

@@ -1,4 +1,4 @@
-"""Book adapters of the exchange methodologies (greeksmargin.methodologies)."""
+"""Book adapters of the exchange methodologies (greeksmargin.engine.adapters)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greeksmargin import methodologies as M
+from greeksmargin.book.positions import load_positions
 from greeksmargin.datasets import load_example_book
+from greeksmargin.engine import adapters as M
+from greeksmargin.engine.models import list_models, load_model
 from greeksmargin.errors import ModelError
-from greeksmargin.greeks import price_positions
-from greeksmargin.models import list_models, load_model
-from greeksmargin.positions import load_positions
-from greeksmargin.rules.deribit_pm import deribit_pm_margin, load_deribit_pm_params
-from greeksmargin.rules.simm import simm_margin
+from greeksmargin.methodologies.deribit_pm import deribit_pm_margin, load_deribit_pm_params
+from greeksmargin.methodologies.simm import simm_margin
+from greeksmargin.risk.greeks import price_positions
 
 ROOT = Path(__file__).resolve().parents[1]
 COLS = ["account", "instrument", "underlying", "kind", "option_type", "strike", "expiry", "quantity", "multiplier",
@@ -145,7 +145,7 @@ def test_simm_adapter_equals_rules_on_a_hand_built_crif(book):
 
 
 def test_simm_adapter_equals_rules_on_the_accounts_crif(book):
-    from greeksmargin.aggregation import to_crif
+    from greeksmargin.risk.aggregation import to_crif
 
     priced = price_positions(book.positions, book.market)
     got = M.simm_accounts(book.positions, book.market, "simm-2.5", isolated=False).set_index("account")
@@ -266,7 +266,7 @@ def test_derive_portfolio_conversion(book):
     assert [o["amount"] for o in pf["options"]] == [-4.0, 3.0]
     assert len(pf["forwards"]) == 1 and pf["forwards"][0]["seconds_to_expiry"] == pf["options"][0]["seconds_to_expiry"]
     assert pf["collaterals"][0]["amount"] == 10.0 and pf["collaterals"][0]["risk_cancelling"]
-    from greeksmargin.rules.derive_pm2 import derive_pm2_margin
+    from greeksmargin.methodologies.derive_pm2 import derive_pm2_margin
 
     params = M._derive_params(_derive_model())
     res = derive_pm2_margin(pf, params)

@@ -5,8 +5,8 @@ import pytest
 from margin_fixtures import market, sample_book
 
 import greeksmargin as gm
+from greeksmargin.engine.models import RuleSet, list_models, load_model, models_dir
 from greeksmargin.errors import ModelError
-from greeksmargin.models import RuleSet, list_models, load_model, models_dir
 
 SHIPPED = models_dir() / "greeks-default.toml"
 
@@ -88,7 +88,7 @@ def test_unknown_model_name_and_env_override(tmp_path, monkeypatch):
 
 
 def test_every_shipped_model_runs_on_a_book_and_others_are_refused(monkeypatch):
-    import greeksmargin.methodologies as methodologies
+    import greeksmargin.engine.adapters as methodologies
 
     df = list_models()
     assert df["runnable"].all()  # natively or through a book adapter

@@ -2,10 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greeksmargin.collateral import load_collateral, value_collateral
+from greeksmargin.book.collateral import load_collateral, value_collateral
+from greeksmargin.book.positions import load_positions
 from greeksmargin.datasets import load_example_book
-from greeksmargin.population import STRATEGIES, generate_population
-from greeksmargin.positions import load_positions
+from greeksmargin.solvency.population import STRATEGIES, generate_population
 
 MKT = load_example_book().market
 
@@ -51,7 +51,7 @@ def test_size_distribution_is_heavy_tailed():
 
 
 def test_model_top_up_opens_every_account_at_or_above_im():
-    from greeksmargin.solvency import assess_solvency
+    from greeksmargin.solvency.assess import assess_solvency
 
     pos, coll = generate_population(150, seed=5, market=MKT, model="greeks-default")
     st = assess_solvency(pos, MKT, load_collateral(coll), "greeks-default").accounts
@@ -68,7 +68,7 @@ def test_bad_argument():
 def test_leverage_varies(pop):
     pos, coll = pop
     p = load_positions(pos, valuation_time=MKT.valuation_time)
-    from greeksmargin.greeks import price_positions
+    from greeksmargin.risk.greeks import price_positions
 
     pr = price_positions(p, MKT)
     gross = (pr["size"].abs() * pr["spot"]).groupby(pr["account"]).sum()

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from greeksmargin.book.market import MarketSnapshot, UnderlyingMarket, VolSurface
+from greeksmargin.book.positions import COLUMNS, load_positions, validate_against_market
 from greeksmargin.errors import InputError, MarketDataError
-from greeksmargin.market import MarketSnapshot, UnderlyingMarket, VolSurface
-from greeksmargin.positions import COLUMNS, load_positions, validate_against_market
 
 VT = "2026-11-20T08:00:00Z"
 

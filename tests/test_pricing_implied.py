@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from vollib.black.implied_volatility import implied_volatility as lbr_implied_vol
 
-from greeksmargin.pricing import black76, black_scholes_merton, implied_vol, inverse_implied_vol, inverse_option
+from greeksmargin.pricing import (
+    black76,
+    black_scholes_merton,
+    implied_vol,
+    inverse_implied_vol,
+    inverse_option,
+)
 
 
 def test_matches_lets_be_rational_on_grid():

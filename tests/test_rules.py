@@ -5,10 +5,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from greeksmargin.rules.combine import aggregate_correlation, correlation_matrix, evaluate, parse_expression
-from greeksmargin.rules.contingency import option_standard_margin
-from greeksmargin.rules.scan import group_sum, offset_scan, scan_loss
-from greeksmargin.rules.sensitivity import (
+from greeksmargin.methodologies.house.combine import (
+    aggregate_correlation,
+    correlation_matrix,
+    evaluate,
+    parse_expression,
+)
+from greeksmargin.methodologies.house.contingency import option_standard_margin
+from greeksmargin.methodologies.house.scan import group_sum, offset_scan, scan_loss
+from greeksmargin.methodologies.house.sensitivity import (
     delta_charge,
     delta_charge_revaluation,
     expiry_bucket,
@@ -130,7 +135,7 @@ def test_vega_revaluation_is_the_directional_taylor_charge_for_linear_pnl(e, up,
 def test_revaluation_charges_drop_volga_and_higher_order_gamma(tmp_path):
     """Long out-of-the-money strangle (vol falls): revalued loss < vega x fall; ATM short straddle: gamma."""
     import greeksmargin as gm
-    from greeksmargin.models import load_model, models_dir
+    from greeksmargin.engine.models import load_model, models_dir
 
     mk = {"valuation_time": "2026-11-20T08:00:00Z", "underlyings": {"SPX": {"spot": 100.0, "rate": 0.0, "surface": {
         "axis": "log_moneyness", "expiries": ["2026-12-20T08:00:00Z"], "points": [0.0], "vols": [[0.2]]}}}}
@@ -259,7 +264,7 @@ def test_directional_vega_matches_symmetric_rule_and_charges_long_vega_with_the_
 
 
 def test_roll_charge_calendar_scope_charges_only_offsetting_expiries():
-    from greeksmargin.rules.contingency import roll_unit_charge
+    from greeksmargin.methodologies.house.contingency import roll_unit_charge
 
     b = np.array([[5.0, 0.0], [5.0, 3.0], [5.0, -4.0], [0.0, 0.0]])  # outright, same direction, calendar, none
     assert np.allclose(roll_unit_charge(b, "gross"), [5.0, 8.0, 9.0, 0.0])
@@ -272,9 +277,9 @@ def test_house_model_outright_future_pays_no_roll_and_directional_delta():
     """compute_margin: an outright SPX future pays no roll (calendar scope); a calendar spread does."""
     import pandas as pd
 
-    from greeksmargin.margin import compute_margin
-    from greeksmargin.market import load_market
-    from greeksmargin.models import load_model
+    from greeksmargin.book.market import load_market
+    from greeksmargin.engine.margin import compute_margin
+    from greeksmargin.engine.models import load_model
 
     model = load_model("greeks-default")
     d = model.raw["components"]["delta"]

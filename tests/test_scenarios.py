@@ -4,9 +4,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from margin_fixtures import market, sample_book
 
-from greeksmargin.greeks import market_arrays, price_positions
 from greeksmargin.pricing import black76, inverse_price
-from greeksmargin.scenarios import ScenarioGrid, VolShockRule, revalue, scenario_pnl, sensitivities
+from greeksmargin.risk.greeks import market_arrays, price_positions
+from greeksmargin.risk.scenarios import ScenarioGrid, VolShockRule, revalue, scenario_pnl, sensitivities
 
 RULE = VolShockRule(up=0.45, down=0.3, short_power=0.3, long_power=0.13, min_vol=0.01)
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from greeksmargin.book.schemas import check_model_file
 from greeksmargin.errors import ModelError
-from greeksmargin.schemas import check_model_file
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 

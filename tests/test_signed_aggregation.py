@@ -18,10 +18,15 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from margin_fixtures import market, row
 
-from greeksmargin.incremental import AccountState
-from greeksmargin.margin import compute_margin
-from greeksmargin.models import load_model, models_dir
-from greeksmargin.rules.combine import aggregate_correlation, correlation_matrix, direction_from_losses, side_losses
+from greeksmargin.engine.incremental import AccountState
+from greeksmargin.engine.margin import compute_margin
+from greeksmargin.engine.models import load_model, models_dir
+from greeksmargin.methodologies.house.combine import (
+    aggregate_correlation,
+    correlation_matrix,
+    direction_from_losses,
+    side_losses,
+)
 
 MODEL = "greeks-default"
 MKT = market()

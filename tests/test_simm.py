@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
-from greeksmargin.rules.simm import load_simm_params, simm_margin
+from greeksmargin.methodologies.simm import load_simm_params, simm_margin
 from greeksmargin.validation.simm import run
 
 CASES = Path(__file__).resolve().parents[1] / "validation" / "cases" / "simm"

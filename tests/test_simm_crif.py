@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from greeksmargin import io
 from greeksmargin.cli import main
 from greeksmargin.errors import InputError, ModelError
-from greeksmargin.rules.crif import fx_pair, normalize_crif
-from greeksmargin.rules.simm import load_simm_params, simm_by_portfolio, simm_margin, tree_table
+from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, simm_margin, tree_table
+from greeksmargin.risk.crif import fx_pair, normalize_crif
 
 P25 = load_simm_params("2.5")
 

@@ -4,10 +4,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greeksmargin.collateral import load_collateral, load_example_collateral
+from greeksmargin.book.collateral import load_collateral, load_example_collateral
 from greeksmargin.datasets import load_example_book
-from greeksmargin.greeks import price_positions
-from greeksmargin.solvency import (
+from greeksmargin.risk.greeks import price_positions
+from greeksmargin.solvency.assess import (
     AT_MM_RTOL,
     NO_MOVE_REASON,
     Book,
@@ -220,7 +220,7 @@ def test_isolated_margin_function_sums_positions():
     pos = one_account("BTC-SPREADS")
     iso = margin_function("greeks-default", isolated=True)(pos, MKT)
     cross = margin_function("greeks-default")(pos, MKT)
-    from greeksmargin.margin import compute_margin
+    from greeksmargin.engine.margin import compute_margin
 
     acc = compute_margin(pos, MKT, "greeks-default").accounts.iloc[0]
     fx = MKT.fx_to_usd(acc["currency"])
@@ -282,7 +282,7 @@ def test_fast_revaluation_equals_pricing_on_the_shifted_market(account, move):
 # ------------------------------------------------------------------ batched evaluation (one market per account)
 @pytest.fixture(scope="module")
 def population():
-    from greeksmargin.population import generate_population
+    from greeksmargin.solvency.population import generate_population
 
     pos, coll = generate_population(240, 5, market=MKT)
     ex = POS.copy()
@@ -382,9 +382,9 @@ def test_unpriceable_account_gets_an_error_row_and_the_others_are_computed():
 
 
 def test_cascade_and_liquidation_with_an_unpriceable_account():
-    from greeksmargin.cascade import run_cascade
     from greeksmargin.errors import MarketDataError
-    from greeksmargin.liquidation import liquidate_account
+    from greeksmargin.solvency.cascade import run_cascade
+    from greeksmargin.solvency.liquidation import liquidate_account
 
     pos = _with_bad_account()
     coll = load_example_collateral()

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from greeksmargin.cascade import DEFAULT_LIQUIDITY, _liquidity_vector, run_cascade
 from greeksmargin.cli import main
 from greeksmargin.datasets import example_paths, load_example_book
 from greeksmargin.errors import InputError
-from greeksmargin.solvency import assess_solvency, simple_scan_margin
+from greeksmargin.solvency.assess import assess_solvency, simple_scan_margin
+from greeksmargin.solvency.cascade import DEFAULT_LIQUIDITY, _liquidity_vector, run_cascade
 
 P = example_paths()
 ARGS = [str(P["positions"]), str(P["market"])]

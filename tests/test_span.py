@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy.stats import norm
 
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
-from greeksmargin.rules.span import (
+from greeksmargin.methodologies.span import (
     generate_risk_array,
     load_span_params,
     scan_risk,

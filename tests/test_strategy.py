@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
-from greeksmargin.rules.strategy import (
+from greeksmargin.methodologies.strategy import (
     Leg,
     Underlying,
     check_decomposition,
@@ -305,9 +305,9 @@ def test_compute_margin_on_a_positions_book():
     sys.path.insert(0, str(ROOT / "tests"))
     from margin_fixtures import book, market, row
 
-    from greeksmargin.greeks import price_positions
-    from greeksmargin.margin import compute_margin
-    from greeksmargin.positions import load_positions
+    from greeksmargin.book.positions import load_positions
+    from greeksmargin.engine.margin import compute_margin
+    from greeksmargin.risk.greeks import price_positions
 
     mk = market()
     b = book([row("A", "SPX", "option", "put", 5700, 1, -10, 100), row("A", "SPX", "option", "put", 5400, 1, 10, 100),
@@ -337,7 +337,7 @@ def test_sidebyside_shows_the_strategy_model_beside_tims():
     sys.path.insert(0, str(ROOT / "tests"))
     from margin_fixtures import book, market, row
 
-    from greeksmargin.compare import side_by_side
+    from greeksmargin.engine.compare import side_by_side
 
     b = book([row("A", "SPX", "option", "put", 5700, 1, -10, 100), row("A", "SPX", "option", "call", 6300, 2, -5, 100)])
     table, summary = side_by_side(b, market(), models=["tims-pm", "cboe-strategy"])

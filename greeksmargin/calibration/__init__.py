@@ -8,12 +8,12 @@
 * :mod:`.reference`: vega-charge shocks calibrated on the reference ATM straddles.
 * :mod:`.stats`: Kupiec, Christoffersen, procyclicality, efficiency.
 * :mod:`.model_file`: calibrated model files with provenance.
-* :mod:`.sweep`: calibrate + backtest pipeline and the sweep cell for :func:`greeksmargin.distributed.run_sweep`.
+* :mod:`.sweep`: calibrate + backtest pipeline and the sweep cell for :func:`greeksmargin.engine.distributed.run_sweep`.
 """
 
 from __future__ import annotations
 
-from .backtest import (
+from greeksmargin.calibration.backtest import (
     PORTFOLIOS,
     BacktestResult,
     Leg,
@@ -23,10 +23,10 @@ from .backtest import (
     run_backtest,
     stress_grid_margin,
 )
-from .history import ewma_sigma, load_history, validate_history, with_vol_proxy
-from .model_file import apply_calibration, build_model, write_model_file
-from .reference import REFERENCE_PORTFOLIOS, ReferenceVega, reference_vega_shocks
-from .shocks import (
+from greeksmargin.calibration.history import ewma_sigma, load_history, validate_history, with_vol_proxy
+from greeksmargin.calibration.model_file import apply_calibration, build_model, write_model_file
+from greeksmargin.calibration.reference import REFERENCE_PORTFOLIOS, ReferenceVega, reference_vega_shocks
+from greeksmargin.calibration.shocks import (
     Calibration,
     VolShock,
     calibrate,
@@ -36,7 +36,7 @@ from .shocks import (
     return_correlation,
     vol_shocks,
 )
-from .stats import (
+from greeksmargin.calibration.stats import (
     christoffersen_independence,
     conditional_coverage,
     excess_breaches_p,
@@ -44,7 +44,7 @@ from .stats import (
     margin_efficiency,
     peak_to_trough,
 )
-from .sweep import calibrated_model, fhs_rescaled_margin, margin_function, sweep_point
+from greeksmargin.calibration.sweep import calibrated_model, fhs_rescaled_margin, margin_function, sweep_point
 
 __all__ = [
     "PORTFOLIOS",

@@ -10,10 +10,10 @@ the spot and the breach statistics do not depend on the size.
 
 Margin ``IM_t``
     computed by a *margin function* of the day's book and market: :func:`engine_margin` calls
-    :func:`greeksmargin.margin.compute_margin` with a model (one account per day and portfolio, each at
+    :func:`greeksmargin.engine.margin.compute_margin` with a model (one account per day and portfolio, each at
     its own day's market, all days in one call: :func:`engine_figures`); :func:`stress_grid_margin` is
     the house model's stress rule alone (full revaluation over a
-    :class:`greeksmargin.scenarios.ScenarioGrid`, worst weighted loss), vectorised over all days.
+    :class:`greeksmargin.risk.scenarios.ScenarioGrid`, worst weighted loss), vectorised over all days.
 Realised loss ``L_t``
     minus the P&L from ``t`` to ``t + h`` rows (the MPOR in trading days) of the same positions revalued
     at ``S_{t+h}``, ``vol_{t+h}`` and the remaining time ``tenor - (date_{t+h} - date_t)`` (ACT/365).
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from . import stats
+from greeksmargin.calibration import stats
+from greeksmargin.errors import InputError
 
 DAYS_PER_YEAR = 365.0
 
@@ -102,8 +102,8 @@ def load_portfolios(path: Any) -> dict[str, tuple[Leg, ...]]:
     InputError
         A missing column, or a bad value, naming the file, the row (0-based data row) and the column.
     """
-    from .. import io
-    from ..tables import check_columns
+    from greeksmargin import io
+    from greeksmargin.book.tables import check_columns
 
     df = io.read_table(path)
     f = str(path)
@@ -182,7 +182,7 @@ def position_arrays(
     portfolios: Mapping[str, Sequence[Leg]],
     tenor_days: float = 30.0,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Flat position arrays of every (test day, leg), in the layout of :func:`greeksmargin.scenarios.revalue`.
+    """Flat position arrays of every (test day, leg), in the layout of :func:`greeksmargin.risk.scenarios.revalue`.
 
     Parameters
     ----------
@@ -264,7 +264,7 @@ def realised_pnl(
     ndarray of shape (n_days, n_portfolios)
         USD P&L per unit of underlying (+ gain).
     """
-    from ..pricing import black76_price
+    from greeksmargin.pricing import black76_price
 
     days = np.asarray(days, dtype=int)
     if days.size and days.max() + mpor >= len(hist):
@@ -290,8 +290,8 @@ def stress_grid_margin(grid: Any) -> MarginFunction:
     """Margin function of the house model's stress rule alone: worst weighted full-revaluation loss.
 
     For each day and portfolio ``IM = max(0, max_s w_s x (-P&L_s))`` over the scenarios ``s`` of ``grid``
-    (spot moves x vol states and tails, :class:`greeksmargin.scenarios.ScenarioGrid`), the P&L computed by
-    :func:`greeksmargin.scenarios.revalue` (Black-76 full revaluation). No Greeks charges, contingencies
+    (spot moves x vol states and tails, :class:`greeksmargin.risk.scenarios.ScenarioGrid`), the P&L computed by
+    :func:`greeksmargin.risk.scenarios.revalue` (Black-76 full revaluation). No Greeks charges, contingencies
     or floors: the fallback when the full engine is not used, and the part of the house model that the
     price and vol shocks calibrate.
 
@@ -304,7 +304,7 @@ def stress_grid_margin(grid: Any) -> MarginFunction:
     -------
     MarginFunction
     """
-    from ..scenarios import revalue
+    from greeksmargin.risk.scenarios import revalue
 
     def margin(
         hist: pd.DataFrame, days: np.ndarray, portfolios: Mapping[str, Sequence[Leg]], tenor_days: float
@@ -337,7 +337,7 @@ def engine_figures(
     Each (day, portfolio) is one account holding the portfolio's positions (kind ``option``/``future``,
     linear, multiplier 1) opened that day: strikes at ``moneyness x S_t``, expiring ``tenor_days`` later,
     priced at the day's spot, zero rate and a flat vol at the day's vol. All the days go through one
-    :func:`greeksmargin.margin.compute_margin` call: the positions' market inputs are passed per position
+    :func:`greeksmargin.engine.margin.compute_margin` call: the positions' market inputs are passed per position
     (``arrays=``, the day's spot, forward and vol on each row; the snapshot serves only the layout and FX),
     so every account is margined at its own day's market, exactly as with one snapshot per day (the tests
     hold the two equal).
@@ -345,7 +345,7 @@ def engine_figures(
     Parameters
     ----------
     model : str, Path or Model
-        A component model (anything :func:`greeksmargin.margin.compute_margin` accepts).
+        A component model (anything :func:`greeksmargin.engine.margin.compute_margin` accepts).
     hist : pandas.DataFrame
         History (``date, price, vol``).
     days : ndarray of int, shape (n_days,)
@@ -364,11 +364,11 @@ def engine_figures(
         ``MarginResult.accounts`` reports them; a figure that does not apply, e.g. the long-premium cap of
         a unit that is not long-only, is NaN), in USD per unit of underlying.
     """
-    from ..greeks import market_arrays
-    from ..margin import compute_margin
-    from ..market import load_market
-    from ..models import load_model
-    from ..positions import load_positions
+    from greeksmargin.book.market import load_market
+    from greeksmargin.book.positions import load_positions
+    from greeksmargin.engine.margin import compute_margin
+    from greeksmargin.engine.models import load_model
+    from greeksmargin.risk.greeks import market_arrays
 
     loaded = load_model(model)
     figures = ["im", *[f for f in getattr(loaded.params, "figures", ()) if f != "im"]]
@@ -431,12 +431,12 @@ def engine_figures(
 
 
 def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
-    """Margin function: :func:`greeksmargin.margin.compute_margin` of each (day, portfolio) (:func:`engine_figures`).
+    """Margin function: :func:`greeksmargin.engine.margin.compute_margin` of each (day, portfolio) (:func:`engine_figures`).
 
     Parameters
     ----------
     model : str, Path or Model
-        Anything :func:`greeksmargin.margin.compute_margin` accepts.
+        Anything :func:`greeksmargin.engine.margin.compute_margin` accepts.
     underlying : str
         Underlying name used in the positions and the snapshot.
 
@@ -445,7 +445,7 @@ def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
     MarginFunction
         ``IM`` = ``MarginResult.accounts["im"]`` of each (day, portfolio).
     """
-    from ..models import load_model
+    from greeksmargin.engine.models import load_model
 
     loaded = load_model(model)
 

@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
-from .. import io
-from ..errors import InputError
+from greeksmargin import io
+from greeksmargin.errors import InputError
 
 #: bundled data sets accepted by :func:`load_history`
 BUNDLED = ("sp500", "btc")

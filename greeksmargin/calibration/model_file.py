@@ -1,7 +1,7 @@
 """Calibrated model files: put calibrated shocks into a house-model template and record the provenance.
 
 The template is a ``greeks-stress`` model (``models/greeks-default.toml``; schema in
-:mod:`greeksmargin.models`). :func:`apply_calibration` sets, for a *target* (``"default"``: the model's
+:mod:`greeksmargin.engine.models`). :func:`apply_calibration` sets, for a *target* (``"default"``: the model's
 own grid and Greeks charges; an underlying or product-group name: its ``[grid.overrides.<target>]`` and
 ``price_shock_by_underlying`` entries):
 
@@ -43,12 +43,12 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import io
-from ..errors import ModelError
-from .shocks import Calibration
+from greeksmargin import io
+from greeksmargin.calibration.shocks import Calibration
+from greeksmargin.errors import ModelError
 
 if TYPE_CHECKING:
-    from .reference import ReferenceVega
+    from greeksmargin.calibration.reference import ReferenceVega
 
 
 def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
@@ -317,8 +317,8 @@ def apply_calibration(
 
 
 def build_model(raw: dict[str, Any], name: str = "<calibrated>") -> Any:
-    """A :class:`greeksmargin.models.Model` from a model dict without writing it (validated by the loader)."""
-    from ..models import Model, parse_domain, parse_rule_set, parse_status
+    """A :class:`greeksmargin.engine.models.Model` from a model dict without writing it (validated by the loader)."""
+    from greeksmargin.engine.models import Model, parse_domain, parse_rule_set, parse_status
 
     meta = raw.get("meta")
     if not isinstance(meta, dict) or "name" not in meta or "methodology" not in meta:
@@ -334,10 +334,10 @@ def write_model_file(raw: dict[str, Any], path: str | Path, *, header: str = "")
     Raises
     ------
     ModelError
-        The written file does not load with :func:`greeksmargin.models.load_model` (the message of the
+        The written file does not load with :func:`greeksmargin.engine.models.load_model` (the message of the
         loader, naming the key).
     """
-    from ..models import load_model
+    from greeksmargin.engine.models import load_model
 
     build_model(raw, str(path))
     out = io.write_toml(raw, path, header=header)

@@ -25,7 +25,7 @@ time). For each day ``t`` of the window:
    0) come from :func:`greeksmargin.calibration.backtest.engine_figures` (``compute_margin``);
 2. the vega figure at a shock ``s`` is the engine's own charge of the reference straddle at that shock
    (``method = "revaluation"``: the revalued loss of the losing direction, the shocked-down vol floored at
-   :data:`greeksmargin.margin.REVAL_MIN_VOL`; ``"taylor"``: net vega x shock), and ``IM_t(s)`` is the
+   :data:`greeksmargin.engine.margin.REVAL_MIN_VOL`; ``"taylor"``: net vega x shock), and ``IM_t(s)`` is the
    model's ``im`` expression evaluated on these figures (floored at 0);
 3. ``s_t`` is the smallest ``s >= 0`` with ``IM_t(s) >= L_t`` (0 when the other charges already cover the
    day's loss ``L_t``; bisection, ``IM_t`` is non-decreasing in ``s``); ``+inf`` when no shock up to the
@@ -51,9 +51,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, ModelError
-from .backtest import Leg, engine_figures, position_arrays, realised_pnl
-from .shocks import QuantileMethod
+from greeksmargin.calibration.backtest import Leg, engine_figures, position_arrays, realised_pnl
+from greeksmargin.calibration.shocks import QuantileMethod
+from greeksmargin.errors import InputError, ModelError
 
 __all__ = ["REFERENCE_PORTFOLIOS", "ReferenceVega", "reference_vega_shocks"]
 
@@ -126,8 +126,8 @@ def _vega_figure(
     arrays: dict[str, np.ndarray], day_pos: np.ndarray, n_days: int, side: str, params: dict[str, Any],
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``shock (n_days,) -> the engine's vega charge of one reference straddle per day`` at those shocks."""
-    from ..margin import REVAL_MIN_VOL
-    from ..scenarios import VolShockRule, scenario_pnl, sensitivities
+    from greeksmargin.engine.margin import REVAL_MIN_VOL
+    from greeksmargin.risk.scenarios import VolShockRule, scenario_pnl, sensitivities
 
     rule = VolShockRule(kind=params["kind"], short_power=params["short_power"], long_power=params["long_power"],
                         pivot_days=params["pivot_days"], floor_days=params["floor_days"])
@@ -192,8 +192,8 @@ def reference_vega_shocks(
         Fewer than 20 days with a vol at ``t`` and ``t + h``, or more than ``1 - c`` of the days cannot be
         covered by any shock up to the bound.
     """
-    from ..rules.combine import evaluate
-    from .model_file import build_model
+    from greeksmargin.calibration.model_file import build_model
+    from greeksmargin.methodologies.house.combine import evaluate
 
     if not 0.5 < confidence < 1:
         raise InputError(f"confidence must be in (0.5, 1), got {confidence}", column="confidence")

@@ -60,8 +60,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
-from .history import ewma_sigma, select_dates
+from greeksmargin.calibration.history import ewma_sigma, select_dates
+from greeksmargin.errors import InputError
 
 METHODS = ("hs", "fhs")
 # numpy.quantile's interpolation methods (the ``method`` argument)

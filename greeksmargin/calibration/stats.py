@@ -31,7 +31,7 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import binom, chi2
 
-from ..errors import InputError
+from greeksmargin.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 :func:`calibrated_model` = :func:`~greeksmargin.calibration.shocks.calibrate` +
 :func:`~greeksmargin.calibration.model_file.apply_calibration`; :func:`sweep_point` adds the backtest
-and returns one row of a sweep table (run by :func:`greeksmargin.distributed.run_sweep`);
+and returns one row of a sweep table (run by :func:`greeksmargin.engine.distributed.run_sweep`);
 :func:`fhs_rescaled_margin` backtests dynamic FHS shocks (rescaled by the EWMA vol of each day).
 
 Underlying names and targets of the bundled histories: ``sp500`` is margined as ``SPX`` and calibrates
@@ -18,10 +18,10 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, ModelError
-from .backtest import engine_margin, run_backtest, stress_grid_margin
-from .model_file import apply_calibration, build_model, sets_vol_shocks
-from .shocks import Calibration, QuantileMethod, calibrate
+from greeksmargin.calibration.backtest import engine_margin, run_backtest, stress_grid_margin
+from greeksmargin.calibration.model_file import apply_calibration, build_model, sets_vol_shocks
+from greeksmargin.calibration.shocks import Calibration, QuantileMethod, calibrate
+from greeksmargin.errors import InputError, ModelError
 
 _UNDERLYING = {"sp500": "SPX", "btc": "BTC"}
 _TARGET = {"sp500": "SPX", "btc": "default"}
@@ -98,7 +98,7 @@ def calibrated_model(
         With ``vega_method="reference"`` the calibration's ``extra["vega_reference"]`` holds the
         :class:`~greeksmargin.calibration.reference.ReferenceVega` used.
     """
-    from ..models import load_model
+    from greeksmargin.engine.models import load_model
 
     model = load_model(template)
     cal = calibrate(
@@ -110,7 +110,7 @@ def calibrated_model(
     target = target or default_target(hist)
     ref = vega_reference if vega_method == "reference" else None
     if vega_method == "reference" and ref is None:
-        from .reference import reference_vega_shocks
+        from greeksmargin.calibration.reference import reference_vega_shocks
 
         if not sets_vol_shocks(cal, calibrate_vol):
             raise ModelError(f"reference vega shocks need calibrated vol shocks: {cal.dataset} has no vol index "
@@ -274,8 +274,8 @@ def fhs_rescaled_margin(
 
     import numpy as np
 
-    from .history import ewma_sigma
-    from .shocks import filtered_h_day_returns
+    from greeksmargin.calibration.history import ewma_sigma
+    from greeksmargin.calibration.shocks import filtered_h_day_returns
 
     _, cal0 = calibrated_model(hist, template=template, target=target, confidence=confidence, mpor=mpor,
                                method="fhs", lam=lam)
@@ -285,7 +285,7 @@ def fhs_rescaled_margin(
     sig = ewma_sigma(np.diff(np.log(prices)), lam)  # sig[j]: forecast known at row j's close
     fl_down, fl_up = floor if floor is not None else (0.0, 0.0)
     tgt = target or default_target(hist)
-    from ..models import load_model
+    from greeksmargin.engine.models import load_model
 
     base_raw = load_model(template).raw
 

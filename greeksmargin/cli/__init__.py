@@ -11,7 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from ..errors import GreeksMarginError
+from greeksmargin.errors import GreeksMarginError
 
 #: sub-command modules, in the order ``--help`` lists them
 COMMAND_MODULES = (

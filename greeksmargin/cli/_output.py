@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import io
+from greeksmargin import io
 
 
 def significant(column: str, value: float) -> str:

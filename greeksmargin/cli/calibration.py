@@ -15,9 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from .. import io
-from ..errors import InputError
-from ._args import count, date, number
+from greeksmargin import io
+from greeksmargin.cli._args import count, date, number
+from greeksmargin.errors import InputError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -167,9 +167,9 @@ def _command_line() -> str:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from ..calibration.history import load_history
-    from ..calibration.model_file import write_model_file
-    from ..calibration.sweep import calibrated_model, default_target
+    from greeksmargin.calibration.history import load_history
+    from greeksmargin.calibration.model_file import write_model_file
+    from greeksmargin.calibration.sweep import calibrated_model, default_target
 
     hist = load_history(args.history)
     stress = None
@@ -177,7 +177,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         if not (args.stress_from and args.stress_to):
             raise InputError("give both --stress-from and --stress-to", column="stress")
         stress = (args.stress_from, args.stress_to)
-    from ..calibration.shocks import calibrate
+    from greeksmargin.calibration.shocks import calibrate
 
     cal = calibrate(
         hist, args.confidence, args.mpor, args.method, args.lam, kind=args.kind, stress=stress,
@@ -206,7 +206,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         header = (
             f"{raw['meta']['name']}: house Greeks-plus-stress model, shocks calibrated on market history.\n"
             f"Written by: {cmd}\nProvenance of every calibrated number: [meta.calibration]; schema: "
-            "greeksmargin/models.py; formulas: METHODS.md sections 8-9."
+            "greeksmargin/engine/models.py; formulas: METHODS.md sections 8-9."
         )
         write_model_file(raw, args.out, header=header)
         cal = cal_out  # the report and JSON show the shocks written, the vega reference included
@@ -214,7 +214,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     if args.json_out:
         io.write_json(cal.to_dict(), args.json_out)
     if args.html_out:
-        from ..reports.calibration import calibration_report
+        from greeksmargin.reports.calibration import calibration_report
 
         io.write_text(calibration_report(hist, cal, command=cmd), args.html_out)
         print(f"report: {args.html_out}")
@@ -222,7 +222,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _window(hist: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
-    from ..calibration.history import select_dates
+    from greeksmargin.calibration.history import select_dates
 
     return select_dates(hist, start, end)
 
@@ -252,10 +252,10 @@ def _model_defaults(model: Any) -> tuple[float | None, int | None]:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from ..calibration.backtest import PORTFOLIOS, run_backtest
-    from ..calibration.history import load_history
-    from ..calibration.sweep import margin_function
-    from ..models import load_model
+    from greeksmargin.calibration.backtest import PORTFOLIOS, run_backtest
+    from greeksmargin.calibration.history import load_history
+    from greeksmargin.calibration.sweep import margin_function
+    from greeksmargin.engine.models import load_model
 
     hist = load_history(args.history)
     model = load_model(args.model)
@@ -264,7 +264,7 @@ def _backtest(args: argparse.Namespace) -> int:
     mpor = args.mpor or h0 or 2
     known = dict(PORTFOLIOS)
     if args.portfolios_file:
-        from ..calibration.backtest import load_portfolios
+        from greeksmargin.calibration.backtest import load_portfolios
 
         known = load_portfolios(args.portfolios_file)
     ports = known
@@ -276,7 +276,7 @@ def _backtest(args: argparse.Namespace) -> int:
         ports = {n: known[n] for n in names}
     t0 = time.perf_counter()
     if args.dynamic_fhs is not None:
-        from ..calibration.sweep import fhs_rescaled_margin
+        from greeksmargin.calibration.sweep import fhs_rescaled_margin
 
         fn = fhs_rescaled_margin(model, hist, confidence=confidence, mpor=mpor, lam=args.dynamic_fhs,
                                  margin=args.margin)
@@ -297,7 +297,7 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.csv_out:
         io.write_table(res.daily, args.csv_out)
     if args.html_out:
-        from ..reports.calibration import backtest_report
+        from greeksmargin.reports.calibration import backtest_report
 
         io.write_text(backtest_report(res, command=_command_line(), model_name=model.name), args.html_out)
         print(f"report: {args.html_out}")
@@ -305,9 +305,9 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from ..calibration.history import load_history
-    from ..calibration.sweep import sweep_point
-    from ..distributed import expand_grid, run_sweep
+    from greeksmargin.calibration.history import load_history
+    from greeksmargin.calibration.sweep import sweep_point
+    from greeksmargin.engine.distributed import expand_grid, run_sweep
 
     hist = load_history(args.history)
     grid = expand_grid(

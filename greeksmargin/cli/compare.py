@@ -1,7 +1,7 @@
 """``greeksmargin compare | sidebyside``: a model against the exchange's margin, and every model on one book.
 
-Thin layer over :mod:`greeksmargin.compare` (and :mod:`greeksmargin.methodologies` to run any shipped model on a
-positions book). The exchange-margin file format is documented in :mod:`greeksmargin.compare`; a sample for the
+Thin layer over :mod:`greeksmargin.engine.compare` (and :mod:`greeksmargin.engine.adapters` to run any shipped model on a
+positions book). The exchange-margin file format is documented in :mod:`greeksmargin.engine.compare`; a sample for the
 bundled book is ``greeksmargin/datasets/data/example_exchange_margin.csv``.
 """
 
@@ -13,18 +13,18 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import io
-from ._args import count, number
-from ._output import emit, format_table, records, significant
+from greeksmargin import io
+from greeksmargin.cli._args import count, number
+from greeksmargin.cli._output import emit, format_table, records, significant
 
 
 def run_compare(args: argparse.Namespace) -> int:
     """Run ``greeksmargin compare``."""
-    from ..compare import compare_with_exchange, normalize_exchange_margin
-    from ..errors import MarketDataError
-    from ..market import load_market
-    from ..methodologies import run_model
-    from ..positions import load_positions
+    from greeksmargin.book.market import load_market
+    from greeksmargin.book.positions import load_positions
+    from greeksmargin.engine.adapters import run_model
+    from greeksmargin.engine.compare import compare_with_exchange, normalize_exchange_margin
+    from greeksmargin.errors import MarketDataError
 
     market = load_market(args.market)
     exch = normalize_exchange_margin(io.read_table(args.exchange_margin), source=str(args.exchange_margin))
@@ -53,7 +53,7 @@ def run_compare(args: argparse.Namespace) -> int:
         text = json.dumps({"model": name, "exchange_margin": str(args.exchange_margin), "threshold": args.threshold,
                            "accounts": records(table)}, indent=1) + "\n"
     else:
-        from ..reports.compare import compare_report
+        from greeksmargin.reports.compare import compare_report
 
         text = compare_report(table, model_name=name, threshold=args.threshold, source=str(args.exchange_margin))
         if args.out is None:
@@ -64,8 +64,8 @@ def run_compare(args: argparse.Namespace) -> int:
 
 def run_sidebyside(args: argparse.Namespace) -> int:
     """Run ``greeksmargin sidebyside``."""
-    from ..compare import side_by_side, side_by_side_display
-    from ..models import load_model
+    from greeksmargin.engine.compare import side_by_side, side_by_side_display
+    from greeksmargin.engine.models import load_model
 
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     for m in models or []:
@@ -98,7 +98,7 @@ def run_sidebyside(args: argparse.Namespace) -> int:
         text = json.dumps({"im": records(im), "saving": records(saving), "errors": errors, "not_computed": nc,
                            "model_status": status}, indent=1) + "\n"
     else:
-        from ..reports.compare import side_by_side_report
+        from greeksmargin.reports.compare import side_by_side_report
 
         text = side_by_side_report(im, saving)
         if args.out is None:

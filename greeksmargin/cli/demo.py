@@ -11,10 +11,10 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from ..aggregation import aggregate_greeks
-from ..datasets import load_example_book
-from ..greeks import price_positions
-from .greeks import format_table
+from greeksmargin.cli.greeks import format_table
+from greeksmargin.datasets import load_example_book
+from greeksmargin.risk.aggregation import aggregate_greeks
+from greeksmargin.risk.greeks import price_positions
 
 Step = Callable[[dict[str, Any]], str]
 
@@ -45,7 +45,7 @@ def step_greeks(ctx: dict[str, Any]) -> str:
 STEPS: list[Step] = [step_load, step_greeks]
 
 # the margin part's step (greeksmargin/cli/margin.py): margin of the bundled book under the house model
-from .margin import step_margin  # noqa: E402
+from greeksmargin.cli.margin import step_margin  # noqa: E402
 
 STEPS.append(step_margin)
 

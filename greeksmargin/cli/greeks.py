@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..aggregation import aggregate_greeks
-from ..greeks import price_positions
-from ..market import load_market
-from ..positions import load_positions, validate_against_market
-from . import _output
+from greeksmargin.book.market import load_market
+from greeksmargin.book.positions import load_positions, validate_against_market
+from greeksmargin.cli import _output
+from greeksmargin.risk.aggregation import aggregate_greeks
+from greeksmargin.risk.greeks import price_positions
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,7 +1,7 @@
 """``greeksmargin margin | whatif | models``: margin of a book, what-if of trades, shipped models.
 
-Thin layer: parse arguments, call :func:`greeksmargin.margin.compute_margin` /
-:func:`~greeksmargin.margin.margin_change` / :func:`~greeksmargin.models.list_models`, write the output.
+Thin layer: parse arguments, call :func:`greeksmargin.engine.margin.compute_margin` /
+:func:`~greeksmargin.engine.margin.margin_change` / :func:`~greeksmargin.engine.models.list_models`, write the output.
 """
 
 from __future__ import annotations
@@ -12,16 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
-from ._output import emit, format_table, records, render
+from greeksmargin.cli._output import emit, format_table, records, render
+from greeksmargin.errors import InputError
 
 
 def run_margin(args: argparse.Namespace) -> int:
     """Run ``greeksmargin margin``."""
-    from ..margin import accounts_table, compute_margin
+    from greeksmargin.engine.margin import accounts_table, compute_margin
 
     if args.positions.is_dir():  # a Parquet dataset partitioned by account: batch, on Dask unless told otherwise
-        from ..batch import margin_dataset
+        from greeksmargin.engine.batch import margin_dataset
 
         sched = None if args.scheduler == "none" else (args.scheduler or "local")
         table = margin_dataset(args.positions, args.market, args.model, scheduler=sched)
@@ -58,7 +58,7 @@ def run_margin(args: argparse.Namespace) -> int:
             indent=1,
         ) + "\n"
     else:
-        from ..reports.margin import margin_report
+        from greeksmargin.reports.margin import margin_report
 
         text = margin_report(res)
         if args.out is None:
@@ -82,7 +82,7 @@ def _failed_accounts(acc: Any, command: str) -> int:
 
 def run_whatif(args: argparse.Namespace) -> int:
     """Run ``greeksmargin whatif``."""
-    from ..margin import margin_change
+    from greeksmargin.engine.margin import margin_change
 
     df = margin_change(args.positions, args.market, args.model, args.trades)
     text = render(df, args.format)
@@ -94,7 +94,7 @@ def run_whatif(args: argparse.Namespace) -> int:
 
 def run_models(args: argparse.Namespace) -> int:
     """Run ``greeksmargin models``."""
-    from ..models import list_models
+    from greeksmargin.engine.models import list_models
 
     df = list_models()
     if args.format == "json":
@@ -107,8 +107,8 @@ def run_models(args: argparse.Namespace) -> int:
 
 def step_margin(ctx: dict[str, Any]) -> str:
     """Demo step: margin of the bundled book under the house model."""
-    from ..datasets import load_example_book
-    from ..margin import compute_margin
+    from greeksmargin.datasets import load_example_book
+    from greeksmargin.engine.margin import compute_margin
 
     book = ctx.get("book") or load_example_book()
     res = compute_margin(book.positions, book.market, "greeks-default")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .. import io
-from ..errors import InputError
-from ..rules.simm import load_simm_params, simm_by_portfolio, tree_table
-from . import _output
+from greeksmargin import io
+from greeksmargin.cli import _output
+from greeksmargin.errors import InputError
+from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, tree_table
 
 _BY = {"portfolio": "PortfolioID", "trade": "TradeID", "none": None}
 

@@ -1,7 +1,7 @@
 """``greeksmargin solvency | liquidate | cascade | population``: solvency of a book, liquidation, cascades.
 
-Thin layer: parse arguments, call :mod:`greeksmargin.solvency`, :mod:`greeksmargin.liquidation`,
-:mod:`greeksmargin.cascade`, :mod:`greeksmargin.population`, write table / CSV / JSON / HTML.
+Thin layer: parse arguments, call :mod:`greeksmargin.solvency.assess`, :mod:`greeksmargin.solvency.liquidation`,
+:mod:`greeksmargin.solvency.cascade`, :mod:`greeksmargin.solvency.population`, write table / CSV / JSON / HTML.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import io
-from ..errors import InputError
-from ._args import count, number
-from ._output import format_table, records
+from greeksmargin import io
+from greeksmargin.cli._args import count, number
+from greeksmargin.cli._output import format_table, records
+from greeksmargin.errors import InputError
 
 FORMATS = ("table", "csv", "json", "html")
 #: above this many accounts the distance to liquidation is skipped unless asked for (--distance yes)
@@ -111,9 +111,9 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
 
 
 def _inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, pd.DataFrame | None]:
-    from ..collateral import load_collateral
-    from ..market import load_market
-    from ..positions import load_positions
+    from greeksmargin.book.collateral import load_collateral
+    from greeksmargin.book.market import load_market
+    from greeksmargin.book.positions import load_positions
 
     if args.collateral is None and not args.no_collateral:
         raise InputError(f"{args.command} needs the accounts' collateral: --collateral FILE (equity = collateral + "
@@ -197,14 +197,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------- commands
 def run_solvency(args: argparse.Namespace) -> int:
     """Run ``greeksmargin solvency``."""
-    from ..reports.solvency import solvency_report
-    from ..solvency import Book, VolReaction, assess_solvency, equity_path, margin_function
+    from greeksmargin.reports.solvency import solvency_report
+    from greeksmargin.solvency.assess import Book, VolReaction, assess_solvency, equity_path, margin_function
 
     bad: dict[str, str] = {}
     if args.keep_going:  # accounts with a bad row are set aside (positions and collateral), listed, exit 3
-        from ..collateral import load_collateral
-        from ..market import load_market
-        from ..positions import load_positions_collect
+        from greeksmargin.book.collateral import load_collateral
+        from greeksmargin.book.market import load_market
+        from greeksmargin.book.positions import load_positions_collect
 
         market = load_market(args.market)
         positions, bad = load_positions_collect(args.positions, valuation_time=market.valuation_time)
@@ -281,8 +281,8 @@ def run_solvency(args: argparse.Namespace) -> int:
 
 def run_liquidate(args: argparse.Namespace) -> int:
     """Run ``greeksmargin liquidate``."""
-    from ..liquidation import liquidate_account
-    from ..reports.solvency import liquidation_report
+    from greeksmargin.reports.solvency import liquidation_report
+    from greeksmargin.solvency.liquidation import liquidate_account
 
     positions, market, collateral = _inputs(args)
     known = set(positions["account"]) | (set(collateral["account"]) if collateral is not None else set())
@@ -292,7 +292,7 @@ def run_liquidate(args: argparse.Namespace) -> int:
     instruments = set(positions.loc[positions["account"] == args.account, "instrument"])
     for s in untradable:
         if s not in instruments:
-            from ..tables import nearest_column
+            from greeksmargin.book.tables import nearest_column
 
             near = nearest_column(s, sorted(instruments), cutoff=0.6)
             hint = f" (did you mean '{near}'?)" if near else ""
@@ -315,9 +315,9 @@ def run_liquidate(args: argparse.Namespace) -> int:
 
 def run_cascade_cmd(args: argparse.Namespace) -> int:
     """Run ``greeksmargin cascade``."""
-    from ..cascade import run_cascade
-    from ..reports.solvency import cascade_report
-    from ..solvency import VolReaction, margin_function
+    from greeksmargin.reports.solvency import cascade_report
+    from greeksmargin.solvency.assess import VolReaction, margin_function
+    from greeksmargin.solvency.cascade import run_cascade
 
     positions, market, collateral = _inputs(args)
     fn = margin_function(args.model)
@@ -374,15 +374,15 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
 
 def run_population(args: argparse.Namespace) -> int:
     """Run ``greeksmargin population``."""
-    from ..market import load_market
-    from ..population import generate_population
+    from greeksmargin.book.market import load_market
+    from greeksmargin.solvency.population import generate_population
 
     if args.accounts < 1:
         raise InputError("--accounts must be >= 1", column="--accounts")
     if args.market is not None:
         market = load_market(args.market)
     else:
-        from ..datasets import load_example_book
+        from greeksmargin.datasets import load_example_book
 
         market = load_example_book().market
     model = None if args.model == "none" else args.model

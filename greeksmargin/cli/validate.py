@@ -6,9 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import io
-from ..errors import InputError
-from ..validation.core import SUITES, SuiteResult, run_suite
+from greeksmargin import io
+from greeksmargin.errors import InputError
+from greeksmargin.validation.core import SUITES, SuiteResult, run_suite
 
 DEFAULT_CASES = Path("validation") / "cases"
 DEFAULT_REPORTS = Path("validation") / "reports"
@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError(f"no suite folder ({', '.join(f for _m, f in SUITES.values())}) under the folder",
                              file=str(root))
         out = args.html_out or DEFAULT_REPORTS / "validation.html"
-        from ..reports.validation import render_validation_report
+        from greeksmargin.reports.validation import render_validation_report
 
         io.write_text(render_validation_report(results), out)
         if args.json_out:
@@ -72,7 +72,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json_out:
         io.write_json(result.to_dict(), args.json_out)
     if args.html_out:
-        from ..reports.validation import render_validation_report
+        from greeksmargin.reports.validation import render_validation_report
 
         io.write_text(render_validation_report([result]), args.html_out)
     return 0

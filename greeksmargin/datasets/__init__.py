@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..market import MarketSnapshot, load_market
-from ..positions import load_positions
+from greeksmargin.book.market import MarketSnapshot, load_market
+from greeksmargin.book.positions import load_positions
 
 __all__ = ["DATA_DIR", "ExampleBook", "example_paths", "load_example_book"]
 
@@ -28,11 +28,11 @@ class ExampleBook:
     Attributes
     ----------
     positions : DataFrame
-        Validated positions (schema of :mod:`greeksmargin.positions`).
+        Validated positions (schema of :mod:`greeksmargin.book.positions`).
     market : MarketSnapshot
         The market snapshot at the book's valuation time.
     collateral : DataFrame
-        Collateral balances per account (schema of :func:`greeksmargin.collateral.load_collateral`).
+        Collateral balances per account (schema of :func:`greeksmargin.book.collateral.load_collateral`).
     """
 
     positions: pd.DataFrame
@@ -54,6 +54,6 @@ def load_example_book() -> ExampleBook:
     paths = example_paths()
     market = load_market(paths["market"])
     positions = load_positions(paths["positions"], valuation_time=market.valuation_time)
-    from ..collateral import load_collateral
+    from greeksmargin.book.collateral import load_collateral
 
     return ExampleBook(positions=positions, market=market, collateral=load_collateral(paths["collateral"]))

@@ -229,9 +229,9 @@ def build_positions(market: dict) -> pd.DataFrame:
 
 def build_book() -> tuple[pd.DataFrame, dict]:
     """Positions (with delta hedges sized from ``price_positions``) and the market dict."""
-    from greeksmargin.greeks import price_positions
-    from greeksmargin.market import load_market
-    from greeksmargin.positions import load_positions
+    from greeksmargin.book.market import load_market
+    from greeksmargin.book.positions import load_positions
+    from greeksmargin.risk.greeks import price_positions
 
     market_d = build_market()
     market = load_market(market_d)

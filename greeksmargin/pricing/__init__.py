@@ -8,10 +8,17 @@ conversions. ``backend="numba"`` selects the compiled twins of :mod:`greeksmargi
 
 from __future__ import annotations
 
-from ._common import is_call_array
-from .black import Greeks, black76, black76_greeks5, black76_price, black_scholes_merton, bsm_price
-from .implied import ImpliedVolResult, implied_vol, inverse_implied_vol
-from .inverse import InverseGreeks, inverse_option, inverse_price
+from greeksmargin.pricing._common import is_call_array
+from greeksmargin.pricing.black import (
+    Greeks,
+    black76,
+    black76_greeks5,
+    black76_price,
+    black_scholes_merton,
+    bsm_price,
+)
+from greeksmargin.pricing.implied import ImpliedVolResult, implied_vol, inverse_implied_vol
+from greeksmargin.pricing.inverse import InverseGreeks, inverse_option, inverse_price
 
 __all__ = [
     "Greeks",

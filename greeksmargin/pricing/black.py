@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from ._common import (
+from greeksmargin.pricing._common import (
     D_CLIP,
     INV_SQRT_2PI,
     as_float,
@@ -128,7 +128,7 @@ def _greeks(
 ) -> Greeks:
     """The Greeks kernel of ``backend`` (``"numpy"`` or ``"numba"``) on checked inputs."""
     if backend == "numba":
-        from ._numba import greeks_numba
+        from greeksmargin.pricing._numba import greeks_numba
 
         return greeks_numba(call, s0, k, t, vol, r, q, forward_rho=forward_rho)
     if backend != "numpy":
@@ -317,7 +317,7 @@ def black76_greeks5(
     n = np.asarray(forward).shape[0]
     res = np.empty((5, n)) if out is None else out
     if backend == "numba":
-        from ._numba import black76_greeks5_numba
+        from greeksmargin.pricing._numba import black76_greeks5_numba
 
         return black76_greeks5_numba(is_call, forward, strike, time_to_expiry, vol, rate, res)
     g = black76(is_call, forward, strike, time_to_expiry, vol, rate)
@@ -358,7 +358,7 @@ def black76_price(
         ``exp(-rT) * w * (F N(w d1) - K N(w d2))`` with w = +1 (call) / -1 (put), of the broadcast shape.
     """
     if backend == "numba":
-        from ._numba import black76_price_numba
+        from greeksmargin.pricing._numba import black76_price_numba
 
         return black76_price_numba(is_call, forward, strike, time_to_expiry, vol, rate)
     f = np.asarray(forward, dtype=np.float64)

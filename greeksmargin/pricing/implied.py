@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from ._common import INV_SQRT_2PI, is_call_array
+from greeksmargin.pricing._common import INV_SQRT_2PI, is_call_array
 
 __all__ = ["ImpliedVolResult", "implied_vol", "inverse_implied_vol"]
 

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
-from ._common import (
+from greeksmargin.pricing._common import (
     D_CLIP,
     INV_SQRT_2PI,
     as_float,
@@ -188,7 +188,7 @@ def inverse_price(
         ``C_usd(F) / F`` of the broadcast shape.
     """
     if backend == "numba":
-        from ._numba import inverse_price_numba
+        from greeksmargin.pricing._numba import inverse_price_numba
 
         return inverse_price_numba(is_call, forward, strike, time_to_expiry, vol)
     w = np.where(is_call, 1.0, -1.0)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .html import embed_figure, escape, new_figure, render_page, table_html
+from greeksmargin.reports.html import embed_figure, escape, new_figure, render_page, table_html
 
 
 def _calibration_table(cal: Any) -> pd.DataFrame:
@@ -47,8 +47,8 @@ def calibration_report(hist: pd.DataFrame, cal: Any, *, title: str | None = None
     str
         HTML page.
     """
-    from ..calibration.history import ewma_sigma, select_dates
-    from ..calibration.shocks import filtered_h_day_returns, h_day_returns
+    from greeksmargin.calibration.history import ewma_sigma, select_dates
+    from greeksmargin.calibration.shocks import filtered_h_day_returns, h_day_returns
 
     win = select_dates(hist, cal.start, cal.end)
     p = win["price"].to_numpy(dtype=float)

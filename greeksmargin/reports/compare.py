@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .html import embed_figure, new_figure, render_page, table_html
+from greeksmargin.reports.html import embed_figure, new_figure, render_page, table_html
 
 __all__ = ["compare_report", "ratio_figure", "side_by_side_figure", "side_by_side_report"]
 
@@ -21,7 +21,7 @@ def ratio_figure(table: pd.DataFrame, threshold: float) -> Any:
     Parameters
     ----------
     table : DataFrame
-        Output of :func:`greeksmargin.compare.compare_with_exchange`.
+        Output of :func:`greeksmargin.engine.compare.compare_with_exchange`.
     threshold : float
         Outlier threshold on ``|ln ratio|``.
 
@@ -54,7 +54,7 @@ def compare_report(table: pd.DataFrame, *, model_name: str = "", threshold: floa
     Parameters
     ----------
     table : DataFrame
-        Output of :func:`greeksmargin.compare.compare_with_exchange`.
+        Output of :func:`greeksmargin.engine.compare.compare_with_exchange`.
     model_name : str
         Model name shown in the title.
     threshold : float, optional
@@ -92,7 +92,7 @@ def side_by_side_figure(im_table: pd.DataFrame) -> Any:
     Parameters
     ----------
     im_table : DataFrame
-        First output of :func:`greeksmargin.compare.side_by_side`.
+        First output of :func:`greeksmargin.engine.compare.side_by_side`.
 
     Returns
     -------
@@ -123,7 +123,7 @@ def side_by_side_report(im_table: pd.DataFrame, saving_table: pd.DataFrame, *, t
     Parameters
     ----------
     im_table, saving_table : DataFrame
-        Outputs of :func:`greeksmargin.compare.side_by_side`.
+        Outputs of :func:`greeksmargin.engine.compare.side_by_side`.
     title : str
         Page title (default "Margin methodologies side by side").
 
@@ -132,7 +132,7 @@ def side_by_side_report(im_table: pd.DataFrame, saving_table: pd.DataFrame, *, t
     str
         The HTML page.
     """
-    from ..compare import side_by_side_display
+    from greeksmargin.engine.compare import side_by_side_display
 
     errors = im_table.attrs.get("errors", {}) or {}
     illustrative = [m for m, st in (im_table.attrs.get("model_status", {}) or {}).items() if st == "illustrative"]

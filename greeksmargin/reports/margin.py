@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .html import embed_figure, escape, new_figure, render_page, table_html
+from greeksmargin.reports.html import embed_figure, escape, new_figure, render_page, table_html
 
 __all__ = ["margin_report"]
 
@@ -74,7 +74,7 @@ def _components_figure(result: Any, account: str) -> str:
 
 
 def margin_report(result: Any, *, title: str | None = None, max_accounts: int = 50) -> str:
-    """Render a :class:`~greeksmargin.margin.MarginResult` as a self-contained HTML page.
+    """Render a :class:`~greeksmargin.engine.margin.MarginResult` as a self-contained HTML page.
 
     Parameters
     ----------

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .html import embed_figure, new_figure, render_page, table_html
+from greeksmargin.reports.html import embed_figure, new_figure, render_page, table_html
 
 if TYPE_CHECKING:
-    from ..cascade import CascadeResult
-    from ..liquidation import LiquidationResult
-    from ..solvency import SolvencyResult
+    from greeksmargin.solvency.assess import SolvencyResult
+    from greeksmargin.solvency.cascade import CascadeResult
+    from greeksmargin.solvency.liquidation import LiquidationResult
 
 __all__ = ["cascade_report", "liquidation_report", "solvency_report"]
 
@@ -78,9 +78,9 @@ def solvency_report(
     Parameters
     ----------
     result : SolvencyResult
-        From :func:`~greeksmargin.solvency.assess_solvency`.
+        From :func:`~greeksmargin.solvency.assess.assess_solvency`.
     paths : mapping of account -> (underlying, DataFrame), optional
-        Equity paths (:func:`~greeksmargin.solvency.equity_path`) to draw, with the underlying moved.
+        Equity paths (:func:`~greeksmargin.solvency.assess.equity_path`) to draw, with the underlying moved.
     title, subtitle : str
         Page heading.
     max_rows : int
@@ -139,7 +139,7 @@ def liquidation_report(result: LiquidationResult, *, title: str = "Liquidation",
     Parameters
     ----------
     result : LiquidationResult
-        From :func:`~greeksmargin.liquidation.liquidate_account`.
+        From :func:`~greeksmargin.solvency.liquidation.liquidate_account`.
     title, subtitle : str
         Page heading.
 
@@ -212,7 +212,7 @@ def cascade_report(
     results : sequence of CascadeResult
         The cascades (drawn together).
     comparison : DataFrame, optional
-        The table of :func:`~greeksmargin.cascade.compare_cross_isolated` (drawn as bars).
+        The table of :func:`~greeksmargin.solvency.cascade.compare_cross_isolated` (drawn as bars).
     title, subtitle : str
         Page heading.
     parameters : mapping, optional

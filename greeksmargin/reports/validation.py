@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..validation.core import SuiteResult
-from .html import embed_figure, new_figure
+from greeksmargin.reports.html import embed_figure, new_figure
+from greeksmargin.validation.core import SuiteResult
 
 
 def _numeric_pairs(computed: Any, expected: Any) -> list[tuple[float, float]]:

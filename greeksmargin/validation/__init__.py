@@ -6,6 +6,6 @@ names on the command line map to modules in :data:`SUITES`.
 
 from __future__ import annotations
 
-from .core import SUITES, CaseResult, SuiteResult, Tolerance, run_suite
+from greeksmargin.validation.core import SUITES, CaseResult, SuiteResult, Tolerance, run_suite
 
 __all__ = ["SUITES", "CaseResult", "SuiteResult", "Tolerance", "run_suite"]

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import io
-from ..errors import CaseFormatError, GreeksMarginError, InputError
+from greeksmargin import io
+from greeksmargin.errors import CaseFormatError, GreeksMarginError, InputError
 
 __all__ = ["CASE_ERRORS", "NO_RULE", "SUITES", "CaseResult", "SuiteResult", "Tolerance", "ToleranceRule",
            "case_status", "compare_fields", "run_suite"]
@@ -327,8 +327,8 @@ def run_suite(suite: str, cases: str | Path) -> SuiteResult:
 
 
 def _check_schema(suite: str, path: Path) -> None:
-    """Check the JSON case files of ``path`` against the suite's schema (greeksmargin.schemas.CASE_SCHEMAS)."""
-    from ..schemas import CASE_SCHEMAS, check_case_file
+    """Check the JSON case files of ``path`` against the suite's schema (greeksmargin.book.schemas.CASE_SCHEMAS)."""
+    from greeksmargin.book.schemas import CASE_SCHEMAS, check_case_file
 
     if suite not in CASE_SCHEMAS:
         return

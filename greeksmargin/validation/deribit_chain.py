@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import io
-from ..errors import CaseFormatError
-from ..pricing import inverse_option, is_call_array
-from ..tables import nearest_column
-from ..units import DAYS_PER_YEAR, years_between_ms
-from .core import CaseResult, SuiteResult, Tolerance, iter_case_files
+from greeksmargin import io
+from greeksmargin.book.tables import nearest_column
+from greeksmargin.errors import CaseFormatError
+from greeksmargin.pricing import inverse_option, is_call_array
+from greeksmargin.units import DAYS_PER_YEAR, years_between_ms
+from greeksmargin.validation.core import CaseResult, SuiteResult, Tolerance, iter_case_files
 
 SUITE = "deribit-chain"
 REQUIRED_COLUMNS = (

@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import CaseFormatError
-from ..rules.deribit_pm import DeribitPMParams, deribit_pm_margin, load_deribit_pm_params
-from .core import (
+from greeksmargin.errors import CaseFormatError
+from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin, load_deribit_pm_params
+from greeksmargin.validation.core import (
     CaseResult,
     SuiteResult,
     Tolerance,

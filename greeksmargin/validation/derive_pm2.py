@@ -4,7 +4,7 @@ Case file format (JSON list of cases; a single case object is accepted too): ``i
 ``portfolio`` (spot, confidences, cash, stable_price, perp, collaterals, options, forwards), ``parameters``
 (scenarios and the vol_shock, margin, basis_contingency, other_contingency, skew_shock groups; when absent the
 shipped ``models/derive-pm2.toml`` is used) and ``expected`` (``im``, ``mm`` and any of the intermediate
-figures of :data:`greeksmargin.rules.derive_pm2.SUMMARY_KEYS`). ``computed`` mirrors the keys of
+figures of :data:`greeksmargin.methodologies.derive_pm2.SUMMARY_KEYS`). ``computed`` mirrors the keys of
 ``expected``. Pass: ``im`` and ``mm`` (required) within :data:`TOLERANCE_REL` relative to
 ``max(1, |expected|)``; the other figures are reported per field as not checked (``fields``).
 """
@@ -14,9 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import CaseFormatError
-from ..rules.derive_pm2 import PM2Params, derive_pm2_margin
-from .core import CaseResult, SuiteResult, Tolerance, load_case_files, require_keys, run_guarded
+from greeksmargin.errors import CaseFormatError
+from greeksmargin.methodologies.derive_pm2 import PM2Params, derive_pm2_margin
+from greeksmargin.validation.core import (
+    CaseResult,
+    SuiteResult,
+    Tolerance,
+    load_case_files,
+    require_keys,
+    run_guarded,
+)
 
 TOLERANCE_REL = 1e-6
 CHECKED = ("im", "mm")
@@ -57,7 +64,7 @@ def _files(path: Path) -> list[tuple[Path, list[Any]]]:
 
 
 def _default_params() -> PM2Params:
-    from ..models import load_model
+    from greeksmargin.engine.models import load_model
 
     return load_model("derive-pm2").params  # cached by load_model: read once per run
 

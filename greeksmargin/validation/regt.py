@@ -1,6 +1,6 @@
 """Validation suite ``regt``: strategy-based (Reg T) margin, Cboe Margin Manual / FINRA Rule 4210.
 
-Model ``cboe-strategy``, rule module :mod:`greeksmargin.rules.strategy`.
+Model ``cboe-strategy``, rule module :mod:`greeksmargin.methodologies.strategy`.
 
 Case file format (JSON object with ``cases``, one account per case): ``id``, ``underlying`` {price, index_type
 (equity | broad | broad_index | narrow | narrow_index | volatility), leverage_factor}, ``legs`` [{kind option |
@@ -10,7 +10,7 @@ cash_requirement?} in USD; contract multiplier 100. ``computed`` mirrors the key
 when every expected figure matches to the cent (|difference| < 0.005 USD).
 
 Pairing: the published figures come from a broker margin estimator that pairs legs with the usual greedy
-heuristic, so the computed figures use :func:`~greeksmargin.rules.strategy.decompose_greedy`
+heuristic, so the computed figures use :func:`~greeksmargin.methodologies.strategy.decompose_greedy`
 (``PAIRING``); the exact optimal pairing of the same rules is reported beside them in the case's ``detail``
 (``optimal_margin_requirement``), never above the greedy figure.
 """
@@ -20,9 +20,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import CaseFormatError
-from ..rules.strategy import Leg, StrategyParams, Underlying, load_strategy_params, strategy_margin
-from .core import CaseResult, SuiteResult, Tolerance, load_case_files, require_keys, run_guarded
+from greeksmargin.errors import CaseFormatError
+from greeksmargin.methodologies.strategy import (
+    Leg,
+    StrategyParams,
+    Underlying,
+    load_strategy_params,
+    strategy_margin,
+)
+from greeksmargin.validation.core import (
+    CaseResult,
+    SuiteResult,
+    Tolerance,
+    load_case_files,
+    require_keys,
+    run_guarded,
+)
 
 TOLERANCE_USD = 0.005
 #: to the cent: a computed figure within half a cent of the published one

@@ -20,9 +20,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import CaseFormatError
-from ..rules.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
-from .core import CaseResult, SuiteResult, Tolerance, load_case_files, require_keys, run_guarded
+from greeksmargin.errors import CaseFormatError
+from greeksmargin.methodologies.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
+from greeksmargin.validation.core import (
+    CaseResult,
+    SuiteResult,
+    Tolerance,
+    load_case_files,
+    require_keys,
+    run_guarded,
+)
 
 TOLERANCE_USD = 1.0
 #: the pass rule of every horizon

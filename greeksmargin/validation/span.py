@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..rules.span import scan_risk
-from .core import (
+from greeksmargin.methodologies.span import scan_risk
+from greeksmargin.validation.core import (
     CaseResult,
     SuiteResult,
     Tolerance,

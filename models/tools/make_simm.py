@@ -3,7 +3,7 @@
 Input: the ORE-structured parameter tables in models/tools/simm_ore/v2_<x>.json (hand transcription of ORE,
 OpenSourceRisk/Engine OREAnalytics/orea/simm/simmconfigurationisdav2_*.cpp and simmconcentrationisdav2_*.cpp;
 paths and commits in each file's ``source`` block and in simm_ore/README.md). Output: the model-file layout read
-by greeksmargin.rules.simm (sections general, risk_class_correlation, interest_rate, credit_q, credit_nonq,
+by greeksmargin.methodologies.simm (sections general, risk_class_correlation, interest_rate, credit_q, credit_nonq,
 equity, commodity, fx). v2.5 is checked against the ISDA unit tests in validation/cases/simm/.
 """
 

@@ -1,0 +1,640 @@
+"""Incremental what-if margin: an account's state kept so that adding a trade costs work in the trade only.
+
+Every figure of a component model (:mod:`greeksmargin.engine.models`, methodologies ``greeks-stress`` and
+``deribit-standard``) is a non-linear function of *sums over the positions of a risk unit* (one account x
+one underlying): the scan of the summed P&L vector, ``|sum delta|``, ``max(-sum gamma, 0)`` (or, with the revaluation
+Greeks charges, of the summed P&L at ``+h`` / ``-h``), the vega exposures (or the P&L with the vols
+shocked up / down) summed per expiry bucket, ``max(sum som, 0)``, the roll summed per expiry, the floors, caps and
+standard charges summed. :class:`AccountState` keeps these sums per underlying (the P&L vector of length
+``n_scenarios``, net delta / gamma, the vega bucket vector, ...). Adding trades revalues the trades only
+(``n_trades x n_scenarios`` prices), adds them to copies of the sums of the units they touch, and
+re-evaluates the combination expression and the aggregation across underlyings: O(trades x scenarios +
+units), independent of the number of positions already held.
+
+The per-position pieces are those of :func:`greeksmargin.engine.margin.compute_margin` (its step 3: the scan
+P&L through :func:`greeksmargin.risk.kernels.scan_units`, the finite-difference Greeks through
+:func:`greeksmargin.risk.scenarios.sensitivities` as the engine does on both backends); tests hold
+``AccountState.with_trades`` equal to ``compute_margin`` on the account with the trades appended.
+
+When a trade changes the account's margin currency (e.g. a linear trade in a coin-margined account) or
+the model aggregates with TIMS offsets, :meth:`AccountState.with_trades` falls back to a full
+:func:`~greeksmargin.engine.margin.compute_margin` of the account (same result, full cost).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from greeksmargin.engine.models import Model, RuleSet
+from greeksmargin.errors import InputError, MarketDataError
+from greeksmargin.methodologies.house import contingency as cont
+from greeksmargin.methodologies.house import sensitivity as sens
+from greeksmargin.methodologies.house.combine import aggregate_correlation, correlation_matrix, evaluate
+from greeksmargin.methodologies.house.scan import scan_loss
+from greeksmargin.risk.kernels import Backend, scan_units
+from greeksmargin.risk.scenarios import VolShockRule, sensitivities
+from greeksmargin.units import SECONDS_PER_YEAR
+
+__all__ = ["AccountState"]
+
+_KIND_CODES = {"option": 0, "future": 1, "perpetual": 2, "spot": 3}
+_KINDS = np.array(["option", "future", "perpetual", "spot"], dtype=object)
+_STD = ("option_standard_im", "option_standard_mm", "delta_one_im", "delta_one_mm")
+
+
+@dataclass
+class _Unit:
+    """Sums over the positions of one unit (account x underlying), in the account's margin currency."""
+
+    pnl: NDArray[np.float64]  # (n_scenarios,)
+    delta: float = 0.0
+    gamma: float = 0.0
+    vega_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
+    # revaluation Greeks charges: P&L at the delta and gamma shocks, and per bucket with the vols shocked
+    delta_up: float = 0.0
+    delta_down: float = 0.0
+    gamma_up: float = 0.0
+    gamma_down: float = 0.0
+    vega_up_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
+    vega_down_b: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))  # (n_buckets,)
+    som: float = 0.0
+    roll: dict[int, float] = field(default_factory=dict)  # expiry (seconds) -> sum
+    floor: float = 0.0
+    cap_value: float = 0.0
+    cap_other: float = 0.0
+    std: dict[str, float] = field(default_factory=dict)
+
+    def copy(self) -> _Unit:
+        return replace(self, pnl=self.pnl.copy(), vega_b=self.vega_b.copy(), vega_up_b=self.vega_up_b.copy(),
+                       vega_down_b=self.vega_down_b.copy(), roll=dict(self.roll), std=dict(self.std))
+
+
+# ------------------------------------------------------------------------------------- position arrays
+def _arrays_from_frame(pos: pd.DataFrame, market: Any) -> dict[str, Any]:
+    """Market arrays and pricing columns of validated positions (the book's own functions)."""
+    from greeksmargin.risk.greeks import market_arrays, price_positions
+
+    a = dict(market_arrays(pos, market))
+    pr = price_positions(pos, market)
+    a["price"] = pr["price"].to_numpy(dtype=float)
+    a["value_ccy"] = pr["value_ccy"].to_numpy(dtype=float)
+    a["margin_currency"] = pr["margin_currency"].to_numpy(dtype=object)
+    a["quantity"] = pos["quantity"].to_numpy(dtype=float)
+    a["multiplier"] = pos["multiplier"].to_numpy(dtype=float)
+    a["underlying"] = pos["underlying"].to_numpy(dtype=object)
+    a["account"] = pos["account"].to_numpy(dtype=object)
+    a["instrument"] = pos["instrument"].to_numpy(dtype=object)
+    return a
+
+
+def _check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, Any]:
+    """Validate one trade given as a mapping (same rules as :func:`greeksmargin.book.positions.load_positions`)."""
+
+    def err(msg: str, col: str) -> InputError:
+        return InputError(msg, file="<trades>", row=i, column=col)
+
+    out: dict[str, Any] = {}
+    for c in ("account", "instrument", "underlying"):
+        v = r.get(c)
+        if v is None or str(v).strip() == "":
+            raise err("empty value", c)
+        out[c] = str(v).strip()
+    kind = str(r.get("kind", "")).strip().lower()
+    if kind not in _KIND_CODES:
+        raise err(f"unknown kind '{r.get('kind')}' (expected one of {', '.join(_KIND_CODES)})", "kind")
+    out["kind"] = kind
+    ot = r.get("option_type")
+    if kind == "option":
+        key = str(ot).strip().lower() if ot is not None else ""
+        if key in ("call", "c"):
+            out["is_call"] = True
+        elif key in ("put", "p"):
+            out["is_call"] = False
+        else:
+            raise err(f"unknown option_type '{ot}' (expected call or put)", "option_type")
+        k = float(r.get("strike", math.nan))
+        if not k > 0:
+            raise err(f"strike must be positive (got {k!r})", "strike")
+        out["strike"] = k
+    else:
+        out["is_call"] = False
+        out["strike"] = math.nan
+    exp = r.get("expiry")
+    if kind in ("option", "future"):
+        if exp is None or (isinstance(exp, float) and math.isnan(exp)) or str(exp).strip() == "":
+            raise err(f"an {kind} needs an expiry", "expiry")
+        ts = pd.Timestamp(exp)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        if ts <= vt and kind == "future":
+            raise err(f"{kind} expired: expiry {ts.isoformat()} is not after the valuation time {vt.isoformat()}",
+                      "expiry")
+        # an option at or past its expiry: T = 0, intrinsic value (as greeks.market_arrays)
+        out["T"] = max((ts - vt).total_seconds() / SECONDS_PER_YEAR, 0.0)
+    else:
+        out["T"] = math.nan
+    q = float(r.get("quantity", math.nan))
+    if not math.isfinite(q):
+        raise err("quantity must be finite", "quantity")
+    mult = r.get("multiplier", 1.0)
+    mult = 1.0 if mult is None or (isinstance(mult, float) and math.isnan(mult)) else float(mult)
+    if not (mult > 0 and math.isfinite(mult)):
+        raise err(f"multiplier must be positive (got {mult!r})", "multiplier")
+    settle = str(r.get("settlement") or "linear").strip().lower()
+    if settle not in ("linear", "inverse"):
+        raise err(f"unknown settlement '{r.get('settlement')}' (expected linear or inverse)", "settlement")
+    out.update(quantity=q, multiplier=mult, inverse=settle == "inverse")
+    return out
+
+
+def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> dict[str, Any]:
+    """The same arrays as :func:`_arrays_from_frame` for a few trades, with scalar market look-ups."""
+    from greeksmargin.pricing import black76
+
+    vt = market.valuation_time
+    recs = [_check_record(r, i, vt) for i, r in enumerate(records)]
+    n = len(recs)
+    a: dict[str, Any] = {k: np.zeros(n) for k in ("strike", "T", "spot", "forward", "vol", "rate", "size",
+                                                   "perp_ratio", "price", "value_ccy", "quantity", "multiplier")}
+    a["kind_code"] = np.zeros(n, dtype=np.int8)
+    a["is_call"] = np.zeros(n, dtype=bool)
+    a["inverse"] = np.zeros(n, dtype=bool)
+    a["margin_currency"] = np.empty(n, dtype=object)
+    a["underlying"] = np.empty(n, dtype=object)
+    a["account"] = np.empty(n, dtype=object)
+    for j, r in enumerate(recs):
+        u = r["underlying"]
+        if u not in market:
+            raise MarketDataError(f"underlying '{u}' is not in the market snapshot", file="<trades>")
+        kc = _KIND_CODES[r["kind"]]
+        t = r["T"]
+        t0 = np.array([t if math.isfinite(t) else 0.0])
+        s = market.spot(u)
+        f = float(market.forward(u, t0)[0])
+        a["kind_code"][j] = kc
+        a["is_call"][j] = r["is_call"]
+        a["strike"][j] = r["strike"]
+        a["T"][j] = t
+        a["spot"][j] = s
+        a["forward"][j] = f
+        a["rate"][j] = float(market.rate(u, t0)[0])
+        a["perp_ratio"][j] = market.perpetual_mark(u) / s if kc == 2 else 1.0
+        a["quantity"][j] = r["quantity"]
+        a["multiplier"][j] = r["multiplier"]
+        size = r["quantity"] * r["multiplier"]
+        a["size"][j] = size
+        a["inverse"][j] = r["inverse"]
+        a["underlying"][j] = u
+        a["account"][j] = r["account"]
+        a["vol"][j] = math.nan
+        if kc == 0:
+            a["vol"][j] = float(market.vol(u, np.array([t]), np.array([r["strike"]]),
+                                           instrument=[r["instrument"]])[0])
+            price = float(black76(np.array([r["is_call"]]), np.array([f]), np.array([r["strike"]]), np.array([t]),
+                                  np.array([a["vol"][j]]), np.array([a["rate"][j]])).price[0])
+        elif kc == 1:
+            price = f
+        elif kc == 2:
+            price = s * a["perp_ratio"][j]
+        else:
+            price = s
+        a["price"][j] = price
+        value_usd = price * size if kc in (0, 3) else 0.0
+        if r["inverse"]:
+            a["value_ccy"][j] = price / f * size if kc == 0 else (value_usd / s if kc == 3 else 0.0)
+            ccy = market.currency(u)
+            a["margin_currency"][j] = ccy if ccy != "USD" else u
+        else:
+            a["value_ccy"][j] = value_usd
+            a["margin_currency"][j] = "USD"
+    a["instrument"] = np.array([str(r.get("instrument", f"trade {i}")) for i, r in enumerate(recs)], dtype=object)
+    return a
+
+
+# ------------------------------------------------------------------------------------ per-position pieces
+def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_fx: float, market: Any,
+            backend: Backend) -> dict[str, Any]:
+    """Per-position pieces of every figure, in the account's margin currency (as compute_margin, step 3)."""
+    need = set(rs.figures)
+    n = a["size"].shape[0]
+    und = a["underlying"]
+    kc = a["kind_code"]
+    is_opt = kc == 0
+    inv = a["inverse"].astype(bool)
+    size = a["size"].astype(float)
+    unit_price = np.where(inv, 1.0, a["spot"])
+    d1_price = np.where(inv, 1.0, a["price"])
+    kinds = _KINDS[np.clip(kc, 0, 3)] if n else np.zeros(0, dtype=object)
+    P: dict[str, Any] = {}
+    has_scan = "scan" in need
+    need_sens = bool(need & {"delta", "gamma", "vega"})
+    gain = rs.components["scan"]["gain_offset"] if has_scan else 1.0
+    # scan P&L and sensitivities, one call per underlying (each underlying has its grid)
+    P["pnl"] = {}
+    dlt, gam, veg = np.zeros(n), np.zeros(n), np.zeros(n)
+    for u in pd.unique(und):
+        idx = np.flatnonzero(und == u)
+        sub = {k: a[k][idx] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size",
+                                      "inverse", "perp_ratio", "fx_moves")}
+        grid = rs.grid_for(str(u)) if has_scan else None
+        if not (has_scan or need_sens):
+            continue
+        # every position its own unit: the per-position P&L rows are summed by the caller in input order
+        starts = np.arange(idx.size, dtype=np.intp)
+        if has_scan:
+            r = scan_units(sub, factor[idx], starts, grid, gain, scan=True, sens=False, backend=backend)
+            P["pnl"][u] = (idx, r.unit_pnl)  # (n_scenarios, n_u)
+        if need_sens:
+            # finite differences with the numpy kernel, as compute_margin on both of its backends: a last-bit
+            # difference of two Black-76 implementations becomes ~1e-9 of the gamma through the 1/h^2 divisor
+            f = factor[idx]
+            d, gm, v = sensitivities(sub)
+            dlt[idx], gam[idx], veg[idx] = d * f, gm * f, np.nan_to_num(v) * f
+    P["delta"], P["gamma"] = dlt, gam
+    from greeksmargin.engine.margin import revaluation_pieces
+
+    P.update(revaluation_pieces(rs, a, und, factor))
+    if "vega" in need:
+        c = rs.components["vega"]
+        rule = VolShockRule(kind=c["kind"], up=c["shock"], short_power=c["short_power"],
+                            long_power=c["long_power"], pivot_days=c["pivot_days"], floor_days=c["floor_days"])
+        mult = rule.multiplier(a["T"])
+        # signed vega per unit of vol shock; the shock of the losing direction is applied per unit (as margin.py)
+        size_shock = mult * (np.nan_to_num(a["vol"]) if c["kind"] == "relative" else 1.0)
+        P["vega_exposure"] = np.where(is_opt, veg * size_shock, 0.0)
+        P["bucket"] = sens.expiry_bucket(a["T"], c["bucket_days"])
+    from greeksmargin.engine.margin import contingency_pieces
+
+    P.update(contingency_pieces(
+        rs, a, kinds=kinds, size=size, unit_price=unit_price, d1_price=d1_price, value_ccy=a["value_ccy"],
+        quantity=a["quantity"], multiplier=a["multiplier"], factor=factor,
+        currency_to_account=lambda ccy: market.fx_to_usd(ccy) / acc_fx,
+    ))
+    return P
+
+
+# ------------------------------------------------------------------------------------------ the state
+class AccountState:
+    """Running sums of one account, per underlying, from which its margin is re-evaluated in O(units).
+
+    Build with :meth:`from_positions`; :meth:`with_trades` gives ``(im, mm)`` with trades added (the state is
+    not changed); :meth:`add_trades` commits them. Amounts are in the account's margin currency
+    (:attr:`currency`), as :func:`greeksmargin.engine.margin.compute_margin`.
+    """
+
+    def __init__(self) -> None:  # use from_positions
+        #: account name; margin currency of the account as it stands; currency of the last what-if
+        self.account: str = ""
+        self.currency: str = "USD"
+        self.market: Any = None
+        self.model: Model | None = None
+        self.backend: Backend = "auto"
+        self.units: dict[str, _Unit] = {}
+        self.positions: pd.DataFrame = pd.DataFrame()
+        self.last_currency: str = "USD"
+        self._ccys: set[str] = set()
+        self._acc_fx = 1.0
+        self._n_s = 0
+        self._n_b = 1
+        #: why the model does not cover the account ("" when it does): then every figure is NaN, never 0
+        self.not_computed = ""
+
+    def _outside(self, a: Mapping[str, Any]) -> str:
+        """The reason the model's domain excludes positions of ``a`` ("" when every one is inside)."""
+        assert self.model is not None
+        if self.model.domain.is_any or not len(a["kind_code"]):
+            return ""
+        kinds = np.array(["option", "future", "perpetual", "spot"], dtype=object)
+        n = len(a["kind_code"])
+        df = pd.DataFrame({
+            "account": [self.account] * n,
+            "instrument": a["instrument"] if "instrument" in a else [f"position {i}" for i in range(n)],
+            "underlying": a["underlying"],
+            "kind": kinds[np.asarray(a["kind_code"], dtype=int)],
+            "settlement": np.where(np.asarray(a["inverse"], dtype=bool), "inverse", "linear"),
+        })
+        return self.model.domain.not_computed(df, self.model.name).get(self.account, "")
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_positions(
+        cls,
+        positions: Any,
+        market: Any,
+        model: str | Any = "greeks-default",
+        *,
+        account: str | None = None,
+        backend: Backend = "auto",
+    ) -> AccountState:
+        """State of one account from its positions.
+
+        Parameters
+        ----------
+        positions : str, Path or DataFrame
+            Positions (:func:`greeksmargin.book.positions.load_positions` schema). With several accounts, pass
+            ``account``.
+        market : str, Path, dict or MarketSnapshot
+            Market snapshot.
+        model : str, Path or Model
+            A component model (``greeks-default``, ``deribit-sm``, ...).
+        account : str, optional
+            The account (required when ``positions`` holds more than one).
+        backend : {"auto", "numpy", "numba"}
+            Revaluation kernel (:func:`greeksmargin.risk.kernels.scan_units`).
+
+        Returns
+        -------
+        AccountState
+        """
+        from greeksmargin.engine.margin import _check_model, _prepare
+
+        m = _check_model(model)
+        pos, mk = _prepare(positions, market)
+        accounts = pd.unique(pos["account"])
+        if account is None:
+            if len(accounts) != 1:
+                raise InputError(f"positions hold {len(accounts)} accounts: pass account=", column="account")
+            account = str(accounts[0])
+        pos = pos[pos["account"] == account]
+        st = cls()
+        st.account, st.market, st.model, st.backend = str(account), mk, m, backend
+        st.positions = pos
+        rs: RuleSet = m.params
+        st._n_s = rs.grid.n_scenarios if rs.grid is not None else 0
+        st._n_b = len(rs.components["vega"]["bucket_days"]) + 1 if "vega" in rs.components else 1
+        if len(pos):
+            a = _arrays_from_frame(pos, mk)
+            st.not_computed = st._outside(a)
+            st._ccys = set(a["margin_currency"])
+            st._set_currency()
+            st._add(a)
+        return st
+
+    def _set_currency(self) -> None:
+        self.currency = next(iter(self._ccys)) if len(self._ccys) == 1 else "USD"
+        self._acc_fx = self.market.fx_to_usd(self.currency)
+
+    # ------------------------------------------------------------------ updates
+    def _add(self, a: Mapping[str, Any], units: dict[str, _Unit] | None = None) -> dict[str, _Unit]:
+        """Add positions (arrays) to ``units`` (default: the state's own), unit by unit in input order."""
+        assert self.model is not None
+        rs: RuleSet = self.model.params
+        units = self.units if units is None else units
+        pos_fx = np.array([self.market.fx_to_usd(c) for c in a["margin_currency"]], dtype=float)
+        factor = pos_fx / self._acc_fx
+        # coin-settled positions of an account margined in another currency: P&L at the scenario's coin price
+        a = dict(a)
+        a["fx_moves"] = np.asarray(a["inverse"], dtype=bool) & (
+            np.asarray(a["margin_currency"], dtype=object) != self.currency)
+        P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend)
+        und = a["underlying"]
+        for u in pd.unique(und):
+            sel = np.flatnonzero(und == u)
+            un = units.get(u)
+            if un is None:
+                un = _Unit(pnl=np.zeros(self._n_s), vega_b=np.zeros(self._n_b), vega_up_b=np.zeros(self._n_b),
+                           vega_down_b=np.zeros(self._n_b))
+                units[u] = un
+            if u in P["pnl"]:
+                idx, mat = P["pnl"][u]
+                for col in range(mat.shape[1]):  # sequential sum in input order (as np.add.reduceat)
+                    un.pnl = un.pnl + mat[:, col]
+            for j in sel:
+                un.delta += P["delta"][j]
+                un.gamma += P["gamma"][j]
+                if "vega_exposure" in P:
+                    un.vega_b[P["bucket"][j]] += P["vega_exposure"][j]
+                if "delta_up" in P:
+                    un.delta_up += P["delta_up"][j]
+                    un.delta_down += P["delta_down"][j]
+                if "gamma_up" in P:
+                    un.gamma_up += P["gamma_up"][j]
+                    un.gamma_down += P["gamma_down"][j]
+                if "vega_up" in P:
+                    un.vega_up_b[P["bucket"][j]] += P["vega_up"][j]
+                    un.vega_down_b[P["bucket"][j]] += P["vega_down"][j]
+                if "som" in P:
+                    un.som += P["som"][j]
+                if "roll" in P:
+                    key = int(P["expiry_key"][j])
+                    un.roll[key] = un.roll.get(key, 0.0) + P["roll"][j]
+                if "contract_floor" in P:
+                    un.floor += P["contract_floor"][j]
+                if "cap_value" in P:
+                    un.cap_value += P["cap_value"][j]
+                    un.cap_other += P["cap_other"][j]
+                for f in _STD:
+                    if f in P:
+                        un.std[f] = un.std.get(f, 0.0) + P[f][j]
+        return units
+
+    # ------------------------------------------------------------------ evaluation
+    def _unit_figures(self, names: list[str], units: Mapping[str, _Unit]) -> dict[str, NDArray[np.float64]]:
+        assert self.model is not None
+        rs: RuleSet = self.model.params
+        need = set(rs.figures)
+        us = [units[u] for u in names]
+        out: dict[str, NDArray[np.float64]] = {}
+        if "scan" in need:
+            gain = rs.components["scan"]["gain_offset"]
+            sc = np.zeros(len(names))
+            for i, (u, un) in enumerate(zip(names, us)):
+                g = rs.grid_for(u)
+                assert g is not None
+                loss, _ = scan_loss(un.pnl[:, None], g.weights, gain)
+                sc[i] = loss[0]
+            out["scan"] = sc
+        from greeksmargin.engine.margin import _PRICE_PIECES, delta_shocks, gamma_shocks, price_charges, vega_shocks
+
+        if need & {"delta", "gamma"}:
+            net = {k: np.array([getattr(un, k) for un in us]) for k in _PRICE_PIECES}
+            shock: dict[str, NDArray[np.float64]] = {}
+            if "delta" in need:
+                c = rs.components["delta"]
+                shock["delta_down"], shock["delta_up"] = delta_shocks(c, names, "down"), delta_shocks(c, names, "up")
+            if "gamma" in need:
+                shock["gamma"] = gamma_shocks(rs.components["gamma"], names)
+            out.update(price_charges(rs, need, net, shock))
+        if "vega" in need:
+            c = rs.components["vega"]
+            lam = c["cross_bucket_netting"]
+            b = np.array([un.vega_b for un in us]).reshape(len(us), self._n_b)
+            n_u = len(us)
+            codes = (np.repeat(np.arange(n_u), self._n_b), np.tile(np.arange(self._n_b), n_u))
+            if c["method"] == "revaluation":
+                bu = np.array([un.vega_up_b for un in us]).reshape(n_u, self._n_b)
+                bd = np.array([un.vega_down_b for un in us]).reshape(n_u, self._n_b)
+                out["vega"] = sens.vega_charge_revaluation(bu.ravel(), bd.ravel(), *codes, n_u, self._n_b, lam)
+            else:
+                out["vega"] = sens.vega_charge(
+                    b.ravel(), *codes, n_u, self._n_b,
+                    lam, shock_up=vega_shocks(c, names, "up"), shock_down=vega_shocks(c, names, "down"),
+                )
+        if "short_option_minimum" in need:
+            out["short_option_minimum"] = np.maximum(np.array([un.som for un in us]), 0.0)
+        if "roll" in need:
+            scope = rs.components["roll"]["scope"]
+            out["roll"] = np.array(
+                [float(cont.roll_unit_charge(np.array([list(un.roll.values()) or [0.0]]), scope)[0]) for un in us]
+            )
+        if "contract_floor" in need:
+            out["contract_floor"] = np.array([un.floor for un in us])
+        if "long_premium_cap" in need:
+            out["long_premium_cap"] = np.array([np.inf if un.cap_other > 0 else un.cap_value for un in us])
+        for f in _STD:
+            if f in need:
+                out[f] = np.array([un.std.get(f, 0.0) for un in us])
+        return out
+
+    def _evaluate(self, units: Mapping[str, _Unit]) -> tuple[float, float]:
+        assert self.model is not None
+        rs: RuleSet = self.model.params
+        names = sorted(units)
+        if not names:
+            return 0.0, 0.0
+        UF = self._unit_figures(names, units)
+        n_u = len(names)
+        unit_im = np.maximum(evaluate(rs.im, UF) * np.ones(n_u), 0.0)
+        unit_mm = (np.maximum(evaluate(rs.mm, UF) * np.ones(n_u), 0.0) if rs.mm is not None
+                   else rs.mm_factor * unit_im)
+        method = rs.aggregate["method"]
+        acc = np.zeros(n_u, dtype=np.intp)
+        if method == "sum":
+            im, mm = float(unit_im.sum()), float(unit_mm.sum())
+        else:  # correlation (signed, as compute_margin)
+            from greeksmargin.engine.margin import delta_shocks, exposure_direction
+
+            C = correlation_matrix(names, rs.aggregate["default_correlation"], rs.aggregate["correlations"])
+            und = np.arange(n_u, dtype=np.intp)
+            us = [units[u] for u in names]
+            if "scan" in rs.figures:
+                grids = [rs.grid_for(u) for u in names]
+                direction = exposure_direction(
+                    rs, pnl=np.array([un.pnl for un in us]).T.reshape(self._n_s, n_u),
+                    spot_move=np.stack([g.spot_move for g in grids if g is not None], axis=1),
+                    weights=np.stack([g.weights for g in grids if g is not None], axis=1),
+                )
+            else:
+                shock = ({f"delta_{sd}": delta_shocks(rs.components["delta"], names, sd) for sd in ("down", "up")}
+                         if "delta" in rs.figures else {})
+                direction = exposure_direction(
+                    rs, net={k: np.array([getattr(un, k) for un in us]) for k in ("delta", "delta_up", "delta_down")},
+                    shock=shock,
+                )
+            im_a, _ = aggregate_correlation(unit_im, acc, und, 1, C, direction)
+            im = float(im_a[0])
+            mm = (float(aggregate_correlation(unit_mm, acc, und, 1, C, direction)[0][0]) if rs.mm is not None
+                  else 0.0)
+        if rs.mm is None:
+            assert rs.mm_factor is not None  # parse_rule_set: exactly one of mm and mm_factor
+            mm = rs.mm_factor * im
+        return im, mm
+
+    def margin(self) -> tuple[float, float]:
+        """``(im, mm)`` of the account as it stands (margin currency); NaN when outside the model's domain."""
+        if self.not_computed:
+            return float("nan"), float("nan")
+        if self._fallback_needed(set()):
+            return self._full(None)
+        return self._evaluate(self.units)
+
+    # ------------------------------------------------------------------ what-if
+    def _trade_arrays(self, trades: Any) -> dict[str, Any]:
+        if isinstance(trades, Mapping):
+            trades = [trades]
+        if isinstance(trades, pd.DataFrame):
+            from greeksmargin.book.positions import load_positions
+
+            pos = load_positions(trades, valuation_time=self.market.valuation_time)
+            a = _arrays_from_frame(pos, self.market)
+        else:
+            a = _arrays_from_records(list(trades), self.market)
+        bad = [x for x in a["account"] if x != self.account]
+        if bad:
+            raise InputError(f"trade for account '{bad[0]}' given to the state of account '{self.account}'",
+                             file="<trades>", column="account")
+        return a
+
+    def _fallback_needed(self, new_ccys: set[str]) -> bool:
+        assert self.model is not None
+        rs: RuleSet = self.model.params
+        if rs.aggregate["method"] not in ("sum", "correlation"):
+            return True
+        ccys = self._ccys | new_ccys
+        cur = next(iter(ccys)) if len(ccys) == 1 else "USD"
+        return bool(self.units) and cur != self.currency
+
+    def _full(self, a: Mapping[str, Any] | None, trades: Any = None) -> tuple[float, float]:
+        from greeksmargin.engine.margin import compute_margin
+
+        pos = self.positions
+        if trades is not None:
+            tr = trades if isinstance(trades, pd.DataFrame) else pd.DataFrame(
+                [trades] if isinstance(trades, Mapping) else list(trades))
+            pos = pd.concat([pos, tr], ignore_index=True)
+        if not len(pos):
+            return 0.0, 0.0
+        row = compute_margin(pos, self.market, self.model).accounts.iloc[0]
+        return float(row["im"]), float(row["mm"])
+
+    def with_trades(self, trades: Any) -> tuple[float, float]:
+        """Margin of the account with ``trades`` added (the state is unchanged).
+
+        Parameters
+        ----------
+        trades : DataFrame, mapping or sequence of mappings
+            New positions of this account (positions schema). Mappings take a fast path (scalar market
+            look-ups, no pandas); a DataFrame is validated by :func:`~greeksmargin.book.positions.load_positions`.
+
+        Returns
+        -------
+        im, mm : float
+            Initial and maintenance margin after the trades, in the account's margin currency after them
+            (left in :attr:`last_currency`).
+        """
+        a = self._trade_arrays(trades)
+        ccys = self._ccys | set(a["margin_currency"])
+        self.last_currency = next(iter(ccys)) if len(ccys) == 1 else "USD"
+        if self.not_computed or self._outside(a):  # outside the model's domain: not computed, never 0
+            return float("nan"), float("nan")
+        if self._fallback_needed(set(a["margin_currency"])):
+            return self._full(a, trades)
+        if not self.units:
+            self._ccys = set(a["margin_currency"])
+            self._set_currency()
+            touched = {}
+        else:
+            touched = {u: self.units[u].copy() for u in pd.unique(a["underlying"]) if u in self.units}
+        self._add(a, touched)
+        merged = dict(self.units)
+        merged.update(touched)
+        return self._evaluate(merged)
+
+    def add_trades(self, trades: Any) -> tuple[float, float]:
+        """Add ``trades`` to the state (and to :attr:`positions`); returns the new ``(im, mm)``."""
+        a = self._trade_arrays(trades)
+        self.not_computed = self.not_computed or self._outside(a)
+        tr = trades if isinstance(trades, pd.DataFrame) else pd.DataFrame(
+            [trades] if isinstance(trades, Mapping) else list(trades))
+        if self._fallback_needed(set(a["margin_currency"])):
+            self.positions = pd.concat([self.positions, tr], ignore_index=True)
+            self._ccys |= set(a["margin_currency"])
+            self._set_currency()
+            self.units = {}
+            from greeksmargin.book.positions import load_positions
+
+            pos = load_positions(self.positions, valuation_time=self.market.valuation_time)
+            self._add(_arrays_from_frame(pos, self.market))
+            return self.margin()
+        if not self.units:
+            self._ccys = set(a["margin_currency"])
+            self._set_currency()
+        self._add(a)
+        self.positions = pd.concat([self.positions, tr], ignore_index=True)
+        return self._evaluate(self.units)
