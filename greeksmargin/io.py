@@ -294,32 +294,27 @@ def parquet_partitions(path: PathLike) -> list[tuple[Path, dict[str, str]]]:
 CRIF_SUFFIXES = {".csv", ".tsv", ".txt", ".parquet", ".pq"}
 
 
-def read_crif(path: PathLike, fx_rates: dict[str, float] | None = None) -> pd.DataFrame:
-    """Read a CRIF file (ISDA Common Risk Interchange Format) and normalise it.
+def read_crif_table(path: PathLike) -> pd.DataFrame:
+    """Read the raw table of a CRIF file as strings (``.csv``, ``.tsv``/``.txt``, ``.parquet``).
 
     Parameters
     ----------
     path : str or Path
         ``.csv`` (comma), ``.tsv`` / ``.txt`` (tab, the CRIF spec's own format; a comma-separated ``.txt`` is
         detected), or ``.parquet``. Text files are read as strings so that codes keep their spelling.
-    fx_rates : dict, optional
-        USD per unit of currency for rows given as ``Amount`` + ``AmountCurrency`` without ``AmountUSD``.
 
     Returns
     -------
     pandas.DataFrame
-        See :func:`greeksmargin.risk.crif.normalize_crif`; errors name this file, the 0-based data row and
-        the column.
+        The file's columns as read; :func:`greeksmargin.risk.crif.read_crif` normalises them.
     """
-    from greeksmargin.risk.crif import normalize_crif
-
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", file=str(p))
     suffix = p.suffix.lower()
     if p.is_dir() or suffix in {".parquet", ".pq"}:
-        df = read_table(p)
-    elif suffix in {".csv", ".tsv", ".txt"}:
+        return read_table(p)
+    if suffix in {".csv", ".tsv", ".txt"}:
         try:
             with open(p, encoding="utf-8-sig") as fh:
                 head = fh.readline()
@@ -327,9 +322,7 @@ def read_crif(path: PathLike, fx_rates: dict[str, float] | None = None) -> pd.Da
             raise InputError(f"not a UTF-8 text file: {exc}", file=str(p)) from exc
         sep = "\t" if ("\t" in head or (suffix == ".tsv")) else ","
         try:
-            df = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            return pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         except (ValueError, OSError, pd.errors.ParserError) as exc:
             raise InputError(f"cannot read CRIF: {exc}", file=str(p)) from exc
-    else:
-        raise InputError(f"unsupported CRIF format '{p.suffix}' (use .csv, .tsv, .txt or .parquet)", file=str(p))
-    return normalize_crif(df, fx_rates, file=str(p))
+    raise InputError(f"unsupported CRIF format '{p.suffix}' (use .csv, .tsv, .txt or .parquet)", file=str(p))

@@ -249,7 +249,7 @@ def test_cli_sidebyside_writes(fmt, tmp_path):
 
 
 def test_cli_sidebyside_every_model_html(tmp_path):
-    from greeksmargin.engine.adapters import runnable_models
+    from greeksmargin.engine.dispatch import runnable_models
 
     paths = example_paths()
     out = tmp_path / "sbs.html"

@@ -14,7 +14,8 @@ import pytest
 import greeksmargin as gm
 from greeksmargin.cli import main
 from greeksmargin.datasets import example_paths, load_example_book
-from greeksmargin.engine.adapters import deribit_pm_accounts, run_model
+from greeksmargin.engine.adapters import deribit_pm_accounts
+from greeksmargin.engine.dispatch import run_model
 from greeksmargin.engine.models import Domain, load_model, models_dir
 from greeksmargin.errors import ModelError
 from greeksmargin.solvency.assess import assess_solvency

@@ -14,7 +14,9 @@ from hypothesis import strategies as st
 
 from greeksmargin.book.positions import load_positions
 from greeksmargin.datasets import load_example_book
+from greeksmargin.engine import adapter_dispatch as D
 from greeksmargin.engine import adapters as M
+from greeksmargin.engine.dispatch import run_model, runnable_models
 from greeksmargin.engine.models import list_models, load_model
 from greeksmargin.errors import ModelError
 from greeksmargin.methodologies.deribit_pm import deribit_pm_margin, load_deribit_pm_params
@@ -278,24 +280,24 @@ def test_derive_portfolio_conversion(book):
 
 # -------------------------------------------------------------------------------------- dispatch
 def test_dispatch_and_margin_by_methodology(book):
-    assert {"simm", "span", "deribit_pm", "derive_pm2"} <= set(M.DISPATCH)
-    res = M.margin_by_methodology(book.positions, book.market, "simm-2.6", isolated=False)
-    assert isinstance(res, M.AdapterMarginResult)
+    assert {"simm", "span", "deribit_pm", "derive_pm2"} <= set(D.DISPATCH)
+    res = D.margin_by_methodology(book.positions, book.market, "simm-2.6", isolated=False)
+    assert isinstance(res, D.AdapterMarginResult)
     assert res.model.name == "simm-2.6"
     assert set(res.accounts["account"]) == set(book.positions["account"])
     assert "SPX-DESK" in res.explain("SPX-DESK") and "IM" in res.explain("SPX-DESK")
     with pytest.raises(ModelError, match="no book adapter"):
-        M.margin_by_methodology(book.positions, book.market, "greeks-default")
+        D.margin_by_methodology(book.positions, book.market, "greeks-default")
 
 
 def test_runnable_models_cover_native_and_adapted():
-    names = M.runnable_models()
+    names = runnable_models()
     assert {"greeks-default", "deribit-sm", "tims-pm", "simm-2.6", "span", "deribit-pm"} <= set(names)
 
 
 def test_run_model_native_and_adapted_share_leading_columns(book):
-    a = M.run_model(book.positions, book.market, "deribit-sm").accounts
-    b = M.run_model(book.positions, book.market, "simm-2.5", isolated=False).accounts
+    a = run_model(book.positions, book.market, "deribit-sm").accounts
+    b = run_model(book.positions, book.market, "simm-2.5", isolated=False).accounts
     for c in ("account", "im", "mm", "isolated_im", "currency", "error"):
         assert c in a.columns and c in b.columns
 
@@ -320,3 +322,9 @@ def test_span_cross_never_above_isolated_on_random_sub_books(book, data):
     r = M.span_accounts(sub, book.market, "span").iloc[0]
     assert r["error"] is None
     assert 0.0 <= r["im"] <= r["isolated_im"] * (1 + 1e-12) + 1e-9
+
+
+def test_the_adapter_table_matches_the_methodologies_table():
+    from greeksmargin.methodologies import BOOK_ADAPTED
+
+    assert set(D.DISPATCH) == set(BOOK_ADAPTED)

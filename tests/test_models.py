@@ -88,11 +88,13 @@ def test_unknown_model_name_and_env_override(tmp_path, monkeypatch):
 
 
 def test_every_shipped_model_runs_on_a_book_and_others_are_refused(monkeypatch):
-    import greeksmargin.engine.adapters as methodologies
+    import greeksmargin.engine.adapter_dispatch as methodologies
+    import greeksmargin.engine.models as models_module
 
     df = list_models()
     assert df["runnable"].all()  # natively or through a book adapter
     # a methodology with neither an engine rule set nor a book adapter is refused with its name
     monkeypatch.delitem(methodologies.DISPATCH, "span")
+    monkeypatch.setattr(models_module, "BOOK_ADAPTED", models_module.BOOK_ADAPTED - {"span"})
     with pytest.raises(ModelError, match=re.escape("methodology 'span'")):
         gm.compute_margin(sample_book(), market(), "span")

@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from greeksmargin import io
 from greeksmargin.cli import main
 from greeksmargin.errors import InputError, ModelError
 from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, simm_margin, tree_table
-from greeksmargin.risk.crif import fx_pair, normalize_crif
+from greeksmargin.risk.crif import fx_pair, normalize_crif, read_crif
 
 P25 = load_simm_params("2.5")
 
@@ -50,7 +49,7 @@ def test_crif_file_tab_separated_aliases_and_fx_conversion(tmp_path):
                  "amountcurrency\tamountusd\n"
                  "T1\tP1\tratesfx\trisk_irCurve\tUSD\t1\t2w\tOIS\t4000000\tUSD\t4000000\n"
                  "T2\tP2\tEquity\tRisk_Equity\tISIN:X\t1\t\t\t5000000\tEUR\t\n")
-    crif = io.read_crif(f, {"EUR": 1.2})
+    crif = read_crif(f, {"EUR": 1.2})
     assert list(crif["RiskType"]) == ["Risk_IRCurve", "Risk_Equity"]
     assert list(crif["ProductClass"]) == ["RatesFX", "Equity"]
     assert crif["AmountUSD"].tolist() == [4e6, 6e6]
@@ -74,7 +73,7 @@ def test_bad_crif_rows_name_file_row_and_column(tmp_path, text, match):
     f = tmp_path / "bad.csv"
     f.write_text(text)
     with pytest.raises(InputError, match=match) as info:
-        io.read_crif(f, {"EUR": 1.1})
+        read_crif(f, {"EUR": 1.1})
     assert str(f) in str(info.value)
 
 

@@ -399,3 +399,16 @@ def validate_against_market(positions: pd.DataFrame, market: MarketSnapshot, *, 
             row=r,
             column="underlying",
         )
+
+
+def account_currency(positions: pd.DataFrame, market: MarketSnapshot) -> pd.Series:
+    """Margin currency per account: the coin if every position is inverse on one coin, else ``USD``."""
+    if len(positions) == 0:
+        return pd.Series(dtype=object)
+    inv = positions["settlement"].to_numpy(dtype=object) == "inverse"
+    und = positions["underlying"].to_numpy(dtype=object)
+    ccy_of = {u: market.currency(u) for u in pd.unique(und)}
+    coin = np.where(inv, [ccy_of[u] for u in und], "USD")
+    df = pd.DataFrame({"account": positions["account"].to_numpy(dtype=object), "c": coin})
+    g = df.groupby("account", sort=False)["c"].agg(["first", "nunique"])
+    return pd.Series(np.where(g["nunique"] == 1, g["first"], "USD"), index=g.index, dtype=object)

@@ -431,7 +431,7 @@ def engine_figures(
 
 
 def engine_margin(model: Any, *, underlying: str = "SPX") -> MarginFunction:
-    """Margin function: :func:`greeksmargin.engine.margin.compute_margin` of each (day, portfolio) (:func:`engine_figures`).
+    """Margin function: ``compute_margin`` of each (day, portfolio) (:func:`engine_figures`).
 
     Parameters
     ----------

@@ -41,14 +41,11 @@ import copy
 import datetime as _dt
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from greeksmargin import io
-from greeksmargin.calibration.shocks import Calibration
+from greeksmargin.calibration.shocks import Calibration, ReferenceVega
 from greeksmargin.errors import ModelError
-
-if TYPE_CHECKING:
-    from greeksmargin.calibration.reference import ReferenceVega
 
 
 def _set(d: dict[str, Any], path: tuple[str, ...], value: Any) -> None:

@@ -45,14 +45,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from greeksmargin.calibration.backtest import Leg, engine_figures, position_arrays, realised_pnl
-from greeksmargin.calibration.shocks import QuantileMethod
+from greeksmargin.calibration.shocks import QuantileMethod, ReferenceVega
 from greeksmargin.errors import InputError, ModelError
 
 __all__ = ["REFERENCE_PORTFOLIOS", "ReferenceVega", "reference_vega_shocks"]
@@ -66,45 +65,6 @@ REFERENCE_PORTFOLIOS: dict[str, tuple[Leg, ...]] = {
 #: bisection bounds of the implied shock (relative: a fall cannot exceed 100% of the vol)
 _BOUND = {("relative", "down"): 1.0, ("relative", "up"): 20.0, ("absolute", "down"): 5.0, ("absolute", "up"): 5.0}
 _ITERATIONS = 60
-
-
-@dataclass(frozen=True)
-class ReferenceVega:
-    """Vega-charge shocks from the reference straddles (module docstring).
-
-    Attributes
-    ----------
-    up, down : float
-        Vol shocks of the vega charge (in the vega component's ``kind``: relative or absolute decimal vol).
-    kind : str
-        ``"relative"`` or ``"absolute"``.
-    tenor_days : float
-        Tenor of the reference straddles (the vega rule's pivot tenor).
-    n_days : int
-        Days of the window with a realised loss.
-    covered_up, covered_down : float
-        In-sample fraction of days the model covers with these shocks (``s_t <= shock``).
-    zero_up, zero_down : float
-        Fraction of days the other charges alone cover the reference straddle (``s_t = 0``).
-    start, end : str
-        First and last day.
-    """
-
-    up: float
-    down: float
-    kind: str
-    tenor_days: float
-    n_days: int
-    covered_up: float
-    covered_down: float
-    zero_up: float
-    zero_down: float
-    start: str
-    end: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict."""
-        return asdict(self)
 
 
 def _without_vega(raw: dict[str, Any], target: str) -> dict[str, Any]:

@@ -471,3 +471,42 @@ def return_correlation(a: pd.DataFrame, b: pd.DataFrame, h: int = 2, *, start: A
     ra = h_day_returns(j["price_a"].to_numpy(dtype=float), h, "log")
     rb = h_day_returns(j["price_b"].to_numpy(dtype=float), h, "log")
     return float(np.corrcoef(ra, rb)[0, 1])
+
+
+@dataclass(frozen=True)
+class ReferenceVega:
+    """Vega-charge shocks from the reference straddles (module docstring).
+
+    Attributes
+    ----------
+    up, down : float
+        Vol shocks of the vega charge (in the vega component's ``kind``: relative or absolute decimal vol).
+    kind : str
+        ``"relative"`` or ``"absolute"``.
+    tenor_days : float
+        Tenor of the reference straddles (the vega rule's pivot tenor).
+    n_days : int
+        Days of the window with a realised loss.
+    covered_up, covered_down : float
+        In-sample fraction of days the model covers with these shocks (``s_t <= shock``).
+    zero_up, zero_down : float
+        Fraction of days the other charges alone cover the reference straddle (``s_t = 0``).
+    start, end : str
+        First and last day.
+    """
+
+    up: float
+    down: float
+    kind: str
+    tenor_days: float
+    n_days: int
+    covered_up: float
+    covered_down: float
+    zero_up: float
+    zero_down: float
+    start: str
+    end: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict."""
+        return asdict(self)

@@ -143,10 +143,10 @@ def code_version() -> str:
 
     Only the package's own code counts as "dirty": a model file being rewritten by the run itself does not.
     """
-    import greeksmargin
+    from greeksmargin._version import __version__
 
-    ver = greeksmargin.__version__
-    pkg = Path(greeksmargin.__file__).resolve().parent
+    ver = __version__
+    pkg = Path(__file__).resolve().parents[1]
 
     def git(*cmd: str) -> str | None:
         try:

@@ -1,8 +1,8 @@
 """``greeksmargin compare | sidebyside``: a model against the exchange's margin, and every model on one book.
 
-Thin layer over :mod:`greeksmargin.engine.compare` (and :mod:`greeksmargin.engine.adapters` to run any shipped model on a
-positions book). The exchange-margin file format is documented in :mod:`greeksmargin.engine.compare`; a sample for the
-bundled book is ``greeksmargin/datasets/data/example_exchange_margin.csv``.
+Thin layer over :mod:`greeksmargin.engine.compare` (and :mod:`~greeksmargin.engine.dispatch` to run any shipped
+model on a positions book). The exchange-margin file format is documented in :mod:`greeksmargin.engine.compare`; a
+sample for the bundled book is ``greeksmargin/datasets/data/example_exchange_margin.csv``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ def run_compare(args: argparse.Namespace) -> int:
     """Run ``greeksmargin compare``."""
     from greeksmargin.book.market import load_market
     from greeksmargin.book.positions import load_positions
-    from greeksmargin.engine.adapters import run_model
     from greeksmargin.engine.compare import compare_with_exchange, normalize_exchange_margin
+    from greeksmargin.engine.dispatch import run_model
     from greeksmargin.errors import MarketDataError
 
     market = load_market(args.market)

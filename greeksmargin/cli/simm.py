@@ -9,6 +9,7 @@ from greeksmargin import io
 from greeksmargin.cli import _output
 from greeksmargin.errors import InputError
 from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, tree_table
+from greeksmargin.risk.crif import read_crif
 
 _BY = {"portfolio": "PortfolioID", "trade": "TradeID", "none": None}
 
@@ -47,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the ``simm`` sub-command."""
     params = load_simm_params(args.version)
-    crif = io.read_crif(args.crif, dict(args.fx_rate))
+    crif = read_crif(args.crif, dict(args.fx_rate))
     by = _BY[args.by]
     if by is not None and (crif[by] == "").all():
         raise InputError(f"--by {args.by}: the CRIF has no {by} values", file=str(args.crif), column=by)

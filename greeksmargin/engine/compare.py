@@ -302,7 +302,7 @@ def side_by_side(
     """
     from greeksmargin.book.market import MarketSnapshot, load_market
     from greeksmargin.book.positions import load_positions
-    from greeksmargin.engine.adapters import run_model, runnable_models
+    from greeksmargin.engine.dispatch import run_model, runnable_models
     from greeksmargin.engine.models import load_model
 
     mk = market if isinstance(market, MarketSnapshot) else load_market(market)

@@ -450,7 +450,13 @@ class AccountState:
                 loss, _ = scan_loss(un.pnl[:, None], g.weights, gain)
                 sc[i] = loss[0]
             out["scan"] = sc
-        from greeksmargin.engine.margin import _PRICE_PIECES, delta_shocks, gamma_shocks, price_charges, vega_shocks
+        from greeksmargin.engine.house_pieces import (
+            _PRICE_PIECES,
+            delta_shocks,
+            gamma_shocks,
+            price_charges,
+            vega_shocks,
+        )
 
         if need & {"delta", "gamma"}:
             net = {k: np.array([getattr(un, k) for un in us]) for k in _PRICE_PIECES}

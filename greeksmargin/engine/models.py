@@ -42,6 +42,7 @@ import pandas as pd
 
 from greeksmargin import io
 from greeksmargin.errors import ArgumentTypeError, InputError, ModelError, expect_path
+from greeksmargin.methodologies import BOOK_ADAPTED
 from greeksmargin.methodologies.house.combine import Expression, parse_expression
 from greeksmargin.risk.scenarios import VOL_STATES, ScenarioGrid, VolShockRule
 
@@ -664,9 +665,7 @@ def models_dir() -> Path:
     env = os.environ.get("GREEKSMARGIN_MODELS")
     if env:
         return Path(env)
-    import greeksmargin
-
-    return Path(greeksmargin.__file__).resolve().parents[1] / "models"
+    return Path(__file__).resolve().parents[2] / "models"
 
 
 def _methodology_of(raw: dict[str, Any]) -> str:
@@ -797,6 +796,4 @@ def list_models(folder: str | Path | None = None) -> pd.DataFrame:
 
 def _adapter_methodologies() -> set[str]:
     """Methodologies that run on a positions book through :mod:`greeksmargin.engine.adapters`."""
-    from greeksmargin.engine.adapters import DISPATCH
-
-    return set(DISPATCH)
+    return set(BOOK_ADAPTED)

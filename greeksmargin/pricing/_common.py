@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -109,3 +111,37 @@ def _first_bad(x: NDArray[np.float64], bad: NDArray[np.bool_]) -> str:
     n = int(np.count_nonzero(bad))
     where = tuple(int(i) for i in idx)
     return f"{float(x[where])!r} at index {where if len(where) > 1 else where[0]} ({n} bad value{'s' * (n > 1)})"
+
+
+@dataclass(frozen=True)
+class Greeks:
+    """Price and textbook Greeks of vanilla options; every attribute is an ndarray of the broadcast shape.
+
+    Attributes
+    ----------
+    price : ndarray
+        Option value (currency of the strike).
+    delta : ndarray
+        dV/dS (BSM) or dV/dF (Black-76).
+    gamma : ndarray
+        d2V/dS2 (BSM) or d2V/dF2 (Black-76).
+    vega : ndarray
+        dV/dsigma, per 1.00 of vol.
+    theta : ndarray
+        dV/dt per year as calendar time passes (= -dV/dT).
+    rho : ndarray
+        dV/dr per 1.00 of rate (BSM: spot and dividend yield fixed; Black-76: forward fixed).
+    vanna : ndarray
+        d2V/dS dsigma (Black-76: w.r.t. F), per 1.00 of vol.
+    volga : ndarray
+        d2V/dsigma2, per 1.00 of vol squared.
+    """
+
+    price: NDArray[np.float64]
+    delta: NDArray[np.float64]
+    gamma: NDArray[np.float64]
+    vega: NDArray[np.float64]
+    theta: NDArray[np.float64]
+    rho: NDArray[np.float64]
+    vanna: NDArray[np.float64]
+    volga: NDArray[np.float64]

@@ -13,8 +13,7 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import ArrayLike, NDArray
 
-from greeksmargin.pricing._common import D_CLIP, INV_SQRT_2PI
-from greeksmargin.pricing.black import Greeks
+from greeksmargin.pricing._common import D_CLIP, INV_SQRT_2PI, Greeks
 
 __all__ = ["black76_greeks5_numba", "black76_price_numba", "greeks_numba", "inverse_price_numba"]
 

@@ -19,7 +19,6 @@ double precision (no ``0 * inf``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -29,6 +28,7 @@ from scipy.special import ndtr
 from greeksmargin.pricing._common import (
     D_CLIP,
     INV_SQRT_2PI,
+    Greeks,
     as_float,
     check_finite,
     check_non_negative,
@@ -40,40 +40,6 @@ from greeksmargin.pricing._common import (
 Backend = Literal["numpy", "numba"]
 
 __all__ = ["Greeks", "black76", "black76_price", "black_scholes_merton", "bsm_price"]
-
-
-@dataclass(frozen=True)
-class Greeks:
-    """Price and textbook Greeks of vanilla options; every attribute is an ndarray of the broadcast shape.
-
-    Attributes
-    ----------
-    price : ndarray
-        Option value (currency of the strike).
-    delta : ndarray
-        dV/dS (BSM) or dV/dF (Black-76).
-    gamma : ndarray
-        d2V/dS2 (BSM) or d2V/dF2 (Black-76).
-    vega : ndarray
-        dV/dsigma, per 1.00 of vol.
-    theta : ndarray
-        dV/dt per year as calendar time passes (= -dV/dT).
-    rho : ndarray
-        dV/dr per 1.00 of rate (BSM: spot and dividend yield fixed; Black-76: forward fixed).
-    vanna : ndarray
-        d2V/dS dsigma (Black-76: w.r.t. F), per 1.00 of vol.
-    volga : ndarray
-        d2V/dsigma2, per 1.00 of vol squared.
-    """
-
-    price: NDArray[np.float64]
-    delta: NDArray[np.float64]
-    gamma: NDArray[np.float64]
-    vega: NDArray[np.float64]
-    theta: NDArray[np.float64]
-    rho: NDArray[np.float64]
-    vanna: NDArray[np.float64]
-    volga: NDArray[np.float64]
 
 
 def _checked_inputs(

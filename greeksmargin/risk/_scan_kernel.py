@@ -1,7 +1,8 @@
 """Compiled (numba) scan kernel: revaluation, unit sums, worst scenario and FD Greeks in one pass.
 
 The twin of the numpy path of :func:`greeksmargin.engine.margin.compute_margin` (``backend="numpy"``:
-:func:`greeksmargin.risk.scenarios.scenario_pnl` on chunks, ``np.add.reduceat``, :func:`~greeksmargin.methodologies.house.scan.scan_loss`,
+:func:`greeksmargin.risk.scenarios.scenario_pnl` on chunks, ``np.add.reduceat``,
+:func:`~greeksmargin.risk.reduce.scan_loss`,
 :func:`~greeksmargin.risk.scenarios.sensitivities`); ``tests/test_margin.py`` holds the two equal. It never
 materialises the ``(n_scenarios, n_positions)`` matrix: a loop over risk units accumulates each
 unit's P&L per scenario, the isolated scan of each position, the unit's worst scenario and each

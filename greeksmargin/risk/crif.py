@@ -13,11 +13,13 @@ million-row CRIF is checked in well under a second. File reading is :func:`greek
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from greeksmargin import io
 from greeksmargin.errors import InputError
 
 #: canonical CRIF columns used by SIMM
@@ -264,3 +266,22 @@ def _check_fx(df: pd.DataFrame, file: str) -> None:
             raise InputError(f"FX delta qualifier must be one currency such as EUR, got "
                              f"'{df.loc[row, 'Qualifier']}'", file=file, row=row, column="Qualifier")
         df.loc[delta, "Qualifier"] = q[delta]
+
+
+def read_crif(path: str | Path, fx_rates: dict[str, float] | None = None) -> pd.DataFrame:
+    """Read a CRIF file (ISDA Common Risk Interchange Format) and normalise it.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.csv`` (comma), ``.tsv`` / ``.txt`` (tab, the CRIF spec's own format; a comma-separated ``.txt`` is
+        detected), or ``.parquet`` (read by :func:`greeksmargin.io.read_crif_table`).
+    fx_rates : dict, optional
+        USD per unit of currency for rows given as ``Amount`` + ``AmountCurrency`` without ``AmountUSD``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        See :func:`normalize_crif`; errors name this file, the 0-based data row and the column.
+    """
+    return normalize_crif(io.read_crif_table(path), fx_rates, file=str(path))

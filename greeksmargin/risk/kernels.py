@@ -4,7 +4,7 @@ The margin engine's hot loop (:func:`greeksmargin.engine.margin.compute_margin`,
 under every scenario of its grid, sums the P&L per risk unit (account x underlying), takes the worst
 weighted loss of each unit and of each position alone (isolated margin), and finite-difference delta /
 gamma / vega. The numpy path builds an ``(n_scenarios, chunk)`` P&L block per chunk of positions
-(:func:`greeksmargin.risk.scenarios.scenario_pnl`, :func:`greeksmargin.methodologies.house.scan.scan_loss`). The numba path
+(:func:`greeksmargin.risk.scenarios.scenario_pnl`, :func:`~greeksmargin.risk.reduce.scan_loss`). The numba path
 (:func:`scan_units` with ``backend="numba"``) is the engine's compiled kernel,
 :func:`greeksmargin.risk._scan_kernel.fused_scan`: a loop over units that accumulates each unit's P&L per
 scenario, never a scenario x position matrix, threaded for large batches and serial for small ones (a
@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from greeksmargin.methodologies.house.scan import group_sum, scan_loss
+from greeksmargin.risk.reduce import group_sum, scan_loss
 from greeksmargin.risk.scenarios import (
     CHUNK,
     ScenarioGrid,

@@ -49,14 +49,9 @@ import pandas as pd
 
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.errors import InputError
-from greeksmargin.solvency.assess import (
-    Book,
-    MarginFn,
-    VolReaction,
-    liquidatable,
-    margin_function,
-    per_position_margin,
-)
+from greeksmargin.solvency.assess import liquidatable
+from greeksmargin.solvency.book import Book, VolReaction
+from greeksmargin.solvency.margin_fn import MarginFn, margin_function, per_position_margin
 
 __all__ = [
     "DEFAULT_LIQUIDITY",
@@ -198,7 +193,8 @@ def isolate(
         IM (equally within an account whose positions have no IM). Accounts with collateral and no
         positions keep their collateral as one unit.
     """
-    from greeksmargin.solvency.assess import _empty_collateral, _to_common_ccy
+    from greeksmargin.solvency.book import _empty_collateral
+    from greeksmargin.solvency.margin_fn import _to_common_ccy
 
     per = _to_common_ccy(per_position_margin(margin_fn, positions, market), market)
     units = positions["account"].astype(str) + "#" + positions.index.astype(str)
