@@ -28,3 +28,28 @@ __all__ = [
     "inverse_price",
     "is_call_array",
 ]
+
+# American exercise (Barone-Adesi-Whaley, Bjerksund-Stensland), the reference lattice and the exercise dispatcher
+from .american import (  # noqa: E402
+    AMERICAN_METHODS,
+    VanillaGreeks,
+    american_greeks,
+    american_price,
+    bivariate_normal_cdf,
+    early_exercise_regime,
+    price_vanilla,
+    vanilla_greeks,
+)
+from .lattice import lattice_price  # noqa: E402
+
+__all__ += [
+    "AMERICAN_METHODS",
+    "VanillaGreeks",
+    "american_greeks",
+    "american_price",
+    "bivariate_normal_cdf",
+    "early_exercise_regime",
+    "lattice_price",
+    "price_vanilla",
+    "vanilla_greeks",
+]
