@@ -53,3 +53,13 @@ __all__ += [
     "price_vanilla",
     "vanilla_greeks",
 ]
+
+# FX delta conventions (spot, forward, premium-adjusted) and strikes from deltas
+from .conventions import (  # noqa: E402
+    DELTA_TYPES,
+    fx_delta,
+    max_premium_adjusted_call_delta,
+    strike_from_delta,
+)
+
+__all__ += ["DELTA_TYPES", "fx_delta", "max_premium_adjusted_call_delta", "strike_from_delta"]
