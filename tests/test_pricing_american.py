@@ -266,3 +266,26 @@ def test_bad_inputs_named():
     # T = 0: intrinsic value
     assert float(american_price("put", 90.0, 100.0, 0.0, 0.2, 0.05, 0.0)) == 10.0
     assert american_price(["call", "put"], [[90.0], [110.0]], 100.0, 0.5, 0.2, 0.05, 0.02).shape == (2, 2)
+
+
+def test_low_vol_and_negative_carry_extremes():
+    # rows that once broke the solvers: a low-vol put whose critical-price equation is not monotone (Newton from
+    # the left ran away), and low-vol calls where the published h(t) > 0 put the flat boundary below K
+    rows = [("put", 100.0, 0.9087658, 0.0392423, 0.1249235, -0.0071206),
+            ("call", 66.698, 0.2110226, 0.0117266, 0.0032612, 0.0592809),
+            ("call", 79.37, 2.8772018, 0.0184823, 0.1372054, 0.0783817)]
+    for opt, s, t, vol, r, q in rows:
+        ref = float(lattice_price(opt, s, 100.0, t, vol, r, q, n_steps=4000, scheme="crr"))
+        euro = float(bsm_price(opt == "call", s, 100.0, t, vol, r, q))
+        for method in ("baw", "bs2002", "bs1993"):
+            val = float(american_price(opt, s, 100.0, t, vol, r, q, method=method))
+            assert euro - 1e-12 <= val <= ref + 0.5, (opt, method, val, ref)
+            assert abs(val - ref) <= 0.01 * 100.0, (opt, method, val, ref)
+
+
+def test_greeks_bump_one_sided_at_the_regime_edge():
+    # put with r = 5e-5 > 0 and q < 0: the down-bump of r (r - 1e-4 < 0, q < r) enters the two-boundary regime
+    g = american_greeks("put", 100.0, 100.0, 0.5, 0.2, 5e-5, -0.02)
+    assert np.isfinite(float(g.rho)) and np.isfinite(float(g.dividend_rho))
+    up = float(american_price("put", 100.0, 100.0, 0.5, 0.2, 5e-5 + 1e-4, -0.02))
+    assert float(g.rho) == pytest.approx((up - float(g.price)) / 1e-4, rel=1e-12)

@@ -42,11 +42,11 @@ reuse it (no Newton noise in them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import ndtr
+from scipy.special import log_ndtr, ndtr
 
 from ..errors import ComputationError
 from ._common import INV_SQRT_2PI, as_float, check_finite, check_non_negative, check_positive, is_call_array
@@ -195,7 +195,8 @@ def bivariate_normal_cdf(a: ArrayLike, b: ArrayLike, rho: ArrayLike) -> NDArray[
     sn = np.sin(asr * (_GL_X + 1.0) / 2.0)
     integrand = np.exp((sn * h * k - (h * h + k * k) / 2.0) / (1.0 - sn * sn))
     integral = (asr[..., 0] / (4.0 * np.pi)) * np.sum(_GL_W * integrand, axis=-1)
-    return np.asarray(ndtr(a_) * ndtr(b_) + integral, dtype=np.float64)
+    # rounding can leave a far-tail value a few 1e-17 below 0: a probability is clipped to [0, 1]
+    return np.asarray(np.clip(ndtr(a_) * ndtr(b_) + integral, 0.0, 1.0), dtype=np.float64)
 
 
 # ---------------------------------------------------------------------------------------------- BAW
@@ -210,47 +211,88 @@ def _baw_coefficient(w: NDArray[np.float64], t: NDArray[np.float64], v: NDArray[
     return (-(nn - 1.0) + w * np.sqrt((nn - 1.0) ** 2 + 4.0 * mk)) / 2.0
 
 
+def _baw_gap(w: NDArray[np.float64], si: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
+             v: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64],
+             qq: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``G = w (LHS - RHS)`` of the BAW critical-price equation at ``si`` and its slope ``dG/dS``.
+
+    Call: ``LHS = S - K``, ``RHS = c(S) + (1 - e^(-qT) N(d1)) S / q2``; put: ``LHS = K - S``,
+    ``RHS = p(S) - (1 - e^(-qT) N(-d1)) S / q1``. ``G`` is < 0 below the critical price and > 0 above it
+    (inside the bracket of :func:`_baw_critical`).
+    """
+    sq = v * np.sqrt(t)
+    ebr = np.exp(-q * t)  # e^((b - r) T)
+    d1 = (np.log(si / k) + (r - q + 0.5 * v * v) * t) / sq
+    euro = bsm_price(w > 0, si, k, t, v, r, q)
+    nd1 = ndtr(w * d1)
+    pdf = INV_SQRT_2PI * np.exp(-0.5 * d1 * d1)
+    lhs = w * (si - k)
+    rhs = euro + w * (1.0 - ebr * nd1) * si / qq
+    # dRHS/dS = w (ebr N(w d1) (1 - 1/q) + (1 - w ebr n(d1) / (sigma sqrt T)) / q); dLHS/dS = w
+    slope = w * (ebr * nd1 * (1.0 - 1.0 / qq) + (1.0 - w * ebr * pdf / sq) / qq)
+    return w * (lhs - rhs), w * (w - slope)
+
+
 def _baw_critical(w: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64],
                   v: NDArray[np.float64], r: NDArray[np.float64], q: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Critical price of BAW by the vectorised, bracketed Newton iteration (see the module docstring)."""
-    b = r - q
-    v2 = v * v
-    sq = v * np.sqrt(t)
-    nn = 2.0 * b / v2
+    """Critical price of BAW by a vectorised Newton iteration safeguarded by a sign bracket.
+
+    ``G`` (:func:`_baw_gap`) is < 0 on the low side of the critical price and > 0 on the high side. Bracket:
+    call ``[K, hi]`` with ``hi`` doubled from ``2K`` until ``G(hi) > 0``; put ``[1e-12 K, K]``. Newton starts
+    from Haug's (2007) seed when it lies inside the bracket (its midpoint otherwise); a step that leaves the
+    bracket is replaced by the midpoint, and the bracket shrinks with the sign of ``G`` at every iterate. Stops
+    when ``|G| <= 1e-12 max(K, S)`` or the bracket is 1e-15 of its end; no sign change at the bracket's ends,
+    or no convergence in :data:`NEWTON_MAX_ITER` steps, raises :class:`ComputationError` naming the options.
+    """
+    call = w > 0
     qq = _baw_coefficient(w, t, v, r, q)
-    # Haug's seed: the perpetual critical price (M instead of M/K) pulled towards K
+    neg = np.where(call, k, 1e-12 * k)  # G < 0 here
+    pos = np.where(call, 2.0 * k, k)  # G > 0 here (the call's end is grown below)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        g_pos, _ = _baw_gap(w, pos, k, t, v, r, q, qq)
+        g_neg, _ = _baw_gap(w, neg, k, t, v, r, q, qq)
+        grow = call & ~(g_pos > 0.0)
+        for _ in range(1100):  # double the call's upper end (the critical price grows like 1/q)
+            if not np.any(grow):
+                break
+            pos[grow] *= 2.0
+            g_pos[grow], _ = _baw_gap(w[grow], pos[grow], k[grow], t[grow], v[grow], r[grow], q[grow], qq[grow])
+            grow = call & ~(g_pos > 0.0) & np.isfinite(pos)
+        # Haug's seed: the perpetual critical price (M instead of M/K) pulled towards K
+        b, sq, v2 = r - q, v * np.sqrt(t), v * v
+        nn = 2.0 * b / v2
         q_inf = (-(nn - 1.0) + w * np.sqrt((nn - 1.0) ** 2 + 8.0 * r / v2)) / 2.0
         s_inf = k / (1.0 - 1.0 / q_inf)
-        seed_call = k + (s_inf - k) * -np.expm1(-(b * t + 2.0 * sq) * k / (s_inf - k))
-        seed_put = s_inf + (k - s_inf) * np.exp((b * t - 2.0 * sq) * k / (k - s_inf))
-    call = w > 0
-    seed = np.where(call, seed_call, seed_put)
-    ok = np.isfinite(seed) & np.where(call, seed > k, (seed > 0.0) & (seed < k))
-    si = np.where(ok, seed, np.where(call, 1.5 * k, 0.5 * k))
-    ebr = np.exp(-q * t)  # e^((b - r) T)
+        seed = np.where(call, k + (s_inf - k) * -np.expm1(-(b * t + 2.0 * sq) * k / (s_inf - k)),
+                        s_inf + (k - s_inf) * np.exp((b * t - 2.0 * sq) * k / (k - s_inf)))
+    bad = ~(g_pos > 0.0) | ~(g_neg < 0.0)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ComputationError(
+            f"Barone-Adesi-Whaley: no sign change of the critical-price equation for {int(np.count_nonzero(bad))} "
+            f"option(s), first: strike={float(k[i])!r}, time_to_expiry={float(t[i])!r}, vol={float(v[i])!r}, "
+            f"rate={float(r[i])!r}, dividend_yield={float(q[i])!r}")
+    lo, hi = np.minimum(neg, pos), np.maximum(neg, pos)
+    si = np.where(np.isfinite(seed) & (seed > lo) & (seed < hi), seed, 0.5 * (lo + hi))
     active = np.arange(si.shape[0])
     for _ in range(NEWTON_MAX_ITER):
-        s_a, k_a, w_a, q_a = si[active], k[active], w[active], qq[active]
-        sq_a, ebr_a = sq[active], ebr[active]
-        d1 = (np.log(s_a / k_a) + (b[active] + 0.5 * v2[active]) * t[active]) / sq_a
-        euro = bsm_price(w_a > 0, s_a, k_a, t[active], v[active], r[active], q[active])
-        nd1 = ndtr(w_a * d1)
-        pdf = INV_SQRT_2PI * np.exp(-0.5 * d1 * d1)
-        # call: LHS = S - K, RHS = c + (1 - ebr N(d1)) S / q2; put: LHS = K - S, RHS = p - (1 - ebr N(-d1)) S / q1
-        lhs = w_a * (s_a - k_a)
-        rhs = euro + w_a * (1.0 - ebr_a * nd1) * s_a / q_a
-        conv = np.abs(lhs - rhs) <= NEWTON_TOL * np.maximum(k_a, s_a)
-        # slope of RHS in S: w (ebr N(w d1) (1 - 1/q) + (1 - w ebr n(d1)/(sigma sqrt T)) / q)
-        slope = w_a * (ebr_a * nd1 * (1.0 - 1.0 / q_a) + (1.0 - w_a * ebr_a * pdf / sq_a) / q_a)
+        a = active
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            g, dg = _baw_gap(w[a], si[a], k[a], t[a], v[a], r[a], q[a], qq[a])
+        s_a = si[a]
+        n_a, p_a = neg[a], pos[a]
+        n_a = np.where(g < 0.0, s_a, n_a)
+        p_a = np.where(g > 0.0, s_a, p_a)
+        neg[a], pos[a] = n_a, p_a
+        conv = (np.abs(g) <= NEWTON_TOL * np.maximum(k[a], s_a)) | (
+            np.abs(p_a - n_a) <= 1e-15 * np.maximum(np.abs(p_a), np.abs(n_a)))
         with np.errstate(divide="ignore", invalid="ignore"):
-            new = s_a + (rhs - lhs) / (w_a - slope)  # root of LHS - RHS (d LHS / dS = w)
-        # keep the step inside the bracket: halve towards K (call) or towards 0 / K (put)
-        inside = np.isfinite(new) & np.where(w_a > 0, new > k_a, (new > 0.0) & (new < k_a))
-        new = np.where(inside, new, np.where(w_a > 0, 0.5 * (s_a + k_a),
-                                              np.where(new >= k_a, 0.5 * (s_a + k_a), 0.5 * s_a)))
-        si[active] = np.where(conv, s_a, new)
-        active = active[~conv]
+            new = s_a - g / dg
+        lo, hi = np.minimum(n_a, p_a), np.maximum(n_a, p_a)
+        inside = np.isfinite(new) & (new > lo) & (new < hi)
+        new = np.where(inside, new, 0.5 * (lo + hi))
+        si[a] = np.where(conv, s_a, new)
+        active = a[~conv]
         if active.size == 0:
             return si
     i = int(active[0])
@@ -277,8 +319,13 @@ def _baw_price_at(w: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np.
 # ------------------------------------------------------------------------------ Bjerksund-Stensland
 def _bs_phi(s: NDArray[np.float64], t: NDArray[np.float64], gamma: NDArray[np.float64] | float,
             h: NDArray[np.float64], i: NDArray[np.float64], r: NDArray[np.float64], b: NDArray[np.float64],
-            v: NDArray[np.float64]) -> NDArray[np.float64]:
-    """phi(S, T, gamma, H, I) of Bjerksund-Stensland (Haug 2007, eq. 3.5)."""
+            v: NDArray[np.float64], log_scale: NDArray[np.float64] | float = 0.0) -> NDArray[np.float64]:
+    """``exp(log_scale) phi(S, T, gamma, H, I)`` of Bjerksund-Stensland (Haug 2007, eq. 3.5), in log space.
+
+    ``phi = e^(lambda T) S^gamma [N(d1) - (I/S)^kappa N(d2)]``; each term is one ``exp`` of a sum of logs
+    (``log_ndtr`` for the normal CDF), so that the large powers of small vols neither overflow nor lose the
+    tails (``0 * inf`` cannot occur).
+    """
     v2 = v * v
     sq = v * np.sqrt(t)
     lam = (-r + gamma * b + 0.5 * gamma * (gamma - 1.0) * v2) * t
@@ -286,13 +333,15 @@ def _bs_phi(s: NDArray[np.float64], t: NDArray[np.float64], gamma: NDArray[np.fl
     drift = (b + (gamma - 0.5) * v2) * t
     d1 = -(np.log(s / h) + drift) / sq
     d2 = -(np.log(i * i / (s * h)) + drift) / sq
-    return np.exp(lam) * s ** gamma * (ndtr(d1) - (i / s) ** kappa * ndtr(d2))
+    base = log_scale + lam + gamma * np.log(s)
+    return np.exp(base + log_ndtr(d1)) - np.exp(base + kappa * np.log(i / s) + log_ndtr(d2))
 
 
 def _bs_psi(s: NDArray[np.float64], t: NDArray[np.float64], gamma: NDArray[np.float64] | float,
             h: NDArray[np.float64], i2: NDArray[np.float64], i1: NDArray[np.float64], t1: NDArray[np.float64],
-            r: NDArray[np.float64], b: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
-    """psi(S, T, gamma, H, I2, I1, t1) of Bjerksund-Stensland 2002 (Haug 2007, sec. 3.3.3)."""
+            r: NDArray[np.float64], b: NDArray[np.float64], v: NDArray[np.float64],
+            log_scale: NDArray[np.float64] | float = 0.0) -> NDArray[np.float64]:
+    """``exp(log_scale) psi(S, T, gamma, H, I2, I1, t1)`` of Bjerksund-Stensland 2002 (Haug 2007, sec. 3.3.3)."""
     v2 = v * v
     s1 = v * np.sqrt(t1)
     s2 = v * np.sqrt(t)
@@ -308,18 +357,27 @@ def _bs_psi(s: NDArray[np.float64], t: NDArray[np.float64], gamma: NDArray[np.fl
     f3 = (np.log(i1 * i1 / (s * h)) + mu * t) / s2
     f4 = (np.log(s * i1 * i1 / (h * i2 * i2)) + mu * t) / s2
     rho = np.sqrt(t1 / t)
-    m = bivariate_normal_cdf
-    return np.exp(lam * t) * s ** gamma * (
-        m(-e1, -f1, rho) - (i2 / s) ** kappa * m(-e2, -f2, rho)
-        - (i1 / s) ** kappa * m(-e3, -f3, -rho) + (i1 / i2) ** kappa * m(-e4, -f4, -rho))
+    base = log_scale + lam * t + gamma * np.log(s)
+
+    def term(log_power: NDArray[np.float64] | float, a: NDArray[np.float64], c: NDArray[np.float64],
+             corr: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.exp(base + log_power + np.log(bivariate_normal_cdf(a, c, corr)))
+
+    return (term(0.0, -e1, -f1, rho) - term(kappa * np.log(i2 / s), -e2, -f2, rho)
+            - term(kappa * np.log(i1 / s), -e3, -f3, -rho) + term(kappa * np.log(i1 / i2), -e4, -f4, -rho))
 
 
 def _bs_call(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float64], v: NDArray[np.float64],
              r: NDArray[np.float64], b: NDArray[np.float64], version: str) -> NDArray[np.float64]:
     """Bjerksund-Stensland American call with carry ``b < r`` (dividend ``r - b > 0``).
 
-    Where the boundary runs off to infinity in double precision (dividend -> 0: ``beta -> 1``, ``r / (r - b)``
-    overflows) the value is -inf, so that the caller's floor returns the European value, the limit.
+    ``alpha S^beta`` terms are evaluated as ``(I - K) (S/I)^beta`` and ``alpha phi(beta, ...)`` with the log of
+    ``alpha`` inside phi's exponent (no overflow of ``S^beta`` at small vols). Where the boundary runs off to
+    infinity in double precision (dividend -> 0: ``beta -> 1``, ``r / (r - b)`` overflows) the value is -inf,
+    so that the caller's floor returns the European value, the limit. When ``b t + 2 sigma sqrt(t) < 0`` (low
+    vol, negative carry) the published ``h(t)`` is positive and would put the flat boundary below ``B_0``, the
+    boundary at expiry (below K for ``B_0 = K``: exercise at a loss); ``h`` is capped at 0, i.e. the boundary at
+    ``B_0``, still an exercise strategy, so the value stays a lower bound.
     """
     v2 = v * v
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -333,31 +391,38 @@ def _bs_call(s: NDArray[np.float64], k: NDArray[np.float64], t: NDArray[np.float
             out[ok] = _bs_call(s[ok], k[ok], t[ok], v[ok], r[ok], b[ok], version)
         return out
     spread = b_inf - b_0
+    log_k = np.log(k)
     if version == "bs1993":
-        h_t = -(b * t + 2.0 * v * np.sqrt(t)) * b_0 / spread
+        h_t = np.minimum(-(b * t + 2.0 * v * np.sqrt(t)) * b_0 / spread, 0.0)  # boundary >= B_0 (docstring)
         bound = b_0 + spread * -np.expm1(h_t)
-        alpha = (bound - k) * bound ** (-beta)
-        value = (alpha * s ** beta - alpha * _bs_phi(s, t, beta, bound, bound, r, b, v)
-                 + _bs_phi(s, t, 1.0, bound, bound, r, b, v) - _bs_phi(s, t, 1.0, k, bound, r, b, v)
-                 - k * _bs_phi(s, t, 0.0, bound, bound, r, b, v) + k * _bs_phi(s, t, 0.0, k, bound, r, b, v))
+        log_alpha = np.log(bound - k) - beta * np.log(bound)
+
+        def phi93(g: NDArray[np.float64] | float, h: NDArray[np.float64],
+                  ls: NDArray[np.float64] | float = 0.0) -> NDArray[np.float64]:
+            return _bs_phi(s, t, g, h, bound, r, b, v, ls)
+
+        value = ((bound - k) * np.exp(beta * np.log(s / bound)) - phi93(beta, bound, log_alpha)
+                 + phi93(1.0, bound) - phi93(1.0, k) - phi93(0.0, bound, log_k) + phi93(0.0, k, log_k))
         return np.where(s >= bound, s - k, value)
     t1 = 0.5 * (np.sqrt(5.0) - 1.0) * t
     scale = k * k / (spread * b_0)
     t_rest = t - t1  # remaining life of the second period [t1, T]: its flat boundary is I(T - t1)
-    i1 = b_0 + spread * -np.expm1(-(b * t_rest + 2.0 * v * np.sqrt(t_rest)) * scale)
-    i2 = b_0 + spread * -np.expm1(-(b * t + 2.0 * v * np.sqrt(t)) * scale)
-    a1 = (i1 - k) * i1 ** (-beta)
-    a2 = (i2 - k) * i2 ** (-beta)
+    i1 = b_0 + spread * -np.expm1(np.minimum(-(b * t_rest + 2.0 * v * np.sqrt(t_rest)) * scale, 0.0))
+    i2 = b_0 + spread * -np.expm1(np.minimum(-(b * t + 2.0 * v * np.sqrt(t)) * scale, 0.0))
+    log_a1 = np.log(i1 - k) - beta * np.log(i1)
+    log_a2 = np.log(i2 - k) - beta * np.log(i2)
 
-    def phi(g: NDArray[np.float64] | float, h: NDArray[np.float64], i: NDArray[np.float64]) -> NDArray[np.float64]:
-        return _bs_phi(s, t1, g, h, i, r, b, v)
+    def phi(g: NDArray[np.float64] | float, h: NDArray[np.float64], i: NDArray[np.float64],
+            ls: NDArray[np.float64] | float = 0.0) -> NDArray[np.float64]:
+        return _bs_phi(s, t1, g, h, i, r, b, v, ls)
 
-    def psi(g: NDArray[np.float64] | float, h: NDArray[np.float64]) -> NDArray[np.float64]:
-        return _bs_psi(s, t, g, h, i2, i1, t1, r, b, v)
+    def psi(g: NDArray[np.float64] | float, h: NDArray[np.float64],
+            ls: NDArray[np.float64] | float = 0.0) -> NDArray[np.float64]:
+        return _bs_psi(s, t, g, h, i2, i1, t1, r, b, v, ls)
 
-    value = (a2 * s ** beta - a2 * phi(beta, i2, i2) + phi(1.0, i2, i2) - phi(1.0, i1, i2)
-             - k * phi(0.0, i2, i2) + k * phi(0.0, i1, i2) + a1 * phi(beta, i1, i2) - a1 * psi(beta, i1)
-             + psi(1.0, i1) - psi(1.0, k) - k * psi(0.0, i1) + k * psi(0.0, k))
+    value = ((i2 - k) * np.exp(beta * np.log(s / i2)) - phi(beta, i2, i2, log_a2) + phi(1.0, i2, i2)
+             - phi(1.0, i1, i2) - phi(0.0, i2, i2, log_k) + phi(0.0, i1, i2, log_k) + phi(beta, i1, i2, log_a1)
+             - psi(beta, i1, log_a1) + psi(1.0, i1) - psi(1.0, k) - psi(0.0, i1, log_k) + psi(0.0, k, log_k))
     return np.where(s >= i2, s - k, value)
 
 
@@ -496,7 +561,8 @@ def american_greeks(
     Bumps (:data:`BUMPS`): spot ``h = 1e-4 S`` (delta ``(V(S+h) - V(S-h)) / 2h``, gamma
     ``(V(S+h) - 2V + V(S-h)) / h^2``; for BAW at the same critical price, which does not depend on S), vol
     ``1e-4`` (or ``sigma/2`` if smaller), time ``1e-4`` years (theta = ``-(V(T+h) - V(T-h)) / 2h``; forward
-    ``-(V(T+h) - V(T)) / h`` when T < 2e-4), rate and dividend yield ``1e-4`` each way. The truncation error
+    ``-(V(T+h) - V(T)) / h`` when T < 2e-4), rate and dividend yield ``1e-4`` each way (one-sided where a bump
+    would enter the two-boundary negative-rate regime). The truncation error
     is O(h^2) (about 1e-8 relative on smooth inputs); a bump that crosses a regime edge (e.g. r = 0 for a
     put, where American = European starts) sees the kink of the price there.
 
@@ -517,7 +583,9 @@ def american_greeks(
 
     def px(s_: NDArray[np.float64] = s, t_: NDArray[np.float64] = t, v_: NDArray[np.float64] = v,
            r_: NDArray[np.float64] = r, q_: NDArray[np.float64] = q,
-           crit: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+           crit: NDArray[np.float64] | None = None, mask: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
+        if mask is not None:
+            return _american_flat(w[mask], s_[mask], k[mask], t_[mask], v_[mask], r_[mask], q_[mask], method)
         return _american_flat(w, s_, k, t_, v_, r_, q_, method, crit)
 
     crit = None
@@ -537,11 +605,37 @@ def american_greeks(
     central = t >= 2.0 * ht
     t_dn = np.where(central, t - ht, t)
     theta = -(px(t_=t + ht) - px(t_=t_dn)) / np.where(central, 2.0 * ht, ht)
-    hr = BUMPS["rate"]
-    rho = (px(r_=r + hr) - px(r_=r - hr)) / (2.0 * hr)
-    hq = BUMPS["dividend_yield"]
-    dividend_rho = (px(q_=q + hq) - px(q_=q - hq)) / (2.0 * hq)
+    rho = _carry_difference(px, w, t, r, q, price, "rate")
+    dividend_rho = _carry_difference(px, w, t, r, q, price, "dividend_yield")
     return VanillaGreeks(*(a.reshape(shape) for a in (price, delta, gamma, vega, theta, rho, dividend_rho)))
+
+
+def _carry_difference(px: Any, w: NDArray[np.float64], t: NDArray[np.float64], r: NDArray[np.float64],
+                      q: NDArray[np.float64], price: NDArray[np.float64], which: str) -> NDArray[np.float64]:
+    """dV/dr or dV/dq by central differences; one-sided where a bump would enter the two-boundary regime."""
+    h = BUMPS[which]
+    call = w > 0
+
+    def regime_double(r_: NDArray[np.float64], q_: NDArray[np.float64]) -> NDArray[np.bool_]:
+        return (t > 0.0) & np.where(call, (q_ <= 0.0) & (r_ < q_), (r_ <= 0.0) & (q_ < r_))
+
+    up_r, up_q = (r + h, q) if which == "rate" else (r, q + h)
+    dn_r, dn_q = (r - h, q) if which == "rate" else (r, q - h)
+    up_bad, dn_bad = regime_double(up_r, up_q), regime_double(dn_r, dn_q)
+    both = up_bad & dn_bad
+    if np.any(both):
+        i = int(np.flatnonzero(both)[0])
+        raise ComputationError(f"American greeks: both {which} bumps of the option at flat index {i} enter the "
+                               "two-boundary regime")
+    up = np.where(up_bad, price, 0.0)
+    dn = np.where(dn_bad, price, 0.0)
+    ok_up, ok_dn = ~up_bad, ~dn_bad
+    if np.any(ok_up):
+        up[ok_up] = px(r_=up_r, q_=up_q, mask=ok_up)
+    if np.any(ok_dn):
+        dn[ok_dn] = px(r_=dn_r, q_=dn_q, mask=ok_dn)
+    width = np.where(up_bad | dn_bad, h, 2.0 * h)
+    return (up - dn) / width
 
 
 def parse_exercise(exercise: ArrayLike) -> NDArray[np.bool_]:
