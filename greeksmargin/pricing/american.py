@@ -19,11 +19,14 @@ Methods (``method=``):
 
 - ``"baw"``: Barone-Adesi and Whaley (1987), quadratic approximation; the critical price solves
   ``S* - K = c(S*) + (1 - e^((b-r)T) N(d1(S*))) S*/q2`` (call; put analogue) by the Newton iteration of
-  Haug (2007, sec. 3.3.1), vectorised over options, seeded as there, each step kept inside the bracket
-  ``(K, inf)`` (call) / ``(0, K)`` (put) by halving towards K or 0; it stops when
-  ``|LHS - RHS| <= 1e-12 K`` and raises :class:`~greeksmargin.errors.ComputationError` naming the options
-  that did not converge within 200 steps (never a silent NaN). ``r = 0`` uses the limit
-  ``2r / (sigma^2 (1 - e^(-rT))) -> 2 / (sigma^2 T)``.
+  Haug (2007, sec. 3.3.1), vectorised over options, seeded as there and safeguarded by a sign bracket
+  (call ``[K, hi]``, put ``[1e-12 K, K]``; a step leaving it is replaced by the midpoint: the put equation
+  is not monotone at low vol, where plain Newton runs away); it stops when ``|LHS - RHS| <= 1e-12 max(K, S)``
+  and raises :class:`~greeksmargin.errors.ComputationError` naming the options without a sign change or not
+  converged within 200 steps (never a silent NaN). ``r = 0`` uses the limit
+  ``2r / (sigma^2 (1 - e^(-rT))) -> 2 / (sigma^2 T)``. An early-exercise premium provably below 1e-14 of S
+  (call, ``S (1 - e^(-qT))``) or K (put, ``K (1 - e^(-rT))``) is dropped (European value): the critical price
+  runs beyond double precision there.
 - ``"bs2002"``: Bjerksund and Stensland (2002), two-step flat boundary (``t1 = (sqrt 5 - 1) T / 2``): ``I2``
   on ``[0, t1]`` from ``h(T)``, ``I1`` on ``[t1, T]`` from ``h(T - t1)``, the remaining life of that period
   (this reproduces the published BS2002 table asserted by google/tf-quant-finance's test suite to its two
