@@ -35,3 +35,38 @@ __all__ = [
     "inverse_price",
     "is_call_array",
 ]
+
+# American exercise (Barone-Adesi-Whaley, Bjerksund-Stensland), the reference lattice and the exercise dispatcher
+from .american import (  # noqa: E402
+    AMERICAN_METHODS,
+    VanillaGreeks,
+    american_greeks,
+    american_price,
+    bivariate_normal_cdf,
+    early_exercise_regime,
+    price_vanilla,
+    vanilla_greeks,
+)
+from .lattice import lattice_price  # noqa: E402
+
+__all__ += [
+    "AMERICAN_METHODS",
+    "VanillaGreeks",
+    "american_greeks",
+    "american_price",
+    "bivariate_normal_cdf",
+    "early_exercise_regime",
+    "lattice_price",
+    "price_vanilla",
+    "vanilla_greeks",
+]
+
+# FX delta conventions (spot, forward, premium-adjusted) and strikes from deltas
+from .conventions import (  # noqa: E402
+    DELTA_TYPES,
+    fx_delta,
+    max_premium_adjusted_call_delta,
+    strike_from_delta,
+)
+
+__all__ += ["DELTA_TYPES", "fx_delta", "max_premium_adjusted_call_delta", "strike_from_delta"]
