@@ -494,7 +494,7 @@ def _underlying_block(base: str, g: pd.DataFrame, spot: float, vt: pd.Timestamp,
     iv = np.array([float(f"{x / 100.0:.15g}") for x in opts["mark_iv"].to_numpy(dtype=float)], dtype=float)
     ok = np.isfinite(iv) & (iv > 0) & (iv <= MAX_DECIMAL_VOL)
     for name in opts.index[~ok]:
-        notes.append(f"{name}: mark_iv {opts.at[name, 'mark_iv']!r} is not a vol in (0, 500] percent; left out")
+        notes.append(f"{name}: mark_iv {float(opts.at[name, 'mark_iv'])!r} is not a vol in (0, 500] percent; left out")
     good = opts[ok].assign(vol=iv[ok])
     live_held = held[pd.to_datetime(held["expiry"], utc=True) > vt]["instrument"]
     missing = sorted(set(live_held[live_held.str.startswith(base)]) - set(good.index))
