@@ -11,8 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import pytest
 
 import greeksmargin as gm
 from greeksmargin.adapters import deribit
+from greeksmargin.cli import main
 from greeksmargin.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,10 +142,7 @@ def test_usd_size_of_inverse_future_is_never_a_coin_quantity(tmp_path: Path) -> 
 
 def test_write_and_cli_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    rc = subprocess.run([sys.executable, "-c", "import sys; from greeksmargin.cli import main; sys.exit(main())",
-                         "import", "deribit", str(SEEN.parent), "--out", str(out)], capture_output=True, text=True,
-                        cwd=ROOT)
-    assert rc.returncode == 0, rc.stderr
+    assert main(["import", "deribit", str(SEEN.parent), "--out", str(out)]) == 0
     folder = out / "btc_inverse"
     assert sorted(p.name for p in folder.iterdir()) == ["collateral.csv", "exchange_margin.csv", "market.json",
                                                         "positions.csv"]
@@ -256,7 +252,15 @@ def _usdc_set() -> dict[str, Any]:
          "mark_iv": 45.9, "interest_rate": 0.0, "creation_timestamp": 1779272100000, "base_currency": "BTC",
          "estimated_delivery_price": 97350.42, "quote_currency": "USDC"},
         {"instrument_name": "BTC_USDC-PERPETUAL", "mark_price": 97366.0, "creation_timestamp": 1779272100000,
-         "base_currency": "BTC", "estimated_delivery_price": 97350.42, "quote_currency": "USDC"}]}
+         "base_currency": "BTC", "estimated_delivery_price": 97350.42, "quote_currency": "USDC"},
+        # a USDC book summary lists every coin's linear instruments; coins the account does not hold are not used
+        {"instrument_name": "SOL_USDC-PERPETUAL", "mark_price": 151.2, "creation_timestamp": 1779272100000,
+         "base_currency": "SOL", "quote_currency": "USDC"},
+        {"instrument_name": "ETH_USDC-26JUN26-4000-C", "underlying_price": 3920.0, "mark_price": 120.5,
+         "mark_iv": 61.0, "interest_rate": 0.0, "creation_timestamp": 1779272100000, "base_currency": "ETH"}]}
+    # a future spread (combo) of the book summary, not in instruments.json and not a position: not used
+    _result(f["book_summary_BTC.json"]).append({"instrument_name": "BTC-FS-26JUN26_PERP", "mark_price": 349.5,
+                                                "creation_timestamp": 1779272100000, "base_currency": "BTC"})
     _result(f["positions.json"]).extend([
         {"instrument_name": "BTC_USDC-26JUN26-105000-C", "kind": "option", "direction": "buy", "size": 2.0,
          "mark_price": 2890.12, "index_price": 97350.42},
@@ -287,6 +291,8 @@ def test_usdc_linear_option_and_perpetual(tmp_path: Path) -> None:
     assert tuple(pos.loc["BTC_USDC-26JUN26-105000-C", ["settlement", "quantity", "multiplier"]]) == (
         "linear", 2.0, 1.0)
     assert t["market_dict"]["underlyings"]["BTC"]["perpetual_mark"] == 97362.5  # the inverse perpetual's
+    assert list(t["market_dict"]["underlyings"]) == ["BTC"]
+    assert any(n.startswith("BTC-FS-26JUN26_PERP: not used") for n in t["notes"])
     col = t["collateral"].set_index("asset")["amount"]
     assert col["USDC"] == 25000.0 - 12.5
     em = t["exchange_margin"].iloc[0]
@@ -402,10 +408,7 @@ def test_snapshot_from_raw_chain_matches_the_reduced_chain_reader() -> None:
 
 def test_chain_cli_and_missing_column(tmp_path: Path) -> None:
     out = tmp_path / "m.json"
-    rc = subprocess.run([sys.executable, "-c", "import sys; from greeksmargin.cli import main; sys.exit(main())",
-                         "import", "deribit-chain", str(CHAIN_RAW), "--out", str(out)], capture_output=True,
-                        text=True, cwd=ROOT)
-    assert rc.returncode == 0, rc.stderr
+    assert main(["import", "deribit-chain", str(CHAIN_RAW), "--out", str(out)]) == 0
     m = gm.load_market(out)
     assert m.spot("BTC") == pytest.approx(9348.52)
     df = pd.read_csv(CHAIN_REDUCED).drop(columns=["mark_iv"])

@@ -292,8 +292,8 @@ def _book_frame(book_summaries: Mapping[str, tuple[str, Any]]) -> pd.DataFrame:
             r = {"instrument_name": name, "file": file, "row": i, "summary_currency": ccy,
                  "creation_timestamp": int(_number(_need(rec, "creation_timestamp", file, i, name), file, i,
                                                    "creation_timestamp", name)),
-                 "mark_price": _number(_need(rec, "mark_price", file, i, name), file, i, "mark_price", name)}
-            for k in ("underlying_price", "mark_iv", "interest_rate", "estimated_delivery_price"):
+                 }
+            for k in ("mark_price", "underlying_price", "mark_iv", "interest_rate", "estimated_delivery_price"):
                 v = rec.get(k)
                 r[k] = np.nan if v is None else _number(v, file, i, k, name)
             r["base_currency"] = rec.get("base_currency")
@@ -396,7 +396,7 @@ def _positions(raw: tuple[str, Any], instruments: Mapping[str, Mapping[str, Any]
 
 def _index_prices(raw: tuple[str, Any] | None, requests: Any, book: pd.DataFrame, pos: pd.DataFrame,
                   notes: list[str]) -> dict[str, float]:
-    coins = sorted(set(pos["underlying"]) | set(book["base_currency"].dropna().astype(str)))
+    coins = sorted(_market_bases(book, pos))
     out: dict[str, float] = {}
     if raw is not None and raw[1] is not None:
         file, doc = raw
@@ -444,21 +444,42 @@ def _index_coin(requests: Any) -> str | None:
 
 def _market(book: pd.DataFrame, instruments: Mapping[str, Mapping[str, Any]], index: Mapping[str, float],
             vt: pd.Timestamp, pos: pd.DataFrame, notes: list[str]) -> dict[str, Any]:
+    held_names = set(pos["instrument"])
+    bases = _market_bases(book, pos)
     desc = []
     for name, r in book.iterrows():
-        d = _describe(str(name), instruments.get(str(name)), str(r["file"]), int(r["row"]), [])
+        bc = r["base_currency"]
+        if name not in held_names and isinstance(bc, str) and bc not in bases:
+            continue  # another coin's instrument (a USDC book summary lists every coin's)
+        try:
+            d = _describe(str(name), instruments.get(str(name)), str(r["file"]), int(r["row"]), [])
+        except InputError as exc:
+            if name in held_names:
+                raise
+            notes.append(f"{name}: not used ({exc.reason})")
+            continue
+        if d["kind"] == "spot" or d["base"] not in bases:
+            continue
         desc.append({**d, "instrument_name": name})
-    b = book.join(pd.DataFrame(desc).set_index("instrument_name")[["kind", "base", "expiry", "strike",
-                                                                  "option_type", "settlement"]])
+    cols = ["kind", "base", "expiry", "strike", "option_type", "settlement"]
+    described = pd.DataFrame(desc, columns=[*cols, "instrument_name"]).set_index("instrument_name")
+    b = book.join(described, how="inner")
     held = pos.loc[pos["kind"] == "option", ["instrument", "expiry"]]
     unders: dict[str, Any] = {}
-    for base in sorted(set(pos["underlying"]) | set(b["base"])):
+    for base in sorted(bases):
         g = b[b["base"] == base]
         if base not in index:
             raise InputError(f"no index price for {base}")
         unders[base] = _underlying_block(base, g, index[base], vt, held, notes)
     return {"valuation_time": _iso(vt), "fx_to_usd": dict(STABLE_USD), "underlyings": unders,
             "source": "imported from Deribit API v2 responses (greeksmargin.adapters.deribit)"}
+
+
+def _market_bases(book: pd.DataFrame, pos: pd.DataFrame) -> set[str]:
+    """The coins the market covers: those the positions hold (every coin of the book when there is none)."""
+    if len(pos):
+        return set(pos["underlying"].astype(str))
+    return set(book["base_currency"].dropna().astype(str))
 
 
 def _underlying_block(base: str, g: pd.DataFrame, spot: float, vt: pd.Timestamp, held: pd.DataFrame,
@@ -472,7 +493,7 @@ def _underlying_block(base: str, g: pd.DataFrame, spot: float, vt: pd.Timestamp,
             notes.append(f"{base} {_iso(pd.Timestamp(e))}: options quote {np.unique(vals).size} underlying "
                          f"prices; forward = their median")
         forwards[pd.Timestamp(e)] = float(np.median(vals))
-    for _, f in futs.iterrows():
+    for _, f in futs.dropna(subset=["mark_price"]).iterrows():
         if f["expiry"] not in forwards:
             forwards[pd.Timestamp(f["expiry"])] = float(f["mark_price"])
     block: dict[str, Any] = {"spot": float(spot), "currency": base}
@@ -486,7 +507,7 @@ def _underlying_block(base: str, g: pd.DataFrame, spot: float, vt: pd.Timestamp,
     block["dividend_yield"] = 0.0
     if forwards:
         block["forwards"] = {_iso(e): f for e, f in sorted(forwards.items())}
-    perp = g[g["kind"] == "perpetual"]
+    perp = g[(g["kind"] == "perpetual") & g["mark_price"].notna()]
     if len(perp):
         inv = perp[perp["settlement"] == "inverse"]
         block["perpetual_mark"] = float((inv if len(inv) else perp)["mark_price"].iloc[0])
@@ -631,7 +652,7 @@ def snapshot_from_chain(source: str | Path | pd.DataFrame, *, underlying: str | 
                      "option_type": rec.option_type, "settlement": rec.settlement,
                      "underlying_price": float(r["underlying_price"]), "mark_iv": float(r["mark_iv"]),
                      "interest_rate": float(r["interest_rate"]) if "interest_rate" in df.columns else 0.0,
-                     "index_price": float(r["index_price"]), "timestamp": int(r["timestamp"])})
+                     "index_price": float(r["index_price"]), "timestamp": int(r["timestamp"]), "mark_price": np.nan})
     b = pd.DataFrame(rows).set_index("instrument_name", drop=False)
     if b.index.duplicated().any():
         raise InputError(f"instrument {b.index[b.index.duplicated()][0]} listed twice", file=src)
