@@ -72,8 +72,11 @@ from .names import parse_name
 
 __all__ = [
     "POSITION_COLUMNS",
+    "describe_instrument",
     "from_responses",
     "is_account_folder",
+    "position_row",
+    "product_quantity",
     "read",
     "read_all",
     "snapshot_from_chain",
@@ -309,8 +312,13 @@ def _book_frame(book_summaries: Mapping[str, tuple[str, Any]]) -> pd.DataFrame:
     return df.set_index("instrument_name", drop=False)
 
 
-def _describe(name: str, inst: Mapping[str, Any] | None, file: str, row: int, notes: list[str]) -> dict[str, Any]:
-    """kind, base, expiry, strike, option_type, settlement, settlement_currency, contract_size of an instrument."""
+def describe_instrument(name: str, inst: Mapping[str, Any] | None, file: str, row: object,
+                        notes: list[str]) -> dict[str, Any]:
+    """``kind, base, expiry, strike, option_type, settlement, ccy, contract_size`` of a Deribit instrument.
+
+    From its ``public/get_instruments`` record ``inst``, or from its name when ``inst`` is None (noted in
+    ``notes``). Raises :class:`InputError` for a kind other than option / future or an unknown type.
+    """
     if inst is None:
         rec = parse_name(name, "deribit", row=row, column="instrument_name", file=file)
         notes.append(f"{name}: not in instruments.json; described from its name (expiry 08:00 UTC)")
@@ -347,6 +355,64 @@ def _describe(name: str, inst: Mapping[str, Any] | None, file: str, row: int, no
     return out
 
 
+def product_quantity(name: str, d: Mapping[str, Any], size: float, size_currency: Any, mark: Any, *,
+                     file: str, row: object, size_column: str = "size") -> tuple[float, float]:
+    """``(quantity, multiplier)`` of a Deribit ``size`` (units in the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        Instrument name (for messages).
+    d : mapping
+        :func:`describe_instrument` of the instrument.
+    size : float
+        Deribit's signed size (coin for options and linear contracts, USD for inverse futures / perpetuals).
+    size_currency : float or None
+        Deribit's size in coin of an inverse future / perpetual, when given.
+    mark : float or None
+        Mark price (USD per coin) turning an inverse future's USD size into coin.
+    file, row, size_column : optional
+        Named in error messages.
+
+    Returns
+    -------
+    (float, float)
+        Quantity and multiplier in the product's unit (``quantity x multiplier`` = coins).
+    """
+    if d["kind"] == "option":
+        return size, 1.0
+    if d["settlement"] == "inverse":
+        from_mark = None if mark is None else size / _number(mark, file, row, "mark_price", name)
+        if size_currency is not None:
+            qty = _number(size_currency, file, row, "size_currency", name)
+            if from_mark is not None and abs(from_mark - qty) > SIZE_CURRENCY_RTOL * abs(qty):
+                raise InputError(f"{name}: size {size} USD / mark {mark} = {from_mark} coin disagrees with "
+                                 f"size_currency {qty}", file=file, row=row, column="size_currency")
+            return qty, 1.0
+        if from_mark is not None:
+            return from_mark, 1.0
+        raise InputError(f"{name}: an inverse {d['kind']}'s {size_column} is in USD; neither size_currency nor a "
+                         f"mark price gives it in coin", file=file, row=row, column=size_column)
+    cs = d["contract_size"]  # linear future / perpetual: size in coin
+    if cs is not None and float(cs) > 0:
+        mult = float(cs)
+        qty = size / mult
+        if abs(qty - round(qty)) <= 1e-9 * max(1.0, abs(qty)):
+            qty = float(round(qty))
+        return qty, mult
+    return size, 1.0
+
+
+def position_row(account: str, name: str, d: Mapping[str, Any], qty: float, mult: float) -> dict[str, Any]:
+    """One positions-table row (:data:`POSITION_COLUMNS`) of a described instrument."""
+    return {
+        "account": account, "instrument": name, "underlying": d["base"], "kind": d["kind"],
+        "option_type": d["option_type"], "strike": d["strike"],
+        "expiry": None if d["expiry"] is None else _iso(d["expiry"]), "quantity": float(qty),
+        "multiplier": mult, "settlement": d["settlement"], "premium_currency": d["ccy"],
+    }
+
+
 def _positions(raw: tuple[str, Any], instruments: Mapping[str, Mapping[str, Any]], book: pd.DataFrame,
                account: str, notes: list[str]) -> pd.DataFrame:
     file, doc = raw
@@ -357,40 +423,12 @@ def _positions(raw: tuple[str, Any], instruments: Mapping[str, Mapping[str, Any]
         if size == 0:
             notes.append(f"{name}: size 0 (closed in the session), left out")
             continue
-        d = _describe(name, instruments.get(name), file, i, notes)
-        mult = 1.0
-        if d["kind"] == "option":
-            qty = size
-        elif d["settlement"] == "inverse":
-            mark = p.get("mark_price")
-            if mark is None and name in book.index:
-                mark = book.at[name, "mark_price"]
-            from_mark = None if mark is None else size / _number(mark, file, i, "mark_price", name)
-            if p.get("size_currency") is not None:
-                qty = _number(p["size_currency"], file, i, "size_currency", name)
-                if from_mark is not None and abs(from_mark - qty) > SIZE_CURRENCY_RTOL * abs(qty):
-                    raise InputError(f"{name}: size {size} USD / mark {mark} = {from_mark} coin disagrees with "
-                                     f"size_currency {qty}", file=file, row=i, column="size_currency")
-            elif from_mark is not None:
-                qty = from_mark
-            else:
-                raise InputError(f"{name}: an inverse {d['kind']}'s size is in USD; neither size_currency nor a "
-                                 f"mark price gives it in coin", file=file, row=i, column="size")
-        else:  # linear future / perpetual: size in coin
-            cs = d["contract_size"]
-            if cs is not None and float(cs) > 0:
-                mult = float(cs)
-                qty = size / mult
-                if abs(qty - round(qty)) <= 1e-9 * max(1.0, abs(qty)):
-                    qty = float(round(qty))
-            else:
-                qty = size
-        rows.append({
-            "account": account, "instrument": name, "underlying": d["base"], "kind": d["kind"],
-            "option_type": d["option_type"], "strike": d["strike"],
-            "expiry": None if d["expiry"] is None else _iso(d["expiry"]), "quantity": float(qty),
-            "multiplier": mult, "settlement": d["settlement"], "premium_currency": d["ccy"],
-        })
+        d = describe_instrument(name, instruments.get(name), file, i, notes)
+        mark = p.get("mark_price")
+        if mark is None and name in book.index and pd.notna(book.at[name, "mark_price"]):
+            mark = book.at[name, "mark_price"]
+        qty, mult = product_quantity(name, d, size, p.get("size_currency"), mark, file=file, row=i)
+        rows.append(position_row(account, name, d, qty, mult))
     return pd.DataFrame(rows, columns=list(POSITION_COLUMNS))
 
 
@@ -452,7 +490,7 @@ def _market(book: pd.DataFrame, instruments: Mapping[str, Mapping[str, Any]], in
         if name not in held_names and isinstance(bc, str) and bc not in bases:
             continue  # another coin's instrument (a USDC book summary lists every coin's)
         try:
-            d = _describe(str(name), instruments.get(str(name)), str(r["file"]), int(r["row"]), [])
+            d = describe_instrument(str(name), instruments.get(str(name)), str(r["file"]), int(r["row"]), [])
         except InputError as exc:
             if name in held_names:
                 raise
