@@ -73,7 +73,8 @@ def open_orders_to_trades(
     if not isinstance(res, list) or not all(isinstance(o, Mapping) for o in res):
         raise InputError("expected a list of order objects", file=file)
     marks = dict(mark_prices or {})
-    buys, sells = [], []
+    buys: list[dict[str, Any]] = []
+    sells: list[dict[str, Any]] = []
     notes: list[str] = []
     for i, o in enumerate(res):
         name = o.get("instrument_name")
