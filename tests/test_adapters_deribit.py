@@ -423,3 +423,9 @@ def test_copied_seen_set_is_unchanged_copy_of_its_reference() -> None:
     ts = {r["creation_timestamp"] for r in _result(f["book_summary_BTC.json"])}
     assert ts == {f["requests.json"]["valuation_time_ms"]}
     assert copy.deepcopy(f["positions.csv"]).shape == (8, 11)
+
+
+def test_cli_bad_folder_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["import", "deribit", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "neither an account folder (positions.json) nor a folder of account folders" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
