@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "solvency",
     "calibration",
     "simm",
+    "importer",
 )
 
 
