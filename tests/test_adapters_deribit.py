@@ -113,7 +113,7 @@ def test_seen_set_tables() -> None:
     em = t["exchange_margin"].iloc[0]
     assert (em["account"], em["exchange_im"], em["exchange_mm"], em["currency"]) == (
         "btc_inverse", acc["initial_margin"], acc["maintenance_margin"], "BTC")
-    from greeksmargin.compare import normalize_exchange_margin
+    from greeksmargin.engine.compare import normalize_exchange_margin
 
     assert len(normalize_exchange_margin(t["exchange_margin"])) == 1
 
@@ -390,7 +390,7 @@ def test_zero_size_positions_are_left_out(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------ raw chains
 def test_snapshot_from_raw_chain_matches_the_reduced_chain_reader() -> None:
-    from greeksmargin.market import from_deribit_chain
+    from greeksmargin.book.market import from_deribit_chain
 
     a = deribit.snapshot_from_chain(CHAIN_RAW).to_dict()
     b = from_deribit_chain(CHAIN_REDUCED)[0].to_dict()

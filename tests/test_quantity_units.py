@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from greeksmargin.errors import InputError
-from greeksmargin.quantity_units import check_inverse_plausible, convert_quantity, flag_implausible_inverse
+from greeksmargin.book.quantity_units import check_inverse_plausible, convert_quantity, flag_implausible_inverse
 
 MARK_SEP, MARK_PERP, SPOT = 98968.5, 97362.5, 97350.42
 

@@ -25,7 +25,7 @@ Field and unit mapping (API -> product)
   ``option_type``, ``strike`` from the instrument; ``expiry`` = ``expiration_timestamp`` (ISO UTC; empty for a
   perpetual, whose 32503708800000 is a placeholder); ``settlement`` = ``inverse`` for ``instrument_type
   = reversed``, ``linear`` for ``linear``; ``premium_currency`` = ``settlement_currency``. Quantities
-  (``size`` is Deribit's signed amount, see :mod:`greeksmargin.quantity_units` for the product's unit):
+  (``size`` is Deribit's signed amount, see :mod:`greeksmargin.book.quantity_units` for the product's unit):
 
   - option (inverse or USDC-linear): ``size`` is in coin: ``quantity = size``, ``multiplier = 1``;
   - inverse future / perpetual: ``size`` is in **USD**: ``quantity = size_currency`` (coin), or
@@ -50,7 +50,7 @@ Field and unit mapping (API -> product)
   futures_session_upl`` (Deribit's equity less the options' value: the product adds the options'
   mark-to-market itself and takes futures P&L as settled); price and haircuts left to the product's
   defaults.
-* **exchange_margin.csv** (format of :func:`greeksmargin.compare.normalize_exchange_margin`):
+* **exchange_margin.csv** (format of :func:`greeksmargin.engine.compare.normalize_exchange_margin`):
   ``initial_margin``, ``maintenance_margin`` of the account summaries. When the held positions settle in
   one coin only, that coin's summary in the coin; otherwise the summaries of the currencies the positions
   settle in, converted to USD (coin at its index, USDC at 1) and summed, currency ``USD``.
@@ -252,7 +252,7 @@ def from_responses(raw: Mapping[str, Any], *, account: str | None = None,
     dict
         As :func:`read`.
     """
-    import greeksmargin as gm
+    from greeksmargin.book.market import load_market
 
     notes: list[str] = []
     instruments = _instruments(raw["instruments"])
@@ -267,9 +267,9 @@ def from_responses(raw: Mapping[str, Any], *, account: str | None = None,
     pos = _positions(raw["positions"], instruments, book, acct, notes)
     index = _index_prices(raw.get("index"), raw.get("requests"), book, pos, notes)
     market_dict = _market(book, instruments, index, vt, pos, notes)
-    market = gm.load_market(market_dict)
+    market = load_market(market_dict)
     spots = {u: market.spot(u) for u in market.underlyings}
-    from ..quantity_units import flag_implausible_inverse
+    from greeksmargin.book.quantity_units import flag_implausible_inverse
 
     for _, f in flag_implausible_inverse(pos, spots).iterrows():
         notes.append(f"row {f['row']} ({f['instrument']}): {f['reason']}")
@@ -668,7 +668,7 @@ def snapshot_from_chain(source: str | Path | pd.DataFrame, *, underlying: str | 
         Valuation time = median row ``timestamp`` (the tickers of a chain are read over minutes); spot =
         median ``index_price``; forwards, rate, vols and surface as for the book summaries (module docstring).
     """
-    import greeksmargin as gm
+    from greeksmargin.book.market import load_market
 
     src = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
     df = source.copy() if isinstance(source, pd.DataFrame) else io.read_table(source)
@@ -705,5 +705,5 @@ def snapshot_from_chain(source: str | Path | pd.DataFrame, *, underlying: str | 
               for base, g in b.groupby("base")}
     d = {"valuation_time": _iso(vt), "fx_to_usd": dict(STABLE_USD), "underlyings": unders,
          "source": f"Deribit option chain {Path(src).name}"}
-    return gm.load_market(d)
+    return load_market(d)
 

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from greeksmargin.errors import InputError
 
 __all__ = [
     "QUANTITY_UNITS",
