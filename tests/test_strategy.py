@@ -50,7 +50,8 @@ def test_published_cases_to_the_cent(name, n):
     assert failed == []
     for c in res.cases:
         assert set(c.computed) == set(c.expected)
-        assert c.detail["optimal_margin_requirement"] <= c.computed["margin_requirement"] + 1e-9
+        d = c.detail
+        assert d["optimal_margin_requirement_incl_proceeds"] <= d["margin_requirement_incl_proceeds"] + 1e-9
 
 
 def test_validate_cli_json(tmp_path):

@@ -12,7 +12,8 @@ when every expected figure matches to the cent (|difference| < 0.005 USD).
 Pairing: the published figures come from a broker margin estimator that pairs legs with the usual greedy
 heuristic, so the computed figures use :func:`~greeksmargin.rules.strategy.decompose_greedy`
 (``PAIRING``); the exact optimal pairing of the same rules is reported beside them in the case's ``detail``
-(``optimal_margin_requirement``), never above the greedy figure.
+(``optimal_margin_requirement``; with the proceeds included, ``optimal_margin_requirement_incl_proceeds`` is
+never above the greedy ``margin_requirement_incl_proceeds``: the optimiser minimises that figure).
 
 Proceeds: the publisher's ``margin_requirement`` charges a spread group its deposit (net debit plus maximum
 loss: the shorts' proceeds applied) and every other strategy its requirement including its proceeds (naked
