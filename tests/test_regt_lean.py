@@ -132,3 +132,16 @@ def test_validate_cli_on_the_lean_file(tmp_path):
     assert doc["summary"] == {"passed": 2, "failed": 0, "not_checked": 30}
     case = next(c for c in doc["cases"] if c["id"] == "lean-NakedCall-long1")
     assert set(case["computed"]) == set(case["expected"])
+
+
+def test_keys_of_the_format_families_resolve_to_their_figure(tmp_path):
+    """``*_exact`` / ``lean_*_asserted`` / ``ib_*`` keys not in the seen file: initial or maintenance, per unit."""
+    case = _case("lean-naked-TestShortPutsITM")  # 2 short puts: 10,080 in total, 5,040 a contract
+    case["expected"] = {"lean_initial_margin_exact": 10080.0, "ib_initial_margin_unit": 5100.0,
+                        "lean_maintenance_margin_unit_exact": 5040.0}
+    c = run_suite("regt", _write(tmp_path, _one(case))).cases[0]
+    assert c.status == "passed"
+    assert c.fields["lean_maintenance_margin_unit_exact"]["ok"] is True
+    assert c.fields["ib_initial_margin_unit"]["ok"] is None and "-60.00" in c.fields["ib_initial_margin_unit"]["reason"]
+    case["expected"] = {"ib_volatility": 0.2}
+    assert "names no margin figure" in run_suite("regt", _write(tmp_path, _one(case))).cases[0].error

@@ -18,7 +18,8 @@ Computed figures, by the Cboe Margin Manual / FINRA Rule 4210 rules of :mod:`gre
 - per-unit figures (``*_unit`` keys) divide by the case's units (``|group_quantity|``, else the greatest common
   divisor of the option quantities).
 
-Which expected keys are checked: ``*_exact`` figures, to the cent (pass/fail). Lean's assertions
+Which expected keys are checked (:func:`resolve`; keys of the families below beyond the seen ones resolve by
+name): ``*_exact`` figures, to the cent (pass/fail). Lean's assertions
 (``lean_*_asserted``, which Lean itself allows 20% for strategies and 5% for naked options) and Interactive
 Brokers' house figures (``ib_*``) are reported beside the rule with their gap, not checked; the tolerances
 (``*_tolerance_rel``) and the figures of Lean's comments (``*_comment``) are inputs of the publisher's test, not
@@ -75,6 +76,41 @@ FIELDS: dict[str, tuple[str | None, str]] = {
     "lean_unit_premium_comment": (None, "comment"),
     "lean_im_incl_premium_x10_comment": (None, "comment"),
 }
+
+
+def resolve(key: str) -> tuple[str | None, str]:
+    """(computed figure, role) of an expected key: :data:`FIELDS`, else by the format's key families.
+
+    The families (the format's README): ``*_exact`` (checked to the cent), ``lean_*_asserted`` (Lean's
+    assertion), ``ib_*`` (the broker's figure), ``*_tolerance_rel`` and ``*_comment`` (the publisher's test
+    inputs). The figure: ``maintenance`` or ``initial`` in the key (a bare ``margin`` is the maintenance margin,
+    which Lean's naked-option tests assert; for options both are the same), per unit with ``unit``.
+
+    Raises
+    ------
+    CaseFormatError
+        A key of no family, or naming no margin figure.
+    """
+    if key in FIELDS:
+        return FIELDS[key]
+    if key.endswith("_tolerance_rel"):
+        return None, "tolerance"
+    if key.endswith("_comment"):
+        return None, "comment"
+    if key.endswith("_exact"):
+        role = "exact"
+    elif key.startswith("lean_") and key.endswith("_asserted"):
+        role = "lean"
+    elif key.startswith("ib_"):
+        role = "ib"
+    else:
+        raise CaseFormatError(f"expected: unknown key {key!r} (known: {', '.join(FIELDS)}, or a key of the "
+                              "families *_exact, lean_*_asserted, ib_*, *_tolerance_rel, *_comment)",
+                              column=f"expected.{key}")
+    if "margin" not in key:
+        raise CaseFormatError(f"expected: key {key!r} names no margin figure", column=f"expected.{key}")
+    target = "initial_margin" if "initial" in key else "maintenance_margin"
+    return (target + "_unit" if "unit" in key else target), role
 
 
 def is_lean_doc(doc: Any) -> bool:
@@ -135,11 +171,8 @@ def case_book(case: dict[str, Any], params: StrategyParams) -> tuple[Underlying,
             raise CaseFormatError("'legs' must be a non-empty list", column="legs")
         if not isinstance(case["expected"], dict) or not case["expected"]:
             raise CaseFormatError("'expected' must be a non-empty object", column="expected")
-        unknown = sorted(set(case["expected"]) - set(FIELDS))
-        if unknown:
-            raise CaseFormatError(f"expected: unknown key(s) {unknown} (known: {', '.join(FIELDS)})",
-                                  column=f"expected.{unknown[0]}")
         for key, v in case["expected"].items():
+            resolve(key)
             _number(v, f"expected.{key}")
         raw_legs, expiries, mults = [], [], set()
         for n, leg in enumerate(case["legs"]):
@@ -200,7 +233,8 @@ def figures(res: StrategyResult, units: int) -> dict[str, float]:
     """The Lean-comparable figures of a strategy result (module docstring), USD."""
     im = float(res.margin_excl_long_premium)
     mm = float(res.maintenance_excl_long_premium)
-    return {"initial_margin": im, "maintenance_margin": mm, "maintenance_margin_unit": mm / units}
+    return {"initial_margin": im, "maintenance_margin": mm, "initial_margin_unit": im / units,
+            "maintenance_margin_unit": mm / units}
 
 
 def _gap(computed: float, expected: float) -> str:
@@ -223,7 +257,7 @@ def run_case(case: dict[str, Any], params: StrategyParams) -> CaseResult:
         reasons: dict[str, str] = {}
         info: dict[str, str] = {}
         for key, value in expected.items():
-            target, role = FIELDS[key]
+            target, role = resolve(key)
             computed[key] = fig[target] if target is not None else None
             if role == "exact":
                 rule[key] = EXACT
@@ -238,7 +272,7 @@ def run_case(case: dict[str, Any], params: StrategyParams) -> CaseResult:
                 info[key] = _gap(fig[target], float(value))
         fields = compare_fields(computed, expected, rule, not_checked=reasons)
         for key in expected:
-            role = FIELDS[key][1]
+            role = resolve(key)[1]
             if role == "tolerance":
                 fields[key]["reason"] = "not checked: a tolerance of the publisher's assertion, not a figure"
             elif role == "comment":
