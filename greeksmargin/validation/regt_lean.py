@@ -217,7 +217,8 @@ def case_book(case: dict[str, Any], params: StrategyParams) -> tuple[Underlying,
     # no valuation date in the format: the long-term provision (days from valuation) cannot apply
     p = dataclasses.replace(params, long_term_days=Decimal("Infinity"))
     if mults:
-        p = dataclasses.replace(p, multiplier=Decimal(repr(mults.pop())))
+        mult = Decimal(repr(mults.pop()))  # shares per contract: the stock that covers one contract
+        p = dataclasses.replace(p, multiplier=mult, shares_per_contract=mult)
     gq = case.get("group_quantity")
     if gq is not None:
         if isinstance(gq, bool) or not isinstance(gq, int) or gq == 0:
