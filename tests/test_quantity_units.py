@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from greeksmargin.errors import InputError
 from greeksmargin.book.quantity_units import check_inverse_plausible, convert_quantity, flag_implausible_inverse
+from greeksmargin.errors import InputError
 
 MARK_SEP, MARK_PERP, SPOT = 98968.5, 97362.5, 97350.42
 

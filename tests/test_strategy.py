@@ -36,8 +36,9 @@ D = Decimal
 
 
 def margin(legs, und, method="optimal"):
+    """(requirement in the public suite's convention: spread groups net of their proceeds, cash requirement)."""
     r = strategy_margin(legs, und, P, method=method)
-    return r.margin_requirement, r.cash_requirement
+    return r.spread_proceeds_applied(), r.cash_requirement
 
 
 # ------------------------------------------------------------------------------------------ published cases
@@ -49,7 +50,8 @@ def test_published_cases_to_the_cent(name, n):
     assert failed == []
     for c in res.cases:
         assert set(c.computed) == set(c.expected)
-        assert c.detail["optimal_margin_requirement"] <= c.computed["margin_requirement"] + 1e-9
+        d = c.detail
+        assert d["optimal_margin_requirement_incl_proceeds"] <= d["margin_requirement_incl_proceeds"] + 1e-9
 
 
 def test_validate_cli_json(tmp_path):
@@ -184,9 +186,10 @@ def test_covered_call_covered_put_collar_and_stock():
     # collar = covered call + long put paid in full
     collar = strategy_margin([Leg.stock(100, 50), O("call", 55, 1, -1), O("put", 45, 0.8, 1)], und, P)
     assert collar.margin_requirement == D(2500) + D(80)
-    # covered put: short stock covers the short put; no cash-account figure for a short sale
+    # covered put: short stock covers the short put; no cash-account figure for a short sale; proceeds included:
+    # 150% of the short stock (the put's proceeds are applied to it)
     cp = strategy_margin([Leg.stock(-100, 50), O("put", 45, 0.8, -1)], und, P)
-    assert cp.margin_requirement == D(2500)
+    assert cp.margin_requirement == D(7500)
     assert cp.cash_requirement is None and "cash account" in (cp.cash_reason or "")
 
 
@@ -195,7 +198,7 @@ def test_conversion_and_reversal():
     conv = strategy_margin([Leg.stock(100, 50), O("put", 50, 2, 1), O("call", 50, 2.5, -1)], und, P)
     assert (conv.margin_requirement, conv.cash_requirement) == (D(2700), D(5200))
     rev = strategy_margin([Leg.stock(-100, 50), O("put", 50, 2, -1), O("call", 50, 2.5, 1)], und, P)
-    assert rev.margin_requirement == D(2750) and rev.cash_requirement is None
+    assert rev.margin_requirement == D(7750) and rev.cash_requirement is None  # 150% of 5,000 + the call
     assert {ln.strategy for ln in rev.lines} == {"covered_put", "long_call", "short_stock"}
 
 
@@ -219,8 +222,10 @@ def test_public_suite_composition_identities():
     calendar = [O("put", 1150, 28.3, 1, 0), O("put", 1150, 25.3, -1, 1)]
     books = condor + strangle + calendar
     random.Random(7).shuffle(books)
-    for method in ("optimal", "greedy"):
-        assert margin(books, und, method)[0] == sum(margin(b, und, method)[0] for b in (condor, strangle, calendar))
+    assert margin(books, und, "greedy")[0] == sum(margin(b, und, "greedy")[0] for b in (condor, strangle, calendar))
+    # the optimum of the whole book (proceeds included) is never above the sum of its parts' optima
+    whole_opt = strategy_margin(books, und, P).margin_requirement
+    assert whole_opt <= sum(strategy_margin(b, und, P).margin_requirement for b in (condor, strangle, calendar))
 
 
 def test_optimal_pairing_beats_the_greedy_heuristic():
@@ -319,8 +324,8 @@ def test_compute_margin_on_a_positions_book():
     priced = price_positions(load_positions(b, valuation_time=mk.valuation_time), mk)
     p_short = float(priced["price"].iloc[0])
     p_long = float(priced["price"].iloc[1])
-    # A: a credit put spread, width 300 x 100 x 10 less the credit
-    assert acc.loc["A", "im"] == pytest.approx(10 * (30000 - 100 * (round(p_short, 4) - round(p_long, 4))), abs=0.01)
+    # A: a credit put spread, proceeds included: width 300 x 100 x 10 plus the long puts' cost
+    assert acc.loc["A", "im"] == pytest.approx(10 * (30000 + 100 * round(p_long, 4)), abs=0.01)
     # B: SPX is a broad-based index (15%): the rule module on the same premium
     und = Underlying.of(6000, "broad")
     want = naked_short_requirement(O("put", 5700, round(p_short, 4), -1), und, P)[0]

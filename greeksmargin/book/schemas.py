@@ -842,6 +842,15 @@ class StrategyParameters(Strict):
     stock_long_rate: Fraction = 0.50
     stock_short_rate: Annotated[float, Field(ge=0.0, le=10.0)] = 0.50
     round_to: Annotated[float, Field(gt=0.0, le=1.0)] = 0.01
+    # FINRA Rule 4210(c) maintenance on stock: rates are fractions of market value in [0, 1] (4210(c): 25% long,
+    # 30% short, 100% for short stock below $5; a maintenance rate above 100% of the value is outside the rule);
+    # per-share minimums and the low-price threshold are USD amounts (the rule's $2.50 / $5.00), >= 0, within
+    # the engine-wide magnitude bound MAX_MAGNITUDE
+    stock_maint_long_rate: Fraction = 0.25
+    stock_maint_short_rate: Fraction = 0.30
+    stock_maint_short_min_per_share: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)] = 5.0
+    stock_maint_low_price: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)] = 5.0
+    stock_maint_low_price_min_per_share: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)] = 2.5
 
 
 class StrategyUnderlyings(Strict):

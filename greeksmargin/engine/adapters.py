@@ -75,8 +75,10 @@ Per methodology (the choices made where the book and the methodology do not meet
     expiry = time to expiry x 365; one contract multiplier per underlying) and stock (``kind = spot``, shares =
     quantity x multiplier) decomposed by the exact optimal pairing of :mod:`greeksmargin.methodologies.strategy`.
     Index type and leveraged-ETF factor from the model's ``[underlyings]`` table (default equity, 1). USD;
-    ``mm = im`` (the Reg T initial requirement; FINRA 4210 maintenance on stock, 25%, is not modelled).
-    Components: ``margin_requirement``, ``greedy_margin_requirement`` (the broker heuristic's figure),
+    ``im`` the Reg T / Cboe initial requirement, ``mm`` the maintenance requirement (FINRA 4210(c) on stock: 25%
+    long, 30% short; options as initial), both including the proceeds of the short sales.
+    Components: ``margin_requirement``, ``maintenance_requirement``, ``short_proceeds``,
+    ``deposit_excl_proceeds``, ``greedy_margin_requirement`` (the broker heuristic's figure),
     ``cash_requirement`` (NaN when a short stock position makes a cash account impossible). Futures,
     perpetuals and coin-settled positions are outside the model's domain: the account's error names them.
 """
@@ -753,6 +755,9 @@ def strategy_unit(priced: pd.DataFrame, raw: Mapping[str, Any], spot: float, und
     greedy = strategy_margin(legs, und, params, method="greedy")
     return {
         "margin_requirement": float(opt.margin_requirement),
+        "maintenance_requirement": float(opt.maintenance_requirement),
+        "short_proceeds": float(opt.short_proceeds),
+        "deposit_excl_proceeds": float(opt.deposit_excl_proceeds),
         "greedy_margin_requirement": float(greedy.margin_requirement),
         "cash_requirement": math.nan if opt.cash_requirement is None else float(opt.cash_requirement),
         "cash_reason": opt.cash_reason,
@@ -770,7 +775,9 @@ def strategy_accounts(
     """Strategy-based (Reg T, Cboe Margin Manual / FINRA 4210(f)(2)) margin of every account, per underlying.
 
     Each underlying's options and stock are decomposed into strategies by the exact integer program of
-    :func:`greeksmargin.methodologies.strategy.decompose_optimal`; ``im = mm`` = the sum of the requirements.
+    :func:`greeksmargin.methodologies.strategy.decompose_optimal`; ``im`` = the sum of the requirements, ``mm`` the same
+    with FINRA 4210(c) maintenance on stock; both include the proceeds of the short sales
+    (``short_proceeds``; ``deposit_excl_proceeds`` = im - proceeds).
 
     Parameters
     ----------
@@ -787,13 +794,15 @@ def strategy_accounts(
     -------
     DataFrame
         ``account, im, mm, isolated_im, saving, saving_pct, currency, margin_requirement,
-        greedy_margin_requirement, cash_requirement, error``; tidy rows per underlying in
+        maintenance_requirement, short_proceeds, deposit_excl_proceeds, greedy_margin_requirement,
+        cash_requirement, error``; tidy rows per underlying in
         ``.attrs["components"]``. Accounts holding positions outside the model's domain carry the error.
     """
     raw = _model_tables(model, "cboe-strategy adapter needs the model's tables ([parameters], [underlyings])")
 
     def core(sub: pd.DataFrame) -> _AccountFigures:
-        tot = {"margin_requirement": 0.0, "greedy_margin_requirement": 0.0, "cash_requirement": 0.0}
+        tot = {"margin_requirement": 0.0, "maintenance_requirement": 0.0, "short_proceeds": 0.0,
+               "deposit_excl_proceeds": 0.0, "greedy_margin_requirement": 0.0, "cash_requirement": 0.0}
         rows: list[dict[str, Any]] = []
         for und, grp in sub.groupby("underlying", sort=True):
             u = strategy_unit(grp, raw, float(market.spot(str(und))), str(und))
@@ -801,6 +810,7 @@ def strategy_accounts(
                 tot[k] += u[k]
                 rows.append({"underlying": und, "rule": "cboe-strategy", "component": k, "amount": u[k]})
         im = _finite(tot["margin_requirement"], "strategy margin requirement")
-        return _AccountFigures(im, im, "USD", tot, rows)
+        mm = _finite(tot["maintenance_requirement"], "strategy maintenance requirement")
+        return _AccountFigures(im, mm, "USD", tot, rows)
 
     return _run(positions, market, core, "cboe-strategy", isolated=isolated, model=model)

@@ -12,15 +12,30 @@ strategy is charged its requirement (model file ``models/cboe-strategy.toml``, r
 - straddle / strangle (a short call with a short put): the greater of the two short requirements plus the
   proceeds of the other side;
 - spread pairs: a short option with a long option of the same type expiring at or after it. All pairs of an
-  underlying form one spread group charged its net debit plus its maximum potential loss at expiry
-  (intrinsic values evaluated at every strike: the group's payoff is flat beyond the outer strikes), floored at
-  zero: verticals (debit: the debit; credit: width x multiplier less the credit), calendars, diagonals,
-  butterflies, condors, iron condors, boxes;
+  underlying form one spread group charged its maximum potential loss at expiry (intrinsic values evaluated at
+  every strike: the group's payoff is flat beyond the outer strikes) plus its long legs' cost, paid in full; the
+  short legs' proceeds are applied (cash account and ``deposit_excl_proceeds``: net debit + maximum loss, floored
+  at zero): verticals (debit: the long's cost; credit: width x multiplier plus the long's cost), calendars,
+  diagonals, butterflies, condors, iron condors, boxes;
 - covered call (put): a short call (put) covered by ``shares_per_contract`` long (short) shares: no
   requirement on the option; collars / conversions are a covered call plus a long put, reversals a covered put
   plus a long call;
-- stock: long ``stock_long_rate`` of its value (cash account: 100%); short ``stock_short_rate`` of its value
-  beyond the proceeds (no cash-account figure: a short sale is not permitted in a cash account).
+- stock: long ``stock_long_rate`` of its value (cash account: 100%); short the proceeds plus ``stock_short_rate``
+  of its value (Regulation T 150%; no cash-account figure: a short sale is not permitted in a cash account).
+  Maintenance (FINRA Rule 4210(c)): long ``stock_maint_long_rate`` (25%) of the value; short the proceeds plus
+  ``stock_maint_short_rate`` (30%) of the value, at least ``stock_maint_short_min_per_share`` ($5) a share; below
+  ``stock_maint_low_price`` ($5) a share: the proceeds plus the greater of 100% of the value and $2.50 a share.
+  Options: maintenance = initial (the Cboe Margin Manual gives one requirement for both).
+
+Proceeds convention (one for the whole account): every requirement figure INCLUDES the proceeds of the short
+sales it covers (Cboe Margin Manual: "100% of the option proceeds plus ...", Regulation T: short stock 150% of its
+value, the 100% being the proceeds) and the cost of the long options, which are paid in full
+(``margin_requirement``). The parts are explicit: ``short_proceeds`` (option premiums received and short-stock
+sale value), ``long_premium`` (the long options' cost within the requirement), ``deposit_excl_proceeds`` =
+requirement - proceeds (the money the customer brings: "proceeds may be applied to the requirement") and
+``margin_excl_long_premium`` = requirement - long premium (the figure brokers that debit option purchases to cash
+call "margin"). A spread group's requirement is its maximum loss at expiry plus its long legs' cost; a covered
+call / put's short option adds nothing (its proceeds are applied to the stock's requirement).
 
 Two decompositions: :func:`decompose_optimal`, an exact integer program (``scipy.optimize.milp``, HiGHS, zero
 gap) over every admissible pairing, which minimises the total margin requirement (then, among equal margins,
@@ -65,7 +80,8 @@ INDEX_TYPES: dict[str, str] = {
 _PARAM_KEYS = (
     "multiplier", "shares_per_contract", "rate_equity", "rate_narrow_index", "rate_volatility", "rate_broad_index",
     "min_rate_call", "min_rate_put", "long_term_days", "long_term_rate", "stock_long_rate", "stock_short_rate",
-    "round_to",
+    "round_to", "stock_maint_long_rate", "stock_maint_short_rate", "stock_maint_short_min_per_share",
+    "stock_maint_low_price", "stock_maint_low_price_min_per_share",
 )
 
 ZERO = Decimal(0)
@@ -97,6 +113,11 @@ class StrategyParams:
     stock_long_rate: Decimal = Decimal("0.50")
     stock_short_rate: Decimal = Decimal("0.50")
     round_to: Decimal = Decimal("0.01")
+    stock_maint_long_rate: Decimal = Decimal("0.25")
+    stock_maint_short_rate: Decimal = Decimal("0.30")
+    stock_maint_short_min_per_share: Decimal = Decimal(5)
+    stock_maint_low_price: Decimal = Decimal(5)
+    stock_maint_low_price_min_per_share: Decimal = Decimal("2.5")
 
 
 def load_strategy_params(source: str | Path | Mapping[str, Any] | StrategyParams = "cboe-strategy") -> StrategyParams:
@@ -302,16 +323,47 @@ def spread_group_requirement(pairs: Sequence[tuple[Leg, Leg, int]], params: Stra
     return max(ZERO, debit + max(ZERO, -worst))
 
 
-def stock_requirement(leg: Leg, params: StrategyParams) -> tuple[Decimal, Decimal | None]:
-    """(margin, cash or None) of a stock leg, USD.
+def spread_group_max_loss(pairs: Sequence[tuple[Leg, Leg, int]], params: StrategyParams) -> Decimal:
+    """Maximum potential loss at expiry of a spread group, USD (>= 0; the premiums do not enter).
 
-    Long: ``stock_long_rate`` (cash 100%) of its value; short: ``stock_short_rate`` beyond the proceeds and no
-    cash-account figure (None).
+    The group's payoff (intrinsic values; a long expiring later is counted at its intrinsic value) is evaluated
+    at every strike; beyond the outer strikes it is flat.
+    """
+    if not pairs:
+        return ZERO
+    m = params.multiplier
+    strikes = sorted({leg.strike for sh, lg, _ in pairs for leg in (sh, lg) if leg.strike is not None})
+    worst = min(sum(((intrinsic(lg, k) - intrinsic(sh, k)) * m * n for sh, lg, n in pairs), ZERO) for k in strikes)
+    return max(ZERO, -worst)
+
+
+def stock_requirement(leg: Leg, params: StrategyParams) -> tuple[Decimal, Decimal | None]:
+    """(margin, cash or None) of a stock leg, USD, proceeds included (module docstring).
+
+    Long: ``stock_long_rate`` (cash 100%) of its value; short: the proceeds plus ``stock_short_rate`` of the value
+    (Regulation T 150%) and no cash-account figure (None).
     """
     value = leg.premium * abs(leg.quantity)
     if leg.quantity >= 0:
         return value * params.stock_long_rate, value
-    return value * params.stock_short_rate, None
+    return value + value * params.stock_short_rate, None
+
+
+def stock_maintenance(leg: Leg, params: StrategyParams) -> Decimal:
+    """FINRA Rule 4210(c) maintenance requirement of a stock leg, USD, proceeds included.
+
+    Long: ``stock_maint_long_rate`` (25%) of the value. Short: the proceeds plus the greater of
+    ``stock_maint_short_rate`` (30%) of the value and ``stock_maint_short_min_per_share`` ($5) a share; at a price
+    below ``stock_maint_low_price`` ($5): the proceeds plus the greater of 100% of the value and
+    ``stock_maint_low_price_min_per_share`` ($2.50) a share.
+    """
+    shares = Decimal(abs(leg.quantity))
+    value = leg.premium * shares
+    if leg.quantity >= 0:
+        return value * params.stock_maint_long_rate
+    if leg.premium < params.stock_maint_low_price:
+        return value + max(value, params.stock_maint_low_price_min_per_share * shares)
+    return value + max(value * params.stock_maint_short_rate, params.stock_maint_short_min_per_share * shares)
 
 
 def pair_admissible(short: Leg, long: Leg) -> bool:
@@ -333,13 +385,20 @@ class Decomposition:
 
 @dataclass
 class StrategyLine:
-    """One recognised strategy: name, leg indices, units, margin and cash (USD; cash None when not permitted)."""
+    """One recognised strategy: name, leg indices, units, margin and cash (USD; cash None when not permitted).
+
+    ``margin`` includes the proceeds of the line's short sales (``proceeds``) and the cost of its long options
+    (``long_premium``); ``maintenance`` is the maintenance requirement in the same convention (None: = margin).
+    """
 
     strategy: str
     legs: tuple[int, ...]
     units: int
     margin: Decimal
     cash: Decimal | None
+    proceeds: Decimal = ZERO
+    long_premium: Decimal = ZERO
+    maintenance: Decimal | None = None
 
 
 @dataclass
@@ -349,7 +408,7 @@ class StrategyResult:
     Attributes
     ----------
     margin_requirement : Decimal
-        Margin-account requirement, USD.
+        Margin-account (initial) requirement, USD, proceeds of short sales and cost of long options included.
     cash_requirement : Decimal or None
         Cash-account requirement, USD; None (with ``cash_reason``) when a cash account cannot hold the book.
     lines : list of StrategyLine
@@ -363,6 +422,47 @@ class StrategyResult:
     lines: list[StrategyLine]
     method: str
     cash_reason: str | None = None
+
+    @property
+    def short_proceeds(self) -> Decimal:
+        """Proceeds of the short sales (option premiums received, short-stock sale value), USD."""
+        return sum((ln.proceeds for ln in self.lines), ZERO)
+
+    @property
+    def long_premium(self) -> Decimal:
+        """Cost of the long options within the requirement (paid in full; 75% when long-term), USD."""
+        return sum((ln.long_premium for ln in self.lines), ZERO)
+
+    @property
+    def maintenance_requirement(self) -> Decimal:
+        """Maintenance requirement (FINRA 4210(c) on stock; options as initial), USD, proceeds included."""
+        return sum((ln.margin if ln.maintenance is None else ln.maintenance for ln in self.lines), ZERO)
+
+    @property
+    def deposit_excl_proceeds(self) -> Decimal:
+        """Initial requirement less the proceeds of the short sales (what the customer brings), USD."""
+        return self.margin_requirement - self.short_proceeds
+
+    @property
+    def margin_excl_long_premium(self) -> Decimal:
+        """Initial requirement less the cost of the long options (paid in cash), USD."""
+        return self.margin_requirement - self.long_premium
+
+    @property
+    def maintenance_excl_long_premium(self) -> Decimal:
+        """Maintenance requirement less the cost of the long options, USD."""
+        return self.maintenance_requirement - self.long_premium
+
+    def spread_proceeds_applied(self) -> Decimal:
+        """The requirement with each spread group's short proceeds applied to it (the group's deposit), USD.
+
+        The convention of the public margin-estimator suite (tastyware/margin-estimator): a spread group is
+        charged its net debit plus its maximum loss (floored at zero), every other strategy its requirement
+        including its proceeds. Differs from :attr:`margin_requirement` by the proceeds of the shorts paired in
+        spreads.
+        """
+        return sum(((ln.cash or ZERO) if ln.strategy.startswith("spread_group") else ln.margin
+                    for ln in self.lines), ZERO)
 
 
 def _option_indices(legs: Sequence[Leg]) -> tuple[list[int], list[int]]:
@@ -452,10 +552,11 @@ def decompose_optimal(
 
     Variables (integers >= 0): units of every admissible (short, long) spread pair, of every (short call, short
     put) strangle, stock-covered contracts per short option, naked contracts per short and unpaired contracts per
-    long; one continuous loss variable ``t >= -payoff(K)`` at every strike K and the group requirement
-    ``g >= max(0, debit + t)`` of the spread group. The objective is the total margin (exact in the integer
-    units, zero MIP gap); with ``tie_break_cash`` a second program minimises the cash requirement among the
-    decompositions of minimum margin.
+    long; one continuous loss variable ``t >= -payoff(K)`` at every strike K (``t >= 0``: the group's maximum
+    loss), the group's margin ``t`` plus its paired longs' cost, and its cash requirement
+    ``g >= max(0, debit + t)``. The objective is the total margin requirement (proceeds included, module
+    docstring; exact in the integer units, zero MIP gap); with ``tie_break_cash`` a second program minimises
+    the cash requirement among the decompositions of minimum margin.
 
     Parameters
     ----------
@@ -498,8 +599,8 @@ def decompose_optimal(
     # variable layout
     nx, ny, nz, nn, nl = len(pairs), len(strs), len(cov), len(shorts), len(longs)
     ox, oy, oz, on, ol = 0, nx, nx + ny, nx + ny + nz, nx + ny + nz + nn
-    ot, og = ol + nl, ol + nl + 1
-    nvar = og + 1
+    ot, og, ogm = ol + nl, ol + nl + 1, ol + nl + 2
+    nvar = ogm + 1
     qs = {i: abs(legs[i].quantity) for i in shorts}
     ql = {j: legs[j].quantity for j in longs}
     margin_c = np.zeros(nvar)
@@ -507,6 +608,7 @@ def decompose_optimal(
     ub = np.zeros(nvar)
     for a, (i, j) in enumerate(pairs):
         ub[ox + a] = min(qs[i], ql[j])
+        margin_c[ox + a] = float(legs[j].premium) * m  # the paired long is paid in full
     for a, (c, p) in enumerate(strs):
         mg, cs = strangle_requirement(legs[c], legs[p], und, params)
         margin_c[oy + a], cash_c[oy + a] = float(mg), float(cs)
@@ -521,8 +623,9 @@ def decompose_optimal(
         mg, cs = uc["long"][j]
         margin_c[ol + a], cash_c[ol + a] = float(mg), float(cs)
         ub[ol + a] = ql[j]
-    margin_c[og] = cash_c[og] = 1.0
-    ub[ot] = ub[og] = np.inf
+    cash_c[og] = 1.0  # cash: the group's net debit + maximum loss
+    margin_c[ogm] = 1.0  # margin: the group's maximum loss (its long legs' cost on the pair variables)
+    ub[ot] = ub[og] = ub[ogm] = np.inf
     rows: list[tuple[dict[int, float], float, float]] = []
     for a, i in enumerate(shorts):  # every short contract is paired, in a strangle, covered or naked
         r = {ox + b: 1.0 for b, (si, _) in enumerate(pairs) if si == i}
@@ -551,6 +654,7 @@ def decompose_optimal(
     for b, (i, j) in enumerate(pairs):
         r[ox + b] = r.get(ox + b, 0.0) - float(legs[j].premium - legs[i].premium) * m
     rows.append((r, 0.0, np.inf))
+    rows.append(({ogm: 1.0, ot: -1.0}, 0.0, np.inf))  # g_margin - t >= 0
     a_mat = lil_matrix((len(rows), nvar))
     lo, hi = np.zeros(len(rows)), np.zeros(len(rows))
     for n, (r, lb_, ub_) in enumerate(rows):
@@ -559,7 +663,7 @@ def decompose_optimal(
         lo[n], hi[n] = lb_, ub_
     a_csr = a_mat.tocsr()
     integrality = np.ones(nvar)
-    integrality[ot] = integrality[og] = 0
+    integrality[ot] = integrality[og] = integrality[ogm] = 0
     from scipy.optimize import Bounds
 
     bounds = Bounds(np.zeros(nvar), ub)
@@ -620,31 +724,40 @@ def price_decomposition(
     StrategyResult
     """
     lines: list[StrategyLine] = []
+    m = params.multiplier
     for i, n in dec_.naked.items():
         mg, cs = naked_short_requirement(legs[i], und, params)
-        lines.append(StrategyLine(f"naked_short_{legs[i].option_type}", (i,), n, mg * n, cs * n))
+        lines.append(StrategyLine(f"naked_short_{legs[i].option_type}", (i,), n, mg * n, cs * n,
+                                  proceeds=legs[i].premium * m * n))
     for j, n in dec_.longs.items():
         mg, cs = long_option_requirement(legs[j], params)
-        lines.append(StrategyLine(f"long_{legs[j].option_type}", (j,), n, mg * n, cs * n))
+        lines.append(StrategyLine(f"long_{legs[j].option_type}", (j,), n, mg * n, cs * n, long_premium=mg * n))
     for (c, p), n in dec_.strangles.items():
         mg, cs = strangle_requirement(legs[c], legs[p], und, params)
         name = "straddle" if legs[c].strike == legs[p].strike else "strangle"
-        lines.append(StrategyLine(name, (c, p), n, mg * n, cs * n))
+        lines.append(StrategyLine(name, (c, p), n, mg * n, cs * n,
+                                  proceeds=(legs[c].premium + legs[p].premium) * m * n))
     for i, n in dec_.covered.items():
-        lines.append(StrategyLine(f"covered_{legs[i].option_type}", (i,), n, ZERO, ZERO))
+        lines.append(StrategyLine(f"covered_{legs[i].option_type}", (i,), n, ZERO, ZERO,
+                                  proceeds=legs[i].premium * m * n))
     if dec_.pairs:
         group = [(legs[i], legs[j], n) for (i, j), n in dec_.pairs.items()]
         g = spread_group_requirement(group, params)
+        paid = sum((lg.premium * m * n for _sh, lg, n in group), ZERO)
         names = sorted({_pair_name(legs[i], legs[j]) for (i, j) in dec_.pairs})
         idx = tuple(sorted({k for pr in dec_.pairs for k in pr}))
-        lines.append(StrategyLine("spread_group(" + "+".join(names) + ")", idx,
-                                  sum(dec_.pairs.values()), g, g))
+        lines.append(StrategyLine("spread_group(" + "+".join(names) + ")", idx, sum(dec_.pairs.values()),
+                                  spread_group_max_loss(group, params) + paid, g,
+                                  proceeds=sum((sh.premium * m * n for sh, _lg, n in group), ZERO),
+                                  long_premium=paid))
     cash_reason = None
     for k, lg in enumerate(legs):
         if lg.kind == "stock" and lg.quantity:
             smg, scs = stock_requirement(lg, params)
+            value = lg.premium * abs(lg.quantity)
             lines.append(StrategyLine("long_stock" if lg.quantity > 0 else "short_stock", (k,),
-                                      abs(lg.quantity), smg, scs))
+                                      abs(lg.quantity), smg, scs, proceeds=value if lg.quantity < 0 else ZERO,
+                                      maintenance=stock_maintenance(lg, params)))
             if scs is None:
                 cash_reason = "a short stock position is not permitted in a cash account"
     margin = sum((ln.margin for ln in lines), ZERO)

@@ -12,7 +12,18 @@ when every expected figure matches to the cent (|difference| < 0.005 USD).
 Pairing: the published figures come from a broker margin estimator that pairs legs with the usual greedy
 heuristic, so the computed figures use :func:`~greeksmargin.methodologies.strategy.decompose_greedy`
 (``PAIRING``); the exact optimal pairing of the same rules is reported beside them in the case's ``detail``
-(``optimal_margin_requirement``), never above the greedy figure.
+(``optimal_margin_requirement``; with the proceeds included, ``optimal_margin_requirement_incl_proceeds`` is
+never above the greedy ``margin_requirement_incl_proceeds``: the optimiser minimises that figure).
+
+Proceeds: the publisher's ``margin_requirement`` charges a spread group its deposit (net debit plus maximum
+loss: the shorts' proceeds applied) and every other strategy its requirement including its proceeds (naked
+shorts, straddles, covered calls / puts, stock); the computed figure is that one
+(:meth:`~greeksmargin.methodologies.strategy.StrategyResult.spread_proceeds_applied`), and ``detail`` gives the rule
+module's own convention (``margin_requirement_incl_proceeds``: every short sale's proceeds included,
+``short_proceeds``, ``deposit_excl_proceeds``, ``maintenance_requirement_incl_proceeds``).
+
+Files of the Lean format (cases carrying ``group``) are run by :mod:`greeksmargin.validation.regt_lean`; a
+folder may hold both formats.
 """
 
 from __future__ import annotations
@@ -28,6 +39,7 @@ from greeksmargin.methodologies.strategy import (
     load_strategy_params,
     strategy_margin,
 )
+from greeksmargin.validation import regt_lean
 from greeksmargin.validation.core import (
     CaseResult,
     SuiteResult,
@@ -132,12 +144,17 @@ def run_case(case: dict[str, Any], params: StrategyParams) -> CaseResult:
         res = strategy_margin(legs, und, params, method=PAIRING)
         opt = strategy_margin(legs, und, params, method="optimal")
         figures: dict[str, Any] = {
-            "margin_requirement": float(res.margin_requirement),
+            "margin_requirement": float(res.spread_proceeds_applied()),
             "cash_requirement": None if res.cash_requirement is None else float(res.cash_requirement),
         }
         computed = {k: figures[k] for k in keys}
         detail = {
-            "optimal_margin_requirement": float(opt.margin_requirement),
+            "optimal_margin_requirement": float(opt.spread_proceeds_applied()),
+            "margin_requirement_incl_proceeds": float(res.margin_requirement),
+            "optimal_margin_requirement_incl_proceeds": float(opt.margin_requirement),
+            "maintenance_requirement_incl_proceeds": float(res.maintenance_requirement),
+            "short_proceeds": float(res.short_proceeds),
+            "deposit_excl_proceeds": float(res.deposit_excl_proceeds),
             "strategies": [ln.strategy for ln in res.lines],
             "optimal_strategies": [ln.strategy for ln in opt.lines],
         }
@@ -165,5 +182,10 @@ def run(path: Path, model: str | Path = "cboe-strategy") -> SuiteResult:
     """
     params = load_strategy_params(model)
     path = Path(path)
-    cases = [run_case(case, params) for _f, doc in _files(path) for case in doc["cases"]]
+    cases = []
+    for f, doc in _files(path):
+        if regt_lean.is_lean_doc(doc):
+            cases.extend(regt_lean.run_doc(doc, f, params))
+        else:
+            cases.extend(run_case(case, params) for case in doc["cases"])
     return SuiteResult("regt", cases, source=str(path), tolerance="to the cent (< 0.005 USD)")
