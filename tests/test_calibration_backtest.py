@@ -16,7 +16,7 @@ DELTA_ONE = {k: PORTFOLIOS[k] for k in ("long_future", "short_future")}
 
 @pytest.fixture(scope="module")
 def sp500():
-    return load_history("sp500")
+    return load_history("sp500-arch")
 
 
 @pytest.fixture(scope="module")
