@@ -214,7 +214,7 @@ def apc_adjust(window: pd.DataFrame, apc: APC, confidence: float, mpor: int, kin
 def _past_only(hist: pd.DataFrame, end: pd.Timestamp, start: pd.Timestamp | None = None) -> pd.DataFrame:
     """Rows dated before ``end`` (and from ``start``), with the realised-vol proxy recomputed on them alone."""
     d = hist["date"]
-    mask = (d < end).to_numpy()
+    mask = (d < end).to_numpy().copy()
     if start is not None:
         mask &= (d >= start).to_numpy()
     w = hist.loc[mask].reset_index(drop=True)
@@ -357,7 +357,9 @@ def walk_forward(
             return float(np.mean(w["vol"].to_numpy(dtype=float)))
         return 1.0
 
-    def margins(raw: dict[str, Any], cal: Calibration, w: pd.DataFrame, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def margins(
+        raw: dict[str, Any], cal: Calibration, w: pd.DataFrame, days: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         from ..models import load_model
 
         ref = cal.extra.get("vega_reference")
@@ -427,7 +429,8 @@ def walk_forward(
     settings = {
         "dataset": hist.attrs.get("name"), "oos_start": str(pd.Timestamp(oos_start).date()), "refit": refit,
         "confidence": confidence, "mpor": mpor, "scaling": scaling, "lookback_years": lookback_years,
-        "apc": dataclasses.asdict(apc), "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.items()},
+        "apc": dataclasses.asdict(apc),
+        "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in recipe.items()},
         "target": target, "underlying": und, "tenor_days": tenor_days,
         "test_start": str(daily["date"].min().date()), "test_end": str(daily["date"].max().date()),
     }
