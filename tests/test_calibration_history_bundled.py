@@ -38,7 +38,8 @@ def test_crypto_dvol_where_it_exists():
         assert h["date"].iloc[0] == pd.Timestamp(first) and h["date"].iloc[-1] == pd.Timestamp("2025-07-04")
         assert h.attrs["periods_per_year"] == 365
         idx = h.loc[h["vol_source"] == "index", "date"]
-        assert idx.min() == pd.Timestamp("2021-03-24") and (h.loc[h["date"] >= "2021-03-24", "vol_source"] == "index").all()
+        assert idx.min() == pd.Timestamp("2021-03-24")
+        assert (h.loc[h["date"] >= "2021-03-24", "vol_source"] == "index").all()
         assert any("newest-first" in r for r in h.attrs["report"])
     b = load_history("btc").set_index("date")
     assert b.at[pd.Timestamp("2021-11-08"), "price"] == 67559.0

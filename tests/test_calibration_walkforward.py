@@ -121,3 +121,37 @@ def test_procyclicality_figures():
     p = procyclicality(im, d)
     assert p["peak_to_trough"] == pytest.approx(1.5)
     assert p["max_increase_5d"] == pytest.approx(0.5) and p["max_increase_30d"] == pytest.approx(0.5)
+
+
+def test_window_without_vol_index_takes_policy_vol_not_the_template():
+    h = _hist()
+    h["vol_source"] = "proxy"  # no vol-index day anywhere
+    kw = dict(oos_start="2012-01-02", refit="yearly", portfolios=PORTS, in_sample=False)
+    rec = dict(RECIPE, policy_vol=(0.5, 0.35))
+    got = walk_forward(h, "greeks-default", rec, **kw)
+    r0 = got.summary["refits"][0]
+    assert r0["vol_shocks_from"].startswith("policy") and r0["vol_shock_up"] == 0.5 and r0["vol_shock_down"] == 0.35
+    proxy = walk_forward(h, "greeks-default", RECIPE, **kw).summary["refits"][0]
+    assert proxy["vol_shocks_from"].startswith("proxy") and proxy["vol_shock_down"] != 0.35
+
+
+def test_cli_walk_forward_json(tmp_path, capsys):
+    import json
+
+    from greeksmargin.cli import main
+
+    h = _hist()
+    f = tmp_path / "h.csv"
+    h[["date", "price", "vol"]].assign(date=h["date"].dt.strftime("%Y-%m-%d")).to_csv(f, index=False)
+    out = tmp_path / "wf.json"
+    rc = main(["backtest", str(f), "--walk-forward", "--oos-start", "2012-01-02", "--portfolios",
+               "long_future,short_straddle", "--json", str(out)])
+    assert rc == 0
+    s = json.loads(out.read_text())
+    assert [p["portfolio"] for p in s["portfolios"]] == ["long_future", "short_straddle"]
+    assert s["pooled"]["days"] == sum(p["days"] for p in s["portfolios"]) and s["refits"]
+    # the recipe is the model's recorded calibrate command (10-year lookback, index vega shocks)
+    assert s["settings"]["recipe"]["vega_method"] == "index" and s["settings"]["lookback_years"] == 10.0
+    assert "pooled" in capsys.readouterr().out
+    assert main(["backtest", str(f), "--walk-forward"]) == 2  # no --oos-start
+    assert main(["backtest", str(f), "--json", str(out)]) == 2  # --json without --walk-forward

@@ -6,7 +6,10 @@ keyword arguments of :func:`~greeksmargin.calibration.sweep.calibrated_model`) i
 dated strictly before ``D_k`` (a realised-vol proxy is recomputed on those rows only, so its scale uses
 no later vol index either), and the refitted model margins the representative portfolios opened on each
 test day of ``[D_k, D_{k+1})`` (:func:`~greeksmargin.calibration.backtest.engine_figures`, one engine
-call per period and shock level). The realised loss of a test day ``t`` uses the rows ``t`` and ``t + h``
+call per period and shock level). A window with no vol-index day (BTC before the DVOL, 2021-03-24) takes
+the recipe's policy vol shocks (``calibrate --policy-vol UP,DOWN``), else its realised-vol proxy's:
+keeping the template's would carry a later calibration's vol shocks into the past. The realised loss
+of a test day ``t`` uses the rows ``t`` and ``t + h``
 only. The in-sample figures beside are the same recipe fitted once on the whole history and backtested
 on the same test days (what the README's earlier coverage table showed).
 
@@ -173,12 +176,23 @@ def weighted_tail_quantiles(
     return q(1.0 - confidence), q(confidence)
 
 
-def apc_adjust(window: pd.DataFrame, apc: APC, confidence: float, mpor: int, kind: str = "simple") -> Any:
+def has_vol_index(window: pd.DataFrame) -> bool:
+    """Whether a history has at least one vol-index day (``vol_source == "index"``)."""
+    return bool((window["vol_source"] == "index").any())
+
+
+def apc_adjust(window: pd.DataFrame, apc: APC, confidence: float, mpor: int, kind: str = "simple",
+               policy_vol: tuple[float, float] | None = None) -> Any:
     """The ``adjust`` function of :func:`~greeksmargin.calibration.sweep.calibrated_model` for options (b) and (c).
 
     Returns a function ``Calibration -> Calibration`` raising each price shock to the stressed-weighted
     and the lookback-floor shocks computed on ``window`` (module docstring); ``extra["apc"]`` records them.
+    With ``policy_vol = (up, down)`` (relative) and no vol-index day in ``window``, the vol shocks (marginal
+    and joint) are these policy values (source ``"policy"``) instead of the realised-vol proxy's.
     """
+    from .shocks import VolShock
+
+    no_index = not has_vol_index(window)
     prices = window["price"].to_numpy(dtype=float)
     ppy = int(window.attrs.get("periods_per_year", 252))
 
@@ -205,6 +219,13 @@ def apc_adjust(window: pd.DataFrame, apc: APC, confidence: float, mpor: int, kin
             down, up = max(down, sign(float(lo))), max(up, rise(float(hi)))
         out = dataclasses.replace(cal, price_shock_down=float(down), price_shock_up=float(up),
                                   price_shock=float(max(down, up)))
+        if policy_vol is not None and no_index:
+            vu, vd = float(policy_vol[0]), float(policy_vol[1])
+            level = float(np.mean(window["vol"].to_numpy(dtype=float)))
+            out = dataclasses.replace(out, vol=VolShock(
+                up=vu, down=vd, up_abs=vu * level, down_abs=vd * level, source="policy", n_obs=0,
+                start=cal.vol.start, end=cal.vol.end, up_joint=vu, up_joint_abs=vu * level, down_joint=vd,
+                down_joint_abs=vd * level))
         out.extra["apc"] = info
         return out
 
@@ -345,8 +366,17 @@ def walk_forward(
             lb = end - pd.DateOffset(days=int(round(365.25 * lookback_years)))
             start = lb if start is None else max(start, lb)
         w = _past_only(hist, end if end is not None else dates.iat[-1] + pd.Timedelta(days=1), start)
+        r = dict(rec)
+        policy = r.pop("policy_vol", None)
+        src = str(r.get("vol_series", "index"))
+        if not has_vol_index(w) and r.get("calibrate_vol") is None:
+            # no vol index before the refit date: the template's vol shocks may come from a later
+            # calibration (look-ahead); the recipe's policy vol shocks, else the window's realised-vol proxy
+            r.update(calibrate_vol=True, vol_series="filled")
+            src = "policy (no vol index before the refit)" if policy else "proxy (no vol index before the refit)"
         raw, cal = calibrated_model(w, template=template, target=target,
-                                    adjust=apc_adjust(w, apc, confidence, mpor, kind), **rec)
+                                    adjust=apc_adjust(w, apc, confidence, mpor, kind, policy), **r)
+        cal.extra["vol_shocks_from"] = src
         return raw, cal, w
 
     def ref_level(w: pd.DataFrame) -> float:
@@ -468,6 +498,7 @@ def _refit_record(d0: pd.Timestamp | None, raw: dict[str, Any], cal: Calibration
         "vega_shock_up": rec.get("vega_shock_up"),
         "vega_shock_down": rec.get("vega_shock_down"),
     }
+    out["vol_shocks_from"] = cal.extra.get("vol_shocks_from")
     out.update({f"apc_{k}": v for k, v in cal.extra.get("apc", {}).items()})
     return out
 

@@ -67,6 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Art. 28(1)(b): at least this weight (0.25) on the most volatile year's returns")
     p.add_argument("--apc-lookback-floor", type=number(0.0, 100.0), default=0.0,
                    help="Art. 28(1)(c): price shocks at least those of the last N years (10)")
+    p.add_argument("--policy-vol", metavar="UP,DOWN",
+                   help="relative vol shocks set by policy where the calibration window has no vol-index day "
+                   "(instead of the template's; e.g. 0.45,0.3)")
     p.add_argument("--out", type=Path, help="write the calibrated model file here (models/NAME.toml)")
     p.add_argument("--name", help="model name in [meta] (default: the --out file stem)")
     p.add_argument("--html", type=Path, dest="html_out", help="write the calibration report here")
@@ -205,7 +208,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     _print_calibration(cal)
     cmd = _command_line()
     if args.out:
-        from ..calibration.walkforward import APC, apc_adjust
+        from ..calibration.walkforward import APC, apc_adjust, has_vol_index
 
         win = hist if not (args.start or args.end) else _window(hist, args.start, args.end)
         if args.lookback_years:
@@ -214,14 +217,19 @@ def _calibrate(args: argparse.Namespace) -> int:
         apc = APC(args.apc_buffer, 20, args.apc_stressed_weight, args.apc_lookback_floor)
         extra = {"lookback_years": args.lookback_years or 0.0, "apc_buffer": apc.buffer,
                  "apc_stressed_weight": apc.stressed_weight, "apc_lookback_floor_years": apc.lookback_floor_years}
+        policy = _policy_vol(args.policy_vol)
+        if policy is not None:
+            extra.update(policy_vol_up=policy[0], policy_vol_down=policy[1])
+        no_index = not has_vol_index(win)
         raw, cal_out = calibrated_model(
-            win, adjust=apc_adjust(win, apc, args.confidence, args.mpor, args.kind),
+            win, adjust=apc_adjust(win, apc, args.confidence, args.mpor, args.kind, policy),
             template=args.model, target=args.target, confidence=args.confidence, mpor=args.mpor,
             method=args.method, lam=args.lam, stress=stress, stress_weight=args.stress_weight, kind=args.kind,
             scale=args.scale,
             provenance={"code_version": code_version(), "command": cmd, **extra},
-            calibrate_vol=True if args.vol_from_proxy else None, vol_series=args.vol_series,
-            joint_vol=args.joint_vol, vega_method=args.vega_method, vega_floor=args.vega_floor,
+            calibrate_vol=True if args.vol_from_proxy or (policy is not None and no_index) else None,
+            vol_series=args.vol_series, joint_vol=args.joint_vol, vega_method=args.vega_method,
+            vega_floor=args.vega_floor,
         )
         ref = cal_out.extra.get("vega_reference")
         if ref is not None:
@@ -247,6 +255,16 @@ def _calibrate(args: argparse.Namespace) -> int:
         io.write_text(calibration_report(hist, cal, command=cmd), args.html_out)
         print(f"report: {args.html_out}")
     return 0
+
+
+def _policy_vol(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    vals = _floats(text, "policy-vol")
+    if len(vals) != 2 or not all(0.0 <= v <= 5.0 for v in vals) or vals[1] >= 1.0:
+        raise InputError(f"--policy-vol must be UP,DOWN relative shocks (0 <= UP <= 5, 0 <= DOWN < 1), got {text!r}",
+                         column="policy-vol")
+    return vals[0], vals[1]
 
 
 def _window(hist: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
@@ -399,7 +417,7 @@ def recipe_from_model(model: Any, target: str) -> tuple[dict[str, Any], Any, flo
         "stress": stress, "stress_weight": ns.stress_weight, "scale": ns.scale,
         "calibrate_vol": True if ns.vol_from_proxy else None, "vol_series": ns.vol_series,
         "joint_vol": ns.joint_vol, "vega_method": ns.vega_method, "vega_floor": ns.vega_floor,
-        "start": ns.start,
+        "start": ns.start, "policy_vol": _policy_vol(ns.policy_vol),
     }
     apc = APC(ns.apc_buffer, 20, ns.apc_stressed_weight, ns.apc_lookback_floor)
     return recipe, apc, ns.lookback_years
