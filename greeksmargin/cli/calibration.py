@@ -1,6 +1,8 @@
 """``greeksmargin calibrate | backtest | sweep``: calibration runs, coverage backtests and parameter sweeps.
 
-HISTORY is ``sp500``, ``btc`` (bundled) or a CSV/Parquet file with columns ``date, price[, vol]``.
+HISTORY is ``sp500``, ``btc``, ``eth`` (bundled; ``sp500-arch``, ``btc-yahoo`` the earlier bundles) or a CSV/Parquet
+file with columns ``date, price[, vol]``. ``backtest --walk-forward`` refits the model's recorded recipe out of sample
+(:mod:`greeksmargin.calibration.walkforward`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Price shocks (HS or EWMA-filtered HS) and vol shocks at confidence c over an MPOR of h "
         "days; writes a model file with its provenance in [meta.calibration].",
     )
-    p.add_argument("history", help="sp500, btc, or a CSV/Parquet file (date, price[, vol])")
+    p.add_argument("history", help="sp500, btc, eth, or a CSV/Parquet file (date, price[, vol])")
     p.add_argument("--confidence", type=number(0.5, 1.0, lo_open=True, hi_open=True), default=0.99)
     p.add_argument("--mpor", type=count(1), default=2, help="margin period of risk, trading days (rows)")
     p.add_argument("--method", choices=["hs", "fhs"], default="hs")
@@ -200,21 +202,22 @@ def _calibrate(args: argparse.Namespace) -> int:
             raise InputError("give both --stress-from and --stress-to", column="stress")
         stress = (args.stress_from, args.stress_to)
     from ..calibration.shocks import calibrate
+    from ..calibration.walkforward import APC, apc_adjust, has_vol_index
 
+    win = hist if not (args.start or args.end) else _window(hist, args.start, args.end)
+    if args.lookback_years:
+        lb = win["date"].iat[-1] - pd.DateOffset(days=int(round(365.25 * args.lookback_years)))
+        win = _window(win, lb, None)
+    apc = APC(args.apc_buffer, 20, args.apc_stressed_weight, args.apc_lookback_floor)
     cal = calibrate(
-        hist, args.confidence, args.mpor, args.method, args.lam, kind=args.kind, stress=stress,
-        stress_weight=args.stress_weight, start=args.start, end=args.end, vol_series=args.vol_series,
+        hist if not args.lookback_years else win, args.confidence, args.mpor, args.method, args.lam, kind=args.kind,
+        stress=stress, stress_weight=args.stress_weight, start=None if args.lookback_years else args.start,
+        end=None if args.lookback_years else args.end, vol_series=args.vol_series,
     )
+    cal = apc_adjust(win, apc, args.confidence, args.mpor, args.kind)(cal)
     _print_calibration(cal)
     cmd = _command_line()
     if args.out:
-        from ..calibration.walkforward import APC, apc_adjust, has_vol_index
-
-        win = hist if not (args.start or args.end) else _window(hist, args.start, args.end)
-        if args.lookback_years:
-            lb = win["date"].iat[-1] - pd.DateOffset(days=int(round(365.25 * args.lookback_years)))
-            win = _window(win, lb, None)
-        apc = APC(args.apc_buffer, 20, args.apc_stressed_weight, args.apc_lookback_floor)
         extra = {"lookback_years": args.lookback_years or 0.0, "apc_buffer": apc.buffer,
                  "apc_stressed_weight": apc.stressed_weight, "apc_lookback_floor_years": apc.lookback_floor_years}
         policy = _policy_vol(args.policy_vol)
