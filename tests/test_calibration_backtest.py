@@ -16,7 +16,7 @@ DELTA_ONE = {k: PORTFOLIOS[k] for k in ("long_future", "short_future")}
 
 @pytest.fixture(scope="module")
 def sp500():
-    return load_history("sp500")
+    return load_history("sp500-arch")
 
 
 @pytest.fixture(scope="module")
@@ -121,28 +121,39 @@ def test_house_model_engine_backtest_kupiec(sp500, models, step):
     assert sh.at["all", "excess_p"] < 1e-6
 
 
-def test_shipped_model_is_the_documented_calibration(sp500, models):
-    """models/greeks-default.toml holds the SPX shocks that its recorded command computes."""
+def test_shipped_model_is_the_documented_calibration():
+    """models/greeks-default.toml holds the SPX shocks that its recorded command computes (on ``sp500``)."""
+    from greeksmargin.calibration.history import select_dates
+    from greeksmargin.calibration.walkforward import apc_adjust
+    from greeksmargin.cli.calibration import recipe_from_model
     from greeksmargin.engine.models import load_model
 
     shipped = load_model("greeks-default")
-    full, _ = models
     rec = shipped.meta["calibration"]["SPX"]
-    assert "--vol-series filled --joint-vol --vega-method reference" in rec["command"]
+    assert "--vega-method index --lookback-years 10 --apc-buffer 0.25 --apc-lookback-floor 10" in rec["command"]
+    recipe, apc, lookback = recipe_from_model(shipped, "SPX")
+    assert apc.buffer == 0.25 and apc.lookback_floor_years == 10 and lookback == 10
+    h = load_history("sp500")
+    w = select_dates(h, h["date"].iat[-1] - pd.DateOffset(days=round(365.25 * lookback)), None)
+    assert str(w["date"].iat[0].date()) == rec["start"] and str(w["date"].iat[-1].date()) == rec["end"]
+    recipe.pop("start")
+    policy = recipe.pop("policy_vol")
+    raw, _ = calibrated_model(w, template=shipped, target="SPX", adjust=apc_adjust(w, apc, 0.99, 2, "simple", policy),
+                              **recipe)
+    full = build_model(raw)
     g_s, g_f = shipped.params.grid_for("SPX"), full.params.grid_for("SPX")
     assert g_s.vol_rule.up == pytest.approx(g_f.vol_rule.up, abs=1e-6)
     assert g_s.vol_rule.down == pytest.approx(g_f.vol_rule.down, abs=1e-6)
     np.testing.assert_allclose(g_s.spot_move, g_f.spot_move, atol=1e-6)
-    assert shipped.raw["components"]["roll"]["scope"] == "calendar"
     d = shipped.raw["components"]["delta"]
     assert d["price_shock_down_by_underlying"]["SPX"] == pytest.approx(rec["price_shock_down"], abs=1e-6)
     assert d["price_shock_up_by_underlying"]["SPX"] == pytest.approx(rec["price_shock_up"], abs=1e-6)
     v, v_f = shipped.raw["components"]["vega"], full.raw["components"]["vega"]
-    assert rec["vega_shock_method"] == "reference"
-    for key, rec_key in (("shock_by_underlying", "vega_shock_up"), ("shock_down_by_underlying", "vega_shock_down")):
-        assert v[key]["SPX"] == pytest.approx(rec[rec_key], abs=1e-6)
+    assert rec["vega_shock_method"] == "index-marginal"
+    for key in ("shock_by_underlying", "shock_down_by_underlying"):
         assert v[key]["SPX"] == pytest.approx(v_f[key]["SPX"], abs=1e-6)
-    assert shipped.raw["components"]["delta"]["method"] == "revaluation"
+    assert v["shock_by_underlying"]["SPX"] == pytest.approx(rec["vol_shock_up_relative"], abs=1e-6)
+    assert shipped.raw["components"]["roll"]["scope"] == "calendar"
     assert g_s.vol_rule.up == pytest.approx(rec["vol_shock_up_joint_relative"], abs=1e-6)
 
 

@@ -58,7 +58,7 @@ def test_sweep_cli_serial(capsys):
 
 
 def test_sweep_cli_with_the_shipped_vol_settings(capsys):
-    rc = main(["sweep", "sp500", "--mpor", "2", "--method", "hs", "--vol-series", "filled", "--joint-vol",
+    rc = main(["sweep", "sp500-arch", "--mpor", "2", "--method", "hs", "--vol-series", "filled", "--joint-vol",
                "--vega-method", "reference", "--serial", "--step", "10", "--no-progress"])
     assert rc == 0
     out = capsys.readouterr().out

@@ -11,8 +11,8 @@ def _table(n=30):
     return pd.DataFrame({"date": d.strftime("%Y-%m-%d"), "price": np.linspace(100, 110, n)})
 
 
-def test_bundled_sp500_with_vix_overlap():
-    h = load_history("sp500")
+def test_bundled_sp500_arch_with_vix_overlap():
+    h = load_history("sp500-arch")
     assert list(h.columns) == ["date", "price", "vol", "vol_source"]
     assert h["date"].iloc[0] == pd.Timestamp("1999-01-04") and h["date"].iloc[-1] == pd.Timestamp("2018-12-31")
     idx = h[h["vol_source"] == "index"]
@@ -21,8 +21,8 @@ def test_bundled_sp500_with_vix_overlap():
     assert np.isfinite(h["vol"]).all() and h.attrs["periods_per_year"] == 252
 
 
-def test_bundled_btc():
-    h = load_history("btc")
+def test_bundled_btc_yahoo():
+    h = load_history("btc-yahoo")
     assert h["date"].iloc[0] == pd.Timestamp("2014-09-17") and len(h) == 2723
     assert h.attrs["periods_per_year"] == 365 and (h["vol_source"] == "proxy").all()
     raw = pd.read_csv("greeksmargin/datasets/data/btc_usd_daily.csv")

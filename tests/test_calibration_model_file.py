@@ -9,8 +9,8 @@ from greeksmargin.errors import ModelError
 
 @pytest.fixture(scope="module")
 def cals():
-    sp = load_history("sp500")
-    btc = load_history("btc")
+    sp = load_history("sp500-arch")
+    btc = load_history("btc-yahoo")
     return calibrate(sp, 0.99, 2, "hs"), calibrate(btc, 0.99, 2, "fhs", lam=0.97)
 
 

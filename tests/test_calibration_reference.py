@@ -18,7 +18,7 @@ KW = dict(confidence=0.99, mpor=2, method="hs", vol_series="index", joint_vol=Tr
 @pytest.fixture(scope="module")
 def vix_years():
     """S&P 500 with the VIX on every row (2014-01-03..2016-12-30: 755 rows)."""
-    h = select_dates(load_history("sp500"), "2014-01-03", "2016-12-31")
+    h = select_dates(load_history("sp500-arch"), "2014-01-03", "2016-12-31")
     assert (h["vol_source"] == "index").all()
     return h
 
@@ -74,7 +74,7 @@ def test_higher_confidence_larger_shocks_and_index_marginals_differ(vix_years):
 
 
 def test_reference_needs_a_vol_series(vix_years):
-    btc = load_history("btc")
+    btc = load_history("btc-yahoo")
     with pytest.raises(ModelError, match="reference vega shocks need calibrated vol shocks"):
         calibrated_model(btc, confidence=0.99, mpor=2, vega_method="reference")
     with pytest.raises(InputError, match="unknown vega method"):

@@ -12,7 +12,7 @@ IMG = re.compile(r'<img[^>]+src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"')
 
 
 def test_calibration_report_renders(tmp_path):
-    h = load_history("sp500")
+    h = load_history("sp500-arch")
     cal = calibrate(h, 0.99, 2, "fhs", stress=("2008-09-01", "2009-03-31"))
     out = io.write_text(calibration_report(h, cal, command="greeksmargin calibrate sp500"), tmp_path / "c.html")
     text = out.read_text()
@@ -21,7 +21,7 @@ def test_calibration_report_renders(tmp_path):
 
 
 def test_backtest_report_renders(tmp_path):
-    h = load_history("btc")
+    h = load_history("btc-yahoo")
     raw, _ = calibrated_model(h)
     res = run_backtest(h, margin_function(build_model(raw), h, "stress-grid"), confidence=0.99, mpor=2, step=3)
     out = io.write_text(backtest_report(res, model_name="calibrated"), tmp_path / "b.html")

@@ -12,12 +12,12 @@ from greeksmargin.errors import InputError
 
 @pytest.fixture(scope="module")
 def sp500():
-    return load_history("sp500")
+    return load_history("sp500-arch")
 
 
 @pytest.fixture(scope="module")
 def btc():
-    return load_history("btc")
+    return load_history("btc-yahoo")
 
 
 def _rel(a, b):

@@ -1,6 +1,6 @@
 """Calibration of margin-model shocks on market history and coverage backtests.
 
-* :mod:`.history`: load and validate daily history (bundled ``sp500``, ``btc``, or a file).
+* :mod:`.history`: load and validate daily history (bundled ``sp500``, ``btc``, ``eth``, or a file).
 * :mod:`.shocks`: price shocks (plain and EWMA-filtered historical simulation, stressed floor) and vol
   shocks at confidence c over an MPOR of h days: :func:`calibrate`.
 * :mod:`.backtest`: representative (or your own) portfolios margined day by day against realised MPOR
@@ -8,6 +8,8 @@
 * :mod:`.reference`: vega-charge shocks calibrated on the reference ATM straddles.
 * :mod:`.stats`: Kupiec, Christoffersen, procyclicality, efficiency.
 * :mod:`.model_file`: calibrated model files with provenance.
+* :mod:`.walkforward`: out-of-sample walk-forward backtests (refit the recipe on the past only), the EMIR
+  anti-procyclicality options, procyclicality figures.
 * :mod:`.sweep`: calibrate + backtest pipeline and the sweep cell for :func:`greeksmargin.engine.distributed.run_sweep`.
 """
 

@@ -19,11 +19,19 @@ A history is a :class:`pandas.DataFrame` with one row per trading day and the co
 Bundled data sets (:func:`load_history`):
 
 ``"sp500"``
-    S&P 500 ``Adj Close`` 1999-01-04 to 2018-12-31 from ``arch.data.sp500`` with the CBOE VIX
-    (``arch.data.vix``, 2014-01-03 to 2019-01-03, divided by 100) as vol index where it exists.
-``"btc"``
-    BTC-USD ``Adj Close`` 2014-09-17 to 2022-03-01 (Yahoo Finance, ``greeksmargin/datasets/data``);
-    no vol index is bundled.
+    S&P 500 index close 1990-01-02 to 2025-10-06 (Stooq) with the CBOE VIX / 100 (1990 on) as vol index
+    (:func:`load_sp500_vix`).
+``"btc"``, ``"eth"``
+    Bitstamp BTC/USD (2014-11-28 on) and ETH/USD (2017-11-09 on) daily close to 2025-07-04 with the
+    Deribit DVOL / 100 (2021-03-24 on) as vol index (:func:`load_crypto_dvol`).
+``"sp500-arch"``, ``"btc-yahoo"``
+    The earlier bundles: S&P 500 ``Adj Close`` 1999-2018 (``arch.data.sp500``) with VIX 2014-2018
+    (``arch.data.vix``); BTC-USD ``Adj Close`` 2014-09-17 to 2022-03-01 (Yahoo Finance), no vol index.
+
+Every file is listed with its source in ``greeksmargin/datasets/data/SOURCES.md``. The loaders of the
+bundled files report what they did to the raw rows in ``attrs["report"]`` (a list of sentences: rows
+reversed from newest-first, vol-index rows on days without a price, calendar gaps, days without the vol
+index); :func:`drop_partial_last_row` rejects or drops a partial last row.
 
 Days without a vol index get a realised-vol proxy in :func:`with_vol_proxy` (annualised EWMA volatility
 of daily log returns times a scale fitted where both exist); backtests need a vol every day.
@@ -42,7 +50,7 @@ from greeksmargin import io
 from greeksmargin.errors import InputError
 
 #: bundled data sets accepted by :func:`load_history`
-BUNDLED = ("sp500", "btc")
+BUNDLED = ("sp500", "btc", "eth", "sp500-arch", "btc-yahoo")
 
 _DATA_DIR = Path(__file__).resolve().parent.parent / "datasets" / "data"
 
@@ -195,7 +203,7 @@ def load_history(
     Parameters
     ----------
     source : str, Path or pandas.DataFrame
-        ``"sp500"`` / ``"btc"`` (module docstring), a file path, or a raw table.
+        A bundled name (:data:`BUNDLED`, module docstring), a file path, or a raw table.
     max_gap_days : int
         See :func:`validate_history`.
     vol_proxy : bool
@@ -210,8 +218,12 @@ def load_history(
     if isinstance(source, pd.DataFrame):
         hist = validate_history(source, max_gap_days=max_gap_days)
     elif str(source).lower() == "sp500":
+        hist = load_sp500_vix(max_gap_days=max_gap_days)
+    elif str(source).lower() in ("btc", "eth"):
+        hist = load_crypto_dvol(str(source).lower(), max_gap_days=max_gap_days)
+    elif str(source).lower() == "sp500-arch":
         hist = _load_sp500(max_gap_days)
-    elif str(source).lower() == "btc":
+    elif str(source).lower() == "btc-yahoo":
         path = _DATA_DIR / "btc_usd_daily.csv"
         hist = validate_history(
             io.read_table(path), file=str(path), max_gap_days=max_gap_days, name="btc", periods_per_year=365
@@ -333,3 +345,249 @@ def select_dates(hist: pd.DataFrame, start: Any = None, end: Any = None) -> pd.D
     if len(out) < 3:
         raise InputError(f"only {len(out)} rows between {start} and {end}", file=str(hist.attrs.get("source")))
     return out
+
+
+# --------------------------------------------------------------------------------------------------
+# bundled real history (greeksmargin/datasets/data/SOURCES.md): ordering, partial rows, gaps, alignment
+
+#: largest calendar step between two rows that is not reported as a gap: weekend plus a holiday on a
+#: trading-day calendar (Friday to Tuesday = 4 days), one day on a calendar that trades every day
+CALENDAR_STEP = {252: 4, 365: 1}
+
+
+def oldest_first(table: pd.DataFrame, *, file: str, date_col: str = "date",
+                 report: list[str] | None = None) -> pd.DataFrame:
+    """Rows in increasing date order: a file stored newest-first is reversed (and the reversal reported).
+
+    A file whose dates are neither increasing nor decreasing is returned as is, for
+    :func:`validate_history` to name the first row out of order.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Raw table with a date column.
+    file : str
+        Name used in the report.
+    date_col : str
+        The date column.
+    report : list of str, optional
+        Sentences describing what was done are appended here.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table, oldest row first, index reset.
+    """
+    d = pd.to_datetime(table[date_col], errors="coerce")
+    if len(d) > 1 and d.notna().all() and bool((d.diff().iloc[1:] < pd.Timedelta(0)).all()):
+        if report is not None:
+            report.append(f"{file}: stored newest-first ({len(d)} rows), read oldest-first")
+        return table.iloc[::-1].reset_index(drop=True)
+    return table.reset_index(drop=True)
+
+
+def drop_partial_last_row(
+    table: pd.DataFrame,
+    *,
+    file: str,
+    volume_col: str,
+    min_fraction: float = 0.5,
+    lookback: int = 20,
+    drop: bool = True,
+    report: list[str] | None = None,
+) -> pd.DataFrame:
+    """Drop (or reject) a last row whose volume says the day was not complete when the file was written.
+
+    The last row (oldest-first table) is *partial* when its volume is below ``min_fraction`` times the
+    median volume of the ``lookback`` rows before it: an export taken during the trading day (the Stooq
+    S&P 500 file's last row has about 40% of a normal day's volume; the Bitstamp files' last row a few
+    hundredths). Its close is not a daily close.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Oldest-first table.
+    file : str
+        Name used in the report or error.
+    volume_col : str
+        Volume column.
+    min_fraction : float
+        Threshold as a fraction of the recent median volume.
+    lookback : int
+        Rows of the median.
+    drop : bool
+        Drop the row (and report it) or raise.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    InputError
+        ``drop=False`` and the last row is partial (names the file, row and column).
+    """
+    vol = pd.to_numeric(table[volume_col], errors="coerce").to_numpy(dtype=float)
+    if vol.size < lookback + 1:
+        return table
+    ref = float(np.nanmedian(vol[-lookback - 1 : -1]))
+    last = vol[-1]
+    if not (np.isfinite(last) and ref > 0 and last < min_fraction * ref):
+        return table
+    what = (f"last row looks partial: volume {last:g} is {last / ref:.0%} of the median of the {lookback} rows "
+            f"before it (threshold {min_fraction:.0%})")
+    if not drop:
+        raise InputError(what, file=file, row=len(vol) - 1, column=volume_col)
+    if report is not None:
+        report.append(f"{file}: {what}; dropped")
+    return table.iloc[:-1].reset_index(drop=True)
+
+
+def align_vol_index(
+    prices: pd.DataFrame, vol: pd.DataFrame, *, vol_file: str, report: list[str] | None = None
+) -> pd.DataFrame:
+    """Put a vol index (percent) on the price rows' dates: the table ``date, price, vol`` (decimal).
+
+    Vol rows on dates without a price (exchange holidays on which the index was still printed) are not
+    used; price rows without a vol value get NaN (filled later by :func:`with_vol_proxy`). Both counts
+    go to ``report``.
+
+    Parameters
+    ----------
+    prices : pandas.DataFrame
+        ``date`` (Timestamp), ``price``; oldest-first.
+    vol : pandas.DataFrame
+        ``date`` (Timestamp), ``vol`` in percent (20 = 20%).
+    vol_file : str
+        Name used in the report.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date, price, vol`` on the price rows.
+    """
+    v = vol.dropna(subset=["vol"]).set_index("date")["vol"]
+    lo, hi = prices["date"].iloc[0], prices["date"].iloc[-1]
+    inside = v[(v.index >= lo) & (v.index <= hi)]
+    extra = inside.index.difference(pd.DatetimeIndex(prices["date"]))
+    out = prices.copy()
+    out["vol"] = v.reindex(pd.DatetimeIndex(prices["date"])).to_numpy(dtype=float) / 100.0
+    if report is not None:
+        if extra.size:
+            report.append(f"{vol_file}: {extra.size} rows on days without a price (not used; first "
+                          f"{extra[0].date()}, last {extra[-1].date()})")
+        miss = ~np.isfinite(out["vol"].to_numpy())
+        if miss.any():
+            first = out.loc[~miss, "date"]
+            after = out.loc[miss, "date"]
+            after = after[after > first.iloc[0]] if len(first) else after
+            report.append(
+                f"{vol_file}: no value on {int(miss.sum())} of {len(out)} price days"
+                + (f" (index starts {first.iloc[0].date()})" if len(first) else "")
+                + (f" (after its start: {', '.join(str(d.date()) for d in after.iloc[:5])}"
+                   + (" ..." if len(after) > 5 else "") + ")" if len(after) else "")
+                + "; those days get the realised-vol proxy"
+            )
+    return out
+
+
+def calendar_gaps(hist: pd.DataFrame, *, file: str, report: list[str] | None = None) -> list[tuple[str, int]]:
+    """Steps between rows longer than the calendar's normal step (:data:`CALENDAR_STEP`), reported.
+
+    Returns
+    -------
+    list of (str, int)
+        ``(date after the gap, calendar days)`` of each gap.
+    """
+    ppy = int(hist.attrs.get("periods_per_year", 252))
+    limit = CALENDAR_STEP.get(ppy, 4)
+    step = hist["date"].diff().dt.days.to_numpy()
+    gaps = [(str(hist["date"].iat[i].date()), int(step[i])) for i in np.flatnonzero(step[1:] > limit) + 1]
+    if gaps and report is not None:
+        shown = ", ".join(f"{d} ({n} days)" for d, n in gaps[:5])
+        report.append(f"{file}: {len(gaps)} gap(s) longer than {limit} calendar days: {shown}"
+                      + (" ..." if len(gaps) > 5 else "") + "; the h-day returns across a gap span it")
+    return gaps
+
+
+def _bundled(name: str) -> tuple[pd.DataFrame, str]:
+    path = _DATA_DIR / name
+    return io.read_table(path), f"greeksmargin/datasets/data/{name}"
+
+
+def load_sp500_vix(*, max_gap_days: int = 10) -> pd.DataFrame:
+    """S&P 500 daily close 1990-01-02..2025-10-06 with the CBOE VIX / 100 as vol index.
+
+    Files ``spx_daily.csv`` (Stooq ^SPX close; the export's intraday last row, 2025-10-07, is not
+    bundled) and ``cboe_vol_indices_daily.csv`` (VIX, VIX3M, VVIX closes; only VIX is used as the vol).
+    The index is not total-return (no dividends): over a 2-day MPOR the difference is ~0.02%.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Validated history, ``attrs["report"]`` lists VIX rows on days without an S&P 500 close (CBOE
+        prints on some exchange holidays from 2022) and the calendar gaps (2001-09-11 closure).
+    """
+    report: list[str] = []
+    spx, f_spx = _bundled("spx_daily.csv")
+    spx = oldest_first(spx, file=f_spx, report=report)
+    prices = validate_history(spx.rename(columns={"close": "price"}), file=f_spx, max_gap_days=max_gap_days,
+                              name="sp500", periods_per_year=252)
+    cboe, f_cboe = _bundled("cboe_vol_indices_daily.csv")
+    cboe = oldest_first(cboe, file=f_cboe, report=report)
+    vix = pd.DataFrame({"date": pd.to_datetime(cboe["date"]), "vol": pd.to_numeric(cboe["vix"], errors="coerce")})
+    table = align_vol_index(prices[["date", "price"]], vix, vol_file=f_cboe + " (vix)", report=report)
+    hist = validate_history(table, file=f_spx, max_gap_days=max_gap_days, name="sp500", periods_per_year=252)
+    calendar_gaps(hist, file=f_spx, report=report)
+    hist.attrs["source"] = (
+        "S&P 500 index daily close 1990-2025 (Stooq ^SPX) with CBOE VIX/100 as vol index 1990-2025 "
+        "(CBOE VIX_History); greeksmargin/datasets/data/spx_daily.csv, cboe_vol_indices_daily.csv, see SOURCES.md"
+    )
+    hist.attrs["report"] = report
+    return hist
+
+
+_CRYPTO_FILES = {"btc": "btc_usd_daily_bitstamp.csv", "eth": "eth_usd_daily_bitstamp.csv"}
+
+
+def load_crypto_dvol(name: str, *, max_gap_days: int = 10) -> pd.DataFrame:
+    """Bitstamp BTC/USD or ETH/USD daily close (UTC days) with the Deribit DVOL / 100 as vol index.
+
+    Files ``btc_usd_daily_bitstamp.csv`` / ``eth_usd_daily_bitstamp.csv`` (newest-first as published;
+    the partial day 2025-07-05 and, for BTC, the stale zero-volume rows 2015-01-06..11 of a Bitstamp
+    outage are not bundled: the 7-day hole is reported as a gap) and ``deribit_dvol_daily.csv`` (DVOL BTC
+    and ETH closes from 2021-03-24, newest-first).
+
+    Parameters
+    ----------
+    name : {"btc", "eth"}
+
+    Returns
+    -------
+    pandas.DataFrame
+        Validated history (365 periods a year), ``attrs["report"]`` as for :func:`load_sp500_vix`.
+    """
+    if name not in _CRYPTO_FILES:
+        raise InputError(f"unknown crypto history {name!r} (use one of {sorted(_CRYPTO_FILES)})")
+    report: list[str] = []
+    px, f_px = _bundled(_CRYPTO_FILES[name])
+    px = oldest_first(px, file=f_px, report=report)
+    prices = validate_history(px.rename(columns={"close": "price"}), file=f_px, max_gap_days=max_gap_days,
+                              name=name, periods_per_year=365)
+    dv, f_dv = _bundled("deribit_dvol_daily.csv")
+    dv = oldest_first(dv, file=f_dv, report=report)
+    dvol = pd.DataFrame({"date": pd.to_datetime(dv["date"]), "vol": pd.to_numeric(dv[name], errors="coerce")})
+    table = align_vol_index(prices[["date", "price"]], dvol, vol_file=f"{f_dv} ({name})", report=report)
+    after = int((dvol["date"] > prices["date"].iloc[-1]).sum())
+    if after:
+        report.append(f"{f_dv} ({name}): {after} rows after the last price day {prices['date'].iloc[-1].date()} "
+                      "(not used)")
+    hist = validate_history(table, file=f_px, max_gap_days=max_gap_days, name=name, periods_per_year=365)
+    calendar_gaps(hist, file=f_px, report=report)
+    hist.attrs["source"] = (
+        f"{name.upper()}/USD daily close, Bitstamp (CryptoDataDownload export), with Deribit DVOL {name.upper()}/100 "
+        f"as vol index from 2021-03-24; greeksmargin/datasets/data/{_CRYPTO_FILES[name]}, deribit_dvol_daily.csv, "
+        "see SOURCES.md"
+    )
+    hist.attrs["report"] = report
+    return hist

@@ -23,7 +23,7 @@ from greeksmargin.calibration.model_file import apply_calibration, build_model, 
 from greeksmargin.calibration.shocks import Calibration, QuantileMethod, calibrate
 from greeksmargin.errors import InputError, ModelError
 
-_UNDERLYING = {"sp500": "SPX", "btc": "BTC"}
+_UNDERLYING = {"sp500": "SPX", "btc": "BTC", "eth": "ETH"}
 _TARGET = {"sp500": "SPX", "btc": "default"}
 
 
@@ -58,6 +58,7 @@ def calibrated_model(
     vega_method: str = "index",
     vega_reference: Any = None,
     vega_floor: float = 0.5,
+    adjust: Any = None,
 ) -> tuple[dict[str, Any], Calibration]:
     """Calibrate ``template`` on ``hist``: the new model dict and the calibration.
 
@@ -91,6 +92,9 @@ def calibrated_model(
     vega_floor : float
         Floor of the reference shocks as a fraction of the marginal vol quantiles
         (:func:`~greeksmargin.calibration.model_file.apply_calibration`).
+    adjust : callable, optional
+        ``Calibration -> Calibration`` applied to the calibration before anything is derived from it
+        (the anti-procyclicality floors of :mod:`greeksmargin.calibration.walkforward`).
 
     Returns
     -------
@@ -105,6 +109,8 @@ def calibrated_model(
         hist, confidence, mpor, method, lam, kind=kind, stress=stress, stress_weight=stress_weight,
         vol_series=vol_series,
     )
+    if adjust is not None:
+        cal = adjust(cal)
     if vega_method not in ("index", "reference"):
         raise InputError(f"unknown vega method {vega_method!r} (use 'index' or 'reference')", column="vega_method")
     target = target or default_target(hist)

@@ -1,6 +1,8 @@
 """``greeksmargin calibrate | backtest | sweep``: calibration runs, coverage backtests and parameter sweeps.
 
-HISTORY is ``sp500``, ``btc`` (bundled) or a CSV/Parquet file with columns ``date, price[, vol]``.
+HISTORY is ``sp500``, ``btc``, ``eth`` (bundled; ``sp500-arch``, ``btc-yahoo`` the earlier bundles) or a CSV/Parquet
+file with columns ``date, price[, vol]``. ``backtest --walk-forward`` refits the model's recorded recipe out of sample
+(:mod:`greeksmargin.calibration.walkforward`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Price shocks (HS or EWMA-filtered HS) and vol shocks at confidence c over an MPOR of h "
         "days; writes a model file with its provenance in [meta.calibration].",
     )
-    p.add_argument("history", help="sp500, btc, or a CSV/Parquet file (date, price[, vol])")
+    p.add_argument("history", help="sp500, btc, eth, or a CSV/Parquet file (date, price[, vol])")
     p.add_argument("--confidence", type=number(0.5, 1.0, lo_open=True, hi_open=True), default=0.99)
     p.add_argument("--mpor", type=count(1), default=2, help="margin period of risk, trading days (rows)")
     p.add_argument("--method", choices=["hs", "fhs"], default="hs")
@@ -57,6 +59,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "calibrated model covers the long / short ATM straddle of the vega pivot tenor at c (reference)")
     p.add_argument("--vega-floor", type=number(0.0, 10.0), default=0.5,
                    help="reference vega shocks are at least this fraction of the marginal vol quantiles (policy)")
+    p.add_argument("--lookback-years", type=number(0.0, 100.0, lo_open=True),
+                   help="calibrate on the last N years up to --end (or the last row) only (a rolling window in "
+                   "walk-forward runs)")
+    p.add_argument("--apc-buffer", type=number(0.0, 10.0), default=0.0,
+                   help="EMIR RTS 153/2013 Art. 28(1)(a): margin buffer (0.25), released when the calculated "
+                   "margin rises; recorded in the model for backtests and walk-forward runs")
+    p.add_argument("--apc-stressed-weight", type=number(0.0, 1.0, hi_open=True), default=0.0,
+                   help="Art. 28(1)(b): at least this weight (0.25) on the most volatile year's returns")
+    p.add_argument("--apc-lookback-floor", type=number(0.0, 100.0), default=0.0,
+                   help="Art. 28(1)(c): price shocks at least those of the last N years (10)")
+    p.add_argument("--policy-vol", metavar="UP,DOWN",
+                   help="relative vol shocks set by policy where the calibration window has no vol-index day "
+                   "(instead of the template's; e.g. 0.45,0.3)")
     p.add_argument("--out", type=Path, help="write the calibrated model file here (models/NAME.toml)")
     p.add_argument("--name", help="model name in [meta] (default: the --out file stem)")
     p.add_argument("--html", type=Path, dest="html_out", help="write the calibration report here")
@@ -86,6 +101,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--dynamic-fhs", type=number(0.0, 1.0, lo_open=True, hi_open=True), metavar="LAMBDA",
                    help="recalibrate the model's price shocks on the history by FHS and rescale them each day by "
                    "the EWMA vol (decay LAMBDA) known that day, instead of using the model's fixed shocks")
+    b.add_argument("--walk-forward", action="store_true",
+                   help="out of sample: at each refit date re-run the model's calibration recipe (the command line "
+                   "in its [meta.calibration]) on the rows before that date only, margin the next period")
+    b.add_argument("--oos-start", type=date, help="first out-of-sample day (walk-forward)")
+    b.add_argument("--refit", choices=["yearly", "quarterly"], default="yearly")
+    b.add_argument("--scaling", choices=["static", "ewma", "implied"], default="static",
+                   help="walk-forward: shocks fixed per period, or scaled each day by the EWMA / implied vol "
+                   "relative to the calibration window's average")
+    b.add_argument("--json", type=Path, dest="json_out", help="walk-forward: write the summary JSON here")
     b.add_argument("--html", type=Path, dest="html_out")
     b.add_argument("--csv", type=Path, dest="csv_out", help="write the daily table here")
     b.set_defaults(func=_backtest)
@@ -178,22 +202,37 @@ def _calibrate(args: argparse.Namespace) -> int:
             raise InputError("give both --stress-from and --stress-to", column="stress")
         stress = (args.stress_from, args.stress_to)
     from greeksmargin.calibration.shocks import calibrate
+    from greeksmargin.calibration.walkforward import APC, apc_adjust, has_vol_index
 
+    win = hist if not (args.start or args.end) else _window(hist, args.start, args.end)
+    if args.lookback_years:
+        lb = win["date"].iat[-1] - pd.DateOffset(days=int(round(365.25 * args.lookback_years)))
+        win = _window(win, lb, None)
+    apc = APC(args.apc_buffer, 20, args.apc_stressed_weight, args.apc_lookback_floor)
     cal = calibrate(
-        hist, args.confidence, args.mpor, args.method, args.lam, kind=args.kind, stress=stress,
-        stress_weight=args.stress_weight, start=args.start, end=args.end, vol_series=args.vol_series,
+        hist if not args.lookback_years else win, args.confidence, args.mpor, args.method, args.lam, kind=args.kind,
+        stress=stress, stress_weight=args.stress_weight, start=None if args.lookback_years else args.start,
+        end=None if args.lookback_years else args.end, vol_series=args.vol_series,
     )
+    cal = apc_adjust(win, apc, args.confidence, args.mpor, args.kind)(cal)
     _print_calibration(cal)
     cmd = _command_line()
     if args.out:
+        extra = {"lookback_years": args.lookback_years or 0.0, "apc_buffer": apc.buffer,
+                 "apc_stressed_weight": apc.stressed_weight, "apc_lookback_floor_years": apc.lookback_floor_years}
+        policy = _policy_vol(args.policy_vol)
+        if policy is not None:
+            extra.update(policy_vol_up=policy[0], policy_vol_down=policy[1])
+        no_index = not has_vol_index(win)
         raw, cal_out = calibrated_model(
-            hist if not (args.start or args.end) else _window(hist, args.start, args.end),
+            win, adjust=apc_adjust(win, apc, args.confidence, args.mpor, args.kind, policy),
             template=args.model, target=args.target, confidence=args.confidence, mpor=args.mpor,
             method=args.method, lam=args.lam, stress=stress, stress_weight=args.stress_weight, kind=args.kind,
             scale=args.scale,
-            provenance={"code_version": code_version(), "command": cmd},
-            calibrate_vol=True if args.vol_from_proxy else None, vol_series=args.vol_series,
-            joint_vol=args.joint_vol, vega_method=args.vega_method, vega_floor=args.vega_floor,
+            provenance={"code_version": code_version(), "command": cmd, **extra},
+            calibrate_vol=True if args.vol_from_proxy or (policy is not None and no_index) else None,
+            vol_series=args.vol_series, joint_vol=args.joint_vol, vega_method=args.vega_method,
+            vega_floor=args.vega_floor,
         )
         ref = cal_out.extra.get("vega_reference")
         if ref is not None:
@@ -219,6 +258,16 @@ def _calibrate(args: argparse.Namespace) -> int:
         io.write_text(calibration_report(hist, cal, command=cmd), args.html_out)
         print(f"report: {args.html_out}")
     return 0
+
+
+def _policy_vol(text: str | None) -> tuple[float, float] | None:
+    if text is None:
+        return None
+    vals = _floats(text, "policy-vol")
+    if len(vals) != 2 or not all(0.0 <= v <= 5.0 for v in vals) or vals[1] >= 1.0:
+        raise InputError(f"--policy-vol must be UP,DOWN relative shocks (0 <= UP <= 5, 0 <= DOWN < 1), got {text!r}",
+                         column="policy-vol")
+    return vals[0], vals[1]
 
 
 def _window(hist: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
@@ -275,6 +324,10 @@ def _backtest(args: argparse.Namespace) -> int:
             raise InputError(f"unknown portfolio {unknown[0]!r} (known: {', '.join(known)})", column="portfolios")
         ports = {n: known[n] for n in names}
     t0 = time.perf_counter()
+    if args.walk_forward:
+        return _walk_forward(args, hist, model, ports)
+    if args.json_out or args.oos_start:
+        raise InputError("--json and --oos-start go with --walk-forward", column="walk-forward")
     if args.dynamic_fhs is not None:
         from greeksmargin.calibration.sweep import fhs_rescaled_margin
 
@@ -334,4 +387,92 @@ def _sweep(args: argparse.Namespace) -> int:
     if args.out:
         io.write_table(table, args.out)
         print(f"table: {args.out}")
+    return 0
+
+
+def recipe_from_model(model: Any, target: str) -> tuple[dict[str, Any], Any, float | None]:
+    """Parse the calibration command recorded in ``[meta.calibration.<target>]`` into walk-forward settings.
+
+    Returns
+    -------
+    (dict, APC, float or None)
+        Keyword arguments of :func:`greeksmargin.calibration.sweep.calibrated_model` (``start`` included),
+        the anti-procyclicality options and the rolling lookback in years.
+    """
+    from greeksmargin.calibration.walkforward import APC
+
+    rec = (model.meta.get("calibration", {}) or {}).get(target)
+    if not isinstance(rec, dict) or not rec.get("command"):
+        raise InputError(f"model {model.name} records no calibration command for target {target!r} "
+                         "([meta.calibration.<target>].command): nothing to refit", column="model")
+    parser = argparse.ArgumentParser(prog="greeksmargin", add_help=False)
+    register(parser.add_subparsers(dest="cmd"))
+    words = shlex.split(str(rec["command"]))
+    try:
+        ns = parser.parse_args(words[1:] if words and words[0] == "greeksmargin" else words)
+    except SystemExit:
+        raise InputError(f"cannot parse the calibration command {rec['command']!r}", column="command") from None
+    if ns.cmd != "calibrate":
+        raise InputError(f"the recorded command is not a calibrate command: {rec['command']!r}", column="command")
+    stress = (ns.stress_from, ns.stress_to) if ns.stress_from and ns.stress_to else None
+    recipe = {
+        "confidence": ns.confidence, "mpor": ns.mpor, "method": ns.method, "lam": ns.lam, "kind": ns.kind,
+        "stress": stress, "stress_weight": ns.stress_weight, "scale": ns.scale,
+        "calibrate_vol": True if ns.vol_from_proxy else None, "vol_series": ns.vol_series,
+        "joint_vol": ns.joint_vol, "vega_method": ns.vega_method, "vega_floor": ns.vega_floor,
+        "start": ns.start, "policy_vol": _policy_vol(ns.policy_vol),
+    }
+    apc = APC(ns.apc_buffer, 20, ns.apc_stressed_weight, ns.apc_lookback_floor)
+    return recipe, apc, ns.lookback_years
+
+
+def _walk_forward(args: argparse.Namespace, hist: pd.DataFrame, model: Any, ports: Any) -> int:
+    from greeksmargin.calibration.sweep import default_target
+    from greeksmargin.calibration.walkforward import walk_forward
+
+    if args.oos_start is None:
+        raise InputError("--walk-forward needs --oos-start DATE", column="oos-start")
+    for flag, val in (("--dynamic-fhs", args.dynamic_fhs), ("--start", args.start), ("--end", args.end),
+                      ("--portfolios-file", None)):
+        if val is not None:
+            raise InputError(f"{flag} does not go with --walk-forward", column=flag.strip("-"))
+    if args.margin != "engine" or args.step != 1:
+        raise InputError("--walk-forward margins every day with the engine (no --margin/--step)", column="margin")
+    target = default_target(hist)
+    recipe, apc, lookback = recipe_from_model(model, target)
+    t0 = time.perf_counter()
+    res = walk_forward(hist, model, recipe, oos_start=args.oos_start, refit=args.refit, target=target, apc=apc,
+                       scaling=args.scaling, lookback_years=lookback, portfolios=ports)
+    s = res.summary
+    s["settings"].update(model=model.name, command=_command_line(), seconds=round(time.perf_counter() - t0, 1))
+    st = s["settings"]
+    print(f"{st['dataset']} walk-forward {st['test_start']}..{st['test_end']} refit {st['refit']} model {model.name} "
+          f"c={st['confidence']} MPOR {st['mpor']} scaling {st['scaling']} lookback {lookback or 'all'} y, "
+          f"APC {st['apc']} ({st['seconds']} s)")
+    rows = []
+    for p in s["portfolios"]:
+        ins = p.get("in_sample", {})
+        rows.append({"portfolio": p["portfolio"], "days": p["days"], "expected": p["expected"],
+                     "breaches_oos": p["breaches"], "excess_p_oos": p["excess_p"], "kupiec_p_oos": p["kupiec_p"],
+                     "christoffersen_p": p["christoffersen_p"], "breaches_is": ins.get("breaches"),
+                     "excess_p_is": ins.get("excess_p"), "peak_to_trough": p["peak_to_trough"],
+                     "max_up_5d": p["max_increase_5d"], "max_up_30d": p["max_increase_30d"],
+                     "efficiency": p["efficiency"]})
+    pool = s["pooled"]
+    rows.append({"portfolio": "pooled", "days": pool["days"], "expected": pool["expected"],
+                 "breaches_oos": pool["breaches"], "excess_p_oos": pool["excess_p"], "kupiec_p_oos": pool["kupiec_p"],
+                 "breaches_is": pool.get("in_sample", {}).get("breaches"),
+                 "excess_p_is": pool.get("in_sample", {}).get("excess_p")})
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=""))
+    if args.json_out:
+        io.write_json(s, args.json_out)
+        print(f"json: {args.json_out}")
+    if args.csv_out:
+        io.write_table(res.daily, args.csv_out)
+    if args.html_out:
+        from greeksmargin.reports.calibration import walk_forward_report
+
+        io.write_text(walk_forward_report(res, command=_command_line(), model_name=model.name), args.html_out)
+        print(f"report: {args.html_out}")
     return 0

@@ -176,3 +176,82 @@ def backtest_report(result: Any, *, title: str | None = None, command: str = "",
         f"margin function {st['margin']}",
         footer=command,
     )
+
+
+def walk_forward_report(result: Any, *, title: str | None = None, command: str = "", model_name: str = "") -> str:
+    """Render the walk-forward report: coverage out of and in sample, breaches by year, the margin path.
+
+    Parameters
+    ----------
+    result : WalkForwardResult
+        From :func:`greeksmargin.calibration.walkforward.walk_forward`.
+    title : str, optional
+        Page title.
+    command : str
+        Command line shown in the footer.
+    model_name : str
+        Model name shown in the subtitle.
+
+    Returns
+    -------
+    str
+        HTML page.
+    """
+    s = result.summary
+    st = s["settings"]
+    daily = result.daily
+    rows = []
+    for p in s["portfolios"]:
+        ins = p.get("in_sample", {})
+        rows.append({"portfolio": p["portfolio"], "days": p["days"], "expected": p["expected"],
+                     "breaches (out of sample)": p["breaches"], "excess p (oos)": p["excess_p"],
+                     "breaches (in sample)": ins.get("breaches"), "excess p (is)": ins.get("excess_p"),
+                     "christoffersen p": p["christoffersen_p"], "worst excess": p["worst_excess"],
+                     "peak/trough": p["peak_to_trough"], "max 5-day rise": p["max_increase_5d"],
+                     "max 30-day rise": p["max_increase_30d"], "efficiency": p["efficiency"]})
+    tests = pd.DataFrame(rows)
+    by_year = pd.DataFrame({p["portfolio"]: p["breaches_by_year"] for p in s["portfolios"]}).fillna(0).astype(int)
+    by_year.index.name = "year"
+    names = [p["portfolio"] for p in s["portfolios"]]
+    ncols = 3
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = new_figure(nrows, ncols, figsize=(14, 3.0 * nrows))
+    axes = np.atleast_1d(axes).ravel()
+    for ax, name in zip(axes, names):
+        g = daily[daily["portfolio"] == name]
+        pct = 100.0 / g["spot"]
+        ax.plot(g["date"], g["im"] * pct, lw=0.8, label="IM (out of sample)")
+        if "im_in_sample" in g:
+            ax.plot(g["date"], g["im_in_sample"] * pct, lw=0.5, alpha=0.7, label="IM (in sample)")
+        ax.plot(g["date"], g["loss"] * pct, lw=0.4, alpha=0.6, label=f"{st['mpor']}-day loss")
+        b = g[g["breach"]]
+        ax.plot(b["date"], b["loss"] * 100.0 / b["spot"], "rv", ms=3, label=f"breach ({len(b)})")
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("% of spot", fontsize=7)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, loc="upper left")
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    refits = pd.DataFrame(s["refits"])
+    intro = (
+        f"At each refit date the model's calibration recipe is re-run on the rows before that date only and "
+        f"margins the next period; the in-sample column is the same recipe fitted on the whole history. "
+        f"Expected breach rate {1 - st['confidence']:.4g}; excess p: one-sided binomial p-value of at least that "
+        "many breaches. Procyclicality: peak/trough = max/min IM over the test period; largest relative IM rise "
+        "within 5 and 30 calendar days. Efficiency: mean IM / mean positive loss."
+    )
+    settings = pd.DataFrame([(k, str(v)) for k, v in st.items()], columns=["setting", "value"])
+    sections = [
+        {"title": "Coverage and procyclicality", "intro": intro, "html": table_html(tests, float_format="{:,.4g}")},
+        {"title": "Breaches by year (out of sample)", "html": table_html(by_year.reset_index())},
+        {"title": "Margin path and realised loss (% of the day's spot)",
+         "html": embed_figure(fig, alt="walk-forward margin vs realised loss")},
+        {"title": "Refits", "html": table_html(refits, float_format="{:,.4g}")},
+        {"title": "Settings", "html": table_html(settings)},
+    ]
+    return render_page(
+        title or f"Walk-forward: {escape(str(st.get('dataset', '')))} from {st['oos_start']}",
+        sections,
+        subtitle=f"model {model_name}; test days {st['test_start']} to {st['test_end']}; refit {st['refit']}",
+        footer=command,
+    )
