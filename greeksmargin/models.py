@@ -655,6 +655,8 @@ _EXTERNAL: dict[str, tuple[str, str | None]] = {
     "deribit-pm": ("greeksmargin.rules.deribit_pm", None),
     "derive_pm2": ("greeksmargin.rules.derive_pm2", "load_derive_pm2_params"),
     "derive-pm2": ("greeksmargin.rules.derive_pm2", "load_derive_pm2_params"),
+    "derive_srm": ("greeksmargin.rules.derive_srm_model", "load_derive_srm_params"),
+    "derive-srm": ("greeksmargin.rules.derive_srm_model", "load_derive_srm_params"),
 }
 
 

@@ -684,6 +684,64 @@ class DerivePM2File(ModelFile):
     skew_shock: PM2Skew
 
 
+# Derive standard manager (derive-srm): the bounds are the contract's setter checks (derivexyz/v2-core @ 7736900,
+# src/risk-managers/StandardManager.sol: setOptionMarginParams, setPerpMarginRequirements,
+# setBaseAssetMarginFactor, setOracleContingencyParams, setDepegParameters; every parameter is unsigned, >= 0)
+class SRMOption(Strict):
+    maxSpotReq: Annotated[float, Field(ge=0.0, le=1.2)]
+    minSpotReq: Annotated[float, Field(ge=0.0, le=1.2)]
+    mmCallSpotReq: Annotated[float, Field(ge=0.0, le=1.0)]
+    mmPutSpotReq: Annotated[float, Field(ge=0.0, le=1.0)]
+    MMPutMtMReq: Annotated[float, Field(ge=0.0, le=1.0)]
+    unpairedIMScale: Annotated[float, Field(ge=1.0, le=3.0)]
+    unpairedMMScale: Annotated[float, Field(ge=1.0, le=3.0)]
+    mmOffsetScale: Annotated[float, Field(ge=1.0, le=3.0)]
+
+
+class SRMPerp(Strict):
+    mmPerpReq: Annotated[float, Field(gt=0.0, lt=1.0)]  # reverts: mm > im, mm == 0, mm >= 1, im >= 1
+    imPerpReq: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _mm_le_im(self) -> SRMPerp:
+        if self.mmPerpReq > self.imPerpReq:
+            raise ValueError("mmPerpReq must be <= imPerpReq (StandardManager.setPerpMarginRequirements)")
+        return self
+
+
+class SRMOracle(Strict):
+    perpThreshold: Fraction
+    optionThreshold: Fraction
+    baseThreshold: Fraction
+    OCFactor: Fraction
+
+
+class SRMBase(Strict):
+    marginFactor: Fraction
+    initialMarginMultiplier: Fraction
+
+
+class SRMDepeg(Strict):
+    threshold: Fraction
+    depegFactor: Annotated[float, Field(ge=0.0, le=3.0)]
+
+
+class SRMMarketOverride(Strict):
+    option: SRMOption | None = None
+    perp_margin: SRMPerp | None = None
+    oracle_contingency: SRMOracle | None = None
+    base_asset_margin_factor: SRMBase | None = None
+
+
+class DeriveSRMFile(ModelFile):
+    option: SRMOption
+    perp_margin: SRMPerp
+    oracle_contingency: SRMOracle
+    base_asset_margin_factor: SRMBase
+    depeg: SRMDepeg
+    markets: dict[str, SRMMarketOverride] = {}
+
+
 # SIMM: the tables of the equity and FX risk classes are typed; other tables (risk classes added later)
 # are checked generically: finite numbers, correlations in [-1, 1], square correlation matrices PSD.
 RiskWeight = Annotated[float, Field(ge=0.0, le=1e4)]
@@ -866,6 +924,8 @@ MODEL_SCHEMAS: dict[str, type[ModelFile]] = {
     "span": SpanFile,
     "derive_pm2": DerivePM2File,
     "derive-pm2": DerivePM2File,
+    "derive_srm": DeriveSRMFile,
+    "derive-srm": DeriveSRMFile,
     "simm": SimmFile,
 }
 

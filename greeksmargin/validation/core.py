@@ -46,6 +46,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "span": ("span", "span"),
     "simm": ("simm", "simm"),
     "regt": ("regt", "regt"),
+    "derive-srm": ("derive_srm", "derive_srm"),
 }
 
 
