@@ -64,14 +64,14 @@ def test_short_call_isolated_margin_follows_the_contract_formula() -> None:
     assert res.mtm == pytest.approx(-2 * mark, rel=1e-12)
 
 
-def test_short_put_im_is_capped_by_the_offset_scale_times_mm() -> None:
+def test_short_put_im_takes_the_offset_scale_times_mm_when_smaller() -> None:
     # deep ITM put: IM = min(spot term + mtm, 1.05 x MM)
     res = derive_srm_margin(_one_option(4000.0, False, -1.0, vol=0.3), _params())
     mark = float(black76_price(False, 1500.0, 4000.0, 864000 / YEAR, 0.3))
     mm = min(-0.075 * 1500, -0.075 * mark) - mark
     assert res.mm == pytest.approx(max(mm, -4000.0), rel=1e-12)
-    # ITM put: OTM ratio 0, so the spot share is maxSpotReq; the 1.05 x MM cap binds (mark > 1.425 S)
-    assert 1.05 * mm > -0.15 * 1500 - mark
+    # ITM put: OTM ratio 0, so the spot share is maxSpotReq; the 1.05 x MM term is the smaller one here
+    assert 1.05 * mm < -0.15 * 1500 - mark
     assert res.im == pytest.approx(max(min(-0.15 * 1500 - mark, 1.05 * mm), -4000.0), rel=1e-12)
 
 
