@@ -824,6 +824,16 @@ DISPATCH: dict[str, Callable[..., pd.DataFrame]] = {
 }
 
 
+def _derive_srm_accounts(*args: Any, **kwargs: Any) -> pd.DataFrame:
+    """:func:`greeksmargin.derive_srm_adapter.derive_srm_accounts` (imported on use)."""
+    from .derive_srm_adapter import derive_srm_accounts
+
+    return derive_srm_accounts(*args, **kwargs)
+
+
+DISPATCH["derive-srm"] = DISPATCH["derive_srm"] = _derive_srm_accounts
+
+
 class AdapterMarginResult:
     """Result of :func:`margin_by_methodology`: the per-account table and tidy component rows.
 

@@ -607,10 +607,17 @@ class SpanFile(ModelFile):
     products: dict[str, SpanProduct]
 
 
+# Bounds of the PM2 parameter groups: the contract's setter checks (derivexyz/v2-core @ 7736900,
+# src/risk-managers/PMRMLib_2.sol: setVolShockParams, setMarginParams, setBasisContingencyParams,
+# setOtherContingencyParams, setSkewShockParameters; unsigned fields are >= 0) and PMRM_2.sol setScenarios.
+# The exchange's one-parameter sweeps test these maxima and minima on purpose.
+
+
 class PM2Scenario(Strict):
-    spot_multiplier: Annotated[float, Field(gt=0.0, le=10.0)]
+    # setScenarios checks only that linear / abs scenarios have spotShock 1 (unsigned spotShock and dampening)
+    spot_multiplier: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
     vol: Literal["up", "down", "none", "linear", "abs"]
-    dampening: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0  # published stress cases use up to 4
+    dampening: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)] = 1.0
 
 
 class PM2Settlement(Strict):
@@ -623,54 +630,55 @@ class PM2Labels(Strict):
 
 
 class PM2VolShock(Strict):
-    volrangeup: VolShock
-    volrangedown: Annotated[float, Field(ge=0.0, le=1.0)]
-    shorttermpower: Power
-    longtermpower: Power
-    dte_floor: Days = 1.0
-    min_vol_eval_shocked: VolShock = 0.0
+    volrangeup: Annotated[float, Field(ge=0.0, le=10.0)]  # volRangeUp <= 10e18
+    volrangedown: Annotated[float, Field(ge=0.0, le=10.0)]  # volRangeDown <= 10e18 (down = max(0, 1 - range m))
+    shorttermpower: Annotated[float, Field(le=10.0)]  # int shortTermPower <= 10e18
+    longtermpower: Annotated[float, Field(le=10.0)]  # int longTermPower <= 10e18
+    dte_floor: Annotated[float, Field(ge=0.0, le=400.0)] = 1.0  # dteFloor <= 400 days (days here)
+    min_vol_eval_shocked: Annotated[float, Field(ge=0.0, le=20.0)] = 0.0  # minVolUpShock <= 20e18
 
 
 class PM2Margin(Strict):
-    mm_loss_factor: Annotated[float, Field(ge=0.0, le=1.0)]
-    im_loss_factor: Annotated[float, Field(ge=0.0, le=10.0)]
+    mm_loss_factor: Annotated[float, Field(ge=0.1, le=10.0)]  # 0.1e18 <= mmFactor <= 10e18
+    im_loss_factor: Annotated[float, Field(ge=0.5, le=10.0)]  # 0.5e18 <= imFactor <= 10e18
     short_rate_multscale: Annotated[float, Field(ge=0.0, le=10.0)]
     long_rate_multscale: Annotated[float, Field(ge=0.0, le=10.0)]
-    short_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]  # published stress cases use up to 5
+    short_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]
     long_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]
-    base_static_discount: Fraction
-    base_static_discount_neg: Annotated[float, Field(ge=1.0, le=2.0)]
+    base_static_discount: Annotated[float, Field(ge=0.0, le=4.0)]  # longBaseStaticDiscount <= 4e18
+    base_static_discount_neg: Annotated[float, Field(ge=0.0, le=4.0)]  # shortBaseStaticDiscount <= 4e18
 
 
 class PM2Basis(Strict):
-    scenario_spot_up: Annotated[float, Field(ge=1.0, le=2.0)]
-    scenario_spot_down: Annotated[float, Field(gt=0.0, le=1.0)]
-    basis_cont_add_factor: Annotated[float, Field(ge=0.0, le=10.0)]
-    basis_cont_mult_factor: Annotated[float, Field(ge=0.0, le=10.0)]
+    scenario_spot_up: Annotated[float, Field(gt=1.0, lt=3.0)]  # 1e18 < scenarioSpotUp < 3e18
+    scenario_spot_down: Annotated[float, Field(ge=0.0, lt=1.0)]  # scenarioSpotDown < 1e18
+    basis_cont_add_factor: Annotated[float, Field(ge=0.0, le=20.0)]  # basisContAddFactor <= 20e18
+    basis_cont_mult_factor: Annotated[float, Field(ge=0.0, le=20.0)]  # basisContMultFactor <= 20e18
 
 
 class PM2Other(Strict):
-    peg_loss_threshold: Fraction
-    peg_loss_factor: Annotated[float, Field(ge=0.0, le=10.0)]
-    conf_threshold: Fraction
-    conf_margin: Annotated[float, Field(ge=0.0, le=10.0)]
-    mm_perp_percent: Fraction
-    im_perp_percent: Fraction
-    mm_option_percent: Fraction
-    im_option_percent: Fraction
-    im_perp_percent_normal: Fraction
-    im_option_percent_normal: Fraction
+    peg_loss_threshold: Annotated[float, Field(ge=0.0, le=100.0)]  # pegLossThreshold <= 100e18
+    peg_loss_factor: Annotated[float, Field(ge=0.0, le=10.0)]  # pegLossFactor <= 10e18
+    conf_threshold: Fraction  # confThreshold <= 1e18
+    conf_margin: Annotated[float, Field(ge=0.0, le=20.0)]  # confMargin <= 20e18
+    mm_perp_percent: Annotated[float, Field(ge=0.0, le=3.0)]  # MMPerpPercent <= 3e18
+    im_perp_percent: Annotated[float, Field(ge=0.0, le=3.0)]  # IMPerpPercent <= 3e18
+    mm_option_percent: Annotated[float, Field(ge=0.0, le=2.0)]  # MMOptionPercent <= 2e18
+    im_option_percent: Annotated[float, Field(ge=0.0, le=2.0)]  # IMOptionPercent <= 2e18
+    # not contract parameters (Derive's Python reference only, unused on-chain): no publisher bound but >= 0
+    im_perp_percent_normal: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
+    im_option_percent_normal: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
 
 
 class PM2Skew(Strict):
-    linear_scale_cap: Annotated[float, Field(ge=0.0, le=20.0)]  # published stress cases use up to 9.5
-    linear_cbase: Annotated[float, Field(ge=-5.0, le=5.0)]
-    abs_scale_cap: Annotated[float, Field(ge=0.0, le=20.0)]
-    abs_cbase: Annotated[float, Field(ge=-5.0, le=5.0)]
-    min_k_star: Annotated[float, Field(gt=0.0, le=1.0)]
-    min_width_scale: Annotated[float, Field(gt=0.0, le=100.0)]
-    vol_param_static: Annotated[float, Field(ge=0.0, le=10.0)]
-    vol_param_scale: Annotated[float, Field(ge=-10.0, le=10.0)]
+    linear_scale_cap: Annotated[float, Field(ge=0.0, le=10.0)]  # linearBaseCap <= 10e18
+    linear_cbase: Annotated[float, Field(ge=-10.0, le=10.0)]  # -10e18 <= linearCBase <= 10e18
+    abs_scale_cap: Annotated[float, Field(ge=0.0, le=10.0)]  # absBaseCap <= 10e18
+    abs_cbase: Annotated[float, Field(ge=-10.0, le=10.0)]
+    min_k_star: Annotated[float, Field(ge=0.0, le=10.0)]  # 0 <= minKStar <= 10e18
+    min_width_scale: Annotated[float, Field(ge=0.0, le=10.0)]  # 0 <= widthScale <= 10e18
+    vol_param_static: Annotated[float, Field(ge=0.0, le=10.0)]  # 0 <= volParamStatic <= 10e18
+    vol_param_scale: Annotated[float, Field(ge=-20.0, le=20.0)]  # -20e18 <= volParamScale <= 20e18
 
 
 class DerivePM2File(ModelFile):
