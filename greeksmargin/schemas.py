@@ -1048,9 +1048,20 @@ def check_market(d: Mapping[str, Any], file: str) -> None:
 
 # ---------------------------------------------------------------------------------- validation cases
 class DeribitPMCaseParams(DeribitPMCurrency):
-    """Parameters of a published Deribit PM response (extra exchange keys are kept, as the API returns)."""
+    """Parameters of a published Deribit PM response (``private/pme/simulate`` ``model_params``, flattened).
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    Every key the API publishes is known: the risk-matrix ones (above) and those that do not enter a
+    single-currency risk matrix (below, accepted and reported); any other key is an error naming it.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+    # published by the API (model_params.currency.* / general.*), not used by the single-currency risk matrix
+    m_inc: NonNeg | None = None
+    haircut: Fraction | None = None
+    equity_side_impact: Literal["none", "both", "long", "short"] | None = None
+    correlation_set: bool | None = None
+    vol_scenarios_count: Literal[3] | None = None  # the risk matrix's vol states: up, none, down
+    timestamp: Annotated[int, Field(gt=0, lt=9_223_372_036_854)] | None = None  # general.timestamp (ms)
 
     @model_validator(mode="before")
     @classmethod
@@ -1074,7 +1085,8 @@ class DeribitPMCase(Strict):
     id: str
     source: str = ""
     currency: str
-    timestamp_ms: Annotated[int, Field(gt=0, lt=9_223_372_036_854)]
+    # needed to value futures and options (time to expiry); a perpetual-only book has none to value
+    timestamp_ms: Annotated[int, Field(gt=0, lt=9_223_372_036_854)] | None = None
     index_price: Positive
     parameters: DeribitPMCaseParams
     positions: list[DeribitPMCasePosition]
@@ -1196,15 +1208,25 @@ class SimmSensitivity(Strict):
 
 
 class SimmCase(Strict):
-    # descriptive keys (group, required_passes, risk_classes ...) and add-on lists (product multipliers,
-    # notional factors, notionals, fixed amounts) are read by the adapter, which names a bad entry itself
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    # every key is known (an unknown one is an error naming it); the add-ons (a list of objects or an object
+    # {name: value}) are read by greeksmargin.validation.simm.addon_rows, which names a bad entry itself
     id: str
     measure: str = ""
     element: str = ""
+    group: str = ""
+    required_passes: str | int | list[str] = ""
+    risk_classes: list[str] = []
+    notes: str | list[str] = ""
+    source: str = ""
+    description: str = ""
     sensitivities: list[str] = []
     expected: dict[Literal["10d", "1d"], Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]]
     simm_version: str | None = None
+    calculation_currency: Currency | None = None
+    product_multipliers: list[dict[str, Any]] | dict[str, float] | None = None
+    addon_notional_factors: list[dict[str, Any]] | dict[str, float] | None = None
+    addon_notionals: list[dict[str, Any]] | dict[str, float] | None = None
+    addon_fixed_amounts: list[dict[str, Any] | float] | float | None = None
 
 
 class SimmCaseFile(Strict):
