@@ -613,11 +613,18 @@ class SpanFile(ModelFile):
 # The exchange's one-parameter sweeps test these maxima and minima on purpose.
 
 
-class PM2Scenario(Strict):
-    # setScenarios checks only that linear / abs scenarios have spotShock 1 (unsigned spotShock and dampening)
+class PM2CaseScenario(Strict):
+    # setScenarios checks only that linear / abs scenarios have spotShock 1 (unsigned spotShock and dampening):
+    # a case file (the exchange's own) is held to that alone
     spot_multiplier: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
     vol: Literal["up", "down", "none", "linear", "abs"]
     dampening: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)] = 1.0
+
+
+class PM2Scenario(PM2CaseScenario):
+    # a model file (written by a user) also gets a unit guard, not a contract bound: a spot multiplier above 10
+    # (a 900 % move) is taken for a percentage; the exchange's published sweeps go up to 6
+    spot_multiplier: Annotated[float, Field(ge=0.0, le=10.0)]
 
 
 class PM2Settlement(Strict):
@@ -1176,7 +1183,7 @@ class Pm2Portfolio(Strict):
 
 
 class Pm2CaseParams(Strict):
-    scenarios: Annotated[list[PM2Scenario], Field(min_length=1)]
+    scenarios: Annotated[list[PM2CaseScenario], Field(min_length=1)]
     settlement: PM2Settlement | None = None
     labels: PM2Labels | None = None
     vol_shock: PM2VolShock
@@ -1207,9 +1214,37 @@ class SimmSensitivity(Strict):
     amount_usd: Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
 
 
+#: spellings of the SIMM case add-on keys (normalised: lower case, without '_'; as simm-lib and CRIF tools
+#: write them) -> the canonical key; greeksmargin.validation.simm reads the add-ons through this table
+SIMM_ADDON_KEYS: dict[str, str] = {
+    "productmultipliers": "product_multipliers", "productclassmultipliers": "product_multipliers",
+    "addonnotionalfactors": "addon_notional_factors", "notionalfactors": "addon_notional_factors",
+    "addonnotionals": "addon_notionals", "notionals": "addon_notionals",
+    "addonfixedamounts": "addon_fixed_amounts", "fixedaddons": "addon_fixed_amounts",
+    "fixedamounts": "addon_fixed_amounts",
+}
+
+
+def simm_addon_key(key: Any) -> str | None:
+    """The canonical add-on key of a SIMM case key (any spelling of :data:`SIMM_ADDON_KEYS`), else None."""
+    return SIMM_ADDON_KEYS.get(str(key).lower().replace("_", ""))
+
+
 class SimmCase(Strict):
     # every key is known (an unknown one is an error naming it); the add-ons (a list of objects or an object
-    # {name: value}) are read by greeksmargin.validation.simm.addon_rows, which names a bad entry itself
+    # {name: value}, under any spelling of SIMM_ADDON_KEYS) are read by greeksmargin.validation.simm.addon_rows,
+    # which names a bad entry itself
+    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for k in data:
+                if k not in cls.model_fields and simm_addon_key(k) is None:
+                    raise ValueError(f"unknown key '{k}' in a SIMM case")
+        return data
+
     id: str
     measure: str = ""
     element: str = ""

@@ -7,8 +7,9 @@ sensitivities: [names], expected: {"10d": x, "1d": y}}``; a name listed twice co
 ``addon_notional_factors`` ``[{product, factor_pct}]`` or ``{product: factor_pct}``, ``addon_notionals``
 ``[{product, notional_usd}]`` or ``{product: notional_usd}``, ``addon_fixed_amounts`` ``[{amount_usd}]`` or
 numbers (:data:`ADDONS`). Optional ``simm_version`` and ``calculation_currency`` (file or case level, default
-"2.5" and "USD"); descriptive keys (:data:`DESCRIPTIVE`). Any other key, or an add-on in another form, is an
-error naming it.
+"2.5" and "USD"); descriptive keys (:data:`DESCRIPTIVE`). The add-on keys are also read under the spellings
+of :data:`greeksmargin.schemas.SIMM_ADDON_KEYS` (``productMultipliers``, ``fixed_addons``, ...). Any other key,
+or an add-on in another form, is an error naming it.
 
 A case passes when every expected horizon is within :data:`TOLERANCE_USD` of the computed SIMM. The ISDA
 benchmarks (as published in the simm-lib unit tests) are whole dollars, rounded half-up; the comparison is on
@@ -23,6 +24,7 @@ from typing import Any
 
 from ..errors import CaseFormatError
 from ..rules.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
+from ..schemas import simm_addon_key
 from .core import CaseResult, SuiteResult, Tolerance, load_case_files, require_keys, run_guarded
 
 TOLERANCE_USD = 1.0
@@ -110,16 +112,17 @@ def addon_rows(case: dict[str, Any]) -> list[dict[str, Any]]:
     the case outside :data:`CASE_KEYS`, or an add-on in another form, is a :class:`CaseFormatError` naming it.
     """
     cid = case.get("id", "?")
-    unknown = [k for k in case if k not in CASE_KEYS]
+    unknown = [k for k in case if k not in CASE_KEYS and simm_addon_key(k) is None]
     if unknown:
         raise CaseFormatError(f"case {cid}: unknown key '{unknown[0]}' (known: {', '.join(CASE_KEYS)})",
                               column=str(unknown[0]))
     rows: list[dict[str, Any]] = []
-    for key, (risk_type, names, values) in ADDONS.items():
-        if key not in case:
+    for key, items in case.items():
+        canonical = simm_addon_key(key)
+        if canonical is None:
             continue
-        items = case[key]
-        if key == "addon_fixed_amounts" and isinstance(items, int | float) and not isinstance(items, bool):
+        risk_type, names, values = ADDONS[canonical]
+        if not names and isinstance(items, int | float) and not isinstance(items, bool):
             items = [items]
         if isinstance(items, dict) and names:
             pairs = [(str(k), _number(v, cid, key)) for k, v in items.items()]
