@@ -438,7 +438,7 @@ def _unpaired(po: dict[str, int], fwd: int, net_calls: int, initial: bool) -> in
 
 
 def bounded_margin(options: Sequence[SRMOption], forward: Number, params: OptionMarginParams,
-                   initial: bool) -> float:
+                   initial: bool, *, cap_at_zero: bool = True) -> float:
     """Max-loss margin of one expiry's options (USD, <= 0): worst settlement payoff plus the unpaired-call term.
 
     Parameters
@@ -450,9 +450,16 @@ def bounded_margin(options: Sequence[SRMOption], forward: Number, params: Option
     params : OptionMarginParams
     initial : bool
         IM (``unpairedIMScale``) or MM (``unpairedMMScale``).
+    cap_at_zero : bool, default True
+        The contract caps each scenario's payoff at 0 (``_calcMaxLoss``); False keeps a positive worst payoff
+        (e.g. a long box), as Derive's case generator reports its ``Bounded`` figure.
     """
     opts = [(to_wad(o.strike), bool(o.is_call), to_wad(o.amount), 0) for o in options]
-    ml = min([_max_loss(opts, 0)] + [_max_loss(opts, k) for k, _c, _a, _v in opts])
+    if cap_at_zero:
+        ml = min([_max_loss(opts, 0)] + [_max_loss(opts, k) for k, _c, _a, _v in opts])
+    else:
+        ml = min(sum(_settlement_value(k, a, px, c) for k, c, a, _v in opts)
+                 for px in [0] + [k for k, _c, _a, _v in opts])
     net_calls = sum(a for _k, c, a, _v in opts if c)
     return _f(ml + _unpaired(_wads(params, "option"), to_wad(forward, "forward"), net_calls, initial))
 

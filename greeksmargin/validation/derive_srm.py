@@ -202,8 +202,9 @@ def generator_bounded(pf: SRMPortfolio, fwd_listed: dict[tuple[str, float], floa
     They are not a contract figure (the contract keeps the max-loss margin per expiry and sums
     max(isolated, max-loss)): the cases' generator reports the max-loss margin of the market's *last* expiry in
     the order the option lines first list them, with the unpaired-call term on that expiry's ``Forwards`` entry
-    (not the settlement price the harness feeds the contract under one hour). Reproduced here so that the
-    published figures can be compared; the margin itself never uses it.
+    (not the settlement price the harness feeds the contract under one hour) and without the contract's cap of
+    the worst payoff at 0 (a long box reports +100). Reproduced here so that the published figures can be
+    compared; the margin itself never uses it.
     """
     out = {}
     for m in pf.markets:
@@ -212,7 +213,7 @@ def generator_bounded(pf: SRMPortfolio, fwd_listed: dict[tuple[str, float], floa
             if m.expiries:
                 e = m.expiries[-1]
                 fwd = fwd_listed.get((m.name, e.seconds_to_expiry), e.forward)
-                val = bounded_margin(e.options, fwd, params.for_market(m.name).option, initial)
+                val = bounded_margin(e.options, fwd, params.for_market(m.name).option, initial, cap_at_zero=False)
             out[f"{m.name}OptionBounded{tag}"] = val
     return out
 
