@@ -166,6 +166,15 @@ def test_simm_unknown_case_key_or_form_is_an_error_naming_it(change: dict) -> No
     assert res.status == "failed" and key in (res.error or "")
 
 
+def test_simm_unknown_crif_field_of_a_sensitivity_is_an_error_naming_it() -> None:
+    case = _multiplier_case()
+    sens = copy.deepcopy(SIMM_LIB["sensitivities"])
+    name = case["sensitivities"][0]
+    sens[name]["lable2"] = sens[name].pop("label2", "")
+    res = vsimm.run_case(case, sens)
+    assert res.status == "failed" and "lable2" in (res.error or "")
+
+
 def _credit_nonq(label2: tuple[str, str]) -> float:
     rows = normalize_crif([
         {"ProductClass": "Credit", "RiskType": "Risk_CreditNonQ", "Qualifier": name, "Bucket": "1", "Label1": "5y",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CaseFormatError
+from ..rules.crif import canonical_column
 from ..rules.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
 from ..schemas import simm_addon_key
 from .core import CaseResult, SuiteResult, Tolerance, load_case_files, require_keys, run_guarded
@@ -158,6 +159,13 @@ def run_case(
         unknown = [n for n in names if n not in sensitivities]
         if unknown:
             raise CaseFormatError(f"case {cid}: unknown sensitivity name(s) {unknown}", column="sensitivities")
+        for n in dict.fromkeys(names):  # a field that is no CRIF column would be dropped by the CRIF reader
+            row = sensitivities[n]
+            if not isinstance(row, dict):
+                raise CaseFormatError(f"sensitivity '{n}' must be an object (a CRIF row)", column="sensitivities")
+            bad = [k for k in row if canonical_column(k) is None]
+            if bad:
+                raise CaseFormatError(f"sensitivity '{n}': unknown CRIF field '{bad[0]}'", column=str(bad[0]))
         rows = normalize_crif([sensitivities[n] for n in names] + addon_rows(case)) if names or addon_rows(case) else []
         params = _params(str(case.get("simm_version", version)))
         ccy = str(case.get("calculation_currency", calculation_currency))
