@@ -139,6 +139,8 @@ def test_overrides_are_interpreted_exactly_and_unknown_statements_refused() -> N
                             "stableFeed.setSpot(0.97e18, 1e18); // comment"])
     assert feeds.forward("eth", "20230118") == (Fraction(200475, 100), Fraction(4 * 10**17 - 1, 10**18))
     assert feeds.stable == (Fraction(97, 100), Fraction(1))
+    apply_overrides(feeds, ['btcFeed.setForwardPricePortions(dateToExpiry["20230104"], 10e18, 28000e18, 0.5e18);'])
+    assert feeds.forward("btc", "20230104") == (Fraction(28010), Fraction(1, 2))
     for bad in ["manager.setDepegParameters(x);", "ethFeed.setSpot(1e18);", "ethFeed.setVol(42, 1e18, 1e18, 1e18);",
                 'ethFeed.setForwardPrice(dateToExpiry["20990101"], 1e18, 1e18);']:
         with pytest.raises(CaseFormatError, match="harness statement"):

@@ -10,7 +10,9 @@ any statement it cannot interpret (a :class:`~greeksmargin.errors.CaseFormatErro
 
 Interpreted: ``uint64 NAME = uint64(dateToExpiry["YYYYMMDD"]);`` (a local expiry variable);
 ``{eth,btc}Feed.setSpot(price, conf)``, ``.setForwardPrice(expiry, price, conf)``, ``.setVol(expiry, strike,
-vol, conf)``, ``.setVolConfidence(expiry, conf)``; ``stableFeed.setSpot(price, conf)``;
+vol, conf)``, ``.setVolConfidence(expiry, conf)``, ``.setForwardPricePortions(expiry, fixed, variable, conf)`` (forward =
+fixed + variable, as the mock returns it), ``.setInterestRate`` / ``.setSettlementPrice`` (accepted: the
+standard manager's margin reads neither); ``stableFeed.setSpot(price, conf)``;
 ``{eth,btc}Perp.setMockPerpPrice(price, conf)``. Arguments are 18-decimal integer expressions (``2000e18``,
 ``ethDefaultPrice + 4.75e18``, ``0.4e18 - 1``, ``uint64(dateToExpiry["..."])``) evaluated exactly; ``//``
 comments are dropped.
@@ -261,7 +263,8 @@ def apply_overrides(feeds: Feeds, statements: list[str]) -> None:
         obj, fn = c.group("obj"), c.group("fn")
 
         sig = {("Feed", "setSpot"): 2, ("Feed", "setForwardPrice"): 3, ("Feed", "setVol"): 4,
-               ("Feed", "setVolConfidence"): 2, ("Perp", "setMockPerpPrice"): 2}
+               ("Feed", "setVolConfidence"): 2, ("Feed", "setForwardPricePortions"): 4,
+               ("Feed", "setInterestRate"): 3, ("Feed", "setSettlementPrice"): 2, ("Perp", "setMockPerpPrice"): 2}
         kind = "Feed" if obj.endswith("Feed") else "Perp"
         if (kind, fn) not in sig or (obj == "stableFeed" and fn != "setSpot"):
             raise p.fail(f"{obj}.{fn} is not a feed setter the product interprets")
@@ -277,6 +280,13 @@ def apply_overrides(feeds: Feeds, statements: list[str]) -> None:
             feeds.forwards[(u, expiry(args[0]))] = (wad(args[1], "price"), wad(args[2], "confidence"))
         elif fn == "setVol":
             feeds.set_vol(u, expiry(args[0]), wad(args[1], "strike"), wad(args[2], "vol"), wad(args[3], "confidence"))
+        elif fn == "setForwardPricePortions":  # MockFeeds: forward = fixed portion + variable portion
+            fixed, variable = wad(args[1], "fixed portion"), wad(args[2], "price")
+            feeds.forwards[(u, expiry(args[0]))] = (fixed + variable, wad(args[3], "confidence"))
+        elif fn in ("setInterestRate", "setSettlementPrice"):
+            expiry(args[0])  # the standard manager's margin reads neither rates nor settlement prices
+            for a in args[1:]:
+                wad(a, "value")
         elif fn == "setVolConfidence":
             feeds.volconf[(u, expiry(args[0]))] = wad(args[1], "confidence")
         else:
