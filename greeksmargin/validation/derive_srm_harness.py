@@ -10,9 +10,9 @@ any statement it cannot interpret (a :class:`~greeksmargin.errors.CaseFormatErro
 
 Interpreted: ``uint64 NAME = uint64(dateToExpiry["YYYYMMDD"]);`` (a local expiry variable);
 ``{eth,btc}Feed.setSpot(price, conf)``, ``.setForwardPrice(expiry, price, conf)``, ``.setVol(expiry, strike,
-vol, conf)``, ``.setVolConfidence(expiry, conf)``, ``.setForwardPricePortions(expiry, fixed, variable, conf)`` (forward =
-fixed + variable, as the mock returns it), ``.setInterestRate`` / ``.setSettlementPrice`` (accepted: the
-standard manager's margin reads neither); ``stableFeed.setSpot(price, conf)``;
+vol, conf)``, ``.setVolConfidence(expiry, conf)``, ``.setForwardPricePortions(expiry, fixed, variable,
+conf)`` (forward = fixed + variable, as the mock returns it), ``.setInterestRate`` /
+``.setSettlementPrice`` (accepted: the standard manager's margin reads neither); ``stableFeed.setSpot(price, conf)``;
 ``{eth,btc}Perp.setMockPerpPrice(price, conf)``. Arguments are 18-decimal integer expressions (``2000e18``,
 ``ethDefaultPrice + 4.75e18``, ``0.4e18 - 1``, ``uint64(dateToExpiry["..."])``) evaluated exactly; ``//``
 comments are dropped.
