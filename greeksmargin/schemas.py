@@ -1143,7 +1143,7 @@ class Pm2Perp(Strict):
 
 class Pm2Option(Strict):
     strike: Positive
-    vol: Annotated[float, Field(gt=0.0, le=1e6)]  # published stress cases use vols far above 5
+    vol: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]  # uint in the vol feed: any >= 0 (0 = intrinsic)
     is_call: bool
     seconds_to_expiry: Annotated[float, Field(ge=-1e10, le=1e10)]
     amount: Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
@@ -1154,7 +1154,7 @@ class Pm2Collateral(Strict):
     amount: Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
     price: NonNeg
     confidence: Fraction | None = None
-    confidence_factor: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
+    confidence_factor: NonNeg | None = None  # the reference's own input (no contract parameter): >= 0
     im_haircut: Fraction | None = None
     mm_haircut: Fraction | None = None
     risk_cancelling: bool | None = None
@@ -1166,7 +1166,7 @@ class Pm2Forward(Strict):
     vol_confidence: Fraction | None = None
     forward_confidence: Fraction | None = None
     rate_confidence: Fraction | None = None
-    rate: Annotated[float, Field(ge=-100.0, le=100.0)] | None = None  # as published (3.0 occurs)
+    rate: Finite | None = None  # the rate feed's signed int: no contract bound
 
 
 class Pm2Portfolio(Strict):
