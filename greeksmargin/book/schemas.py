@@ -607,10 +607,24 @@ class SpanFile(ModelFile):
     products: dict[str, SpanProduct]
 
 
-class PM2Scenario(Strict):
-    spot_multiplier: Annotated[float, Field(gt=0.0, le=10.0)]
+# Bounds of the PM2 parameter groups: the contract's setter checks (derivexyz/v2-core @ 7736900,
+# src/risk-managers/PMRMLib_2.sol: setVolShockParams, setMarginParams, setBasisContingencyParams,
+# setOtherContingencyParams, setSkewShockParameters; unsigned fields are >= 0) and PMRM_2.sol setScenarios.
+# The exchange's one-parameter sweeps test these maxima and minima on purpose.
+
+
+class PM2CaseScenario(Strict):
+    # setScenarios checks only that linear / abs scenarios have spotShock 1 (unsigned spotShock and dampening):
+    # a case file (the exchange's own) is held to that alone
+    spot_multiplier: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
     vol: Literal["up", "down", "none", "linear", "abs"]
-    dampening: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0  # published stress cases use up to 4
+    dampening: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)] = 1.0
+
+
+class PM2Scenario(PM2CaseScenario):
+    # a model file (written by a user) also gets a unit guard, not a contract bound: a spot multiplier above 10
+    # (a 900 % move) is taken for a percentage; the exchange's published sweeps go up to 6
+    spot_multiplier: Annotated[float, Field(ge=0.0, le=10.0)]
 
 
 class PM2Settlement(Strict):
@@ -623,54 +637,55 @@ class PM2Labels(Strict):
 
 
 class PM2VolShock(Strict):
-    volrangeup: VolShock
-    volrangedown: Annotated[float, Field(ge=0.0, le=1.0)]
-    shorttermpower: Power
-    longtermpower: Power
-    dte_floor: Days = 1.0
-    min_vol_eval_shocked: VolShock = 0.0
+    volrangeup: Annotated[float, Field(ge=0.0, le=10.0)]  # volRangeUp <= 10e18
+    volrangedown: Annotated[float, Field(ge=0.0, le=10.0)]  # volRangeDown <= 10e18 (down = max(0, 1 - range m))
+    shorttermpower: Annotated[float, Field(le=10.0)]  # int shortTermPower <= 10e18
+    longtermpower: Annotated[float, Field(le=10.0)]  # int longTermPower <= 10e18
+    dte_floor: Annotated[float, Field(ge=0.0, le=400.0)] = 1.0  # dteFloor <= 400 days (days here)
+    min_vol_eval_shocked: Annotated[float, Field(ge=0.0, le=20.0)] = 0.0  # minVolUpShock <= 20e18
 
 
 class PM2Margin(Strict):
-    mm_loss_factor: Annotated[float, Field(ge=0.0, le=1.0)]
-    im_loss_factor: Annotated[float, Field(ge=0.0, le=10.0)]
+    mm_loss_factor: Annotated[float, Field(ge=0.1, le=10.0)]  # 0.1e18 <= mmFactor <= 10e18
+    im_loss_factor: Annotated[float, Field(ge=0.5, le=10.0)]  # 0.5e18 <= imFactor <= 10e18
     short_rate_multscale: Annotated[float, Field(ge=0.0, le=10.0)]
     long_rate_multscale: Annotated[float, Field(ge=0.0, le=10.0)]
-    short_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]  # published stress cases use up to 5
+    short_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]
     long_rate_addscale: Annotated[float, Field(ge=0.0, le=10.0)]
-    base_static_discount: Fraction
-    base_static_discount_neg: Annotated[float, Field(ge=1.0, le=2.0)]
+    base_static_discount: Annotated[float, Field(ge=0.0, le=4.0)]  # longBaseStaticDiscount <= 4e18
+    base_static_discount_neg: Annotated[float, Field(ge=0.0, le=4.0)]  # shortBaseStaticDiscount <= 4e18
 
 
 class PM2Basis(Strict):
-    scenario_spot_up: Annotated[float, Field(ge=1.0, le=2.0)]
-    scenario_spot_down: Annotated[float, Field(gt=0.0, le=1.0)]
-    basis_cont_add_factor: Annotated[float, Field(ge=0.0, le=10.0)]
-    basis_cont_mult_factor: Annotated[float, Field(ge=0.0, le=10.0)]
+    scenario_spot_up: Annotated[float, Field(gt=1.0, lt=3.0)]  # 1e18 < scenarioSpotUp < 3e18
+    scenario_spot_down: Annotated[float, Field(ge=0.0, lt=1.0)]  # scenarioSpotDown < 1e18
+    basis_cont_add_factor: Annotated[float, Field(ge=0.0, le=20.0)]  # basisContAddFactor <= 20e18
+    basis_cont_mult_factor: Annotated[float, Field(ge=0.0, le=20.0)]  # basisContMultFactor <= 20e18
 
 
 class PM2Other(Strict):
-    peg_loss_threshold: Fraction
-    peg_loss_factor: Annotated[float, Field(ge=0.0, le=10.0)]
-    conf_threshold: Fraction
-    conf_margin: Annotated[float, Field(ge=0.0, le=10.0)]
-    mm_perp_percent: Fraction
-    im_perp_percent: Fraction
-    mm_option_percent: Fraction
-    im_option_percent: Fraction
-    im_perp_percent_normal: Fraction
-    im_option_percent_normal: Fraction
+    peg_loss_threshold: Annotated[float, Field(ge=0.0, le=100.0)]  # pegLossThreshold <= 100e18
+    peg_loss_factor: Annotated[float, Field(ge=0.0, le=10.0)]  # pegLossFactor <= 10e18
+    conf_threshold: Fraction  # confThreshold <= 1e18
+    conf_margin: Annotated[float, Field(ge=0.0, le=20.0)]  # confMargin <= 20e18
+    mm_perp_percent: Annotated[float, Field(ge=0.0, le=3.0)]  # MMPerpPercent <= 3e18
+    im_perp_percent: Annotated[float, Field(ge=0.0, le=3.0)]  # IMPerpPercent <= 3e18
+    mm_option_percent: Annotated[float, Field(ge=0.0, le=2.0)]  # MMOptionPercent <= 2e18
+    im_option_percent: Annotated[float, Field(ge=0.0, le=2.0)]  # IMOptionPercent <= 2e18
+    # not contract parameters (Derive's Python reference only, unused on-chain): no publisher bound but >= 0
+    im_perp_percent_normal: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
+    im_option_percent_normal: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]
 
 
 class PM2Skew(Strict):
-    linear_scale_cap: Annotated[float, Field(ge=0.0, le=20.0)]  # published stress cases use up to 9.5
-    linear_cbase: Annotated[float, Field(ge=-5.0, le=5.0)]
-    abs_scale_cap: Annotated[float, Field(ge=0.0, le=20.0)]
-    abs_cbase: Annotated[float, Field(ge=-5.0, le=5.0)]
-    min_k_star: Annotated[float, Field(gt=0.0, le=1.0)]
-    min_width_scale: Annotated[float, Field(gt=0.0, le=100.0)]
-    vol_param_static: Annotated[float, Field(ge=0.0, le=10.0)]
-    vol_param_scale: Annotated[float, Field(ge=-10.0, le=10.0)]
+    linear_scale_cap: Annotated[float, Field(ge=0.0, le=10.0)]  # linearBaseCap <= 10e18
+    linear_cbase: Annotated[float, Field(ge=-10.0, le=10.0)]  # -10e18 <= linearCBase <= 10e18
+    abs_scale_cap: Annotated[float, Field(ge=0.0, le=10.0)]  # absBaseCap <= 10e18
+    abs_cbase: Annotated[float, Field(ge=-10.0, le=10.0)]
+    min_k_star: Annotated[float, Field(ge=0.0, le=10.0)]  # 0 <= minKStar <= 10e18
+    min_width_scale: Annotated[float, Field(ge=0.0, le=10.0)]  # 0 <= widthScale <= 10e18
+    vol_param_static: Annotated[float, Field(ge=0.0, le=10.0)]  # 0 <= volParamStatic <= 10e18
+    vol_param_scale: Annotated[float, Field(ge=-20.0, le=20.0)]  # -20e18 <= volParamScale <= 20e18
 
 
 class DerivePM2File(ModelFile):
@@ -682,6 +697,64 @@ class DerivePM2File(ModelFile):
     basis_contingency: PM2Basis
     other_contingency: PM2Other
     skew_shock: PM2Skew
+
+
+# Derive standard manager (derive-srm): the bounds are the contract's setter checks (derivexyz/v2-core @ 7736900,
+# src/risk-managers/StandardManager.sol: setOptionMarginParams, setPerpMarginRequirements,
+# setBaseAssetMarginFactor, setOracleContingencyParams, setDepegParameters; every parameter is unsigned, >= 0)
+class SRMOption(Strict):
+    maxSpotReq: Annotated[float, Field(ge=0.0, le=1.2)]
+    minSpotReq: Annotated[float, Field(ge=0.0, le=1.2)]
+    mmCallSpotReq: Annotated[float, Field(ge=0.0, le=1.0)]
+    mmPutSpotReq: Annotated[float, Field(ge=0.0, le=1.0)]
+    MMPutMtMReq: Annotated[float, Field(ge=0.0, le=1.0)]
+    unpairedIMScale: Annotated[float, Field(ge=1.0, le=3.0)]
+    unpairedMMScale: Annotated[float, Field(ge=1.0, le=3.0)]
+    mmOffsetScale: Annotated[float, Field(ge=1.0, le=3.0)]
+
+
+class SRMPerp(Strict):
+    mmPerpReq: Annotated[float, Field(gt=0.0, lt=1.0)]  # reverts: mm > im, mm == 0, mm >= 1, im >= 1
+    imPerpReq: Annotated[float, Field(gt=0.0, lt=1.0)]
+
+    @model_validator(mode="after")
+    def _mm_le_im(self) -> SRMPerp:
+        if self.mmPerpReq > self.imPerpReq:
+            raise ValueError("mmPerpReq must be <= imPerpReq (StandardManager.setPerpMarginRequirements)")
+        return self
+
+
+class SRMOracle(Strict):
+    perpThreshold: Fraction
+    optionThreshold: Fraction
+    baseThreshold: Fraction
+    OCFactor: Fraction
+
+
+class SRMBase(Strict):
+    marginFactor: Fraction
+    initialMarginMultiplier: Fraction
+
+
+class SRMDepeg(Strict):
+    threshold: Fraction
+    depegFactor: Annotated[float, Field(ge=0.0, le=3.0)]
+
+
+class SRMMarketOverride(Strict):
+    option: SRMOption | None = None
+    perp_margin: SRMPerp | None = None
+    oracle_contingency: SRMOracle | None = None
+    base_asset_margin_factor: SRMBase | None = None
+
+
+class DeriveSRMFile(ModelFile):
+    option: SRMOption
+    perp_margin: SRMPerp
+    oracle_contingency: SRMOracle
+    base_asset_margin_factor: SRMBase
+    depeg: SRMDepeg
+    markets: dict[str, SRMMarketOverride] = {}
 
 
 # SIMM: the tables of the equity and FX risk classes are typed; other tables (risk classes added later)
@@ -875,6 +948,8 @@ MODEL_SCHEMAS: dict[str, type[ModelFile]] = {
     "span": SpanFile,
     "derive_pm2": DerivePM2File,
     "derive-pm2": DerivePM2File,
+    "derive_srm": DeriveSRMFile,
+    "derive-srm": DeriveSRMFile,
     "simm": SimmFile,
 }
 
@@ -989,9 +1064,20 @@ def check_market(d: Mapping[str, Any], file: str) -> None:
 
 # ---------------------------------------------------------------------------------- validation cases
 class DeribitPMCaseParams(DeribitPMCurrency):
-    """Parameters of a published Deribit PM response (extra exchange keys are kept, as the API returns)."""
+    """Parameters of a published Deribit PM response (``private/pme/simulate`` ``model_params``, flattened).
 
-    model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+    Every key the API publishes is known: the risk-matrix ones (above) and those that do not enter a
+    single-currency risk matrix (below, accepted and reported); any other key is an error naming it.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+    # published by the API (model_params.currency.* / general.*), not used by the single-currency risk matrix
+    m_inc: NonNeg | None = None
+    haircut: Fraction | None = None
+    equity_side_impact: Literal["none", "both", "long", "short"] | None = None
+    correlation_set: bool | None = None
+    vol_scenarios_count: Literal[3] | None = None  # the risk matrix's vol states: up, none, down
+    timestamp: Annotated[int, Field(gt=0, lt=9_223_372_036_854)] | None = None  # general.timestamp (ms)
 
     @model_validator(mode="before")
     @classmethod
@@ -1015,7 +1101,8 @@ class DeribitPMCase(Strict):
     id: str
     source: str = ""
     currency: str
-    timestamp_ms: Annotated[int, Field(gt=0, lt=9_223_372_036_854)]
+    # needed to value futures and options (time to expiry); a perpetual-only book has none to value
+    timestamp_ms: Annotated[int, Field(gt=0, lt=9_223_372_036_854)] | None = None
     index_price: Positive
     parameters: DeribitPMCaseParams
     positions: list[DeribitPMCasePosition]
@@ -1065,7 +1152,7 @@ class Pm2Perp(Strict):
 
 class Pm2Option(Strict):
     strike: Positive
-    vol: Annotated[float, Field(gt=0.0, le=1e6)]  # published stress cases use vols far above 5
+    vol: Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]  # uint in the vol feed: any >= 0 (0 = intrinsic)
     is_call: bool
     seconds_to_expiry: Annotated[float, Field(ge=-1e10, le=1e10)]
     amount: Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
@@ -1076,7 +1163,7 @@ class Pm2Collateral(Strict):
     amount: Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
     price: NonNeg
     confidence: Fraction | None = None
-    confidence_factor: Annotated[float, Field(ge=0.0, le=10.0)] | None = None
+    confidence_factor: NonNeg | None = None  # the reference's own input (no contract parameter): >= 0
     im_haircut: Fraction | None = None
     mm_haircut: Fraction | None = None
     risk_cancelling: bool | None = None
@@ -1088,7 +1175,7 @@ class Pm2Forward(Strict):
     vol_confidence: Fraction | None = None
     forward_confidence: Fraction | None = None
     rate_confidence: Fraction | None = None
-    rate: Annotated[float, Field(ge=-100.0, le=100.0)] | None = None  # as published (3.0 occurs)
+    rate: Finite | None = None  # the rate feed's signed int: no contract bound
 
 
 class Pm2Portfolio(Strict):
@@ -1105,7 +1192,7 @@ class Pm2Portfolio(Strict):
 
 
 class Pm2CaseParams(Strict):
-    scenarios: Annotated[list[PM2Scenario], Field(min_length=1)]
+    scenarios: Annotated[list[PM2CaseScenario], Field(min_length=1)]
     settlement: PM2Settlement | None = None
     labels: PM2Labels | None = None
     vol_shock: PM2VolShock
@@ -1136,16 +1223,54 @@ class SimmSensitivity(Strict):
     amount_usd: Annotated[float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)]
 
 
+#: spellings of the SIMM case add-on keys (normalised: lower case, without '_'; as simm-lib and CRIF tools
+#: write them) -> the canonical key; greeksmargin.validation.simm reads the add-ons through this table
+SIMM_ADDON_KEYS: dict[str, str] = {
+    "productmultipliers": "product_multipliers", "productclassmultipliers": "product_multipliers",
+    "addonnotionalfactors": "addon_notional_factors", "notionalfactors": "addon_notional_factors",
+    "addonnotionals": "addon_notionals", "notionals": "addon_notionals",
+    "addonfixedamounts": "addon_fixed_amounts", "fixedaddons": "addon_fixed_amounts",
+    "fixedamounts": "addon_fixed_amounts",
+}
+
+
+def simm_addon_key(key: Any) -> str | None:
+    """The canonical add-on key of a SIMM case key (any spelling of :data:`SIMM_ADDON_KEYS`), else None."""
+    return SIMM_ADDON_KEYS.get(str(key).lower().replace("_", ""))
+
+
 class SimmCase(Strict):
-    # descriptive keys (group, required_passes, risk_classes ...) and add-on lists (product multipliers,
-    # notional factors, notionals, fixed amounts) are read by the adapter, which names a bad entry itself
+    # every key is known (an unknown one is an error naming it); the add-ons (a list of objects or an object
+    # {name: value}, under any spelling of SIMM_ADDON_KEYS) are read by greeksmargin.validation.simm.addon_rows,
+    # which names a bad entry itself
     model_config = ConfigDict(extra="allow", strict=True, allow_inf_nan=False, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for k in data:
+                if k not in cls.model_fields and simm_addon_key(k) is None:
+                    raise ValueError(f"unknown key '{k}' in a SIMM case")
+        return data
+
     id: str
     measure: str = ""
     element: str = ""
+    group: str = ""
+    required_passes: str | int | list[str] = ""
+    risk_classes: list[str] = []
+    notes: str | list[str] = ""
+    source: str = ""
+    description: str = ""
     sensitivities: list[str] = []
     expected: dict[Literal["10d", "1d"], Annotated[float, Field(ge=0.0, le=MAX_MAGNITUDE)]]
     simm_version: str | None = None
+    calculation_currency: Currency | None = None
+    product_multipliers: list[dict[str, Any]] | dict[str, float] | None = None
+    addon_notional_factors: list[dict[str, Any]] | dict[str, float] | None = None
+    addon_notionals: list[dict[str, Any]] | dict[str, float] | None = None
+    addon_fixed_amounts: list[dict[str, Any] | float] | float | None = None
 
 
 class SimmCaseFile(Strict):

@@ -14,6 +14,7 @@ from greeksmargin.engine.adapters import (
     span_accounts,
     strategy_accounts,
 )
+from greeksmargin.engine.derive_srm_adapter import derive_srm_accounts
 from greeksmargin.errors import InputError, ModelError
 
 __all__ = ["DISPATCH", "AdapterMarginResult", "margin_by_methodology"]
@@ -29,6 +30,8 @@ DISPATCH: dict[str, Callable[..., pd.DataFrame]] = {
     "derive_pm2": derive_pm2_accounts,
     "derive-pm2": derive_pm2_accounts,
     "cboe-strategy": strategy_accounts,
+    "derive_srm": derive_srm_accounts,
+    "derive-srm": derive_srm_accounts,
 }
 
 

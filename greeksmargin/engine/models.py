@@ -656,6 +656,8 @@ _EXTERNAL: dict[str, tuple[str, str | None]] = {
     "deribit-pm": ("greeksmargin.methodologies.deribit_pm", None),
     "derive_pm2": ("greeksmargin.methodologies.derive_pm2", "load_derive_pm2_params"),
     "derive-pm2": ("greeksmargin.methodologies.derive_pm2", "load_derive_pm2_params"),
+    "derive_srm": ("greeksmargin.methodologies.derive_srm_model", "load_derive_srm_params"),
+    "derive-srm": ("greeksmargin.methodologies.derive_srm_model", "load_derive_srm_params"),
 }
 
 

@@ -14,5 +14,8 @@ methodology`` spells them) that run on a positions book through a book adapter o
 from __future__ import annotations
 
 BOOK_ADAPTED: frozenset[str] = frozenset(
-    {"simm", "span", "deribit_pm", "deribit-pm", "derive_pm2", "derive-pm2", "cboe-strategy"}
+    {
+        "simm", "span", "deribit_pm", "deribit-pm", "derive_pm2", "derive-pm2", "derive_srm", "derive-srm",
+        "cboe-strategy",
+    }
 )

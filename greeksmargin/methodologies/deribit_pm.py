@@ -318,8 +318,9 @@ def deribit_pm_margin(
         kind = row["kind"]
         name = str(row["instrument"])
         t = 0.0
-        if kind == "option" and timestamp_ms is None:
-            raise InputError("timestamp_ms is needed to value options", column="timestamp_ms")
+        if kind in ("option", "future") and timestamp_ms is None:
+            raise InputError(f"timestamp_ms is needed to value {kind}s (time to expiry): {name}",
+                             column="timestamp_ms")
         expiry = row.get("expiry_ms", np.nan)
         if kind in ("future", "option") and timestamp_ms is not None and pd.notna(expiry):
             t = max((float(expiry) - float(timestamp_ms)) / MS_PER_YEAR, 0.0)

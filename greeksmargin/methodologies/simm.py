@@ -470,6 +470,20 @@ def _group_sum(keys: list[np.ndarray], values: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------- classes
+def _name_groups(rows: pd.DataFrame, group_col: str) -> np.ndarray:
+    """Group codes for the same/different correlation: ``group_col`` (Qualifier, or Label2 for CreditNonQ).
+
+    CreditNonQ: Label2 names the group of underlying names two sensitivities share (ISDA SIMM methodology:
+    "same" correlation when their underlying names overlap); a blank Label2 declares no shared group, so such a
+    sensitivity shares its group only with the same Qualifier (the same name), never with other blank rows.
+    """
+    if group_col == "Qualifier":
+        return pd.factorize(rows["Qualifier"])[0]
+    lab = rows[group_col].astype(str).str.strip()
+    key = np.where(lab == "", "\x00name:" + rows["Qualifier"].astype(str), "\x00group:" + lab)
+    return pd.factorize(key)[0]
+
+
 def _qualifier_class(rc: str, rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
     """Credit (qualifying, non-qualifying), equity and commodity: correlation by qualifier or group name."""
     p = ctx.params
@@ -523,7 +537,7 @@ def _qualifier_class(rc: str, rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
         thr = _lookup(p.per_bucket(sec, "delta.concentration_threshold"), b_arr)
         net_q = _group_sum([b_arr, delta["Qualifier"].to_numpy(dtype=object)], s)
         c = ctx.cr(net_q, thr)
-        grp = pd.factorize(delta[group_col])[0]
+        grp = _name_groups(delta, group_col)
         out["Delta"], out["buckets"]["Delta"], _ = aggregate(b_arr, rw * s * c, c, grp)
     if rc == "CreditQualifying":
         bc = rows[rows["RiskType"] == "Risk_BaseCorr"]
@@ -549,7 +563,7 @@ def _qualifier_class(rc: str, rows: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
         vrw = _lookup(p.per_bucket(sec, "vega.risk_weight", ctx.horizon), b_arr)
         vthr = _lookup(p.per_bucket(sec, "vega.concentration_threshold"), b_arr)
         c = ctx.cr(_group_sum([b_arr, q_arr], vr), vthr)
-        grp = pd.factorize(vega[group_col])[0]
+        grp = _name_groups(vega, group_col)
         out["Vega"], out["buckets"]["Vega"], _ = aggregate(b_arr, vrw * vr * c, c, grp)
         # curvature
         cvr = ctx.sf(vega["Label1"], vega_type) * sigma * v

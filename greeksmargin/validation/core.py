@@ -47,6 +47,7 @@ SUITES: dict[str, tuple[str, str]] = {
     "simm": ("simm", "simm"),
     "regt": ("regt", "regt"),
     "pricing": ("pricing", "pricing"),
+    "derive-srm": ("derive_srm", "derive_srm"),
 }
 
 

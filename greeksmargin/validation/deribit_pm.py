@@ -1,6 +1,7 @@
 """Validation suite ``deribit-pm``: Deribit portfolio-margin risk matrix (``private/pme/simulate`` examples).
 
-Case file format (JSON list): ``id``, ``currency``, ``index_price``, ``timestamp_ms`` (needed for futures),
+Case file format (JSON list): ``id``, ``currency``, ``index_price``, ``timestamp_ms`` (needed for futures and
+options; a perpetual-only case may omit it; ``parameters.timestamp`` stands in for it),
 ``parameters`` (exchange names), ``positions`` (instrument, kind perpetual|future, size in coin, mark_price,
 expiry_ms for futures) and ``expected`` {price_moves, position_pnl_coin, aggregated_pnl_coin, worst_case,
 roll_shock, delta_shock, risk_matrix_margin, maintenance_margin}. Pass: risk_matrix_margin, maintenance_margin,
@@ -43,9 +44,21 @@ def _files(path: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
                            "Deribit PM case file (JSON list with 'positions', 'index_price')", "positions")
 
 
+#: keys the exchange publishes in ``model_params`` that do not enter a single-currency risk matrix: accepted
+#: (checked by greeksmargin.book.schemas.DeribitPMCaseParams) and not used; ``timestamp`` (general.timestamp, ms)
+#: stands in for a missing ``timestamp_ms``
+PUBLISHED_UNUSED = ("m_inc", "haircut", "equity_side_impact", "correlation_set", "vol_scenarios_count", "timestamp")
+#: keys of 'expected' that are text, not figures
+EXPECTED_TEXT = ("note", "notes")
+
+
 def _params(case: dict[str, Any]) -> DeribitPMParams:
     if "parameters" in case:
-        return DeribitPMParams.from_dict(case["parameters"])
+        raw = case["parameters"]
+        if not isinstance(raw, dict):
+            raise CaseFormatError("'parameters' must be an object", column="parameters")
+        # strict: a key neither of the risk matrix nor published-unused is an error naming it
+        return DeribitPMParams.from_dict({k: v for k, v in raw.items() if k not in PUBLISHED_UNUSED}, strict=True)
     if "currency" not in case:
         raise CaseFormatError("case needs 'parameters' or 'currency'", column="parameters")
     return load_deribit_pm_params(str(case["currency"]))
@@ -60,9 +73,14 @@ def run_case(case: dict[str, Any]) -> CaseResult:
         require_keys(case, REQUIRED, cid)
         if not isinstance(expected, dict):
             raise CaseFormatError(f"case {cid}: 'expected' must be an object", column="expected")
-        res = deribit_pm_margin(case["positions"], float(case["index_price"]), _params(case),
-                                timestamp_ms=case.get("timestamp_ms"))
+        ts = case.get("timestamp_ms")
+        if ts is None and isinstance(case.get("parameters"), dict):
+            ts = case["parameters"].get("timestamp")
+        res = deribit_pm_margin(case["positions"], float(case["index_price"]), _params(case), timestamp_ms=ts)
         computed = res.summary()
+        unknown = [k for k in expected if k not in computed and k not in EXPECTED_TEXT]
+        if unknown:
+            raise CaseFormatError(f"case {cid}: unknown key '{unknown[0]}' in 'expected'", column=unknown[0])
         computed = {k: v for k, v in computed.items() if k in expected} or computed
         if not any(k in expected for k in (*SCALARS, "aggregated_pnl_coin")):
             raise CaseFormatError(f"case {cid}: 'expected' has none of {SCALARS}", column="expected")

@@ -100,9 +100,12 @@ def run_case(case: Any, index: int = 0) -> CaseResult:
         result = derive_pm2_margin(case["portfolio"], params)
         summary = result.summary()
         unknown = [k for k in expected if k not in summary]
-        computed = {k: summary[k] for k in expected if k in summary}
+        if unknown:  # an expected figure the suite does not know is an error, never silently unchecked
+            raise CaseFormatError(f"case {cid}: unknown key '{unknown[0]}' in 'expected' (known: "
+                                  f"{', '.join(summary)})", column=unknown[0])
+        computed = {k: summary[k] for k in expected}
         detail = {"min_span": result.min_span, "worst_scenario": result.worst_scenario,
-                  "scenario_pnl": result.scenario_pnl.tolist(), "unknown_expected_keys": unknown}
+                  "scenario_pnl": result.scenario_pnl.tolist()}
         return CaseResult(cid, computed, expected, detail=detail, tolerance=RULE)
 
     return run_guarded(cid, expected, compute)

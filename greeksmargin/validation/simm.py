@@ -3,11 +3,13 @@
 Case file format (JSON object): ``sensitivities`` maps a name to a CRIF row (product_class, risk_type, qualifier,
 bucket, label1, label2, amount_usd; any CRIF spelling of the column names); ``cases`` is a list of ``{id,
 sensitivities: [names], expected: {"10d": x, "1d": y}}``; a name listed twice counts twice. Add-ons of a case
-(all optional, lists of objects): ``product_multipliers`` ``[{product_class, multiplier}]``,
-``addon_notional_factors`` ``[{product, factor_pct}]``, ``addon_notionals`` ``[{product, notional_usd}]``,
-``addon_fixed_amounts`` ``[{amount_usd}]`` (key and field names are matched loosely: any key containing
-"multiplier", "factor", "notional" or "fixed"). Optional ``simm_version`` and ``calculation_currency`` (file or
-case level, default "2.5" and "USD").
+(all optional): ``product_multipliers`` ``[{product_class, multiplier}]`` or ``{ProductClass: multiplier}``,
+``addon_notional_factors`` ``[{product, factor_pct}]`` or ``{product: factor_pct}``, ``addon_notionals``
+``[{product, notional_usd}]`` or ``{product: notional_usd}``, ``addon_fixed_amounts`` ``[{amount_usd}]`` or
+numbers (:data:`ADDONS`). Optional ``simm_version`` and ``calculation_currency`` (file or case level, default
+"2.5" and "USD"); descriptive keys (:data:`DESCRIPTIVE`). The add-on keys are also read under the spellings
+of :data:`greeksmargin.book.schemas.SIMM_ADDON_KEYS` (``productMultipliers``, ``fixed_addons``, ...). Any other key,
+or an add-on in another form, is an error naming it.
 
 A case passes when every expected horizon is within :data:`TOLERANCE_USD` of the computed SIMM. The ISDA
 benchmarks (as published in the simm-lib unit tests) are whole dollars, rounded half-up; the comparison is on
@@ -20,8 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from greeksmargin.book.schemas import simm_addon_key
 from greeksmargin.errors import CaseFormatError
 from greeksmargin.methodologies.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
+from greeksmargin.risk.crif import canonical_column
 from greeksmargin.validation.core import (
     CaseResult,
     SuiteResult,
@@ -65,53 +69,78 @@ def _files(path: Path) -> list[tuple[Path, dict[str, Any]]]:
                            "SIMM case file (JSON with 'sensitivities' and 'cases')", "cases")
 
 
-def _field(item: Any, names: tuple[str, ...], what: str, cid: Any, key: str) -> Any:
+#: add-on lists of a case: key -> (CRIF risk type, entry's name fields, entry's value fields); each is a list of
+#: objects ``[{name field: ..., value field: ...}]`` or an object ``{name: value}`` (simm-lib's tests use the
+#: latter for product multipliers); fixed amounts are a list of numbers / ``{amount_usd}`` objects or one number
+ADDONS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "product_multipliers": ("Param_ProductClassMultiplier", ("product_class", "productclass", "qualifier"),
+                            ("multiplier", "value", "amount", "amount_usd")),
+    "addon_notional_factors": ("Param_AddOnNotionalFactor", ("product", "qualifier", "name"),
+                               ("factor_pct", "factor", "percent", "value", "amount", "amount_usd")),
+    "addon_notionals": ("Notional", ("product", "qualifier", "name"),
+                        ("notional_usd", "notional", "amount_usd", "amount")),
+    "addon_fixed_amounts": ("Param_AddOnFixedAmount", (), ("amount_usd", "amount", "fixed_amount", "value")),
+}
+#: keys of a case that describe it (not used in the computation)
+DESCRIPTIVE = ("id", "group", "measure", "element", "required_passes", "risk_classes", "notes", "source",
+               "description")
+CASE_KEYS = (*DESCRIPTIVE, "sensitivities", "expected", "simm_version", "calculation_currency", *ADDONS)
+
+
+def _number(v: Any, cid: Any, key: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise CaseFormatError(f"case {cid}: '{key}': expected a number, got {v!r}", column=key)
+    return float(v)
+
+
+def _entry(item: Any, names: tuple[str, ...], values: tuple[str, ...], cid: Any, key: str) -> tuple[str, float]:
+    """``(name, value)`` of one add-on entry object; an unknown or missing field is an error naming it."""
     if not isinstance(item, dict):
-        if names and names[0] == "#number" and isinstance(item, int | float):
-            return item
         raise CaseFormatError(f"case {cid}: each entry of '{key}' must be an object", column=key)
     low = {str(k).lower().replace(" ", "_"): v for k, v in item.items()}
-    for n in names:
-        if n in low:
-            return low[n]
-    raise CaseFormatError(f"case {cid}: an entry of '{key}' has no {what} (one of {', '.join(names)})", column=key)
+    unknown = [k for k in low if k not in names + values]
+    if unknown:
+        raise CaseFormatError(f"case {cid}: an entry of '{key}' has an unknown field '{unknown[0]}' (known: "
+                              f"{', '.join(names + values)})", column=key)
+    name = next((str(low[n]) for n in names if n in low), None)
+    if names and name is None:
+        raise CaseFormatError(f"case {cid}: an entry of '{key}' has no {names[0]} (one of {', '.join(names)})",
+                              column=key)
+    val = next((low[v] for v in values if v in low), None)
+    if val is None:
+        raise CaseFormatError(f"case {cid}: an entry of '{key}' has no {values[0]} (one of {', '.join(values)})",
+                              column=key)
+    return name or "", _number(val, cid, key)
 
 
 def addon_rows(case: dict[str, Any]) -> list[dict[str, Any]]:
-    """CRIF parameter rows of a case's add-on lists.
+    """CRIF parameter rows of a case's add-ons (:data:`ADDONS`).
 
-    Param_ProductClassMultiplier, Param_AddOnNotionalFactor, Notional and Param_AddOnFixedAmount rows.
+    Param_ProductClassMultiplier, Param_AddOnNotionalFactor, Notional and Param_AddOnFixedAmount rows. A key of
+    the case outside :data:`CASE_KEYS`, or an add-on in another form, is a :class:`CaseFormatError` naming it.
     """
     cid = case.get("id", "?")
+    unknown = [k for k in case if k not in CASE_KEYS and simm_addon_key(k) is None]
+    if unknown:
+        raise CaseFormatError(f"case {cid}: unknown key '{unknown[0]}' (known: {', '.join(CASE_KEYS)})",
+                              column=str(unknown[0]))
     rows: list[dict[str, Any]] = []
-    pc_names = ("product_class", "productclass", "qualifier", "class", "product")
     for key, items in case.items():
-        k = str(key).lower()
-        if key in ("sensitivities", "expected", "risk_classes") or not isinstance(items, list):
+        canonical = simm_addon_key(key)
+        if canonical is None:
             continue
-        if "multiplier" in k:
-            for it in items:
-                rows.append(dict(risk_type="Param_ProductClassMultiplier",
-                                 qualifier=_field(it, pc_names, "product class", cid, key),
-                                 amount_usd=_field(it, ("multiplier", "value", "amount", "amount_usd"), "multiplier",
-                                                   cid, key)))
-        elif "factor" in k:
-            for it in items:
-                rows.append(dict(risk_type="Param_AddOnNotionalFactor",
-                                 qualifier=_field(it, ("product", "qualifier", "name"), "product", cid, key),
-                                 amount_usd=_field(it, ("factor_pct", "factor", "percent", "value", "amount",
-                                                        "amount_usd"), "factor", cid, key)))
-        elif "notional" in k:
-            for it in items:
-                rows.append(dict(risk_type="Notional",
-                                 qualifier=_field(it, ("product", "qualifier", "name"), "product", cid, key),
-                                 amount_usd=_field(it, ("notional_usd", "notional", "amount_usd", "amount"),
-                                                   "notional", cid, key)))
-        elif "fixed" in k:
-            for it in items:
-                rows.append(dict(risk_type="Param_AddOnFixedAmount", qualifier="",
-                                 amount_usd=_field(it, ("#number", "amount_usd", "amount", "fixed_amount", "value"),
-                                                   "amount", cid, key)))
+        risk_type, names, values = ADDONS[canonical]
+        if not names and isinstance(items, int | float) and not isinstance(items, bool):
+            items = [items]
+        if isinstance(items, dict) and names:
+            pairs = [(str(k), _number(v, cid, key)) for k, v in items.items()]
+        elif isinstance(items, list):
+            pairs = [("", _number(it, cid, key)) if not names and not isinstance(it, dict)
+                     else _entry(it, names, values, cid, key) for it in items]
+        else:
+            form = "a list of objects or an object {name: value}" if names else "a list of amounts"
+            raise CaseFormatError(f"case {cid}: '{key}' must be {form}, got {type(items).__name__}", column=key)
+        rows.extend(dict(risk_type=risk_type, qualifier=q, amount_usd=v) for q, v in pairs)
     return rows
 
 
@@ -137,6 +166,13 @@ def run_case(
         unknown = [n for n in names if n not in sensitivities]
         if unknown:
             raise CaseFormatError(f"case {cid}: unknown sensitivity name(s) {unknown}", column="sensitivities")
+        for n in dict.fromkeys(names):  # a field that is no CRIF column would be dropped by the CRIF reader
+            row = sensitivities[n]
+            if not isinstance(row, dict):
+                raise CaseFormatError(f"sensitivity '{n}' must be an object (a CRIF row)", column="sensitivities")
+            bad = [k for k in row if canonical_column(k) is None]
+            if bad:
+                raise CaseFormatError(f"sensitivity '{n}': unknown CRIF field '{bad[0]}'", column=str(bad[0]))
         rows = normalize_crif([sensitivities[n] for n in names] + addon_rows(case)) if names or addon_rows(case) else []
         params = _params(str(case.get("simm_version", version)))
         ccy = str(case.get("calculation_currency", calculation_currency))
