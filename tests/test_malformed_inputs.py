@@ -13,7 +13,8 @@ from malformed_corpus import DATA, MODELS, cli, format_table, run_all
 
 import greeksmargin as gm
 from greeksmargin import io
-from greeksmargin.book.schemas import MODEL_SCHEMAS, check_psd
+from greeksmargin.book.schemas import check_psd
+from greeksmargin.engine.model_schemas import MODEL_SCHEMAS
 from greeksmargin.errors import ArgumentTypeError, GreeksMarginError, InputError, MarketDataError, ModelError
 
 MARKET = DATA / "example_market.json"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from greeksmargin.book.schemas import check_model_file
+from greeksmargin.engine.model_schemas import check_model_file
 from greeksmargin.errors import ModelError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from greeksmargin import io
-from greeksmargin.book.schemas import check_model_file
+from greeksmargin.engine.model_schemas import check_model_file
 from greeksmargin.errors import ModelError
 from greeksmargin.methodologies.strategy import (
     Leg,

@@ -730,9 +730,9 @@ def _load_path(file: str, _mtime: float) -> Model:
         raw = io.read_toml(file)
     except InputError as exc:
         raise ModelError(exc.reason, file=file) from None
-    from greeksmargin.book.schemas import check_model_file
+    from greeksmargin.engine.model_schemas import check_model_file
 
-    check_model_file(raw, file)  # every key typed and ranged (greeksmargin.book.schemas.MODEL_SCHEMAS)
+    check_model_file(raw, file)  # every key typed and ranged (greeksmargin.engine.model_schemas.MODEL_SCHEMAS)
     meth = _methodology_of(raw)
     if meth in _REGISTRY:
         m = _REGISTRY[meth]

@@ -329,8 +329,8 @@ def run_suite(suite: str, cases: str | Path) -> SuiteResult:
 
 
 def _check_schema(suite: str, path: Path) -> None:
-    """Check the JSON case files of ``path`` against the suite's schema (greeksmargin.book.schemas.CASE_SCHEMAS)."""
-    from greeksmargin.book.schemas import CASE_SCHEMAS, check_case_file
+    """Check the JSON case files of ``path`` against the suite's schema (case_schemas.CASE_SCHEMAS)."""
+    from greeksmargin.validation.case_schemas import CASE_SCHEMAS, check_case_file
 
     if suite not in CASE_SCHEMAS:
         return

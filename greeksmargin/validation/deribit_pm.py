@@ -45,7 +45,7 @@ def _files(path: Path) -> list[tuple[Path, list[dict[str, Any]]]]:
 
 
 #: keys the exchange publishes in ``model_params`` that do not enter a single-currency risk matrix: accepted
-#: (checked by greeksmargin.book.schemas.DeribitPMCaseParams) and not used; ``timestamp`` (general.timestamp, ms)
+#: (checked by case_schemas.DeribitPMCaseParams) and not used; ``timestamp`` (general.timestamp, ms)
 #: stands in for a missing ``timestamp_ms``
 PUBLISHED_UNUSED = ("m_inc", "haircut", "equity_side_impact", "correlation_set", "vol_scenarios_count", "timestamp")
 #: keys of 'expected' that are text, not figures

@@ -8,7 +8,7 @@ sensitivities: [names], expected: {"10d": x, "1d": y}}``; a name listed twice co
 ``[{product, notional_usd}]`` or ``{product: notional_usd}``, ``addon_fixed_amounts`` ``[{amount_usd}]`` or
 numbers (:data:`ADDONS`). Optional ``simm_version`` and ``calculation_currency`` (file or case level, default
 "2.5" and "USD"); descriptive keys (:data:`DESCRIPTIVE`). The add-on keys are also read under the spellings
-of :data:`greeksmargin.book.schemas.SIMM_ADDON_KEYS` (``productMultipliers``, ``fixed_addons``, ...). Any other key,
+of :data:`case_schemas.SIMM_ADDON_KEYS` (``productMultipliers``, ``fixed_addons``, ...). Any other key,
 or an add-on in another form, is an error naming it.
 
 A case passes when every expected horizon is within :data:`TOLERANCE_USD` of the computed SIMM. The ISDA
@@ -22,10 +22,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from greeksmargin.book.schemas import simm_addon_key
 from greeksmargin.errors import CaseFormatError
 from greeksmargin.methodologies.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
 from greeksmargin.risk.crif import canonical_column
+from greeksmargin.validation.case_schemas import simm_addon_key
 from greeksmargin.validation.core import (
     CaseResult,
     SuiteResult,
