@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,7 +153,8 @@ def test_compare_a_real_result_on_the_bundled_book():
     from greeksmargin.engine.margin import compute_margin
 
     book = load_example_book()
-    res = compute_margin(book.positions, book.market, "greeks-default")
+    fixed = Path(__file__).parent / "data" / "greeks-default-2026-11.toml"  # parameters of 2026-11 (fixed)
+    res = compute_margin(book.positions, book.market, str(fixed))
     t = compare_with_exchange(res, io.read_table(EXAMPLE))
     assert (t["status"] == "ok").all()
     assert t["outlier"].any() and not t["outlier"].all()

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,10 @@ BOOK = load_example_book()
 POS, MKT = BOOK.positions, BOOK.market
 COLL = load_example_collateral()
 FN = simple_scan_margin()
+
+# engine mechanics pinned on fixed parameters: the shipped greeks-default as of 2026-11 (before the out-of-sample
+# recalibration); the shipped model's own figures are pinned in tests/pins
+MODEL_2026_11 = str(Path(__file__).parent / "data" / "greeks-default-2026-11.toml")
 
 
 def check_end_state(r):
@@ -33,14 +39,14 @@ def check_end_state(r):
 
 
 def test_below_mm_account_is_restored_with_the_engine():
-    r = liquidate_account(POS, MKT, COLL, "ETH-STRADDLE", "greeks-default")
+    r = liquidate_account(POS, MKT, COLL, "ETH-STRADDLE", MODEL_2026_11)
     assert r.mm_before > r.equity_before > 0
     assert r.status == "restored" and len(r.trades) >= 1
     check_end_state(r)
     # the first position closed is the largest contributor to the requirement
     from greeksmargin.engine.margin import compute_margin
 
-    att = compute_margin(POS[POS["account"] == "ETH-STRADDLE"], MKT, "greeks-default").attribution()
+    att = compute_margin(POS[POS["account"] == "ETH-STRADDLE"], MKT, MODEL_2026_11).attribution()
     assert r.trades["position"].iloc[0] == att.loc[att["contribution"].idxmax(), "position"]
 
 
@@ -98,7 +104,7 @@ def test_cli_liquidate(capsys):
     p = example_paths()
     coll = p["positions"].parent / "example_collateral.csv"
     assert main(["liquidate", str(p["positions"]), str(p["market"]), "--collateral", str(coll),
-                 "--account", "ETH-STRADDLE", "--format", "json"]) == 0
+                 "--account", "ETH-STRADDLE", "--format", "json", "--model", MODEL_2026_11]) == 0
     doc = json.loads(capsys.readouterr().out)
     s = doc["summary"]
     assert s["status"] == "restored" and len(doc["trades"]) == s["n_trades"] >= 1
