@@ -286,24 +286,26 @@ def load_positions(
     out["premium_currency"] = prem.where(prem.notna(), default_prem).astype(object)
 
     # exercise style: explicit per position, european by default (module docstring)
-    ex = text("exercise", "european").str.lower()
-    bad = ~ex.isin(EXERCISES)
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"unknown exercise style '{df['exercise'].loc[r]}' (expected european or american)", r,
-                          "exercise")
-    amer = (ex == "american").to_numpy()
-    bad = amer & ~is_opt
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"exercise 'american' on a {kind.loc[r]} row: only options have an exercise style", r,
-                          "exercise")
-    bad = amer & (settle == "inverse").to_numpy()
-    if bad.any():
-        raise where.error("exercise 'american' on a coin-settled (inverse) option is not supported (the American "
-                          "approximations price a USD payoff)", _first_bad(bad, idx), "exercise")
-    out["exercise"] = pd.Series(np.where(is_opt, ex.to_numpy(dtype=object), np.array(None, dtype=object)),
-                                index=idx, dtype=object)
+    ex = np.full(n, "european", dtype=object)
+    if "exercise" in df.columns:
+        ex_s = text("exercise", "european").str.lower()
+        bad = ~ex_s.isin(EXERCISES)
+        if bad.any():
+            r = _first_bad(bad, idx)
+            raise where.error(f"unknown exercise style '{df['exercise'].loc[r]}' (expected european or american)",
+                              r, "exercise")
+        ex = ex_s.to_numpy(dtype=object)
+        amer = ex_s.isin(("american",)).to_numpy()
+        bad = amer & ~is_opt
+        if bad.any():
+            r = _first_bad(bad, idx)
+            raise where.error(f"exercise 'american' on a {kind.loc[r]} row: only options have an exercise style",
+                              r, "exercise")
+        bad = amer & (settle == "inverse").to_numpy()
+        if bad.any():
+            raise where.error("exercise 'american' on a coin-settled (inverse) option is not supported (the "
+                              "American approximations price a USD payoff)", _first_bad(bad, idx), "exercise")
+    out["exercise"] = pd.Series(np.where(is_opt, ex, np.array(None, dtype=object)), index=idx, dtype=object)
     out = out[list(COLUMNS)]
     out.attrs["source"] = where.file
     return out

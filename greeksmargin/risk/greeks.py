@@ -210,7 +210,7 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
     with np.errstate(divide="ignore", invalid="ignore"):
         carry = np.where(np.isfinite(T) & (T > 0), np.log(forward / spot) / T, 0.0)
     ot = pos["option_type"].to_numpy(dtype=object)
-    american = is_opt & (pos["exercise"].to_numpy(dtype=object) == "american")
+    american = is_opt & pos["exercise"].isin(("american",)).to_numpy()
     if american.any():
         _check_american_regime(pos, american, ot, T, forward / spot, rate)
     return {
