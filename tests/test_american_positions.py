@@ -240,3 +240,22 @@ def test_solvency_book_values_american_options_at_the_move() -> None:
     vol = b.vols_at(mv)[0]
     t = market_arrays(pos, mk)["T"][0]
     assert got == pytest.approx(-float(american_price("put", 90.0, 100.0, t, vol, 0.05, 0.01)), rel=1e-12)
+
+
+def test_what_if_with_american_positions_equals_compute_margin() -> None:
+    from greeksmargin.engine.incremental import AccountState
+
+    book = _spx_put_book("american")
+    base, trade = book.iloc[:-1], book.iloc[-1:]
+    mk = BOOK.market
+    want = compute_margin(book, mk, "greeks-default").accounts.iloc[0]
+    state = AccountState.from_positions(base, mk, "greeks-default")
+    base_im = compute_margin(base, mk, "greeks-default").accounts.iloc[0]["im"]
+    assert state.margin()[0] == pytest.approx(base_im, rel=1e-9)
+    for tr in (trade, trade.to_dict("records")):  # the frame path and the mapping path (routed to the frame)
+        im, mm = state.with_trades(tr)
+        assert im == pytest.approx(want["im"], rel=1e-9) and mm == pytest.approx(want["mm"], rel=1e-9)
+    euro_trade = trade.assign(exercise="european").to_dict("records")
+    assert state.with_trades(euro_trade)[0] < want["im"]  # a short European put adds less than the American one
+    with pytest.raises(InputError, match="exercise"):
+        state.with_trades(trade.assign(exercise="bermudan").to_dict("records"))

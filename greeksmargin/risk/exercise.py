@@ -23,7 +23,7 @@ intrinsic value ``max(w (S - K), 0)`` (``S = F`` there).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -31,7 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 __all__ = ["AMERICAN_METHOD", "AMERICAN_MIN_VOL", "american_forward_price", "american_mask", "carry_dividend_yield"]
 
 #: the American approximation the product uses (see :mod:`greeksmargin.pricing.american`)
-AMERICAN_METHOD = "baw"
+AMERICAN_METHOD: Final = "baw"
 #: floor of an American option's vol (decimal) in any valuation (the SPAN adapter's floor of a shocked vol)
 AMERICAN_MIN_VOL = 1e-4
 

@@ -406,10 +406,10 @@ def _american_position_greeks(a: dict[str, NDArray[Any]], am: NDArray[np.bool_])
     s = a["spot"][am]
     q = carry_dividend_yield(a["forward_ratio"][am], t, r)
     v = np.maximum(a["vol"][am], AMERICAN_MIN_VOL)
-    g = american_greeks(c, s, k, t, v, r, q, method=AMERICAN_METHOD)  # type: ignore[arg-type]
+    g = american_greeks(c, s, k, t, v, r, q, method=AMERICAN_METHOD)
 
     def px(s_: NDArray[np.float64], v_: NDArray[np.float64]) -> NDArray[np.float64]:
-        return american_price(c, s_, k, t, v_, r, q, method=AMERICAN_METHOD)  # type: ignore[arg-type]
+        return american_price(c, s_, k, t, v_, r, q, method=AMERICAN_METHOD)
 
     hs = BUMPS["spot_rel"] * s
     hv = np.minimum(BUMPS["vol"], 0.5 * v)

@@ -243,7 +243,7 @@ def _position_deltas(book: Book, mv: np.ndarray, mask: np.ndarray) -> np.ndarray
             t, r = a["T"][mask][sel], a["rate"][mask][sel]
             ga = american_greeks(a["is_call"][mask][sel], F[sel] / ratio, a["strike"][mask][sel], t,
                                  np.maximum(vol[am[o]], AMERICAN_MIN_VOL), r, carry_dividend_yield(ratio, t, r),
-                                 method=AMERICAN_METHOD)  # type: ignore[arg-type]
+                                 method=AMERICAN_METHOD)
             out[sel] = ga.delta * F[sel] / ratio * size[sel]
     out[kc == 1] = (F * size)[kc == 1]
     out[kc == 2] = (S * a["perp_ratio"][mask] * size)[kc == 2]
