@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from greeksmargin.book.market import MarketSnapshot, UnderlyingMarket, VolSurface
 from greeksmargin.book.positions import load_positions
@@ -158,6 +160,25 @@ def test_negative_rate_two_boundary_regime_is_refused_naming_the_row() -> None:
     with pytest.raises(MarketDataError, match="two exercise boundaries") as exc:
         market_arrays(pos, mk)
     assert exc.value.row == 1 and exc.value.column == "exercise"
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.floats(60.0, 160.0), days=st.floats(1.0, 700.0), r=st.floats(0.001, 0.08), q=st.floats(0.0, 0.06),
+       vol=st.floats(0.05, 0.9), put=st.booleans())
+def test_american_value_bounds_and_zero_pnl_at_no_move(k, days, r, q, vol, put) -> None:
+    """American >= max(European, intrinsic); the scenario P&L of no move and no vol change is exactly 0."""
+    mk = _market(vol=vol, rate=r, q=q)
+    cp = "put" if put else "call"
+    pos = load_positions(_book([{"option_type": cp, "strike": k, "quantity": 1.0, "days": days, "exercise": ex}
+                                for ex in ("american", "european")]))
+    pr = price_positions(pos, mk)
+    intrinsic = max((k - 100.0) if put else (100.0 - k), 0.0)
+    assert pr["price"].iloc[0] >= pr["price"].iloc[1] * (1 - 1e-12) - 1e-12
+    assert pr["price"].iloc[0] >= intrinsic - 1e-9 * k
+    a = market_arrays(pos, mk)
+    pnl = revalue(a, ScenarioGrid(np.array([0.0, -0.1]), np.zeros(2, np.int8), np.ones(2)))
+    assert pnl[0, 0] == 0.0 and pnl[0, 1] == 0.0
+    assert (pnl[1, 0] >= 0.0) if put else (pnl[1, 0] <= 0.0)  # a fall helps the long put, hurts the long call
 
 
 # ------------------------------------------------------------------------------- scenario revaluation

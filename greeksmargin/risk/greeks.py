@@ -250,9 +250,10 @@ def _check_american_regime(pos: pd.DataFrame, american: NDArray[np.bool_], optio
         i = int(live[int(np.argmax(bad))])
         j = int(np.argmax(bad))
         raise MarketDataError(
-            f"American {option_type[i]} with rate {float(rate[i])!r} and carry dividend yield {float(q[j])!r}: a "
-            "negative-rate regime with possibly two exercise boundaries, outside the American approximation "
-            "(value it as european, or with greeksmargin.pricing.lattice_price)",
+            f"American {option_type[i]} with rate {float(rate[i])!r} and carry dividend yield {float(q[j])!r} "
+            "(q = r - ln(F/S)/T): a regime (put: r <= 0 and q < r; call: q <= 0 and r < q) with possibly two "
+            "exercise boundaries, outside the American approximation (value it as european, or with "
+            "greeksmargin.pricing.lattice_price)",
             file=str(pos.attrs.get("source", "<DataFrame>")), row=pos.index[i], column="exercise")
 
 
