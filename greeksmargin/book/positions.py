@@ -16,7 +16,14 @@ quantity             signed number of contracts, + long (required, finite)
 multiplier           units of underlying per contract (> 0), default 1
 settlement           ``linear`` (USD-settled) | ``inverse`` (coin-settled), default ``linear``
 premium_currency     currency of the premium, default ``USD`` (linear) / the underlying (inverse)
+exercise             ``european`` | ``american`` (case-insensitive); options only, default ``european``
 ===================  ==========================================================================
+
+Exercise style is declared per position (the product cannot tell a single-stock or ETF underlying from an
+index): blank means ``european``. ``american`` is refused on futures, perpetuals and spot (no exercise) and
+on coin-settled (inverse) options (no listed coin-settled option is American, and the American
+approximations of :mod:`greeksmargin.pricing.american` price a USD payoff); normalised to None on
+non-option rows.
 
 Row numbering in errors
 -----------------------
@@ -43,7 +50,7 @@ from greeksmargin.errors import ArgumentTypeError, InputError, MarketDataError
 if TYPE_CHECKING:
     from greeksmargin.book.market import MarketSnapshot
 
-__all__ = ["COLUMNS", "KINDS", "SETTLEMENTS", "REQUIRED", "load_positions", "load_positions_collect",
+__all__ = ["COLUMNS", "EXERCISES", "KINDS", "SETTLEMENTS", "REQUIRED", "load_positions", "load_positions_collect",
            "validate_against_market"]
 
 COLUMNS = (
@@ -58,10 +65,12 @@ COLUMNS = (
     "multiplier",
     "settlement",
     "premium_currency",
+    "exercise",
 )
 REQUIRED = ("account", "instrument", "underlying", "kind", "quantity")
 KINDS = ("option", "future", "perpetual", "spot")
 SETTLEMENTS = ("linear", "inverse")
+EXERCISES = ("european", "american")
 #: largest accepted |quantity| (contracts), strike (USD) and multiplier: beyond them a figure is a typo
 MAX_QUANTITY = 1e12
 MAX_PRICE = 1e12
@@ -108,19 +117,21 @@ def load_positions(
 
     Returns
     -------
-    DataFrame of shape (n_positions, 11)
+    DataFrame of shape (n_positions, 12)
         Columns :data:`COLUMNS` normalised: str columns stripped, ``kind``/``settlement``/``option_type``
         lower-case (``option_type`` None for non-options), ``strike`` float (NaN for non-options),
         ``expiry`` UTC Timestamp (NaT for perpetual / spot), ``quantity``/``multiplier`` float. The index
-        of a DataFrame input is preserved (a file gets a RangeIndex = 0-based data row).
+        of a DataFrame input is preserved (a file gets a RangeIndex = 0-based data row). ``exercise``
+        ``european`` / ``american`` for options (blank: ``european``), None otherwise.
 
     Raises
     ------
     InputError
         Missing column, wrong type, unknown kind / settlement / option type, option without strike,
-        option_type or expiry, future without expiry, strike or multiplier <= 0, NaN quantity, expired
-        future (an option at or past its expiry is kept: it is valued at intrinsic). The message names
-        the file, the row and the column.
+        option_type or expiry, future without expiry, strike or multiplier <= 0, NaN quantity, unknown
+        exercise style or ``american`` on a non-option or coin-settled row, expired future (an option at
+        or past its expiry is kept: it is valued at intrinsic). The message names the file, the row and
+        the column.
     """
     if isinstance(source, pd.DataFrame):
         df = source.copy()
@@ -273,6 +284,28 @@ def load_positions(
                           "premium_currency")
     default_prem = pd.Series(np.where(settle == "inverse", out["underlying"], "USD"), index=idx)
     out["premium_currency"] = prem.where(prem.notna(), default_prem).astype(object)
+
+    # exercise style: explicit per position, european by default (module docstring)
+    ex = np.full(n, "european", dtype=object)
+    if "exercise" in df.columns:
+        ex_s = text("exercise", "european").str.lower()
+        bad = ~ex_s.isin(EXERCISES)
+        if bad.any():
+            r = _first_bad(bad, idx)
+            raise where.error(f"unknown exercise style '{df['exercise'].loc[r]}' (expected european or american)",
+                              r, "exercise")
+        ex = ex_s.to_numpy(dtype=object)
+        amer = ex_s.isin(("american",)).to_numpy()
+        bad = amer & ~is_opt
+        if bad.any():
+            r = _first_bad(bad, idx)
+            raise where.error(f"exercise 'american' on a {kind.loc[r]} row: only options have an exercise style",
+                              r, "exercise")
+        bad = amer & (settle == "inverse").to_numpy()
+        if bad.any():
+            raise where.error("exercise 'american' on a coin-settled (inverse) option is not supported (the "
+                              "American approximations price a USD payoff)", _first_bad(bad, idx), "exercise")
+    out["exercise"] = pd.Series(np.where(is_opt, ex, np.array(None, dtype=object)), index=idx, dtype=object)
     out = out[list(COLUMNS)]
     out.attrs["source"] = where.file
     return out

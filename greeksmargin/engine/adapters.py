@@ -38,7 +38,10 @@ Per methodology (the choices made where the book and the methodology do not meet
     aggregated with :func:`greeksmargin.methodologies.span.scenario_losses`; the spread charge is
     :func:`greeksmargin.methodologies.span.spread_charge` on composite deltas per expiry month (perpetual and spot
     first); a composite delta is in futures equivalents of the unit's future multiplier (else the most common
-    multiplier of the unit). Scan ranges come from the span model's ``[products.<UNDERLYING>]`` table (merged
+    multiplier of the unit). An option declared American (``exercise``) is revalued with its American value
+    (:mod:`greeksmargin.risk.exercise`, Barone-Adesi-Whaley on the same moves; exchanges' SPAN risk arrays
+    price American options with an American model), its composite delta ``dV/dF`` at a fixed carry. Scan
+    ranges come from the span model's ``[products.<UNDERLYING>]`` table (merged
     over ``[defaults]``; ``product_map`` maps an underlying to another table name; ``psr_fraction`` gives the
     PSR as a fraction of the spot); an underlying without a product table is a :class:`ModelError` naming
     ``products.<UNDERLYING>`` (in the account's ``error``). The ``psr_source`` column says ``illustrative`` when
@@ -63,15 +66,18 @@ Per methodology (the choices made where the book and the methodology do not meet
     market's vols with ``amount = quantity x multiplier``; every expiry's forward, rate and full confidences;
     perpetuals and futures folded into the single perp line (size summed, price = perpetual mark); long spot
     as risk-cancelling collateral without haircut, short spot folded into the perp. Derive options are
-    USD-settled: a coin-settled option of size ``Q`` pays ``Q max(S_T - K, 0) / S_T`` coin, worth
-    ``Q max(S_T - K, 0)`` USD at expiry, so it enters as a USD option of the same size; an inverse future or
-    perpetual of ``Q`` coin (USD P&L ``Q S m``) enters the perp line with size ``Q`` (the basis of dated
-    futures against the perpetual is not modelled). ``cash = 0`` and ``stable_price = 1``. The rule module
+    USD-settled and European, as Derive lists them: an option declared American enters as the European option of
+    the same terms (the methodology is defined on European prices; Deribit PM's domain is coin-settled, where
+    American is refused at the boundary). A coin-settled option of size ``Q`` pays ``Q max(S_T - K, 0) / S_T``
+    coin, worth ``Q max(S_T - K, 0)`` USD at expiry, so it enters as a USD option of the same size; an inverse
+    future or perpetual of ``Q`` coin (USD P&L ``Q S m``) enters the perp line with size ``Q`` (the basis of
+    dated futures against the perpetual is not modelled). ``cash = 0`` and ``stable_price = 1``. The rule module
     returns *health* figures (``cash + MtM + factor x worst loss - contingencies``); the requirement against equity is
     ``im = MtM - IM health``, ``mm = MtM - MM health`` (USD, floored at 0). The same parameters apply to every
     underlying of the model's domain (BTC, ETH in the shipped file: an account holding SPX is not computed).
 ``cboe-strategy`` (:func:`strategy_accounts`)
-    Per (account, underlying): options (premium = the pricing layer's price, rounded to 1e-4 USD; days to
+    Per (account, underlying): options (premium = the pricing layer's price, the American value for an option
+    declared American, rounded to 1e-4 USD; days to
     expiry = time to expiry x 365; one contract multiplier per underlying) and stock (``kind = spot``, shares =
     quantity x multiplier) decomposed by the exact optimal pairing of :mod:`greeksmargin.methodologies.strategy`.
     Index type and leveraged-ETF factor from the model's ``[underlyings]`` table (default equity, 1). USD;
@@ -374,6 +380,7 @@ def span_unit(priced: pd.DataFrame, params: Any, spot: float) -> dict[str, Any]:
     """
     from greeksmargin.methodologies.span import scan_risk_detail, scenario_grid, spread_charge
     from greeksmargin.pricing import black76, black76_price
+    from greeksmargin.risk.exercise import american_forward_price
 
     dp, dv, extreme = scenario_grid(params.psr, params.vsr, params.extreme_multiple)
     m = np.maximum(dp / spot, -1.0)  # relative move of every forward / the spot (prices stay >= 0)
@@ -396,10 +403,17 @@ def span_unit(priced: pd.DataFrame, params: Any, spot: float) -> dict[str, Any]:
             n = m.size
             v0 = float(r["price"])
             f1 = np.maximum(f0 * (1.0 + m), 1e-12 * f0)
-            v1 = black76_price(np.full(n, is_call), f1, np.full(n, float(r["strike"])), np.full(n, t),
-                               np.maximum(vol + dv, 1e-4), np.full(n, rate))
+            if r.get("exercise") == "american":  # its American value on the same moves (greeksmargin.risk.exercise)
+                ratio = f0 / float(r["spot"])
+                v0 = float(american_forward_price(is_call, f0, float(r["strike"]), t, vol, rate, ratio))
+                v1 = american_forward_price(np.full(n, is_call), f1, float(r["strike"]), t,
+                                            np.maximum(vol + dv, 1e-4), rate, ratio)
+                d = float(r["delta"]) / ratio  # dV/dF at a fixed carry: futures-equivalent delta
+            else:
+                v1 = black76_price(np.full(n, is_call), f1, np.full(n, float(r["strike"])), np.full(n, t),
+                                   np.maximum(vol + dv, 1e-4), np.full(n, rate))
+                d = float(np.asarray(black76("call" if is_call else "put", f0, float(r["strike"]), t, vol, rate).delta))
             pnl = np.asarray(v1, dtype=float) - v0
-            d = float(np.asarray(black76("call" if is_call else "put", f0, float(r["strike"]), t, vol, rate).delta))
             nov += size * v0
             shorts += max(-float(r["quantity"]), 0.0)
             month = pd.Timestamp(r["expiry"]).strftime("%Y-%m")

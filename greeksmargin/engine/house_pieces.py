@@ -18,6 +18,7 @@ from greeksmargin.methodologies.house.combine import (
     side_losses,
 )
 from greeksmargin.methodologies.house.scan import group_sum
+from greeksmargin.risk.exercise import american_forward_price, american_mask
 from greeksmargin.risk.scenarios import VolShockRule, scenario_pnl
 
 if TYPE_CHECKING:
@@ -269,7 +270,8 @@ def _position_values(
     """Price, value in the margin currency and margin currency of each position (sorted by ``order``).
 
     The same definitions as :func:`greeksmargin.risk.greeks.price_positions` (module docstring there) without
-    the Greeks: option price Black-76 discounted; future: forward; perpetual: mark; spot: spot;
+    the Greeks: option price Black-76 discounted (American options: their American value); future: forward;
+    perpetual: mark; spot: spot;
     ``value_ccy`` = price x size (options, spot), / F for coin-settled options, 0 for futures / perpetuals.
     """
     from greeksmargin.pricing import black76_price
@@ -286,6 +288,14 @@ def _position_values(
         price[o] = black76_price(np.asarray(arr["is_call"])[order][o], F[o], np.asarray(arr["strike"])[order][o],
                                  np.asarray(arr["T"])[order][o], np.asarray(arr["vol"])[order][o],
                                  np.asarray(arr["rate"])[order][o])
+        am = american_mask(arr)
+        if am is not None and am[order][o].any():  # American options (greeksmargin.risk.exercise)
+            o_am = o[am[order][o]]
+            F_am, S_am = F[o_am], S[o_am]
+            price[o_am] = american_forward_price(
+                np.asarray(arr["is_call"])[order][o_am], F_am, np.asarray(arr["strike"])[order][o_am],
+                np.asarray(arr["T"])[order][o_am], np.asarray(arr["vol"])[order][o_am],
+                np.asarray(arr["rate"])[order][o_am], F_am / S_am)
     value_usd = np.where(opt | (kc == 3), price * size, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
         value_inv = np.select([opt, kc == 3], [price / F * size, value_usd / S], default=0.0)

@@ -96,6 +96,8 @@ def _run(
         for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size", "inverse",
                   "perp_ratio")
     }
+    if "american" in arr and np.any(arr["american"]):  # American options: numpy revaluation (risk.exercise)
+        A["american"] = np.asarray(arr["american"], dtype=bool)[order]
     pr = _position_values(pos, arr, market, order)
     labels = pos.index.to_numpy()[order]
 
@@ -156,7 +158,7 @@ def _run(
     gain = rs.components["scan"]["gain_offset"] if has_scan else 1.0
     # auto: the compiled kernel pays off (and is worth its one-off compilation) on large books only
     big = n * max(n_s, 1) >= NUMBA_MIN_EVALUATIONS
-    use_numba = backend == "numba" or (backend == "auto" and big and _numba_available())
+    use_numba = (backend == "numba" or (backend == "auto" and big and _numba_available())) and "american" not in A
     if (has_scan or need_sens) and use_numba:
         from greeksmargin.risk._scan_kernel import fused_scan
 

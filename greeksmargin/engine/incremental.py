@@ -242,6 +242,8 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
         idx = np.flatnonzero(und == u)
         sub = {k: a[k][idx] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size",
                                       "inverse", "perp_ratio", "fx_moves")}
+        if "american" in a:  # American options: their own revaluation (greeksmargin.risk.exercise)
+            sub["american"] = np.asarray(a["american"], dtype=bool)[idx]
         grid = rs.grid_for(str(u)) if has_scan else None
         if not (has_scan or need_sens):
             continue
@@ -558,6 +560,12 @@ class AccountState:
             from greeksmargin.book.positions import load_positions
 
             pos = load_positions(trades, valuation_time=self.market.valuation_time)
+            a = _arrays_from_frame(pos, self.market)
+        elif any(str(r.get("exercise") or "european").strip().lower() != "european" for r in trades):
+            from greeksmargin.book.positions import load_positions
+
+            # a declared exercise style other than european: the validated frame path (American pricing)
+            pos = load_positions(pd.DataFrame(list(trades)), valuation_time=self.market.valuation_time)
             a = _arrays_from_frame(pos, self.market)
         else:
             a = _arrays_from_records(list(trades), self.market)

@@ -30,6 +30,14 @@ for futures and perpetuals; ``coin_delta`` is the premium-adjusted (coin-numerai
 ``F d(V_coin)/dF``: ``(delta_F - price/F) x size`` for options (``N(d1) - V`` at r = 0), ``size`` for
 futures and perpetuals, 0 for spot coin. ``margin_currency`` is the coin (e.g. ``"BTC"``), else ``"USD"``.
 
+American options (``exercise = american``, :mod:`greeksmargin.risk.exercise`): price and Greeks of
+:func:`greeksmargin.pricing.american_greeks` (Barone-Adesi-Whaley) on spot with the carry of the expiry's
+forward, ``q = r - ln(F/S)/T``: delta, gamma, vega, theta (``-dV/dT`` at fixed spot and carry) and rho (at
+fixed spot and carry) by its central differences, vanna and volga by central differences of the American
+price (steps of :data:`greeksmargin.pricing.american.BUMPS`). At or past expiry they are European (intrinsic).
+An American option whose rate and carry fall in the two-boundary negative-rate regime is refused by
+:func:`market_arrays` (:class:`~greeksmargin.errors.MarketDataError` naming the row, column ``exercise``).
+
 An option at or past its expiry (expiry <= valuation time) gets ``T = 0``: its intrinsic value, the
 pricing kernels' step delta (1 in the money, 0 out of it, 0.5 exactly at the money), gamma, vega and
 theta 0; it is never an error (an expired future is).
@@ -66,6 +74,7 @@ PRICED_COLUMNS = (
     "quantity",
     "multiplier",
     "settlement",
+    "exercise",
     "size",
     "time_to_expiry",
     "spot",
@@ -128,8 +137,8 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
         (NaN for non-options), ``rate`` (at T, at 0 for perpetual / spot), ``size`` = quantity x
         multiplier, ``inverse`` bool, ``forward_from_rate`` bool (F derived from rate and dividend
         yield), ``perp_ratio`` perpetual mark / spot (1 for other kinds), ``underlying_code`` int
-        (index into ``underlyings``), and ``underlyings`` (object array of the distinct names, shape
-        (n_underlyings,)).
+        (index into ``underlyings``), ``american`` bool (options declared American), and ``underlyings``
+        (object array of the distinct names, shape (n_underlyings,)).
 
     Raises
     ------
@@ -139,6 +148,9 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
     InputError
         Future expired at the valuation time (names row and column ``expiry``). An option at or past
         its expiry gets ``T = 0``: intrinsic value, no time value.
+    MarketDataError
+        An American option whose rate and carry put it in the two-boundary negative-rate regime, which the
+        American approximations do not cover (names the row and the column ``exercise``).
     """
     pos = _normalised(positions, market)
     validate_against_market(pos, market)
@@ -198,6 +210,9 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
     with np.errstate(divide="ignore", invalid="ignore"):
         carry = np.where(np.isfinite(T) & (T > 0), np.log(forward / spot) / T, 0.0)
     ot = pos["option_type"].to_numpy(dtype=object)
+    american = is_opt & pos["exercise"].isin(("american",)).to_numpy()
+    if american.any():
+        _check_american_regime(pos, american, ot, T, forward / spot, rate)
     return {
         "kind_code": kind_code,
         "is_call": is_opt & (ot == "call"),
@@ -214,8 +229,32 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
         "forward_from_rate": fwd_from_rate,
         "perp_ratio": perp_ratio,
         "underlying_code": codes.astype(np.int64),
+        "american": american,
         "underlyings": np.asarray(names, dtype=object),
     }
+
+
+def _check_american_regime(pos: pd.DataFrame, american: NDArray[np.bool_], option_type: NDArray[Any],
+                           T: NDArray[np.float64], ratio: NDArray[np.float64], rate: NDArray[np.float64]) -> None:
+    """Refuse American options in the two-boundary negative-rate regime (:mod:`greeksmargin.pricing.american`)."""
+    from greeksmargin.pricing import early_exercise_regime
+    from greeksmargin.risk.exercise import carry_dividend_yield
+
+    live = np.flatnonzero(american & (T > 0))
+    if live.size == 0:
+        return
+    q = carry_dividend_yield(ratio[live], T[live], rate[live])
+    regime = early_exercise_regime(option_type[live] == "call", rate[live], q)
+    bad = regime == "double"
+    if bad.any():
+        i = int(live[int(np.argmax(bad))])
+        j = int(np.argmax(bad))
+        raise MarketDataError(
+            f"American {option_type[i]} with rate {float(rate[i])!r} and carry dividend yield {float(q[j])!r} "
+            "(q = r - ln(F/S)/T): a regime (put: r <= 0 and q < r; call: q <= 0 and r < q) with possibly two "
+            "exercise boundaries, outside the American approximation (value it as european, or with "
+            "greeksmargin.pricing.lattice_price)",
+            file=str(pos.attrs.get("source", "<DataFrame>")), row=pos.index[i], column="exercise")
 
 
 def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
@@ -230,7 +269,7 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
 
     Returns
     -------
-    DataFrame of shape (n, 34)
+    DataFrame of shape (n, 35)
         Same index as ``positions``; columns :data:`PRICED_COLUMNS` (units in the module docstring).
         ``price`` is USD per unit of underlying (option: discounted Black-76; future: forward; perpetual:
         mark; spot: spot); ``value_usd`` = price x size for options and spot, 0 for futures and
@@ -279,6 +318,12 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
         rho[o] = g.rho + np.where(a["forward_from_rate"][o], T[o] * F[o] * g.delta, 0.0)
         # at / past expiry (T = 0): intrinsic value, step delta, no time decay (the kernels' gamma, vega are 0)
         theta[o] = np.where(T[o] > 0, theta[o], 0.0)
+        am = a["american"] & (T > 0)
+        if am.any():  # American options (module docstring); European books never come here
+            ga = _american_position_greeks(a, am)
+            price[am], delta[am], gamma[am], vega[am] = ga["price"], ga["delta"], ga["gamma"], ga["vega"]
+            theta[am], rho[am], vanna[am], volga[am] = ga["theta"], ga["rho"], ga["vanna"], ga["volga"]
+            delta_f[am] = ga["delta"] / ratio[am]  # dV/dF at a fixed carry (coin_delta, inverse only: none here)
     if is_fut.any():
         f = is_fut
         price[f] = F[f]
@@ -317,6 +362,7 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
             "quantity": pos["quantity"],
             "multiplier": pos["multiplier"],
             "settlement": pos["settlement"],
+            "exercise": pos["exercise"],
             "size": size,
             "time_to_expiry": np.where(is_perp | is_spot, np.nan, T),
             "spot": S,
@@ -344,3 +390,31 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
         index=pos.index,
     )
     return out
+
+
+def _american_position_greeks(a: dict[str, NDArray[Any]], am: NDArray[np.bool_]) -> dict[str, NDArray[np.float64]]:
+    """Price and spot Greeks of the American options ``am`` (live, T > 0) of the position arrays ``a``.
+
+    :func:`greeksmargin.pricing.american_greeks` for price, delta, gamma, vega, theta, rho; vanna and volga
+    by central differences of :func:`greeksmargin.pricing.american_price` with its steps (``h_S = 1e-4 S``,
+    ``h_sigma = min(1e-4, sigma / 2)``). Shapes (n_american,).
+    """
+    from greeksmargin.pricing import american_greeks, american_price
+    from greeksmargin.pricing.american import BUMPS
+    from greeksmargin.risk.exercise import AMERICAN_METHOD, AMERICAN_MIN_VOL, carry_dividend_yield
+
+    c, k, t, r = a["is_call"][am], a["strike"][am], a["T"][am], a["rate"][am]
+    s = a["spot"][am]
+    q = carry_dividend_yield(a["forward_ratio"][am], t, r)
+    v = np.maximum(a["vol"][am], AMERICAN_MIN_VOL)
+    g = american_greeks(c, s, k, t, v, r, q, method=AMERICAN_METHOD)
+
+    def px(s_: NDArray[np.float64], v_: NDArray[np.float64]) -> NDArray[np.float64]:
+        return american_price(c, s_, k, t, v_, r, q, method=AMERICAN_METHOD)
+
+    hs = BUMPS["spot_rel"] * s
+    hv = np.minimum(BUMPS["vol"], 0.5 * v)
+    vanna = (px(s + hs, v + hv) - px(s + hs, v - hv) - px(s - hs, v + hv) + px(s - hs, v - hv)) / (4.0 * hs * hv)
+    volga = (px(s, v + hv) - 2.0 * g.price + px(s, v - hv)) / (hv * hv)
+    return {"price": g.price, "delta": g.delta, "gamma": g.gamma, "vega": g.vega, "theta": g.theta, "rho": g.rho,
+            "vanna": vanna, "volga": volga}

@@ -19,6 +19,10 @@ positions (``V'/F' - V/F``); futures / perpetuals ``size ref m`` (coin: ``size m
 with the numpy path to rounding (tests: 1e-9 relative on the scan figures; the finite-difference gamma,
 ``(p+ + p-) / h^2``, to 1e-6, a last-bit difference of the two Black-76 implementations amplified).
 
+American options (position array ``american``, :mod:`greeksmargin.risk.exercise`) have no compiled kernel:
+a batch holding one is revalued on the numpy path whatever the backend (the American value is a vectorised
+Newton solve per option and vol, which the numpy path already batches).
+
 Backends: ``"numpy"``, ``"numba"`` or ``"auto"`` (numba when importable). ``GREEKSMARGIN_BACKEND=numpy``
 in the environment forces the numpy path everywhere ``"auto"`` is used.
 """
@@ -33,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from greeksmargin.risk.exercise import american_mask
 from greeksmargin.risk.reduce import group_sum, scan_loss
 from greeksmargin.risk.scenarios import (
     CHUNK,
@@ -152,6 +157,9 @@ def scan_units(
     be = resolve_backend(backend)
     a = {k: np.asarray(arrays[k]) for k in _FIELDS}
     a["fx_moves"] = fx_moves_of(arrays)  # coin-settled positions of a USD-margined account (scenarios module)
+    am = american_mask(arrays)
+    if am is not None:  # American options: numpy path only (module docstring)
+        a["american"], be = am, "numpy"
     n = a["size"].shape[0]
     starts = np.asarray(starts, dtype=np.intp)
     n_units = starts.size

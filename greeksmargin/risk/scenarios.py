@@ -18,6 +18,9 @@ matrix of shape ``(n_scenarios, n_positions)``, each column in the position's **
 
 * options: Black-76 on the shocked forward ``F (1 + m)``, shocked vol, same ``T`` and rate, minus the
   unshocked value from the same kernel (so the P&L is exactly 0 at ``m = 0`` and unchanged vol);
+* American options (position array ``american``, :mod:`greeksmargin.risk.exercise`): the same with the
+  American value (Barone-Adesi-Whaley on the spot ``F (1 + m) S/F`` and the carry of the forward) in place
+  of Black-76, the base value from the same function; books without an American option never call it;
 * futures (linear): ``size F m``; perpetuals: the same on the perpetual mark; spot: ``size S m``;
 * coin-settled (inverse) positions, in the coin: options ``V_usd' / F' - V_usd / F``; futures and
   perpetuals ``size (1 - 1 / (1 + m))`` (METHODS.md section 1); spot coin held in its own coin: 0.
@@ -44,6 +47,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from greeksmargin.risk.exercise import american_forward_price, american_mask
 from greeksmargin.units import DAYS_PER_YEAR
 
 __all__ = [
@@ -278,7 +282,7 @@ def _take(a: Arrays, sl: slice | NDArray[Any]) -> dict[str, NDArray[Any]]:
 
 _FIELDS = ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size", "inverse", "perp_ratio")
 #: optional position arrays read by :func:`scenario_pnl` when present
-OPTIONAL_FIELDS = ("fx_moves",)
+OPTIONAL_FIELDS = ("fx_moves", "american")
 
 
 def fx_moves_of(arrays: Arrays) -> NDArray[np.bool_]:
@@ -300,7 +304,8 @@ def scenario_pnl(
     arrays : mapping of str -> ndarray of shape (n,)
         Position arrays (keys of :func:`greeksmargin.risk.greeks.market_arrays`: ``kind_code``, ``is_call``,
         ``strike``, ``T``, ``forward``, ``spot``, ``vol``, ``rate``, ``size``, ``inverse``, ``perp_ratio``;
-        optional ``fx_moves``: coin-settled positions of an account margined in another currency).
+        optional ``fx_moves``: coin-settled positions of an account margined in another currency; optional
+        ``american``: options valued as American, module docstring).
     spot_move : array_like of shape (n_scenarios,) or (n_scenarios, n)
         Relative moves of spot and forwards (one per scenario, or one per scenario and position).
     vols : array_like of shape (n_scenarios, n) or None
@@ -342,6 +347,12 @@ def scenario_pnl(
         shape = (m.shape[0], f0.shape[0])
         # the price kernel works in place on the shape of T: give it the full (n_scenarios, n) shape
         new = black76_price(c, f1, k, np.broadcast_to(t, shape), np.broadcast_to(v1, shape), r)
+        am = american_mask(arrays, idx)
+        if am is not None:  # American options: their own value, now and in each scenario (module docstring)
+            ratio = (f0 / np.asarray(arrays["spot"], dtype=float)[idx])[am]
+            base[am] = american_forward_price(c[am], f0[am], k[am], t[am], v0[am], r[am], ratio)
+            new[:, am] = american_forward_price(c[am], f1[:, am], k[am], t[am], np.broadcast_to(v1, shape)[:, am],
+                                                r[am], ratio)
         iv = inv[idx]
         if iv.any():
             # coin numeraire: value in coin at the new forward minus value in coin now

@@ -393,6 +393,7 @@ class Book:
         ``mv``: shape (n_underlyings,) or (n_accounts, n_underlyings).
         """
         from greeksmargin.pricing import black76_price
+        from greeksmargin.risk.exercise import american_forward_price, american_mask
 
         n = len(self.positions)
         if self.a is None:
@@ -409,6 +410,11 @@ class Book:
         if o.any():
             vol = self._vols_for(pm)[o]
             px = black76_price(a["is_call"][o], F[o], a["strike"][o], a["T"][o], vol, a["rate"][o])
+            am = american_mask(a, o)
+            if am is not None:  # American options at the moved spot and vol (greeksmargin.risk.exercise)
+                oa = np.flatnonzero(o)[am]
+                px[am] = american_forward_price(a["is_call"][oa], F[oa], a["strike"][oa], a["T"][oa], vol[am],
+                                                a["rate"][oa], a["forward_ratio"][oa])
             native[o] = np.where(self.inverse[o], px / F[o], px) * size[o]
         sp = kc == 3
         native[sp] = np.where(self.inverse[sp], 1.0, S[sp]) * size[sp]

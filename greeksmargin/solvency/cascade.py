@@ -220,7 +220,8 @@ def isolate(
 
 def _position_deltas(book: Book, mv: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """USD cash delta (per 1.00 relative move) of the positions in ``mask`` at moves ``mv``."""
-    from greeksmargin.pricing import black76
+    from greeksmargin.pricing import american_greeks, black76
+    from greeksmargin.risk.exercise import AMERICAN_METHOD, AMERICAN_MIN_VOL, american_mask, carry_dividend_yield
 
     a = book.a
     assert a is not None
@@ -235,6 +236,15 @@ def _position_deltas(book: Book, mv: np.ndarray, mask: np.ndarray) -> np.ndarray
         vol = book.vols_at(mv)[mask][o]
         gr = black76(a["is_call"][mask][o], F[o], a["strike"][mask][o], a["T"][mask][o], vol, a["rate"][mask][o])
         out[o] = gr.delta * F[o] * size[o]  # dV/dS x S = delta_F x F/S x S
+        am = american_mask(a, mask)
+        if am is not None and am[o].any():  # American options: their own delta (greeksmargin.risk.exercise)
+            sel = np.flatnonzero(o)[am[o]]
+            ratio = a["forward_ratio"][mask][sel]
+            t, r = a["T"][mask][sel], a["rate"][mask][sel]
+            ga = american_greeks(a["is_call"][mask][sel], F[sel] / ratio, a["strike"][mask][sel], t,
+                                 np.maximum(vol[am[o]], AMERICAN_MIN_VOL), r, carry_dividend_yield(ratio, t, r),
+                                 method=AMERICAN_METHOD)
+            out[sel] = ga.delta * F[sel] / ratio * size[sel]
     out[kc == 1] = (F * size)[kc == 1]
     out[kc == 2] = (S * a["perp_ratio"][mask] * size)[kc == 2]
     out[kc == 3] = (S * size)[kc == 3]

@@ -282,6 +282,7 @@ def pos_instrument(book: Book, label: Any) -> str:
 def _unit_price(book: Book, label: Any, mv: np.ndarray) -> float:
     """USD price per unit of underlying of a position at moves ``mv`` (option premium, else the level)."""
     from greeksmargin.pricing import black76_price
+    from greeksmargin.risk.exercise import american_forward_price, american_mask
 
     k = book.positions.index.get_loc(label)
     a = book.a
@@ -289,6 +290,9 @@ def _unit_price(book: Book, label: Any, mv: np.ndarray) -> float:
     g = 1.0 + mv[book.u_code[k]]
     if a["kind_code"][k] == 0:
         vol = book.vols_at(mv)[k]
+        if american_mask(a, [k]) is not None:  # an American option (greeksmargin.risk.exercise)
+            return float(american_forward_price(bool(a["is_call"][k]), a["forward"][k] * g, a["strike"][k], a["T"][k],
+                                                vol, a["rate"][k], a["forward_ratio"][k]))
         return float(black76_price(bool(a["is_call"][k]), a["forward"][k] * g, a["strike"][k], a["T"][k], vol,
                                    a["rate"][k]))
     if a["kind_code"][k] == 1:

@@ -249,6 +249,7 @@ def simple_scan_margin(
     MarginFn
     """
     from greeksmargin.pricing import black76_price
+    from greeksmargin.risk.exercise import american_forward_price, american_mask
     from greeksmargin.risk.greeks import market_arrays
 
     grid = np.linspace(-price_range, price_range, n_moves)
@@ -261,6 +262,18 @@ def simple_scan_margin(
         o = kc == 0
         v0 = np.zeros(len(size))
         v0[o] = black76_price(a["is_call"][o], F[o], a["strike"][o], a["T"][o], a["vol"][o], a["rate"][o])
+        am = american_mask(a, o)  # American options: their own value (greeksmargin.risk.exercise)
+        oa = np.flatnonzero(o)[am] if am is not None else None
+
+        def value(f: NDArray[np.float64], vol: NDArray[np.float64]) -> NDArray[np.float64]:
+            v = black76_price(a["is_call"][o], f, a["strike"][o], a["T"][o], vol, a["rate"][o])
+            if oa is not None:
+                v[am] = american_forward_price(a["is_call"][oa], f[am], a["strike"][oa], a["T"][oa], vol[am],
+                                               a["rate"][oa], a["forward_ratio"][oa])
+            return v
+
+        if oa is not None:
+            v0[o] = value(F[o], a["vol"][o])
         acct, names = pd.factorize(positions["account"].astype(str), sort=False)
         worst = np.zeros(len(names))
         for m in grid:
@@ -269,9 +282,7 @@ def simple_scan_margin(
                 pnl[kc == 2] = (a["spot"] * a["perp_ratio"] * m * size)[kc == 2]
                 pnl[kc == 3] = (a["spot"] * m * size)[kc == 3]
                 if o.any():
-                    v1 = black76_price(
-                        a["is_call"][o], F[o] * (1 + m), a["strike"][o], a["T"][o], a["vol"][o] * (1 + vu), a["rate"][o]
-                    )
+                    v1 = value(F[o] * (1 + m), a["vol"][o] * (1 + vu))
                     pnl[o] = (v1 - v0[o]) * size[o]
                 tot = np.bincount(acct, weights=pnl, minlength=len(names))
                 worst = np.minimum(worst, tot)
