@@ -1,7 +1,7 @@
 """``greeksmargin margin | whatif | models``: margin of a book, what-if of trades, shipped models.
 
 Thin layer: parse arguments, call :func:`greeksmargin.engine.margin.compute_margin` /
-:func:`~greeksmargin.engine.margin.margin_change` / :func:`~greeksmargin.engine.models.list_models`, write the output.
+:func:`~greeksmargin.engine.whatif.margin_change` / :func:`~greeksmargin.engine.models.list_models`, write the output.
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def _failed_accounts(acc: Any, command: str) -> int:
 
 def run_whatif(args: argparse.Namespace) -> int:
     """Run ``greeksmargin whatif``."""
-    from greeksmargin.engine.margin import margin_change
+    from greeksmargin.engine.whatif import margin_change
 
     df = margin_change(args.positions, args.market, args.model, args.trades)
     text = render(df, args.format)

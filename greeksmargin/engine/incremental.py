@@ -70,6 +70,9 @@ class _Unit:
     cap_value: float = 0.0
     cap_other: float = 0.0
     std: dict[str, float] = field(default_factory=dict)
+    # sums of the positions' isolated requirements (each position alone): the cap of ``cap_at_isolated``
+    iso_im: float = 0.0
+    iso_mm: float = 0.0
 
     def copy(self) -> _Unit:
         return replace(self, pnl=self.pnl.copy(), vega_b=self.vega_b.copy(), vega_up_b=self.vega_up_b.copy(),
@@ -276,7 +279,51 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
         quantity=a["quantity"], multiplier=a["multiplier"], factor=factor,
         currency_to_account=lambda ccy: market.fx_to_usd(ccy) / acc_fx,
     ))
+    if rs.cap_at_isolated:
+        P["iso_im"], P["iso_mm"] = _isolated(rs, P, a, n)
     return P
+
+
+def _isolated(rs: RuleSet, P: Mapping[str, Any], a: Mapping[str, Any], n: int
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """IM and MM of each position margined alone, as the full engine's isolated step (house_run, step 6).
+
+    The same figures as :func:`greeksmargin.engine.house_pieces._position_figures` on the same per-position
+    pieces (the scan of each position's own P&L vector, the charges with the shocks of its underlying),
+    combined by :func:`~greeksmargin.engine.house_pieces.unit_requirements` with every position its own unit.
+    """
+    from greeksmargin.engine.house_pieces import (
+        _position_figures,
+        delta_shocks,
+        gamma_shocks,
+        unit_requirements,
+        vega_shocks,
+    )
+
+    need = set(rs.figures)
+    und = [str(u) for u in a["underlying"]]
+    PP: dict[str, Any] = dict(P)
+    if "scan" in need:
+        gain = rs.components["scan"]["gain_offset"]
+        pos_scan = np.zeros(n)
+        for u, (idx, mat) in P["pnl"].items():
+            g = rs.grid_for(str(u))
+            assert g is not None
+            pos_scan[idx] = scan_loss(mat, g.weights, gain)[0]
+        PP["pos_scan"] = pos_scan
+    if "vega_exposure" in P:
+        PP["vega_base"] = P["vega_exposure"]
+    shock: dict[str, NDArray[np.float64]] = {}
+    if "delta" in need:
+        for side in ("down", "up"):
+            shock[f"delta_{side}"] = delta_shocks(rs.components["delta"], und, side)
+    if "gamma" in need:
+        shock["gamma"] = gamma_shocks(rs.components["gamma"], und)
+    if "vega" in need:
+        for side in ("up", "down"):
+            shock[f"vega_{side}"] = vega_shocks(rs.components["vega"], und, side)
+    im, mm = unit_requirements(rs, _position_figures(rs, need, PP, shock), n)
+    return np.asarray(im, dtype=float), np.asarray(mm, dtype=float)
 
 
 # ------------------------------------------------------------------------------------------ the state
@@ -432,6 +479,9 @@ class AccountState:
                 for f in _STD:
                     if f in P:
                         un.std[f] = un.std.get(f, 0.0) + P[f][j]
+                if "iso_im" in P:
+                    un.iso_im += P["iso_im"][j]
+                    un.iso_mm += P["iso_mm"][j]
         return units
 
     # ------------------------------------------------------------------ evaluation
@@ -507,8 +557,12 @@ class AccountState:
         UF = self._unit_figures(names, units)
         n_u = len(names)
         unit_im = np.maximum(evaluate(rs.im, UF) * np.ones(n_u), 0.0)
+        if rs.cap_at_isolated:  # a unit never needs more than its positions margined alone (as house_run)
+            unit_im = np.minimum(unit_im, np.array([units[u].iso_im for u in names]))
         unit_mm = (np.maximum(evaluate(rs.mm, UF) * np.ones(n_u), 0.0) if rs.mm is not None
                    else rs.mm_factor * unit_im)
+        if rs.cap_at_isolated and rs.mm is not None:
+            unit_mm = np.minimum(unit_mm, np.array([units[u].iso_mm for u in names]))
         method = rs.aggregate["method"]
         acc = np.zeros(n_u, dtype=np.intp)
         if method == "sum":
