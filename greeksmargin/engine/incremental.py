@@ -24,7 +24,7 @@ the model aggregates with TIMS offsets, :meth:`AccountState.with_trades` falls b
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -351,6 +351,11 @@ class AccountState:
         self._n_b = 1
         #: why the model does not cover the account ("" when it does): then every figure is NaN, never 0
         self.not_computed = ""
+        #: value of each held position (options and spot; 0 for futures and perpetuals) in its settlement
+        #: currency, and that currency (``value_ccy`` / ``margin_currency`` of
+        #: :func:`~greeksmargin.risk.greeks.price_positions`), as built; shape (n_positions,)
+        self.values: NDArray[np.float64] = np.zeros(0)
+        self.value_currencies: NDArray[Any] = np.zeros(0, dtype=object)
 
     def _outside(self, a: Mapping[str, Any]) -> str:
         """The reason the model's domain excludes positions of ``a`` ("" when every one is inside)."""
@@ -417,6 +422,7 @@ class AccountState:
         st._n_b = len(rs.components["vega"]["bucket_days"]) + 1 if "vega" in rs.components else 1
         if len(pos):
             a = _arrays_from_frame(pos, mk)
+            st.values, st.value_currencies = np.asarray(a["value_ccy"], dtype=float), a["margin_currency"]
             st.not_computed = st._outside(a)
             st._ccys = set(a["margin_currency"])
             st._set_currency()
@@ -658,7 +664,27 @@ class AccountState:
             Initial and maintenance margin after the trades, in the account's margin currency after them
             (left in :attr:`last_currency`).
         """
-        a = self._trade_arrays(trades)
+        return self._with_arrays(self._trade_arrays(trades), trades)
+
+    def sized_trade(self, trade: Mapping[str, Any]) -> Callable[[float], tuple[float, float]]:
+        """``k -> (im, mm)`` of the account with ``trade`` scaled to ``k`` times its quantity (state unchanged).
+
+        The trade's market look-ups are done once; each call scales its size (``quantity``, ``size`` and
+        ``value_ccy`` are linear in the quantity) and revalues it alone: for a size search
+        (:func:`greeksmargin.solvency.sizing.max_size`). Same figures as :meth:`with_trades` with the quantity
+        multiplied by ``k``.
+        """
+        a1 = self._trade_arrays(trade)
+
+        def at(k: float) -> tuple[float, float]:
+            a = dict(a1)
+            for key in ("quantity", "size", "value_ccy"):
+                a[key] = np.asarray(a1[key], dtype=float) * k
+            return self._with_arrays(a, dict(trade, quantity=float(trade["quantity"]) * k))
+
+        return at
+
+    def _with_arrays(self, a: Mapping[str, Any], trades: Any) -> tuple[float, float]:
         ccys = self._ccys | set(a["margin_currency"])
         self.last_currency = next(iter(ccys)) if len(ccys) == 1 else "USD"
         if self.not_computed or self._outside(a):  # outside the model's domain: not computed, never 0
