@@ -1,4 +1,4 @@
-"""``greeksmargin margin | whatif | models``: margin of a book, what-if of trades, shipped models.
+"""``greeksmargin margin | whatif | maxsize | models``: margin, what-if of trades, pre-trade size, shipped models.
 
 Thin layer: parse arguments, call :func:`greeksmargin.engine.margin.compute_margin` /
 :func:`~greeksmargin.engine.whatif.margin_change` / :func:`~greeksmargin.engine.models.list_models`, write the output.
@@ -92,6 +92,35 @@ def run_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_maxsize(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin maxsize``."""
+    from greeksmargin.solvency.sizing import max_size
+
+    orders: Any = args.orders
+    if orders is not None and orders.suffix.lower() == ".json":  # Deribit open orders (get_open_orders_by_currency)
+        from greeksmargin.adapters.orders import open_orders_to_trades
+        from greeksmargin.io import read_json
+
+        orders = open_orders_to_trades(read_json(orders), {}, account=args.account, file=str(args.orders))
+    ans = max_size(args.positions, args.market, args.collateral, account=args.account, instrument=args.instrument,
+                   side=args.side, model=args.model, min_size=args.min_size, orders=orders,
+                   max_multiples=args.max_multiples)
+    table = ans.to_frame()
+    if args.format == "table":
+        lines = [f"Largest {args.side} of {args.instrument} for account {args.account} under model {ans.model} "
+                 f"(IM within equity = collateral after IM haircuts + mark-to-market; minimum size {ans.min_size:g})",
+                 ""]
+        for _, r in table.iterrows():
+            label = "positions only" if r["orders"] == "none" else "with open orders (worse side)"
+            lines.append(f"{label}: {r['quantity']:g} ({r['status']})")
+            lines.append(f"  {r['reason']}")
+        text = "\n".join(lines) + "\n"
+    else:
+        text = render(table, args.format)
+    emit(text, args.out)
+    return 0
+
+
 def run_models(args: argparse.Namespace) -> int:
     """Run ``greeksmargin models``."""
     from greeksmargin.engine.models import list_models
@@ -150,6 +179,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--format", choices=("table", "csv", "json"), default="table")
     w.add_argument("--out", type=Path)
     w.set_defaults(func=run_whatif)
+
+    z = sub.add_parser("maxsize", help="largest trade of one instrument that keeps IM within equity",
+                       description="Pre-trade sizing: the largest multiple of the minimum size of INSTRUMENT that "
+                       "ACCOUNT can buy or sell with its IM (what-if under --model) within its equity (collateral "
+                       "after IM haircuts + mark-to-market; the trade done at its mark). IM need not be monotone in "
+                       "size: scan 1, 4, 16, ... minimum sizes to the first size that breaks, then bisect to an "
+                       "adjacent pair (the answer holds, one more minimum size breaks it), checked.")
+    z.add_argument("positions", type=Path)
+    z.add_argument("market", type=Path)
+    z.add_argument("--collateral", type=Path, required=True, help="collateral table (.csv or .parquet)")
+    z.add_argument("--account", required=True)
+    z.add_argument("--instrument", required=True,
+                   help="an instrument of the positions table (any account) or a Deribit instrument name")
+    z.add_argument("--side", choices=("buy", "sell"), required=True)
+    z.add_argument("--model", default="greeks-default")
+    z.add_argument("--min-size", type=float, default=None,
+                   help="minimum size in the positions' quantity unit (default by kind: option 0.1, future and "
+                   "perpetual 0.001, spot 0.0001; 1 for contracts with a multiplier above 1)")
+    z.add_argument("--orders", type=Path, help="open orders: a positions-format table with a 'side' column "
+                   "(buy|sell) and positive quantities, or a Deribit get_open_orders_by_currency .json; margined "
+                   "as Deribit does (each side as if filled, the worse counts), shown beside positions only")
+    z.add_argument("--max-multiples", type=int, default=2**20,
+                   help="cap of the search in minimum sizes (default 2^20): beyond it the answer is 'no limit'")
+    z.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    z.add_argument("--out", type=Path)
+    z.set_defaults(func=run_maxsize)
 
     m = sub.add_parser("models", help="list the shipped margin models")
     m.add_argument("--format", choices=("table", "json"), default="table")
