@@ -79,6 +79,11 @@ class _Unit:
                        vega_down_b=self.vega_down_b.copy(), roll=dict(self.roll), std=dict(self.std))
 
 
+def _unique(values: Any) -> list[Any]:
+    """Distinct values in order of first appearance (``pd.unique`` without building a Series: a few trades)."""
+    return list(dict.fromkeys(values.tolist() if isinstance(values, np.ndarray) else list(values)))
+
+
 # ------------------------------------------------------------------------------------- position arrays
 def _arrays_from_frame(pos: pd.DataFrame, market: Any) -> dict[str, Any]:
     """Market arrays and pricing columns of validated positions (the book's own functions)."""
@@ -241,7 +246,7 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     # scan P&L and sensitivities, one call per underlying (each underlying has its grid)
     P["pnl"] = {}
     dlt, gam, veg = np.zeros(n), np.zeros(n), np.zeros(n)
-    for u in pd.unique(und):
+    for u in _unique(und):
         idx = np.flatnonzero(und == u)
         sub = {k: a[k][idx] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size",
                                       "inverse", "perp_ratio", "fx_moves")}
@@ -447,7 +452,7 @@ class AccountState:
             np.asarray(a["margin_currency"], dtype=object) != self.currency)
         P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend)
         und = a["underlying"]
-        for u in pd.unique(und):
+        for u in _unique(und):
             sel = np.flatnonzero(und == u)
             un = units.get(u)
             if un is None:
@@ -696,7 +701,7 @@ class AccountState:
             self._set_currency()
             touched = {}
         else:
-            touched = {u: self.units[u].copy() for u in pd.unique(a["underlying"]) if u in self.units}
+            touched = {u: self.units[u].copy() for u in _unique(a["underlying"]) if u in self.units}
         self._add(a, touched)
         merged = dict(self.units)
         merged.update(touched)
