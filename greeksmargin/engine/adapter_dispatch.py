@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from greeksmargin.engine.adapters import (
@@ -17,7 +18,7 @@ from greeksmargin.engine.adapters import (
 from greeksmargin.engine.derive_srm_adapter import derive_srm_accounts
 from greeksmargin.errors import InputError, ModelError
 
-__all__ = ["DISPATCH", "AdapterMarginResult", "margin_by_methodology"]
+__all__ = ["DISPATCH", "NO_ATTRIBUTION", "NO_PNL_MATRIX", "AdapterMarginResult", "margin_by_methodology"]
 
 
 # ========================================================================================= dispatch
@@ -49,10 +50,47 @@ class AdapterMarginResult:
         The model used.
     """
 
-    def __init__(self, accounts: pd.DataFrame, components: pd.DataFrame, model: Any) -> None:
+    def __init__(self, accounts: pd.DataFrame, components: pd.DataFrame, model: Any, *,
+                 positions: pd.DataFrame | None = None, market: Any = None,
+                 options: dict[str, Any] | None = None) -> None:
         self.accounts = accounts
         self.components = components
         self.model = model
+        # the inputs, kept for the methodology's own break-downs (attribution by finite differences)
+        self._positions = positions
+        self._market = market
+        self._options = dict(options or {})
+
+    def attribution(self, *, rel_step: float = 1e-4) -> pd.DataFrame:
+        """Contribution of each position to its account's IM, where the methodology defines one.
+
+        SIMM: Euler contributions ``x_i dIM/dx_i`` by central finite differences of the whole calculation
+        (every position ``i`` scaled by ``1 +- rel_step``, all accounts in one adapter call). SIMM is
+        homogeneous of degree 1 in the sensitivities except where a concentration threshold binds, so the
+        contributions sum to the IM up to that: the gap is reported per account (``residual`` =
+        ``im - sum``), not spread over the positions.
+
+        Returns
+        -------
+        DataFrame
+            ``account, position, underlying, contribution, currency, residual`` (SIMM).
+
+        Raises
+        ------
+        ModelError
+            The other methodologies, with the reason (:data:`NO_ATTRIBUTION`).
+        """
+        meth = _canonical(self.model.methodology)
+        if meth != "simm":
+            raise ModelError(f"no attribution for methodology '{self.model.methodology}': {NO_ATTRIBUTION[meth]}",
+                             file=self.model.file, key="meta.methodology")
+        return _euler_attribution(self, rel_step)
+
+    def pnl_matrix(self, account: str) -> pd.DataFrame:
+        """Not available for the adapter methodologies: raises :class:`ModelError` with the reason."""
+        meth = _canonical(self.model.methodology)
+        raise ModelError(f"no P&L matrix for methodology '{self.model.methodology}': {NO_PNL_MATRIX[meth]}",
+                         file=self.model.file, key="meta.methodology")
 
     @property
     def by_underlying(self) -> pd.DataFrame:
@@ -101,6 +139,71 @@ class AdapterMarginResult:
         return out.reset_index()
 
 
+def _canonical(methodology: str) -> str:
+    return methodology.replace("_", "-")
+
+
+#: why each adapter methodology has no position attribution (``AdapterMarginResult.attribution``)
+NO_ATTRIBUTION = {
+    "span": "the requirement is a scan risk of the combined commodity's risk arrays plus spread and short-option "
+            "minimum charges; the per-position risk arrays exist but SPAN defines no split of the combined "
+            "requirement (a per-position isolated figure is not an attribution)",
+    "deribit-pm": "the requirement is the worst scenario of a risk matrix plus roll and delta shocks; Deribit "
+                  "publishes no split of it across positions",
+    "derive-pm2": "the requirement is the worst of 29 scenarios plus contingencies computed on the portfolio; "
+                  "Derive defines no per-position split",
+    "derive-srm": "the standard manager sums per-expiry max(isolated, max-loss) figures; no split of the max-loss "
+                  "part across positions is defined",
+    "cboe-strategy": "the requirement comes from an optimal pairing of legs into strategies; a leg's share of a "
+                     "strategy's margin is not defined by the rule",
+    "simm": "",
+}
+
+#: why each adapter methodology has no scenario P&L matrix (``AdapterMarginResult.pnl_matrix``)
+NO_PNL_MATRIX = {
+    "simm": "SIMM is a sensitivity-based aggregation (delta, vega, curvature, correlations), not a scenario scan",
+    "span": "the SPAN adapter returns the per-underlying charges, not its 16 scenario risk arrays",
+    "deribit-pm": "the Deribit PM adapter returns the worst scenario and the charges, not the risk-matrix P&L",
+    "derive-pm2": "the Derive PM2 adapter returns the worst scenario and the contingencies, not the scenario P&L",
+    "derive-srm": "the standard manager is not scenario based",
+    "cboe-strategy": "strategy-based margin has no scenarios",
+}
+
+
+def _euler_attribution(res: AdapterMarginResult, h: float) -> pd.DataFrame:
+    """Central finite differences of the account IM in each position's size (one adapter call)."""
+    pos, mk = res._positions, res._market
+    if pos is None or mk is None:
+        raise ModelError("attribution needs the result of margin_by_methodology (positions and market kept)")
+    acc = res.accounts.set_index(res.accounts["account"].astype(str))
+    ok = [a for a in acc.index if str(acc.loc[a].get("status", "computed")) == "computed"
+          and not (isinstance(acc.loc[a].get("error"), str) and acc.loc[a]["error"])]
+    pos = pos[pos["account"].astype(str).isin(ok)]
+    if pos.empty:
+        return pd.DataFrame(columns=["account", "position", "underlying", "contribution", "currency", "residual"])
+    parts = []
+    labels = list(pos.index)
+    for j, lab in enumerate(labels):
+        acc_j = str(pos.at[lab, "account"])
+        sub = pos[pos["account"].astype(str) == acc_j]
+        for sign, tag in ((1.0, "up"), (-1.0, "dn")):
+            b = sub.copy()
+            b.loc[lab, "quantity"] = b.at[lab, "quantity"] * (1.0 + sign * h)
+            b["account"] = f"{acc_j}\x00{j}\x00{tag}"
+            parts.append(b)
+    bumped = pd.concat(parts, ignore_index=True)
+    fn = DISPATCH[res.model.methodology]
+    out = fn(bumped, mk, res.model, **res._options).set_index("account")["im"]
+    contrib = np.array([(out[f"{pos.at[lab, 'account']}\x00{j}\x00up"] - out[f"{pos.at[lab, 'account']}\x00{j}\x00dn"])
+                        / (2.0 * h) for j, lab in enumerate(labels)], dtype=float)
+    df = pd.DataFrame({"account": pos["account"].astype(str).to_numpy(), "position": labels,
+                       "underlying": pos["underlying"].to_numpy(), "contribution": contrib})
+    df["currency"] = df["account"].map(acc["currency"])
+    total = df.groupby("account")["contribution"].sum()
+    df["residual"] = df["account"].map(acc["im"].astype(float) - total)
+    return df
+
+
 def margin_by_methodology(positions: Any, market: Any, model: Any, **options: Any) -> AdapterMarginResult:
     """Run an exchange methodology that ``compute_margin`` does not run natively on a positions book.
 
@@ -139,4 +242,4 @@ def margin_by_methodology(positions: Any, market: Any, model: Any, **options: An
     df = fn(pos, mk, m, **options)
     comps = df.attrs.get("components", pd.DataFrame(
         columns=["account", "underlying", "rule", "component", "amount", "currency"]))
-    return AdapterMarginResult(df, comps, m)
+    return AdapterMarginResult(df, comps, m, positions=pos, market=mk, options=options)
