@@ -110,7 +110,8 @@ def test_non_monotone_hedge_goes_past_the_flat_point():
     coll = pd.DataFrame({"account": [acc], "asset": ["BTC"], "amount": [3.0]})
     ans = max_size(book, MK, coll, account=acc, instrument="BTC-PERPETUAL", side="buy", min_size=0.5)
     assert ans.status == "limited" and ans.quantity > 20.0  # past the full hedge at 10 and its mirror at 20
-    im_hedged = gm.compute_margin(pd.concat([short, short.assign(quantity=10.0)], ignore_index=True), MK).accounts["im"].iloc[0]
+    hedged = pd.concat([short, short.assign(quantity=10.0)], ignore_index=True)
+    im_hedged = gm.compute_margin(hedged, MK).accounts["im"].iloc[0]
     assert im_hedged < ans.im_current  # IM fell on the way (not monotone)
     held = short
     for k in (ans.multiples, ans.multiples + 1):
