@@ -43,7 +43,7 @@ def _examples(model: str) -> int:
     m = load_model(model)
     if m.methodology == "simm":
         return 1
-    return 8 if incremental_capable(m) else 2
+    return 6 if incremental_capable(m) else 2
 
 
 @cache
@@ -134,7 +134,7 @@ def _cli(args: list[str]) -> tuple[int, str]:
     return rc, buf.getvalue()
 
 
-@pytest.mark.parametrize("model", ["greeks-default", "deribit-pm", "span", "derive-pm2"])
+@pytest.mark.parametrize("model", ["greeks-default", "deribit-pm", "span"])
 def test_cli_whatif_equals_api(tmp_path, model):
     tr = pd.DataFrame([
         {**POS.iloc[0].to_dict(), "quantity": -POS.iloc[0]["quantity"] * 0.5},
