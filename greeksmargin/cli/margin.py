@@ -98,10 +98,11 @@ def run_maxsize(args: argparse.Namespace) -> int:
 
     orders: Any = args.orders
     if orders is not None and orders.suffix.lower() == ".json":  # Deribit open orders (get_open_orders_by_currency)
-        from greeksmargin.adapters.orders import open_orders_to_trades
+        from greeksmargin.book.market import load_market
         from greeksmargin.io import read_json
+        from greeksmargin.solvency.sizing import deribit_orders
 
-        orders = open_orders_to_trades(read_json(orders), {}, account=args.account, file=str(args.orders))
+        orders = deribit_orders(read_json(orders), args.account, load_market(args.market), file=str(args.orders))
     ans = max_size(args.positions, args.market, args.collateral, account=args.account, instrument=args.instrument,
                    side=args.side, model=args.model, min_size=args.min_size, orders=orders,
                    max_multiples=args.max_multiples)

@@ -40,7 +40,7 @@ import pandas as pd
 
 from greeksmargin.errors import InputError
 
-__all__ = ["DEFAULT_MIN_SIZE", "MaxSize", "default_min_size", "max_size", "orders_sides"]
+__all__ = ["DEFAULT_MIN_SIZE", "MaxSize", "default_min_size", "deribit_orders", "max_size", "orders_sides"]
 
 #: default minimum size by kind, for contracts quoted per coin (multiplier <= 1), in ``quantity`` units.
 #: Options: 0.1, Deribit's minimum BTC option order (deribit.com contract specifications; ETH options: 1).
@@ -178,6 +178,34 @@ def orders_sides(orders: Any, account: str) -> tuple[pd.DataFrame, pd.DataFrame]
         return x[x["account"].astype(str) == account].reset_index(drop=True)
 
     return mine(buys), mine(sells)
+
+
+def deribit_orders(doc: Any, account: str, market: Any, *, file: str = "<open orders>"
+                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(buys, sells)`` of Deribit open orders (``private/get_open_orders_by_currency``) for :func:`max_size`.
+
+    :func:`greeksmargin.adapters.orders.open_orders_to_trades` with instruments described from their names
+    and the mark of each inverse future / perpetual from the market snapshot (perpetual: its mark; future:
+    the forward at its expiry), which converts the orders' USD amounts to coin.
+    """
+    from greeksmargin.adapters.deribit import describe_instrument, unwrap
+    from greeksmargin.adapters.orders import open_orders_to_trades
+    from greeksmargin.book.market import years_from
+
+    marks: dict[str, float] = {}
+    res = unwrap(doc, file)
+    for i, o in enumerate(res if isinstance(res, list) else []):
+        name = o.get("instrument_name") if isinstance(o, dict) else None
+        if not isinstance(name, str) or name in marks:
+            continue
+        d = describe_instrument(name, None, file, i, [])
+        if d["kind"] in ("future", "perpetual") and d["settlement"] == "inverse" and d["base"] in market:
+            if d["kind"] == "perpetual":
+                marks[name] = market.perpetual_mark(d["base"])
+            else:
+                t = years_from(market.valuation_time, [d["expiry"]])
+                marks[name] = float(market.forward(d["base"], t)[0])
+    return open_orders_to_trades(doc, {}, account=account, mark_prices=marks, file=file)
 
 
 # ------------------------------------------------------------------------------------------ evaluation
