@@ -205,15 +205,15 @@ def test_other_models_and_the_cli(tmp_path):
 
 
 def test_deribit_open_orders_json():
-    """Deribit open orders through adapters/orders.py: a USD 95,000 buy of BTC-PERPETUAL is 1 BTC at the mark."""
+    """Deribit open orders through adapters/orders.py: a USD buy of BTC-PERPETUAL of one mark is 1 BTC."""
     from greeksmargin.solvency.sizing import deribit_orders
 
     doc = {"jsonrpc": "2.0", "result": [
-        {"instrument_name": "BTC-PERPETUAL", "direction": "buy", "amount": 95000, "order_state": "open"},
+        {"instrument_name": "BTC-PERPETUAL", "direction": "buy", "amount": MK.perpetual_mark("BTC"),
+         "order_state": "open"},
         {"instrument_name": "BTC-25DEC26-110000-C", "direction": "sell", "amount": 4, "filled_amount": 1},
         {"instrument_name": "BTC-26MAR27", "direction": "sell", "amount": 10000, "order_state": "untriggered"}]}
     buys, sells = deribit_orders(doc, "BTC-COVCALL", MK)
-    assert MK.perpetual_mark("BTC") == 95000.0
     assert list(buys["quantity"]) == [pytest.approx(1.0)]
     assert sells["quantity"].iloc[0] == pytest.approx(-3.0) and len(sells) == 2
     ans = max_size(POS, MK, COLL, account="BTC-COVCALL", instrument="BTC-PERPETUAL", side="buy",
