@@ -11,6 +11,12 @@ standard charges summed. :class:`AccountState` keeps these sums per underlying (
 re-evaluates the combination expression and the aggregation across underlyings: O(trades x scenarios +
 units), independent of the number of positions already held.
 
+With ``cap_at_isolated`` (``greeks-default``) each unit also keeps the sum of its positions' isolated IM and
+MM (every position margined alone, :func:`_isolated`, as the full engine's isolated step); the unit's
+requirement is capped at it before the aggregation, exactly as
+:func:`greeksmargin.engine.house_pieces.unit_requirements` does in
+:func:`~greeksmargin.engine.margin.compute_margin` (tests/test_whatif_cap.py: a book where the cap binds).
+
 The per-position pieces are those of :func:`greeksmargin.engine.margin.compute_margin` (its step 3: the scan
 P&L through :func:`greeksmargin.risk.kernels.scan_units`, the finite-difference Greeks through
 :func:`greeksmargin.risk.scenarios.sensitivities` as the engine does on both backends); tests hold
