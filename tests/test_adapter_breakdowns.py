@@ -36,9 +36,10 @@ def test_other_methodologies_say_why(model):
     res = run_model(POS[POS["account"].isin(["BTC-COVCALL", "SPX-NAKEDPUT"])], MK, model)
     meth = res.model.methodology.replace("_", "-")
     acc = str(res.accounts["account"].iloc[0])
-    with pytest.raises(ModelError, match="no P&L matrix") as e:
-        res.pnl_matrix(acc)
-    assert NO_PNL_MATRIX[meth] in str(e.value)
+    if meth != "deribit-pm":
+        with pytest.raises(ModelError, match="no P&L matrix") as e:
+            res.pnl_matrix(acc)
+        assert NO_PNL_MATRIX[meth] in str(e.value)
     if meth != "simm":
         with pytest.raises(ModelError, match="no attribution") as e:
             res.attribution()
@@ -60,3 +61,17 @@ def test_house_family_defines_both(model):
         return
     mat = res.pnl_matrix(a0)
     assert isinstance(mat, pd.DataFrame) and mat.shape[1] == int((POS["account"] == a0).sum())
+
+
+def test_deribit_pm_risk_matrix_gives_the_worst_case():
+    res = run_model(POS, MK, "deribit-pm")
+    acc = res.accounts.set_index("account")
+    mat = res.pnl_matrix("BTC-COVCALL")
+    held = POS[POS["account"] == "BTC-COVCALL"]
+    assert sorted(mat.columns) == sorted(held["instrument"].unique())
+    std = mat[~mat.index.str.contains("extended")]
+    assert len(std) == 27  # 9 price moves x 3 vol states
+    # the worst standard scenario of the summed P&L is the requirement's worst case (a loss: no gain offset)
+    assert -std.sum(axis=1).min() == pytest.approx(float(acc.loc["BTC-COVCALL", "worst_case"]), rel=1e-9)
+    with pytest.raises(ModelError, match="not computed"):
+        res.pnl_matrix("SPX-DESK")

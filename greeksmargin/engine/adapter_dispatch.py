@@ -87,8 +87,21 @@ class AdapterMarginResult:
         return _euler_attribution(self, rel_step)
 
     def pnl_matrix(self, account: str) -> pd.DataFrame:
-        """Not available for the adapter methodologies: raises :class:`ModelError` with the reason."""
+        """P&L of each position of ``account`` in the methodology's scenarios, where it has scenarios.
+
+        Deribit PM: the risk matrix, per instrument (columns; the rule nets positions of one instrument), in
+        the account's margin currency: rows ``move +x% vol up|same|down`` of the standard grid, then
+        ``extended move +x% vol up`` (the extended table, its fraction applied), unweighted and before the
+        gain offset and dampener (:func:`greeksmargin.methodologies.deribit_pm.deribit_pm_margin`).
+
+        Raises
+        ------
+        ModelError
+            The other methodologies, with the reason (:data:`NO_PNL_MATRIX`).
+        """
         meth = _canonical(self.model.methodology)
+        if meth == "deribit-pm":
+            return _deribit_pm_matrix(self, account)
         raise ModelError(f"no P&L matrix for methodology '{self.model.methodology}': {NO_PNL_MATRIX[meth]}",
                          file=self.model.file, key="meta.methodology")
 
@@ -163,11 +176,58 @@ NO_ATTRIBUTION = {
 NO_PNL_MATRIX = {
     "simm": "SIMM is a sensitivity-based aggregation (delta, vega, curvature, correlations), not a scenario scan",
     "span": "the SPAN adapter returns the per-underlying charges, not its 16 scenario risk arrays",
-    "deribit-pm": "the Deribit PM adapter returns the worst scenario and the charges, not the risk-matrix P&L",
     "derive-pm2": "the Derive PM2 adapter returns the worst scenario and the contingencies, not the scenario P&L",
     "derive-srm": "the standard manager is not scenario based",
     "cboe-strategy": "strategy-based margin has no scenarios",
 }
+
+
+def _deribit_pm_matrix(res: AdapterMarginResult, account: str) -> pd.DataFrame:
+    """The Deribit PM risk matrix of one account, per instrument (see ``AdapterMarginResult.pnl_matrix``)."""
+    from greeksmargin.engine.adapters import _deribit_rows, _fx, _model_tables
+    from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin
+    from greeksmargin.risk.greeks import price_positions
+
+    row = res.accounts[res.accounts["account"].astype(str) == account]
+    if row.empty:
+        raise InputError(f"account '{account}' is not in the result", column="account")
+    r = row.iloc[0]
+    if str(r.get("status", "computed")) != "computed" or (isinstance(r.get("error"), str) and r["error"]):
+        raise ModelError(f"account '{account}' is not computed under '{res.model.name}': "
+                         f"{r.get('reason') or r.get('error')}")
+    pos, mk = res._positions, res._market
+    if pos is None or mk is None:
+        raise ModelError("pnl_matrix needs the result of margin_by_methodology (positions and market kept)")
+    sub = price_positions(pos[pos["account"].astype(str) == account], mk)
+    rows_in = _deribit_rows(sub)
+    raw = _model_tables(res.model, "deribit-pm model tables")
+    ts_ms = float(pd.Timestamp(mk.valuation_time).value // 1_000_000)
+    ccy = str(r["currency"])
+    cols: dict[str, np.ndarray] = {}
+    index: list[str] = []
+    for coin in sorted(pd.unique(rows_in["coin"])):
+        part = rows_in[rows_in["coin"] == coin].drop(columns="coin")
+        und = str(sub.loc[part.index, "underlying"].iloc[0])
+        p = DeribitPMParams.from_dict(raw[str(coin).lower()], strict=True)
+        out = deribit_pm_margin(part, float(mk.spot(und)), p, timestamp_ms=ts_ms)
+        k = _fx(mk, str(coin), ccy)
+        labels = [f"{und} move {m:+.1%} vol {v}" for m in out.price_moves for v in ("up", "same", "down")]
+        labels += [f"{und} extended move {m:+.1%} vol up" for m in p.extended_moves]
+        for name, std in out.position_pnl.items():
+            cols[name] = np.concatenate([np.asarray(std).ravel(), np.asarray(out.position_extended[name])]) * k
+        index.append("|".join(labels))
+    if len(index) > 1:  # one grid per coin: the rows of one coin are 0 for the other coin's instruments
+        labels_all = [lab for block in index for lab in block.split("|")]
+        sizes = [len(b.split("|")) for b in index]
+        mat = pd.DataFrame(0.0, index=labels_all, columns=list(cols))
+        start = 0
+        for coin_block, n in zip(sorted(pd.unique(rows_in["coin"])), sizes):
+            names = rows_in.loc[rows_in["coin"] == coin_block, "instrument"].unique()
+            for nm in names:
+                mat.iloc[start:start + n, mat.columns.get_loc(nm)] = cols[nm]
+            start += n
+        return mat
+    return pd.DataFrame(cols, index=index[0].split("|") if index else [])
 
 
 def _euler_attribution(res: AdapterMarginResult, h: float) -> pd.DataFrame:
