@@ -36,7 +36,7 @@ def test_other_methodologies_say_why(model):
     res = run_model(POS[POS["account"].isin(["BTC-COVCALL", "SPX-NAKEDPUT"])], MK, model)
     meth = res.model.methodology.replace("_", "-")
     acc = str(res.accounts["account"].iloc[0])
-    if meth != "deribit-pm":
+    if meth not in ("deribit-pm", "span"):  # these two give their scenarios (tests below)
         with pytest.raises(ModelError, match="no P&L matrix") as e:
             res.pnl_matrix(acc)
         assert NO_PNL_MATRIX[meth] in str(e.value)
@@ -75,3 +75,19 @@ def test_deribit_pm_risk_matrix_gives_the_worst_case():
     assert -std.sum(axis=1).min() == pytest.approx(float(acc.loc["BTC-COVCALL", "worst_case"]), rel=1e-9)
     with pytest.raises(ModelError, match="not computed"):
         res.pnl_matrix("SPX-DESK")
+
+
+def test_span_scenario_matrix_gives_the_scan_risk():
+    res = run_model(POS, MK, "span")
+    mat = res.pnl_matrix("MIXED")
+    held = POS[POS["account"] == "MIXED"]
+    assert list(mat.columns) == list(held.index) and len(mat) == 16 * held["underlying"].nunique()
+    comp = res.components
+    scan = comp[(comp["account"] == "MIXED") & (comp["component"] == "scan_risk")].set_index("underlying")["amount"]
+    for und, risk in scan.items():
+        block = mat[mat.index.str.startswith(f"{und} ")]
+        assert len(block) == 16
+        assert (-block.sum(axis=1)).max() == pytest.approx(float(risk), rel=1e-9)
+        # positions of other underlyings are 0 in this underlying's scenarios
+        other = held.index[held["underlying"] != und]
+        assert (block[other] == 0.0).all().all()

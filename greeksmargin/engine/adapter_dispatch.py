@@ -93,6 +93,9 @@ class AdapterMarginResult:
         the account's margin currency: rows ``move +x% vol up|same|down`` of the standard grid, then
         ``extended move +x% vol up`` (the extended table, its fraction applied), unweighted and before the
         gain offset and dampener (:func:`greeksmargin.methodologies.deribit_pm.deribit_pm_margin`).
+        SPAN: per position (columns: the positions' index labels), the 16 scenarios of each underlying's
+        generated risk arrays (rows ``<underlying> s<i>: price +x% vol up|down|-``), P&L in USD with the
+        extreme scenarios' weight applied (``-risk array x size``; 0 for positions of other underlyings).
 
         Raises
         ------
@@ -102,6 +105,8 @@ class AdapterMarginResult:
         meth = _canonical(self.model.methodology)
         if meth == "deribit-pm":
             return _deribit_pm_matrix(self, account)
+        if meth == "span":
+            return _span_matrix(self, account)
         raise ModelError(f"no P&L matrix for methodology '{self.model.methodology}': {NO_PNL_MATRIX[meth]}",
                          file=self.model.file, key="meta.methodology")
 
@@ -175,7 +180,6 @@ NO_ATTRIBUTION = {
 #: why each adapter methodology has no scenario P&L matrix (``AdapterMarginResult.pnl_matrix``)
 NO_PNL_MATRIX = {
     "simm": "SIMM is a sensitivity-based aggregation (delta, vega, curvature, correlations), not a scenario scan",
-    "span": "the SPAN adapter returns the per-underlying charges, not its 16 scenario risk arrays",
     "derive-pm2": "the Derive PM2 adapter returns the worst scenario and the contingencies, not the scenario P&L",
     "derive-srm": "the standard manager is not scenario based",
     "cboe-strategy": "strategy-based margin has no scenarios",
@@ -188,16 +192,9 @@ def _deribit_pm_matrix(res: AdapterMarginResult, account: str) -> pd.DataFrame:
     from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin
     from greeksmargin.risk.greeks import price_positions
 
-    row = res.accounts[res.accounts["account"].astype(str) == account]
-    if row.empty:
-        raise InputError(f"account '{account}' is not in the result", column="account")
-    r = row.iloc[0]
-    if str(r.get("status", "computed")) != "computed" or (isinstance(r.get("error"), str) and r["error"]):
-        raise ModelError(f"account '{account}' is not computed under '{res.model.name}': "
-                         f"{r.get('reason') or r.get('error')}")
+    r = _computed_row(res, account)
     pos, mk = res._positions, res._market
-    if pos is None or mk is None:
-        raise ModelError("pnl_matrix needs the result of margin_by_methodology (positions and market kept)")
+    assert pos is not None and mk is not None
     sub = price_positions(pos[pos["account"].astype(str) == account], mk)
     rows_in = _deribit_rows(sub)
     raw = _model_tables(res.model, "deribit-pm model tables")
@@ -228,6 +225,46 @@ def _deribit_pm_matrix(res: AdapterMarginResult, account: str) -> pd.DataFrame:
             start += n
         return mat
     return pd.DataFrame(cols, index=index[0].split("|") if index else [])
+
+
+def _span_matrix(res: AdapterMarginResult, account: str) -> pd.DataFrame:
+    """SPAN scenario P&L per position of one account (see ``AdapterMarginResult.pnl_matrix``)."""
+    from greeksmargin.engine.adapters import _model_tables, _span_params_for, span_unit
+    from greeksmargin.methodologies.span import scenario_grid
+    from greeksmargin.risk.greeks import price_positions
+
+    _computed_row(res, account)
+    pos, mk = res._positions, res._market
+    assert pos is not None and mk is not None
+    priced = price_positions(pos[pos["account"].astype(str) == account], mk)
+    raw = _model_tables(res.model, "span model tables")
+    blocks = []
+    for und, grp in priced.groupby("underlying", sort=True):
+        spot = float(mk.spot(str(und)))
+        params, _ = _span_params_for(raw, str(und), spot, res._options.get("product_map"))
+        u = span_unit(grp, params, spot)
+        dp, dv, extreme = scenario_grid(params.psr, params.vsr, params.extreme_multiple)
+        labels = [f"{und} s{i + 1}: price {p / spot:+.2%} vol {'up' if v > 0 else ('down' if v < 0 else '-')}"
+                  + (" (extreme, weighted)" if x else "") for i, (p, v, x) in enumerate(zip(dp, dv, extreme))]
+        block = pd.DataFrame(0.0, index=labels, columns=list(priced.index))
+        for key, arr in u["risk_arrays"].items():
+            label = grp.index[[f"{lab}:{grp.at[lab, 'instrument']}" == key for lab in grp.index]][0]
+            block[label] = -np.asarray(arr, dtype=float) * float(grp.at[label, "size"])
+        blocks.append(block)
+    return pd.concat(blocks) if blocks else pd.DataFrame()
+
+
+def _computed_row(res: AdapterMarginResult, account: str) -> pd.Series:
+    row = res.accounts[res.accounts["account"].astype(str) == account]
+    if row.empty:
+        raise InputError(f"account '{account}' is not in the result", column="account")
+    r = row.iloc[0]
+    if str(r.get("status", "computed")) != "computed" or (isinstance(r.get("error"), str) and r["error"]):
+        raise ModelError(f"account '{account}' is not computed under '{res.model.name}': "
+                         f"{r.get('reason') or r.get('error')}")
+    if res._positions is None or res._market is None:
+        raise ModelError("pnl_matrix needs the result of margin_by_methodology (positions and market kept)")
+    return r
 
 
 def _euler_attribution(res: AdapterMarginResult, h: float) -> pd.DataFrame:
