@@ -180,7 +180,10 @@ NO_ATTRIBUTION = {
 #: why each adapter methodology has no scenario P&L matrix (``AdapterMarginResult.pnl_matrix``)
 NO_PNL_MATRIX = {
     "simm": "SIMM is a sensitivity-based aggregation (delta, vega, curvature, correlations), not a scenario scan",
-    "derive-pm2": "the Derive PM2 adapter returns the worst scenario and the contingencies, not the scenario P&L",
+    "derive-pm2": "PM2's scenario P&L is not a sum of per-position P&L (measured on the example book: the positions "
+                  "of an underlying margined alone add up to its portfolio's scenario P&L only to 4-6%), so there "
+                  "is no per-position matrix; each underlying's portfolio scenario P&L is "
+                  "methodologies.derive_pm2.derive_pm2_margin(...).scenario_pnl",
     "derive-srm": "the standard manager is not scenario based",
     "cboe-strategy": "strategy-based margin has no scenarios",
 }
