@@ -21,6 +21,7 @@ QUICK = {
     "bench_margin.py": ["--accounts", "200", "--repeat", "1", "--naive", "10"],
     "bench_kernels.py": ["--accounts", "200", "--repeat", "1", "--naive", "10"],
     "bench_whatif.py": ["--repeat", "50"],
+    "bench_maxsize.py": ["--repeat", "3"],
     "bench_dask.py": ["--accounts", "2000", "--baseline-files", "1"],
     "bench_strategy.py": ["--legs", "10", "20", "--books", "5"],
     "bench_simm.py": ["--rows", "50000", "--repeat", "1"],

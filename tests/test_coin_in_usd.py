@@ -20,7 +20,8 @@ from margin_fixtures import market_dict, row
 from greeksmargin.book.collateral import load_collateral
 from greeksmargin.book.market import load_market
 from greeksmargin.engine.incremental import AccountState
-from greeksmargin.engine.margin import compute_margin, margin_change
+from greeksmargin.engine.margin import compute_margin
+from greeksmargin.engine.whatif import margin_change
 from greeksmargin.pricing import black76_price
 from greeksmargin.risk.scenarios import scenario_pnl
 from greeksmargin.solvency.assess import assess_solvency

@@ -45,6 +45,7 @@ the slices do not share their points.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -107,6 +108,14 @@ def years_from(valuation_time: pd.Timestamp, expiries: Any) -> NDArray[np.float6
         idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(list(expiries), dtype=object), utc=True))
     secs = (idx.tz_convert("UTC") - valuation_time).total_seconds()
     return np.asarray(secs, dtype=float) / SECONDS_PER_YEAR
+
+
+@functools.lru_cache(maxsize=512)
+def _slice_years(valuation_time: pd.Timestamp, expiries: tuple[pd.Timestamp, ...]) -> NDArray[np.float64]:
+    """:func:`years_from` of a surface's slice expiries, memoised (a one-trade what-if looks up one vol)."""
+    out = years_from(valuation_time, expiries)
+    out.flags.writeable = False
+    return out
 
 
 def _iso(ts: pd.Timestamp) -> str:
@@ -424,7 +433,7 @@ class MarketSnapshot:
     ) -> NDArray[np.float64]:
         s = um.surface
         assert s is not None
-        slice_t = self.years(list(s.expiries))
+        slice_t = _slice_years(self.valuation_time, tuple(s.expiries))
         if s.axis == "strike":
             x = np.broadcast_to(k, (len(slice_t), k.size))
         else:

@@ -1,7 +1,7 @@
-"""``greeksmargin margin | whatif | models``: margin of a book, what-if of trades, shipped models.
+"""``greeksmargin margin | whatif | maxsize | models``: margin, what-if of trades, pre-trade size, shipped models.
 
 Thin layer: parse arguments, call :func:`greeksmargin.engine.margin.compute_margin` /
-:func:`~greeksmargin.engine.margin.margin_change` / :func:`~greeksmargin.engine.models.list_models`, write the output.
+:func:`~greeksmargin.engine.whatif.margin_change` / :func:`~greeksmargin.engine.models.list_models`, write the output.
 """
 
 from __future__ import annotations
@@ -82,12 +82,42 @@ def _failed_accounts(acc: Any, command: str) -> int:
 
 def run_whatif(args: argparse.Namespace) -> int:
     """Run ``greeksmargin whatif``."""
-    from greeksmargin.engine.margin import margin_change
+    from greeksmargin.engine.whatif import margin_change
 
     df = margin_change(args.positions, args.market, args.model, args.trades)
     text = render(df, args.format)
     if args.format == "table":
         text = "Margin before and after the trades (touched accounts only)\n\n" + text
+    emit(text, args.out)
+    return 0
+
+
+def run_maxsize(args: argparse.Namespace) -> int:
+    """Run ``greeksmargin maxsize``."""
+    from greeksmargin.solvency.sizing import max_size
+
+    orders: Any = args.orders
+    if orders is not None and orders.suffix.lower() == ".json":  # Deribit open orders (get_open_orders_by_currency)
+        from greeksmargin.book.market import load_market
+        from greeksmargin.io import read_json
+        from greeksmargin.solvency.sizing import deribit_orders
+
+        orders = deribit_orders(read_json(orders), args.account, load_market(args.market), file=str(args.orders))
+    ans = max_size(args.positions, args.market, args.collateral, account=args.account, instrument=args.instrument,
+                   side=args.side, model=args.model, min_size=args.min_size, orders=orders,
+                   max_multiples=args.max_multiples)
+    table = ans.to_frame()
+    if args.format == "table":
+        lines = [f"Largest {args.side} of {args.instrument} for account {args.account} under model {ans.model} "
+                 f"(IM within equity = collateral after IM haircuts + mark-to-market; minimum size {ans.min_size:g})",
+                 ""]
+        for _, r in table.iterrows():
+            label = "positions only" if r["orders"] == "none" else "with open orders (worse side)"
+            lines.append(f"{label}: {r['quantity']:g} ({r['status']})")
+            lines.append(f"  {r['reason']}")
+        text = "\n".join(lines) + "\n"
+    else:
+        text = render(table, args.format)
     emit(text, args.out)
     return 0
 
@@ -150,6 +180,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--format", choices=("table", "csv", "json"), default="table")
     w.add_argument("--out", type=Path)
     w.set_defaults(func=run_whatif)
+
+    z = sub.add_parser("maxsize", help="largest trade of one instrument that keeps IM within equity",
+                       description="Pre-trade sizing: the largest multiple of the minimum size of INSTRUMENT that "
+                       "ACCOUNT can buy or sell with its IM (what-if under --model) within its equity (collateral "
+                       "after IM haircuts + mark-to-market; the trade done at its mark). IM need not be monotone in "
+                       "size: scan 1, 4, 16, ... minimum sizes to the first size that breaks, then bisect to an "
+                       "adjacent pair (the answer holds, one more minimum size breaks it), checked.")
+    z.add_argument("positions", type=Path)
+    z.add_argument("market", type=Path)
+    z.add_argument("--collateral", type=Path, required=True, help="collateral table (.csv or .parquet)")
+    z.add_argument("--account", required=True)
+    z.add_argument("--instrument", required=True,
+                   help="an instrument of the positions table (any account) or a Deribit instrument name")
+    z.add_argument("--side", choices=("buy", "sell"), required=True)
+    z.add_argument("--model", default="greeks-default")
+    z.add_argument("--min-size", type=float, default=None,
+                   help="minimum size in the positions' quantity unit (default by kind: option 0.1, future and "
+                   "perpetual 0.001, spot 0.0001; 1 for contracts with a multiplier above 1)")
+    z.add_argument("--orders", type=Path, help="open orders: a positions-format table with a 'side' column "
+                   "(buy|sell) and positive quantities, or a Deribit get_open_orders_by_currency .json; margined "
+                   "as Deribit does (each side as if filled, the worse counts), shown beside positions only")
+    z.add_argument("--max-multiples", type=int, default=2**20,
+                   help="cap of the search in minimum sizes (default 2^20): beyond it the answer is 'no limit'")
+    z.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    z.add_argument("--out", type=Path)
+    z.set_defaults(func=run_maxsize)
 
     m = sub.add_parser("models", help="list the shipped margin models")
     m.add_argument("--format", choices=("table", "json"), default="table")

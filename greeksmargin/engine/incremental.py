@@ -11,6 +11,12 @@ standard charges summed. :class:`AccountState` keeps these sums per underlying (
 re-evaluates the combination expression and the aggregation across underlyings: O(trades x scenarios +
 units), independent of the number of positions already held.
 
+With ``cap_at_isolated`` (``greeks-default``) each unit also keeps the sum of its positions' isolated IM and
+MM (every position margined alone, :func:`_isolated`, as the full engine's isolated step); the unit's
+requirement is capped at it before the aggregation, exactly as
+:func:`greeksmargin.engine.house_pieces.unit_requirements` does in
+:func:`~greeksmargin.engine.margin.compute_margin` (tests/test_whatif_cap.py: a book where the cap binds).
+
 The per-position pieces are those of :func:`greeksmargin.engine.margin.compute_margin` (its step 3: the scan
 P&L through :func:`greeksmargin.risk.kernels.scan_units`, the finite-difference Greeks through
 :func:`greeksmargin.risk.scenarios.sensitivities` as the engine does on both backends); tests hold
@@ -24,7 +30,7 @@ the model aggregates with TIMS offsets, :meth:`AccountState.with_trades` falls b
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -70,10 +76,18 @@ class _Unit:
     cap_value: float = 0.0
     cap_other: float = 0.0
     std: dict[str, float] = field(default_factory=dict)
+    # sums of the positions' isolated requirements (each position alone): the cap of ``cap_at_isolated``
+    iso_im: float = 0.0
+    iso_mm: float = 0.0
 
     def copy(self) -> _Unit:
         return replace(self, pnl=self.pnl.copy(), vega_b=self.vega_b.copy(), vega_up_b=self.vega_up_b.copy(),
                        vega_down_b=self.vega_down_b.copy(), roll=dict(self.roll), std=dict(self.std))
+
+
+def _unique(values: Any) -> list[Any]:
+    """Distinct values in order of first appearance (``pd.unique`` without building a Series: a few trades)."""
+    return list(dict.fromkeys(values.tolist() if isinstance(values, np.ndarray) else list(values)))
 
 
 # ------------------------------------------------------------------------------------- position arrays
@@ -238,7 +252,7 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     # scan P&L and sensitivities, one call per underlying (each underlying has its grid)
     P["pnl"] = {}
     dlt, gam, veg = np.zeros(n), np.zeros(n), np.zeros(n)
-    for u in pd.unique(und):
+    for u in _unique(und):
         idx = np.flatnonzero(und == u)
         sub = {k: a[k][idx] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "size",
                                       "inverse", "perp_ratio", "fx_moves")}
@@ -278,7 +292,51 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
         quantity=a["quantity"], multiplier=a["multiplier"], factor=factor,
         currency_to_account=lambda ccy: market.fx_to_usd(ccy) / acc_fx,
     ))
+    if rs.cap_at_isolated:
+        P["iso_im"], P["iso_mm"] = _isolated(rs, P, a, n)
     return P
+
+
+def _isolated(rs: RuleSet, P: Mapping[str, Any], a: Mapping[str, Any], n: int
+              ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """IM and MM of each position margined alone, as the full engine's isolated step (house_run, step 6).
+
+    The same figures as :func:`greeksmargin.engine.house_pieces._position_figures` on the same per-position
+    pieces (the scan of each position's own P&L vector, the charges with the shocks of its underlying),
+    combined by :func:`~greeksmargin.engine.house_pieces.unit_requirements` with every position its own unit.
+    """
+    from greeksmargin.engine.house_pieces import (
+        _position_figures,
+        delta_shocks,
+        gamma_shocks,
+        unit_requirements,
+        vega_shocks,
+    )
+
+    need = set(rs.figures)
+    und = [str(u) for u in a["underlying"]]
+    PP: dict[str, Any] = dict(P)
+    if "scan" in need:
+        gain = rs.components["scan"]["gain_offset"]
+        pos_scan = np.zeros(n)
+        for u, (idx, mat) in P["pnl"].items():
+            g = rs.grid_for(str(u))
+            assert g is not None
+            pos_scan[idx] = scan_loss(mat, g.weights, gain)[0]
+        PP["pos_scan"] = pos_scan
+    if "vega_exposure" in P:
+        PP["vega_base"] = P["vega_exposure"]
+    shock: dict[str, NDArray[np.float64]] = {}
+    if "delta" in need:
+        for side in ("down", "up"):
+            shock[f"delta_{side}"] = delta_shocks(rs.components["delta"], und, side)
+    if "gamma" in need:
+        shock["gamma"] = gamma_shocks(rs.components["gamma"], und)
+    if "vega" in need:
+        for side in ("up", "down"):
+            shock[f"vega_{side}"] = vega_shocks(rs.components["vega"], und, side)
+    im, mm = unit_requirements(rs, _position_figures(rs, need, PP, shock), n)
+    return np.asarray(im, dtype=float), np.asarray(mm, dtype=float)
 
 
 # ------------------------------------------------------------------------------------------ the state
@@ -306,6 +364,11 @@ class AccountState:
         self._n_b = 1
         #: why the model does not cover the account ("" when it does): then every figure is NaN, never 0
         self.not_computed = ""
+        #: value of each held position (options and spot; 0 for futures and perpetuals) in its settlement
+        #: currency, and that currency (``value_ccy`` / ``margin_currency`` of
+        #: :func:`~greeksmargin.risk.greeks.price_positions`), as built; shape (n_positions,)
+        self.values: NDArray[np.float64] = np.zeros(0)
+        self.value_currencies: NDArray[Any] = np.zeros(0, dtype=object)
 
     def _outside(self, a: Mapping[str, Any]) -> str:
         """The reason the model's domain excludes positions of ``a`` ("" when every one is inside)."""
@@ -372,6 +435,7 @@ class AccountState:
         st._n_b = len(rs.components["vega"]["bucket_days"]) + 1 if "vega" in rs.components else 1
         if len(pos):
             a = _arrays_from_frame(pos, mk)
+            st.values, st.value_currencies = np.asarray(a["value_ccy"], dtype=float), a["margin_currency"]
             st.not_computed = st._outside(a)
             st._ccys = set(a["margin_currency"])
             st._set_currency()
@@ -396,7 +460,7 @@ class AccountState:
             np.asarray(a["margin_currency"], dtype=object) != self.currency)
         P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend)
         und = a["underlying"]
-        for u in pd.unique(und):
+        for u in _unique(und):
             sel = np.flatnonzero(und == u)
             un = units.get(u)
             if un is None:
@@ -434,6 +498,9 @@ class AccountState:
                 for f in _STD:
                     if f in P:
                         un.std[f] = un.std.get(f, 0.0) + P[f][j]
+                if "iso_im" in P:
+                    un.iso_im += P["iso_im"][j]
+                    un.iso_mm += P["iso_mm"][j]
         return units
 
     # ------------------------------------------------------------------ evaluation
@@ -509,8 +576,12 @@ class AccountState:
         UF = self._unit_figures(names, units)
         n_u = len(names)
         unit_im = np.maximum(evaluate(rs.im, UF) * np.ones(n_u), 0.0)
+        if rs.cap_at_isolated:  # a unit never needs more than its positions margined alone (as house_run)
+            unit_im = np.minimum(unit_im, np.array([units[u].iso_im for u in names]))
         unit_mm = (np.maximum(evaluate(rs.mm, UF) * np.ones(n_u), 0.0) if rs.mm is not None
                    else rs.mm_factor * unit_im)
+        if rs.cap_at_isolated and rs.mm is not None:
+            unit_mm = np.minimum(unit_mm, np.array([units[u].iso_mm for u in names]))
         method = rs.aggregate["method"]
         acc = np.zeros(n_u, dtype=np.intp)
         if method == "sum":
@@ -612,7 +683,27 @@ class AccountState:
             Initial and maintenance margin after the trades, in the account's margin currency after them
             (left in :attr:`last_currency`).
         """
-        a = self._trade_arrays(trades)
+        return self._with_arrays(self._trade_arrays(trades), trades)
+
+    def sized_trade(self, trade: Mapping[str, Any]) -> Callable[[float], tuple[float, float]]:
+        """``k -> (im, mm)`` of the account with ``trade`` scaled to ``k`` times its quantity (state unchanged).
+
+        The trade's market look-ups are done once; each call scales its size (``quantity``, ``size`` and
+        ``value_ccy`` are linear in the quantity) and revalues it alone: for a size search
+        (:func:`greeksmargin.solvency.sizing.max_size`). Same figures as :meth:`with_trades` with the quantity
+        multiplied by ``k``.
+        """
+        a1 = self._trade_arrays(trade)
+
+        def at(k: float) -> tuple[float, float]:
+            a = dict(a1)
+            for key in ("quantity", "size", "value_ccy"):
+                a[key] = np.asarray(a1[key], dtype=float) * k
+            return self._with_arrays(a, dict(trade, quantity=float(trade["quantity"]) * k))
+
+        return at
+
+    def _with_arrays(self, a: Mapping[str, Any], trades: Any) -> tuple[float, float]:
         ccys = self._ccys | set(a["margin_currency"])
         self.last_currency = next(iter(ccys)) if len(ccys) == 1 else "USD"
         if self.not_computed or self._outside(a):  # outside the model's domain: not computed, never 0
@@ -624,7 +715,7 @@ class AccountState:
             self._set_currency()
             touched = {}
         else:
-            touched = {u: self.units[u].copy() for u in pd.unique(a["underlying"]) if u in self.units}
+            touched = {u: self.units[u].copy() for u in _unique(a["underlying"]) if u in self.units}
         self._add(a, touched)
         merged = dict(self.units)
         merged.update(touched)

@@ -76,7 +76,6 @@ __all__ = [
     "delta_shocks",
     "exposure_direction",
     "gamma_shocks",
-    "margin_change",
     "price_charges",
     "revaluation_pieces",
     "unit_requirements",
@@ -300,68 +299,3 @@ def _add_collateral(res: MarginResult | AdapterMarginResult, collateral: Any, ma
     acc["collateral_mm"] = vals["mm_value"].reindex(acc["account"]).to_numpy()
     acc["excess_im"] = acc["collateral_im"] - acc["im"]
     acc["excess_mm"] = acc["collateral_mm"] - acc["mm"]
-
-
-def margin_change(
-    positions: Any, market: Any, model: str | Any, trades: Any, *, backend: Literal["auto", "numpy", "numba"] = "auto"
-) -> pd.DataFrame:
-    """Margin before and after adding ``trades``, for the accounts the trades touch only.
-
-    Parameters
-    ----------
-    positions : str, Path or DataFrame
-        Current positions.
-    market : str, Path, dict or MarketSnapshot
-        Market snapshot.
-    model : str, Path or Model
-        The model.
-    trades : str, Path or DataFrame
-        New positions (same schema), appended to the accounts' positions.
-    backend : {"auto", "numpy", "numba"}
-        As in :func:`compute_margin` (both agree to 1e-12 relative).
-
-    Returns
-    -------
-    DataFrame
-        ``account, currency, im_before, im_after, mm_before, mm_after, im_change, mm_change, status,
-        reason``, one row per touched account (accounts absent before start from 0). An account holding a
-        position outside the model's domain (before or after) has NaN figures, status ``not_computed``
-        and the reason.
-    """
-    _check_args(positions, market, model)
-    if not isinstance(trades, (pd.DataFrame, str, Path)):
-        raise ArgumentTypeError("trades", "a trades DataFrame or file path (str or Path)", trades)
-    m = _check_model(model)
-    pos, mk = _prepare(positions, market)
-    from greeksmargin.book.positions import load_positions
-
-    tr = load_positions(trades, valuation_time=mk.valuation_time)
-    touched = list(pd.unique(tr["account"]))
-    before_pos = pos[pos["account"].isin(touched)]
-    after_pos = pd.concat([before_pos, tr], ignore_index=True)
-    after_pos = load_positions(after_pos, valuation_time=mk.valuation_time)
-    # an account holding (before or after the trades) a position outside the model's domain: NaN + reason
-    outside = m.domain.not_computed(after_pos, m.name)
-    if outside:
-        after_pos = after_pos[~after_pos["account"].astype(str).isin(list(outside))]
-        before_pos = before_pos[~before_pos["account"].astype(str).isin(list(outside))]
-    after = _run(after_pos, mk, m, backend=backend).accounts.set_index("account")
-    if len(before_pos):
-        before = _run(before_pos, mk, m, backend=backend).accounts.set_index("account")
-    else:
-        before = pd.DataFrame(columns=["im", "mm"])
-    out = pd.DataFrame({"account": touched})
-    out["currency"] = after["currency"].reindex(touched).to_numpy()
-    out["im_before"] = before["im"].reindex(touched).fillna(0.0).to_numpy(dtype=float)
-    out["im_after"] = after["im"].reindex(touched).to_numpy(dtype=float)
-    out["mm_before"] = before["mm"].reindex(touched).fillna(0.0).to_numpy(dtype=float)
-    out["mm_after"] = after["mm"].reindex(touched).to_numpy(dtype=float)
-    out["im_change"] = out["im_after"] - out["im_before"]
-    out["mm_change"] = out["mm_after"] - out["mm_before"]
-    nc = out["account"].astype(str).isin(list(outside))
-    out.loc[nc, ["im_before", "im_after", "mm_before", "mm_after", "im_change", "mm_change"]] = np.nan
-    out["status"] = np.where(nc, "not_computed", "computed")
-    out["reason"] = [outside.get(str(a)) for a in out["account"]]
-    return out
-
-
