@@ -227,7 +227,7 @@ def _new_file_mode(p: Path) -> int:
 
 
 def _fsync_folder(folder: Path) -> None:
-    """fsync a folder so that a rename in it survives a crash (no-op where folders cannot be opened)."""
+    """Flush a folder to disk (fsync) so that a rename in it survives a crash (no-op where folders cannot be opened)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
