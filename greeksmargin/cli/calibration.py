@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from greeksmargin import io
+from greeksmargin.cli import _output
 from greeksmargin.cli._args import count, date, number
 from greeksmargin.errors import InputError
 
@@ -345,8 +346,7 @@ def _backtest(args: argparse.Namespace) -> int:
             "peak_to_trough_1y", "efficiency"]
     print(f"{hist.attrs.get('name')} {res.settings['start']}..{res.settings['end']} model {model.name} "
           f"c={confidence} MPOR {mpor} step {args.step} margin {args.margin} ({res.settings['seconds']} s)")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(res.summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(_output.format_table(res.summary[cols]), end="")
     if args.csv_out:
         io.write_table(res.daily, args.csv_out)
     if args.html_out:
@@ -382,8 +382,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     where = "serial" if args.serial else (args.scheduler or "local Dask cluster")
     print(f"{len(grid)} cells on {where} in {time.perf_counter() - t0:.1f} s")
-    with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(_output.format_table(table), end="")
     if args.out:
         io.write_table(table, args.out)
         print(f"table: {args.out}")
@@ -463,8 +462,7 @@ def _walk_forward(args: argparse.Namespace, hist: pd.DataFrame, model: Any, port
                  "breaches_oos": pool["breaches"], "excess_p_oos": pool["excess_p"], "kupiec_p_oos": pool["kupiec_p"],
                  "breaches_is": pool.get("in_sample", {}).get("breaches"),
                  "excess_p_is": pool.get("in_sample", {}).get("excess_p")})
-    with pd.option_context("display.width", 250, "display.max_columns", 20):
-        print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=""))
+    print(_output.format_table(pd.DataFrame(rows)), end="")
     if args.json_out:
         io.write_json(s, args.json_out)
         print(f"json: {args.json_out}")

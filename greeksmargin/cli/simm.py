@@ -9,6 +9,7 @@ from greeksmargin import io
 from greeksmargin.cli import _output
 from greeksmargin.errors import InputError
 from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, tree_table
+from greeksmargin.reports import fmt
 from greeksmargin.risk.crif import read_crif
 
 _BY = {"portfolio": "PortfolioID", "trade": "TradeID", "none": None}
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--by {args.by}: the CRIF has no {by} values", file=str(args.crif), column=by)
     results = simm_by_portfolio(crif, params, args.horizon, args.calculation_currency, by=by)
     table = tree_table(results)
-    _output.emit(_output.render(table, args.format, lambda c, v: f"{v:,.0f}" if c == "amount_usd" else f"{v:g}"),
+    _output.emit(_output.render(table, args.format, lambda c, v: f"{v:,.0f}" if c == "amount_usd" else fmt.cell(c, v)),
                  None)
     if args.json_out is not None:
         io.write_json({name: res.tree() for name, res in results.items()}, args.json_out)

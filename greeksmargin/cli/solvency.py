@@ -20,6 +20,7 @@ from greeksmargin import io
 from greeksmargin.cli._args import count, number
 from greeksmargin.cli._output import format_table, records
 from greeksmargin.errors import InputError
+from greeksmargin.reports import fmt
 
 FORMATS = ("table", "csv", "json", "html")
 #: above this many accounts the distance to liquidation is skipped unless asked for (--distance yes)
@@ -28,8 +29,8 @@ AUTO_DISTANCE_MAX = 2000
 
 # --------------------------------------------------------------------------------------------- helpers
 def _number(column: str, value: float) -> str:
-    """6 significant digits with separators; an infinite margin ratio prints as ``inf``."""
-    return "inf" if np.isinf(value) else f"{value:,.6g}"
+    """The package's number rules (:func:`greeksmargin.reports.fmt.cell`); an infinite ratio prints ``inf``."""
+    return fmt.cell(column, value)
 
 
 def _table(df: pd.DataFrame) -> str:

@@ -162,7 +162,7 @@ def backtest_report(result: Any, *, title: str | None = None, command: str = "",
     )
     settings = pd.DataFrame([(k, str(v)) for k, v in st.items()], columns=["setting", "value"])
     sections = [
-        {"title": "Tests", "intro": intro, "html": table_html(summary, float_format="{:,.4g}")},
+        {"title": "Tests", "intro": intro, "html": table_html(summary)},
         {
             "title": "Margin and realised loss (% of the day's spot)",
             "html": embed_figure(fig, alt="margin vs realised loss with breaches"),
@@ -242,11 +242,11 @@ def walk_forward_report(result: Any, *, title: str | None = None, command: str =
     )
     settings = pd.DataFrame([(k, str(v)) for k, v in st.items()], columns=["setting", "value"])
     sections = [
-        {"title": "Coverage and procyclicality", "intro": intro, "html": table_html(tests, float_format="{:,.4g}")},
+        {"title": "Coverage and procyclicality", "intro": intro, "html": table_html(tests)},
         {"title": "Breaches by year (out of sample)", "html": table_html(by_year.reset_index())},
         {"title": "Margin path and realised loss (% of the day's spot)",
          "html": embed_figure(fig, alt="walk-forward margin vs realised loss")},
-        {"title": "Refits", "html": table_html(refits, float_format="{:,.4g}")},
+        {"title": "Refits", "html": table_html(refits)},
         {"title": "Settings", "html": table_html(settings)},
     ]
     return render_page(
