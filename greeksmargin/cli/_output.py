@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,9 @@ def significant(column: str, value: float) -> str:
     """One number of ``column`` by the package's rules (:func:`greeksmargin.reports.fmt.cell`); never scientific."""
     return fmt.cell(column, value)
 
+
+#: ``--quiet``: no informational messages (set by :func:`greeksmargin.cli.main`)
+QUIET = False
 
 #: line width of tables printed to a terminal (None: no wrapping); set by :func:`greeksmargin.cli.main`
 TERMINAL_WIDTH: int | None = None
@@ -73,4 +77,5 @@ def emit(text: str, out: Path | None) -> None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:
         io.write_text(text, out)
-        print(f"wrote {out}")
+        if not QUIET:
+            print(f"wrote {out}", file=sys.stderr)

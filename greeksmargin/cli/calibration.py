@@ -126,8 +126,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--mpor", default="2", help="comma-separated, e.g. 1,2,5")
     s.add_argument("--lambda", dest="lam", default="0.94", help="comma-separated, e.g. 0.94,0.97")
     s.add_argument("--model", default="greeks-default", help="comma-separated template models")
-    s.add_argument("--method", default="fhs", help="comma-separated: hs, fhs (a grid axis)")
-    s.add_argument("--step", type=count(1), default=5, help="backtest every STEP-th day")
+    s.add_argument("--method", default="hs",
+                   help="comma-separated: hs, fhs (a grid axis; default hs, as calibrate and the shipped model)")
+    s.add_argument("--step", type=count(1), default=5,
+                   help="backtest every STEP-th day (default: 5, where backtest uses 1: a sweep runs one "
+                   "backtest per grid cell, so it samples every 5th day to stay quick; --step 1 for the daily test)")
     s.add_argument("--margin", choices=["engine", "stress-grid"], default="engine")
     s.add_argument("--vol-series", choices=["index", "filled"], default="index", help="as for calibrate")
     s.add_argument("--joint-vol", action="store_true", help="as for calibrate")
