@@ -448,3 +448,80 @@ def output_format(out: PathLike | None, given: str | None, allowed: tuple[str, .
         raise InputError(f"format {fmt!r} is not written by this command (formats: {', '.join(allowed)})",
                          column="--format")
     return fmt
+
+
+# ------------------------------------------------------------------------------------ shipped data
+#: folders shipped with the package: in a source checkout they sit at the repository's top level; in an
+#: installed wheel the build copies them under ``greeksmargin/_shipped/`` (see ``setup.py``)
+SHIPPED_FOLDERS = ("models", "validation/cases")
+
+
+def shipped_folder(kind: str) -> Path:
+    """The folder of shipped data (``"models"`` or ``"validation/cases"``), from any working folder.
+
+    Parameters
+    ----------
+    kind : {"models", "validation/cases"}
+        Which folder.
+
+    Returns
+    -------
+    Path
+        ``$GREEKSMARGIN_MODELS`` for ``"models"`` when set; else ``<repo>/<kind>`` when the package runs from
+        a source checkout (editable install, ``PYTHONPATH``); else ``<site-packages>/greeksmargin/_shipped/<kind>``
+        (a wheel install).
+
+    Raises
+    ------
+    InputError
+        ``kind`` is unknown, or neither location holds the folder (a broken install).
+    """
+    if kind not in SHIPPED_FOLDERS:
+        raise InputError(f"unknown shipped folder {kind!r} (known: {', '.join(SHIPPED_FOLDERS)})", column="kind")
+    if kind == "models" and os.environ.get("GREEKSMARGIN_MODELS"):
+        return Path(os.environ["GREEKSMARGIN_MODELS"])
+    pkg = Path(__file__).resolve().parent
+    source = pkg.parent / kind
+    if source.is_dir() and (pkg.parent / "pyproject.toml").is_file():
+        return source
+    installed = pkg / "_shipped" / kind
+    if installed.is_dir():
+        return installed
+    raise InputError(f"the shipped {kind} folder is missing (looked in {source} and {installed}): reinstall "
+                     "greeksmargin", file=str(installed))
+
+
+def find_model_file(name: str, cwd: PathLike | None = None) -> Path | None:
+    """A model named ``name`` in the working folder: ``./NAME.toml`` then ``./models/NAME.toml`` (None: neither).
+
+    Parameters
+    ----------
+    name : str
+        A model name (no folder, no suffix).
+    cwd : str or Path, optional
+        The working folder (default: the process's).
+
+    Returns
+    -------
+    Path or None
+        The first of the two files that exists.
+    """
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    for cand in (here / f"{name}.toml", here / "models" / f"{name}.toml"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def shipped_simm_file(version: str) -> str:
+    """A SIMM version (``"2.5"``, ``"simm-2.6"``) as the path of its shipped model file; anything else unchanged.
+
+    ``methodologies.simm`` resolves version names against the repository's ``models/``; passing the file
+    found by :func:`shipped_folder` lets a wheel install (no repository) load them too.
+    """
+    text = str(version)
+    if text.endswith(".toml") or Path(text).exists():
+        return text
+    name = text if text.startswith("simm-") else f"simm-{text}"
+    cand = shipped_folder("models") / f"{name}.toml"
+    return str(cand) if cand.is_file() else text

@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``simm`` sub-command."""
-    params = load_simm_params(args.version)
+    params = load_simm_params(io.shipped_simm_file(args.version))
     crif = read_crif(args.crif, dict(args.fx_rate))
     by = _BY[args.by]
     if by is not None and (crif[by] == "").all():
