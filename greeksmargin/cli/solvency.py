@@ -371,7 +371,7 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
     elif args.format == "html":
         used = results[0].liquidity if results else {}
         params = {"shock": args.shock, "underlying": args.underlying or "ALL", "impact": args.impact,
-                  "liquidity": ", ".join(f"{u}={v:g}" for u, v in used.items())
+                  "liquidity": ", ".join(f"{u}={fmt.amount(v)}" for u, v in used.items())
                   + ("" if args.liquidity else " (default table)"), "slippage": args.slippage, "model": args.model,
                   "accounts": int(positions["account"].nunique())}
         _emit(cascade_report(results, comparison=comp, parameters=params,
@@ -380,7 +380,7 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
         text = "".join(f"{n}\n" for n in notes)
         used = results[0].liquidity if results else {}
         text += ("liquidity (USD notional moving the price 100%): "
-                 + ", ".join(f"{u}={v:g}" for u, v in used.items())
+                 + ", ".join(f"{u}={fmt.amount(v)}" for u, v in used.items())
                  + ("" if args.liquidity else " (default table)") + "\n")
         text += _table(comp)
         for r in results:

@@ -79,7 +79,8 @@ class MarginResult:
         -------
         DataFrame of shape (n_scenarios, n_positions)
             Index: scenario labels (of the default grid; underlyings with their own grid use theirs in
-            the same order); columns: the positions' index labels. Unweighted P&L.
+            the same order); columns: the positions' instruments (``instrument#label`` when an account holds
+            one instrument on several rows). Unweighted P&L.
         """
         self._row(account)
         it = self._internals
@@ -93,7 +94,7 @@ class MarginResult:
             vols = g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir)
             cols.append(scenario_pnl(a, g.spot_move, vols)[:, 0] * it["factor"][j])
         mat = np.column_stack(cols) if cols else np.zeros((it["grids"][0].n_scenarios, 0))
-        return pd.DataFrame(mat, index=list(it["grids"][0].labels), columns=it["labels"][sel])
+        return pd.DataFrame(mat, index=list(it["grids"][0].labels), columns=_position_names(it, sel))
 
     def explain(self, account: str) -> str:
         """Plain-text, line-by-line explanation of an account's requirement."""
@@ -191,13 +192,14 @@ class MarginResult:
         Returns
         -------
         DataFrame
-            ``account``, ``position`` (the positions table's index label), ``underlying``,
+            ``account``, ``instrument``, ``position`` (the positions table's index label), ``underlying``,
             ``contribution`` (margin currency; sums to the account's ``im`` exactly), ``currency``.
         """
         it = self._internals
         n = it["n"]
         if n == 0:
-            return pd.DataFrame(columns=["account", "position", "underlying", "contribution", "currency"])
+            return pd.DataFrame(columns=["account", "instrument", "position", "underlying", "contribution",
+                                         "currency"])
         unit = it["unit_of"]
         R = it["unit_im"]
         A = it["unit_share"]
@@ -231,6 +233,7 @@ class MarginResult:
         df = pd.DataFrame(
             {
                 "account": it["account_names"][acc],
+                "instrument": it.get("instruments", it["labels"]),
                 "position": it["labels"],
                 "underlying": it["underlying_names"][it["und_code"]],
                 "contribution": c,
@@ -281,3 +284,11 @@ def accounts_table(result: MarginResult, columns: Sequence[str] | None = None) -
     elif "error" in acc.columns and acc["error"].notna().any():
         extra.append("error")
     return acc[cols + figs + extra]
+
+
+def _position_names(it: dict[str, Any], sel: np.ndarray) -> list[str]:
+    """Instrument names of the positions ``sel`` (``instrument#label`` where an instrument repeats)."""
+    names = [str(x) for x in it.get("instruments", it["labels"])[sel]]
+    labels = [str(x) for x in it["labels"][sel]]
+    seen = pd.Series(names).duplicated(keep=False).to_numpy()
+    return [f"{n}#{lab}" if dup else n for n, lab, dup in zip(names, labels, seen)]

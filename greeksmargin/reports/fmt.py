@@ -25,10 +25,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["amount", "cell", "format_table", "percent", "ratio", "unit_of"]
+__all__ = ["amount", "cell", "format_table", "percent", "ratio", "tick", "unit_of"]
 
 #: column-name pieces of relative moves stored as fractions (printed as percent)
-_MOVE_WORDS = ("move", "shock", "impact", "distance", "bound", "return", "drawdown", "loss_frac")
+_MOVE_WORDS = ("move", "impact", "distance", "bound", "return", "drawdown", "loss_frac")
+#: shocks stored as fractions (calibration, cascade); other ``*_shock`` columns are margin amounts (Deribit PM)
+_SHOCK_FRACTION = ("price_shock", "vol_shock", "vega_shock", "initial_shock")
 #: column-name pieces of ratios and probabilities
 _RATIO_WORDS = ("ratio", "p_value", "pvalue", "kupiec", "christoffersen", "confidence", "lambda", "coverage",
                 "weight", "factor", "haircut")
@@ -61,9 +63,11 @@ def amount(value: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     a = abs(x)
+    if a < 1e-8:
+        return "0.00"  # also -0.0 and numerical residues
     if a >= 1000:
         return f"{x:,.0f}"
-    if a >= 1 or a < 1e-8:
+    if a >= 1:
         return f"{x:,.2f}"
     decimals = min(8, 3 - math.floor(math.log10(a)))
     return f"{x:,.{decimals}f}"
@@ -105,7 +109,8 @@ def unit_of(column: str) -> str:
     if c.startswith("n_") or c in {"rounds", "units", "round", "n", "count", "days", "breaches", "positions",
                                    "accounts"} or c.startswith(("units_", "accounts_", "breaches")):
         return "count"
-    if any(w in c for w in _MOVE_WORDS) and not c.endswith(("_usd", "price")):
+    if (any(w in c for w in _MOVE_WORDS) or c.startswith(_SHOCK_FRACTION) or c == "shock") \
+            and not c.endswith(("_usd", "price")):
         return "move"
     if (any(w in c for w in _RATIO_WORDS) or c.endswith("_p") or "_p_" in c) and not c.endswith("_usd"):
         return "ratio"
@@ -211,3 +216,11 @@ def format_table(df: pd.DataFrame, number: Callable[[str, float], str] | None = 
         blocks.append(cur)
     parts = [render(key_idx + b) for b in blocks]
     return "\n".join(parts)
+
+
+def tick(value: float, _pos: Any = None) -> str:
+    """An axis tick label: separators from 1,000, plain decimals below, never an offset or scientific notation."""
+    x = float(value)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    return np.format_float_positional(round(x, 10), trim="-")

@@ -49,8 +49,19 @@ def new_figure(nrows: int = 1, ncols: int = 1, figsize: tuple[float, float] = (8
     return plt.subplots(nrows, ncols, figsize=figsize, constrained_layout=True)
 
 
+def plain_axes(fig: Any) -> None:
+    """Give every linear numeric axis of ``fig`` plain tick labels (:func:`fmt.tick`): no ``1e7`` offset."""
+    from matplotlib.ticker import FuncFormatter, ScalarFormatter
+
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale == "linear" and isinstance(axis.get_major_formatter(), ScalarFormatter):
+                axis.set_major_formatter(FuncFormatter(fmt.tick))
+
+
 def figure_to_png(fig: Any, dpi: int = 90) -> bytes:
-    """Render ``fig`` to PNG bytes and close it."""
+    """Render ``fig`` to PNG bytes (plain tick labels, :func:`plain_axes`) and close it."""
+    plain_axes(fig)
     buf = _bytesio.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

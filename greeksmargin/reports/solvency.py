@@ -41,6 +41,7 @@ def _ratio_figure(accounts: pd.DataFrame) -> str:
     ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="MM = equity (ratio 1)")
     ax.set_xlabel("margin ratio = MM / equity")
     ax.set_ylabel("accounts")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     title = "Margin-ratio distribution"
     if n_inf:
         title += f" ({n_inf} accounts with equity <= 0 not shown)"
@@ -197,6 +198,8 @@ def _rounds_figure(results: Sequence[CascadeResult]) -> str:
             ax1.plot(np.arange(len(p)), p, marker="o", label=f"{u} ({r.mode})",
                      linestyle="-" if r.mode == "cross" else "--")
     ax0.set_xlabel("round")
+    ax0.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax0.set_ylabel("units liquidated")
     ax0.set_title("Liquidations per round")
     ax0.legend(fontsize=8)
@@ -255,7 +258,10 @@ def cascade_report(
                          "intro": "initial_shock is the shock given; impact is what the liquidation flows added "
                                   "(never beyond bound = prod(1 + |flow| / liquidity) - 1, the liquidity named)."})
     comp = comparison if comparison is not None else pd.DataFrame([r.summary() for r in results])
-    html = table_html(comp)
+    long = comp.set_index("mode").T.reset_index().rename(columns={"index": "figure"})  # one column per mode
+    long.columns = [str(c) for c in long.columns]
+    html = table_html(long.astype({c: object for c in long.columns[1:]}).map(
+        lambda v: fmt.amount(v) if isinstance(v, float) else v))
     if len(results) > 1:
         html += _comparison_figure(comp)
     sections.append({"title": "Cross versus isolated margin" if len(results) > 1 else "Summary", "html": html,

@@ -132,7 +132,7 @@ def render_validation_report(results: Sequence[SuiteResult] | Iterable[SuiteResu
     """
     results = list(results)
     counts = pd.DataFrame([{"suite": r.suite, "cases": len(r.cases), "passed": r.n_passed, "failed": r.n_failed,
-                            "not checked": r.n_not_checked, "pass rule": r.tolerance or ""} for r in results])
+                            "not checked": r.n_not_checked} for r in results])
     n_pass = int(counts["passed"].sum()) if len(counts) else 0
     n_fail = int(counts["failed"].sum()) if len(counts) else 0
     n_nc = int(counts["not checked"].sum()) if len(counts) else 0
