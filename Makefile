@@ -43,7 +43,7 @@ reports: $(STAMP)
 	$(GM) -q margin $(BOOK) --collateral $(DATA)/example_collateral.csv --out $(GALLERY)/margin.html
 	$(GM) -q margin $(BOOK) --model deribit-pm --out $(GALLERY)/margin_deribit_pm.html
 	$(GM) -q solvency $(BOOK) --collateral $(DATA)/example_collateral.csv --out $(GALLERY)/solvency.html
-	$(GM) -q liquidate $(BOOK) --collateral $(DATA)/example_collateral.csv --account MIXED --move BTC=-0.35,ETH=-0.35 \
+	$(GM) -q liquidate $(BOOK) --collateral $(DATA)/example_collateral.csv --account SPX-NAKEDPUT --move SPX=-0.05 \
 	    --out $(GALLERY)/liquidation.html
 	$(GM) -q population --accounts 1000 --seed 0 --out $(GALLERY)/population > /dev/null
 	$(GM) -q cascade $(GALLERY)/population/positions.csv $(GALLERY)/population/market.json \

@@ -13,7 +13,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from greeksmargin.reports import fmt
-from greeksmargin.reports.html import embed_figure, new_figure, render_page, table_html
+from greeksmargin.reports.html import embed_figure, escape, new_figure, render_page, table_html
 
 if TYPE_CHECKING:
     from greeksmargin.solvency.assess import SolvencyResult
@@ -180,7 +180,8 @@ def liquidation_report(result: LiquidationResult, *, title: str = "Liquidation",
         ax.set_title(f"{result.account}: equity and MM through the liquidation ({result.status})")
         ax.legend(fontsize=8)
         sections.append({"title": "Equity and MM per trade", "html": embed_figure(fig, alt="liquidation steps")})
-    sections.append({"title": "Trades", "html": table_html(t)})
+    sections.append({"title": "Trades", "html": table_html(t) if len(t) else
+                     f"<p>No trade: the account was not below MM ({escape(result.status)}).</p>"})
     return render_page(title, sections, subtitle=subtitle, summary=summary)
 
 
