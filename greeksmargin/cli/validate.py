@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from greeksmargin import io
+from greeksmargin.cli import _progress
 from greeksmargin.errors import InputError
 from greeksmargin.validation.core import SUITES, SuiteResult, run_suite
 
@@ -53,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
             if not path.exists():
                 print(f"{name}: no cases under {path}", file=sys.stderr)
                 continue
-            result = run_suite(name, path)
+            with _progress.step(f"validation suite {name}"):
+                result = run_suite(name, path)
             _print(result, quiet=True)
             results.append(result)
         if not results:

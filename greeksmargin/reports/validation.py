@@ -39,8 +39,20 @@ def _numeric_pairs(computed: Any, expected: Any) -> list[tuple[float, float]]:
 
 
 def suite_pairs(result: SuiteResult) -> np.ndarray:
-    """All (computed, expected) numeric pairs of a suite, shape (n_pairs, 2)."""
-    pairs = [p for c in result.cases for p in _numeric_pairs(c.computed, c.expected)]
+    """The (computed, expected) numeric pairs of a suite's checked fields, shape (n_pairs, 2).
+
+    A case with a per-field table contributes only the fields that were checked (``ok`` is True or False);
+    a case without one contributes every matching numeric leaf.
+    """
+    pairs: list[tuple[float, float]] = []
+    for c in result.cases:
+        fields = c.fields or {}
+        if fields:
+            for f in fields.values():
+                if f.get("ok") is not None:
+                    pairs.extend(_numeric_pairs(f.get("computed"), f.get("expected")))
+        else:
+            pairs.extend(_numeric_pairs(c.computed, c.expected))
     return np.array(pairs, dtype=float).reshape(-1, 2)
 
 
@@ -48,7 +60,7 @@ def _plots(result: SuiteResult) -> str:
     pairs = suite_pairs(result)
     if len(pairs) == 0:
         return "<p>No numeric figures to plot.</p>"
-    fig, (ax1, ax2) = new_figure(ncols=2, figsize=(10, 4))
+    fig, (ax1, ax2) = new_figure(ncols=2, figsize=(9, 3.3))
     c, e = np.abs(pairs[:, 0]), np.abs(pairs[:, 1])
     keep = (c > 0) & (e > 0)
     ax1.loglog(e[keep], c[keep], ".", alpha=0.6)
@@ -64,7 +76,7 @@ def _plots(result: SuiteResult) -> str:
     ax2.set_xlabel("log10 relative error (exact matches at -17)")
     ax2.set_ylabel("figures")
     ax2.set_title("error distribution")
-    return embed_figure(fig, alt=f"{result.suite} computed vs expected and error distribution")
+    return embed_figure(fig, alt=f"{result.suite} computed vs expected and error distribution", dpi=72)
 
 
 def _fmt(value: Any) -> str:
