@@ -132,35 +132,112 @@ def read_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
 
 
 def _atomic_write(p: Path, data: bytes) -> Path:
-    """Write ``data`` to ``p`` through a temporary file in the same folder and ``os.replace``.
+    """Write ``data`` to ``p`` atomically: a temporary file in the same folder, fsync, ``os.replace``.
 
-    A reader never sees a half-written file, and a failed write leaves the previous file in place.
+    A reader never sees a half-written file; a failed or interrupted write (an exception, Ctrl-C) leaves
+    the previous file in place and no temporary file behind. The new file gets the mode of the file it
+    replaces, or ``0o666`` less the process umask (as ``open()`` would), never ``mkstemp``'s private 0600.
+    A symbolic link is followed (its target is replaced, the link kept); a special file (FIFO, device,
+    socket) is refused.
 
     Raises
     ------
     InputError
-        ``p`` is a folder, its folder cannot be created, or the file cannot be written (permissions, disk).
+        ``p`` is a folder or a special file, its folder cannot be created, or the file cannot be written
+        (permissions, disk).
     """
-    if p.is_dir():
-        raise InputError("cannot write: is a folder (give a file name)", file=str(p))
+    p = resolve_output(p)
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot write: cannot create the folder {p.parent} ({exc.strerror or exc})",
                          file=str(p)) from None
-    tmp = None
+    mode = _new_file_mode(p)
+    tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            os.fsync(fh.fileno())
         os.replace(tmp, p)
         tmp = None
+        _fsync_folder(p.parent)
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror or exc}", file=str(p)) from None
-    finally:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
+    finally:  # also on KeyboardInterrupt and any other exception: no temporary file is left behind
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
     return p
+
+
+def resolve_output(path: PathLike) -> Path:
+    """The file an output ``path`` writes to: symbolic links followed; folders and special files refused.
+
+    Parameters
+    ----------
+    path : str or Path
+        Where the user asked to write.
+
+    Returns
+    -------
+    Path
+        ``path`` itself, or the final target of a symbolic link.
+
+    Raises
+    ------
+    InputError
+        ``path`` (or its target) is a folder, a FIFO, a device or a socket.
+    """
+    p = Path(expect_path(path, "path"))
+    if p.is_symlink():
+        p = Path(os.path.realpath(p))
+    if p.is_dir():
+        raise InputError("cannot write: is a folder (give a file name)", file=str(p))
+    if p.exists() and not p.is_file():
+        raise InputError("cannot write: a special file (FIFO, device or socket), not a regular file",
+                         file=str(p))
+    return p
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it, via ``/proc`` where available)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)  # no /proc: the classic set-and-restore
+    os.umask(old)
+    return old
+
+
+def _new_file_mode(p: Path) -> int:
+    """Mode of an output file: that of the file it replaces, else ``0o666 & ~umask``."""
+    try:
+        return p.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~current_umask()
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush a folder to disk (fsync) so that a rename in it survives a crash (no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_table(df: pd.DataFrame, path: PathLike, *, index: bool = False) -> Path:
@@ -326,3 +403,126 @@ def read_crif_table(path: PathLike) -> pd.DataFrame:
         except (ValueError, OSError, pd.errors.ParserError) as exc:
             raise InputError(f"cannot read CRIF: {exc}", file=str(p)) from exc
     raise InputError(f"unsupported CRIF format '{p.suffix}' (use .csv, .tsv, .txt or .parquet)", file=str(p))
+
+
+# ------------------------------------------------------------------------------------ output formats
+#: output format chosen by the extension of ``--out``
+FORMAT_BY_SUFFIX = {".csv": "csv", ".json": "json", ".html": "html", ".htm": "html", ".parquet": "parquet",
+                    ".pq": "parquet", ".txt": "table", ".text": "table"}
+
+
+def output_format(out: PathLike | None, given: str | None, allowed: tuple[str, ...], default: str = "table") -> str:
+    """The output format of a command: ``--format``, or the extension of ``--out``; a conflict is an error.
+
+    Parameters
+    ----------
+    out : str, Path or None
+        The ``--out`` file.
+    given : str or None
+        The ``--format`` given on the command line (None: not given).
+    allowed : tuple of str
+        Formats the command writes.
+    default : str
+        Format when neither is given (or the extension is not a known one).
+
+    Returns
+    -------
+    str
+        One of ``allowed``.
+
+    Raises
+    ------
+    InputError
+        ``--format`` disagrees with the extension of ``--out`` (``--out x.parquet --format csv``), or the
+        extension names a format the command does not write.
+    """
+    by_ext = FORMAT_BY_SUFFIX.get(Path(out).suffix.lower()) if out is not None else None
+    if by_ext is not None and by_ext not in allowed:
+        raise InputError(f"--out {out}: this command does not write {by_ext} (formats: {', '.join(allowed)})",
+                         file=str(out), column="--out")
+    if given is not None and by_ext is not None and given != by_ext:
+        raise InputError(f"--format {given} conflicts with the extension of --out {out} ({by_ext}); give one "
+                         "or make them agree", file=str(out), column="--format")
+    fmt = given or by_ext or default
+    if fmt not in allowed:
+        raise InputError(f"format {fmt!r} is not written by this command (formats: {', '.join(allowed)})",
+                         column="--format")
+    return fmt
+
+
+# ------------------------------------------------------------------------------------ shipped data
+#: folders shipped with the package: in a source checkout they sit at the repository's top level; in an
+#: installed wheel the build maps them to ``greeksmargin/_shipped/`` (``[tool.setuptools.package-dir]`` in
+#: ``pyproject.toml``)
+SHIPPED_FOLDERS = ("models", "validation/cases")
+
+
+def shipped_folder(kind: str) -> Path:
+    """The folder of shipped data (``"models"`` or ``"validation/cases"``), from any working folder.
+
+    Parameters
+    ----------
+    kind : {"models", "validation/cases"}
+        Which folder.
+
+    Returns
+    -------
+    Path
+        ``$GREEKSMARGIN_MODELS`` for ``"models"`` when set; else ``<repo>/<kind>`` when the package runs from
+        a source checkout (editable install, ``PYTHONPATH``); else ``<site-packages>/greeksmargin/_shipped/<kind>``
+        (a wheel install).
+
+    Raises
+    ------
+    InputError
+        ``kind`` is unknown, or neither location holds the folder (a broken install).
+    """
+    if kind not in SHIPPED_FOLDERS:
+        raise InputError(f"unknown shipped folder {kind!r} (known: {', '.join(SHIPPED_FOLDERS)})", column="kind")
+    if kind == "models" and os.environ.get("GREEKSMARGIN_MODELS"):
+        return Path(os.environ["GREEKSMARGIN_MODELS"])
+    pkg = Path(__file__).resolve().parent
+    source = pkg.parent / kind
+    if source.is_dir() and (pkg.parent / "pyproject.toml").is_file():
+        return source
+    installed = pkg / "_shipped" / kind
+    if installed.is_dir():
+        return installed
+    raise InputError(f"the shipped {kind} folder is missing (looked in {source} and {installed}): reinstall "
+                     "greeksmargin", file=str(installed))
+
+
+def find_model_file(name: str, cwd: PathLike | None = None) -> Path | None:
+    """A model named ``name`` in the working folder: ``./NAME.toml`` then ``./models/NAME.toml`` (None: neither).
+
+    Parameters
+    ----------
+    name : str
+        A model name (no folder, no suffix).
+    cwd : str or Path, optional
+        The working folder (default: the process's).
+
+    Returns
+    -------
+    Path or None
+        The first of the two files that exists.
+    """
+    here = Path(cwd) if cwd is not None else Path.cwd()
+    for cand in (here / f"{name}.toml", here / "models" / f"{name}.toml"):
+        if cand.is_file():
+            return cand
+    return None
+
+
+def shipped_simm_file(version: str) -> str:
+    """A SIMM version (``"2.5"``, ``"simm-2.6"``) as the path of its shipped model file; anything else unchanged.
+
+    ``methodologies.simm`` resolves version names against the repository's ``models/``; passing the file
+    found by :func:`shipped_folder` lets a wheel install (no repository) load them too.
+    """
+    text = str(version)
+    if text.endswith(".toml") or Path(text).exists():
+        return text
+    name = text if text.startswith("simm-") else f"simm-{text}"
+    cand = shipped_folder("models") / f"{name}.toml"
+    return str(cand) if cand.is_file() else text

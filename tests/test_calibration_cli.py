@@ -63,7 +63,7 @@ def test_sweep_cli_with_the_shipped_vol_settings(capsys):
     assert rc == 0
     out = capsys.readouterr().out
     # the shipped model's SPX vega shocks (models/greeks-default.toml, same settings)
-    assert "vega_shock_up" in out and "0.2351" in out and "0.1544" in out
+    assert "vega_shock_up" in out and "23.51%" in out and "15.44%" in out  # 0.2351 / 0.1544 as percent
 
 
 def test_cli_errors(capsys):

@@ -25,9 +25,9 @@ def test_price_impact_models():
     f = np.array([-1e8, 4e8, 0.0])
     liq = np.array([1e9, 1e9, 1e9])
     np.testing.assert_allclose(price_impact(f, liq, "linear"), [-0.1, 0.4, 0.0])
-    np.testing.assert_allclose(price_impact(f, liq, "sqrt"), [-np.sqrt(0.1), np.sqrt(0.4), 0.0])
-    # the two models agree at |flow| = liquidity, and the fall is floored
-    assert price_impact([-1e9], [1e9], "sqrt")[0] == pytest.approx(price_impact([-1e9], [1e9], "linear")[0])
+    # square-root law beyond a linear region: sign(x) (sqrt(1 + 2|x|) - 1), never above the linear impact
+    np.testing.assert_allclose(price_impact(f, liq, "sqrt"), [-(np.sqrt(1.2) - 1), np.sqrt(1.8) - 1, 0.0])
+    assert abs(price_impact([-1e9], [1e9], "sqrt")[0]) < abs(price_impact([-1e9], [1e9], "linear")[0])
     assert price_impact([-5e9], [1e9], "linear")[0] == -0.95
     np.testing.assert_array_equal(price_impact(f, liq, "none"), 0.0)
     np.testing.assert_array_equal(price_impact(f, np.full(3, np.inf), "linear"), 0.0)

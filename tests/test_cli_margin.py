@@ -42,7 +42,7 @@ def test_margin_html_is_self_contained(paths, tmp_path):
     assert text.startswith("<!DOCTYPE html>")
     assert text.count("data:image/png;base64,") >= 14  # P&L and components per account
     assert not re.search(r"(src|href)=\"(https?:)?//", text)
-    assert "<script" not in text
+    assert "<script src" not in text  # one inline script (sortable tables), nothing loaded from outside
 
 
 def test_explain_whatif_and_models(paths, capsys, tmp_path):

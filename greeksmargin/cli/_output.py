@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,49 +12,38 @@ import numpy as np
 import pandas as pd
 
 from greeksmargin import io
+from greeksmargin.reports import fmt
 
 
 def significant(column: str, value: float) -> str:
-    """6 significant digits, whole units from 1e5, thousands separators (``column`` is not used)."""
-    if abs(value) < 1e5:
-        return f"{value:,.6g}"
-    return f"{value:,.0f}" if abs(value) < 1e15 else f"{value:.4g}"
+    """One number of ``column`` by the package's rules (:func:`greeksmargin.reports.fmt.cell`); never scientific."""
+    return fmt.cell(column, value)
+
+
+#: ``--quiet``: no informational messages (set by :func:`greeksmargin.cli.main`)
+QUIET = False
+
+#: line width of tables printed to a terminal (None: no wrapping); set by :func:`greeksmargin.cli.main`
+TERMINAL_WIDTH: int | None = None
 
 
 def format_table(df: pd.DataFrame, number: Callable[[str, float], str] = significant) -> str:
-    """Render a DataFrame as an aligned text table.
+    """Render a DataFrame as an aligned text table (:func:`greeksmargin.reports.fmt.format_table`).
 
     Parameters
     ----------
     df : DataFrame
         Rows to print; the index is not printed.
     number : callable, default :func:`significant`
-        ``number(column, value) -> str`` for the non-missing values of numeric (non-bool) columns; these are
-        right-aligned, the other columns left-aligned. Missing values print as empty cells.
+        ``number(column, value) -> str`` for the non-missing values of numeric (non-bool) columns.
 
     Returns
     -------
     str
-        Header, a dashed rule, one line per row; ends with a newline.
+        Header, a dashed rule, one line per row; ends with a newline. In a terminal narrower than the table
+        the columns are printed in blocks that repeat the key columns.
     """
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
-    cells: list[list[str]] = []
-    for row in df.itertuples(index=False):
-        line = []
-        for c, v, is_num in zip(df.columns, row, numeric):
-            if is_num:
-                line.append("" if pd.isna(v) else number(str(c), v))
-            else:
-                line.append("" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
-        cells.append(line)
-    widths = [max([len(str(c))] + [len(r[i]) for r in cells]) for i, c in enumerate(df.columns)]
-
-    def fmt(vals: list[str]) -> str:
-        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(vals, widths, numeric)).rstrip()
-
-    lines = [fmt([str(c) for c in df.columns]), fmt(["-" * w for w in widths])]
-    lines += [fmt(r) for r in cells]
-    return "\n".join(lines) + "\n"
+    return fmt.format_table(df, number, width=TERMINAL_WIDTH)
 
 
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -87,4 +77,5 @@ def emit(text: str, out: Path | None) -> None:
         print(text, end="" if text.endswith("\n") else "\n")
     else:
         io.write_text(text, out)
-        print(f"wrote {out}")
+        if not QUIET:
+            print(f"wrote {out}", file=sys.stderr)

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from greeksmargin import io
+from greeksmargin.cli import _output
 from greeksmargin.cli._args import count, date, number
 from greeksmargin.errors import InputError
 
@@ -125,8 +126,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--mpor", default="2", help="comma-separated, e.g. 1,2,5")
     s.add_argument("--lambda", dest="lam", default="0.94", help="comma-separated, e.g. 0.94,0.97")
     s.add_argument("--model", default="greeks-default", help="comma-separated template models")
-    s.add_argument("--method", default="fhs", help="comma-separated: hs, fhs (a grid axis)")
-    s.add_argument("--step", type=count(1), default=5, help="backtest every STEP-th day")
+    s.add_argument("--method", default="hs",
+                   help="comma-separated: hs, fhs (a grid axis; default hs, as calibrate and the shipped model)")
+    s.add_argument("--step", type=count(1), default=5,
+                   help="backtest every STEP-th day (default: 5, where backtest uses 1: a sweep runs one "
+                   "backtest per grid cell, so it samples every 5th day to stay quick; --step 1 for the daily test)")
     s.add_argument("--margin", choices=["engine", "stress-grid"], default="engine")
     s.add_argument("--vol-series", choices=["index", "filled"], default="index", help="as for calibrate")
     s.add_argument("--joint-vol", action="store_true", help="as for calibrate")
@@ -345,8 +349,7 @@ def _backtest(args: argparse.Namespace) -> int:
             "peak_to_trough_1y", "efficiency"]
     print(f"{hist.attrs.get('name')} {res.settings['start']}..{res.settings['end']} model {model.name} "
           f"c={confidence} MPOR {mpor} step {args.step} margin {args.margin} ({res.settings['seconds']} s)")
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(res.summary[cols].to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(_output.format_table(res.summary[cols]), end="")
     if args.csv_out:
         io.write_table(res.daily, args.csv_out)
     if args.html_out:
@@ -382,8 +385,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     where = "serial" if args.serial else (args.scheduler or "local Dask cluster")
     print(f"{len(grid)} cells on {where} in {time.perf_counter() - t0:.1f} s")
-    with pd.option_context("display.width", 250, "display.max_columns", 30):
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    print(_output.format_table(table), end="")
     if args.out:
         io.write_table(table, args.out)
         print(f"table: {args.out}")
@@ -463,8 +465,7 @@ def _walk_forward(args: argparse.Namespace, hist: pd.DataFrame, model: Any, port
                  "breaches_oos": pool["breaches"], "excess_p_oos": pool["excess_p"], "kupiec_p_oos": pool["kupiec_p"],
                  "breaches_is": pool.get("in_sample", {}).get("breaches"),
                  "excess_p_is": pool.get("in_sample", {}).get("excess_p")})
-    with pd.option_context("display.width", 250, "display.max_columns", 20):
-        print(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.4g}", na_rep=""))
+    print(_output.format_table(pd.DataFrame(rows)), end="")
     if args.json_out:
         io.write_json(s, args.json_out)
         print(f"json: {args.json_out}")

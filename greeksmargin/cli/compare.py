@@ -39,6 +39,12 @@ def run_compare(args: argparse.Namespace) -> int:
                 pass  # no rate: compare_with_exchange reports a "currency mismatch"
     table = compare_with_exchange(res, exch, threshold=args.threshold, n_drivers=args.drivers, fx_to_usd=fx)
     name = res.model.name
+    source = str(args.exchange_margin)
+    if _is_bundled_sample(args.exchange_margin):
+        source += (" - ILLUSTRATIVE: the bundled sample, made from this library's own models and moved by hand; "
+                   "no exchange produced these figures (example_exchange_margin.md)")
+        if args.format == "table":
+            print(f"note: {source}")
     if args.format == "table":
         cols = ["account", "currency", "model_im", "exchange_im", "im_ratio", "model_mm", "exchange_mm", "mm_ratio",
                 "outlier", "status"]
@@ -50,16 +56,27 @@ def run_compare(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         text = table.to_csv(index=False)
     elif args.format == "json":
-        text = json.dumps({"model": name, "exchange_margin": str(args.exchange_margin), "threshold": args.threshold,
+        text = json.dumps({"model": name, "exchange_margin": source, "threshold": args.threshold,
                            "accounts": records(table)}, indent=1) + "\n"
     else:
         from greeksmargin.reports.compare import compare_report
 
-        text = compare_report(table, model_name=name, threshold=args.threshold, source=str(args.exchange_margin))
+        text = compare_report(table, model_name=name, threshold=args.threshold, source=source)
         if args.out is None:
             args.out = Path("compare_report.html")
     emit(text, args.out)
     return 0
+
+
+def _is_bundled_sample(path: Path) -> bool:
+    """The exchange-margin file is the bundled illustrative sample (not real exchange data)."""
+    from greeksmargin.datasets import DATA_DIR
+
+    sample = DATA_DIR / "example_exchange_margin.csv"
+    try:
+        return Path(path).resolve() == sample.resolve()
+    except OSError:
+        return False
 
 
 def run_sidebyside(args: argparse.Namespace) -> int:
@@ -81,10 +98,17 @@ def run_sidebyside(args: argparse.Namespace) -> int:
         unit = "USD" if args.currency == "USD" else "each account's margin currency"
         shown = side_by_side_display(im)
         for c in shown.columns[2:]:
-            shown[c] = [v if isinstance(v, str) else ("" if pd.isna(v) else significant(c, float(v)))
-                        for v in shown[c]]
-        text = f"Initial margin per account under each model ({unit})\n\n" + flag + format_table(shown)
-        text += "\nCross-margin saving per model (USD totals; saving = isolated - cross)\n\n" + format_table(saving)
+            shown[c] = [("n/a" if v.startswith("n/a") else v) if isinstance(v, str)
+                        else ("" if pd.isna(v) else significant(c, float(v))) for v in shown[c]]
+        text = f"Initial margin per account under each model ({unit}; n/a: reason below)\n\n" + flag
+        text += format_table(shown)
+        common = saving.attrs.get("common_accounts", [])
+        text += ("\nCross-margin saving per model (USD; saving = isolated - cross). Each model's own totals run over "
+                 "the accounts it priced (column accounts), so they do not compare across models; "
+                 + (f"im_common / isolated_im_common are over the {len(common)} account(s) every model priced: "
+                    f"{', '.join(common)}" if common else "no account is priced by every model, so there is no "
+                    "like-for-like total (pass --models to choose comparable models)") + "\n\n")
+        text += format_table(saving)
         errs = [(m, a, msg) for m, d in errors.items() for a, msg in d.items()]
         if errs:
             na = pd.DataFrame(errs, columns=["model", "account", "reason"])

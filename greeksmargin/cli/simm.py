@@ -9,6 +9,7 @@ from greeksmargin import io
 from greeksmargin.cli import _output
 from greeksmargin.errors import InputError
 from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, tree_table
+from greeksmargin.reports import fmt
 from greeksmargin.risk.crif import read_crif
 
 _BY = {"portfolio": "PortfolioID", "trade": "TradeID", "none": None}
@@ -47,14 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``simm`` sub-command."""
-    params = load_simm_params(args.version)
+    params = load_simm_params(io.shipped_simm_file(args.version))
     crif = read_crif(args.crif, dict(args.fx_rate))
     by = _BY[args.by]
     if by is not None and (crif[by] == "").all():
         raise InputError(f"--by {args.by}: the CRIF has no {by} values", file=str(args.crif), column=by)
     results = simm_by_portfolio(crif, params, args.horizon, args.calculation_currency, by=by)
     table = tree_table(results)
-    _output.emit(_output.render(table, args.format, lambda c, v: f"{v:,.0f}" if c == "amount_usd" else f"{v:g}"),
+    _output.emit(_output.render(table, args.format, lambda c, v: f"{v:,.0f}" if c == "amount_usd" else fmt.cell(c, v)),
                  None)
     if args.json_out is not None:
         io.write_json({name: res.tree() for name, res in results.items()}, args.json_out)

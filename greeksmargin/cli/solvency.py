@@ -17,9 +17,11 @@ import numpy as np
 import pandas as pd
 
 from greeksmargin import io
+from greeksmargin.cli import _progress
 from greeksmargin.cli._args import count, number
 from greeksmargin.cli._output import format_table, records
 from greeksmargin.errors import InputError
+from greeksmargin.reports import fmt
 
 FORMATS = ("table", "csv", "json", "html")
 #: above this many accounts the distance to liquidation is skipped unless asked for (--distance yes)
@@ -28,8 +30,8 @@ AUTO_DISTANCE_MAX = 2000
 
 # --------------------------------------------------------------------------------------------- helpers
 def _number(column: str, value: float) -> str:
-    """6 significant digits with separators; an infinite margin ratio prints as ``inf``."""
-    return "inf" if np.isinf(value) else f"{value:,.6g}"
+    """The package's number rules (:func:`greeksmargin.reports.fmt.cell`); an infinite ratio prints ``inf``."""
+    return fmt.cell(column, value)
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -164,7 +166,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("liquidate", help="liquidate one account step by step until MM is restored or equity is gone")
     _common(p)
     p.add_argument("--account", required=True, help="the account to liquidate")
-    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.002, help="cost as a fraction of underlying notional")
+    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.002,
+                   help="cost of each closing trade as a fraction of underlying notional (default: 0.002, a "
+                   "taker's cost on one account; cascade defaults to 0 because its price impact already "
+                   "charges the population's trades)")
     p.add_argument("--step-fraction", type=number(0.0, 1.0, lo_open=True), default=1.0,
         help="fraction of a position closed per step")
     p.add_argument("--move", action="append", metavar="U=M", help="liquidate at a moved market, e.g. SPX=-0.1")
@@ -176,9 +181,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shock", type=number(-1.0, 10.0, lo_open=True), required=True,
         help="initial relative move, e.g. -0.25")
     p.add_argument("--underlying", help="shock only this underlying (default: all)")
-    p.add_argument("--impact", choices=("linear", "sqrt", "none"), default="linear", help="price impact model")
-    p.add_argument("--liquidity", help="USD notional that moves the price 100%%: a number or BTC=2e9,ETH=1e9")
-    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.0, help="cost as a fraction of underlying notional")
+    p.add_argument("--impact", choices=("linear", "sqrt", "none"), default="linear",
+                   help="price impact model: linear I = flow/L; sqrt I = sign(flow)(sqrt(1 + 2|flow|/L) - 1), the "
+                   "square-root law beyond a linear region, never above linear; none")
+    p.add_argument("--liquidity",
+                   help="market depth per underlying: the USD notional whose sale moves the price 100%% at the "
+                   "linear rate (every impact model stays within |flow| / liquidity); a number or "
+                   "BTC=2e9,ETH=1e9 (default: the illustrative table BTC=2e9, ETH=1e9, SPX=2e10)")
+    p.add_argument("--slippage", type=number(0.0, 1.0), default=0.0,
+                   help="cost as a fraction of underlying notional (default: 0: the price impact already moves "
+                   "the closing prices; liquidate defaults to 0.002 for one account's trades)")
     p.add_argument("--max-rounds", type=count(1), default=100, help="cap on the number of rounds")
     p.add_argument("--mode", choices=("cross", "isolated", "both"), default="both", help="margin mode(s)")
     p.set_defaults(func=run_cascade_cmd)
@@ -217,11 +229,16 @@ def run_solvency(args: argparse.Namespace) -> int:
     n_acc = positions["account"].nunique()
     want = args.distance == "yes" or (args.distance == "auto" and n_acc <= AUTO_DISTANCE_MAX)
     moves = _moves(args.move)
-    res = assess_solvency(positions, market, collateral, args.model, moves=moves, distance=want,
-                          no_collateral=args.no_collateral)
+    what = f"solvency of {n_acc:,d} accounts" + (" with the distance to liquidation" if want else "")
+    with _progress.step(what):
+        res = assess_solvency(positions, market, collateral, args.model, moves=moves, distance=want,
+                              no_collateral=args.no_collateral)
     elapsed = time.perf_counter() - t0
     acc = res.accounts
     notes = [NO_COLLATERAL_NOTE] if args.no_collateral else []
+    if not want and args.distance == "auto":
+        notes.append(f"distance to liquidation skipped: {n_acc:,d} accounts is above {AUTO_DISTANCE_MAX:,d} "
+                     "(--distance yes computes it)")
     if moves:
         notes.append("at the moved market " + ", ".join(f"{u} {m:+g}" for u, m in moves.items())
                      + " (accounts and distance to liquidation; distances are further moves from there)")
@@ -255,16 +272,23 @@ def run_solvency(args: argparse.Namespace) -> int:
     else:
         cols = ["account", "currency", "equity", "im", "mm", "available_funds", "margin_ratio", "status", "at_mm"]
         text = "".join(f"{n}\n" for n in notes)
-        text += _table(pd.DataFrame([res.summary()])) + "\n" + _table(acc[cols].head(200))
+        riskiest = acc.sort_values("margin_ratio", ascending=False, na_position="first", kind="stable")
+        text += _table(pd.DataFrame([res.summary()])) + "\n"
         if len(acc) > 200:
-            text += f"... {len(acc) - 200} more accounts (use --format csv)\n"
+            text += (f"The 200 riskiest of {len(acc):,d} accounts (highest margin ratio MM / equity first; "
+                     f"{len(acc) - 200:,d} more with --format csv)\n")
+        text += _table(riskiest[cols].head(200))
         failed = acc[acc["status"].isin(["error", "not_computed"])]
         if len(failed):
             text += (f"\nAccounts not computed ({len(failed)}): IM / MM null, never healthy\n"
                      + _table(failed[["account", "status", "reason"]].head(200)))
         if res.distance is not None:
             d = res.distance[["account", "underlying", "move", "price", "direction", "method", "reason"]]
-            text += "\nDistance to liquidation\n" + _table(d.head(300))
+            d = d.assign(_abs=d["move"].abs()).sort_values("_abs", na_position="last", kind="stable")
+            head = "\nDistance to liquidation (nearest first)"
+            if len(d) > 300:
+                head += f"; the 300 nearest of {len(d):,d} rows (all with --format csv)"
+            text += head + "\n" + _table(d.drop(columns="_abs").head(300))
         text += f"\ncomputed in {elapsed:.2f} s\n"
         _emit(text, args.out)
     if not args.keep_going:
@@ -329,7 +353,8 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
     timing = {}
     for m in modes:
         t0 = time.perf_counter()
-        results.append(run_cascade(positions, market, collateral, args.model, mode=m, **kw))
+        with _progress.step(f"cascade under {m} margin, {positions['account'].nunique():,d} accounts"):
+            results.append(run_cascade(positions, market, collateral, args.model, mode=m, **kw))
         timing[m] = time.perf_counter() - t0
     comp = pd.DataFrame([r.summary() | {"elapsed_s": timing[r.mode]} for r in results])
     notes = [NO_COLLATERAL_NOTE] if args.no_collateral else []
@@ -346,7 +371,7 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
     elif args.format == "html":
         used = results[0].liquidity if results else {}
         params = {"shock": args.shock, "underlying": args.underlying or "ALL", "impact": args.impact,
-                  "liquidity": ", ".join(f"{u}={v:g}" for u, v in used.items())
+                  "liquidity": ", ".join(f"{u}={fmt.amount(v)}" for u, v in used.items())
                   + ("" if args.liquidity else " (default table)"), "slippage": args.slippage, "model": args.model,
                   "accounts": int(positions["account"].nunique())}
         _emit(cascade_report(results, comparison=comp, parameters=params,
@@ -355,9 +380,13 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
         text = "".join(f"{n}\n" for n in notes)
         used = results[0].liquidity if results else {}
         text += ("liquidity (USD notional moving the price 100%): "
-                 + ", ".join(f"{u}={v:g}" for u, v in used.items())
+                 + ", ".join(f"{u}={fmt.amount(v)}" for u, v in used.items())
                  + ("" if args.liquidity else " (default table)") + "\n")
         text += _table(comp)
+        for r in results:
+            mv = r.moves()
+            text += (f"\nWhat moved each price ({r.mode} margin): initial shock, then the impact of the liquidation "
+                     "flows, never beyond bound = prod(1 + |flow| / liquidity) - 1\n" + _table(mv))
         for r in results:
             cols = [c for c in r.rounds.columns if not c.startswith("flow_") and not c.startswith("impact_")]
             cap = " - hit the round cap" if r.hit_cap else ""

@@ -7,10 +7,10 @@ import sys
 from pathlib import Path
 
 from greeksmargin import io
+from greeksmargin.cli import _progress
 from greeksmargin.errors import InputError
 from greeksmargin.validation.core import SUITES, SuiteResult, run_suite
 
-DEFAULT_CASES = Path("validation") / "cases"
 DEFAULT_REPORTS = Path("validation") / "reports"
 
 
@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Run a validation suite on a case file of its published format.",
     )
     p.add_argument("suite", choices=[*SUITES, "all"], help="suite name, or 'all' for every suite")
-    p.add_argument("--cases", type=Path, help="case file or folder (default: validation/cases/<suite>)")
+    p.add_argument("--cases", type=Path,
+                   help="case file or folder (default: the published cases shipped with greeksmargin, "
+                   "validation/cases/<suite>)")
     p.add_argument("--json", type=Path, dest="json_out", help="write the JSON result here")
     p.add_argument("--html", type=Path, dest="html_out", help="write an HTML report here")
     p.add_argument("--quiet", action="store_true", help="print the summary line only")
@@ -45,14 +47,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.cases is not None and not Path(args.cases).exists():
         raise InputError("no such case file or folder", file=str(args.cases))
     if args.suite == "all":
-        root = args.cases or DEFAULT_CASES
+        root = args.cases or io.shipped_folder("validation/cases")
         results = []
         for name, (_module, folder) in SUITES.items():
             path = Path(root) / folder
             if not path.exists():
                 print(f"{name}: no cases under {path}", file=sys.stderr)
                 continue
-            result = run_suite(name, path)
+            with _progress.step(f"validation suite {name}"):
+                result = run_suite(name, path)
             _print(result, quiet=True)
             results.append(result)
         if not results:
@@ -66,7 +69,7 @@ def _run(args: argparse.Namespace) -> int:
             io.write_json({"suites": [r.to_dict() for r in results]}, args.json_out)
         print(f"report: {out}")
         return 0
-    path = args.cases or DEFAULT_CASES / SUITES[args.suite][1]
+    path = args.cases or io.shipped_folder("validation/cases") / SUITES[args.suite][1]
     result = run_suite(args.suite, path)
     _print(result, args.quiet)
     if args.json_out:

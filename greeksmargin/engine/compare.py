@@ -298,7 +298,9 @@ def side_by_side(
         ``model``, ``methodology``, ``status`` (published / illustrative), ``currency`` (always USD),
         ``accounts`` (computed), ``failed`` (errors), ``not_computed`` (outside the model's domain), ``im``,
         ``isolated_im`` (USD totals over the computed accounts), ``saving = isolated_im - im`` and
-        ``saving_pct``.
+        ``saving_pct``; ``common_accounts``, ``im_common`` and ``isolated_im_common``: the same totals over the
+        accounts every model priced (``saving.attrs["common_accounts"]``; NaN when no account is priced by
+        all), the only totals that compare models like with like.
     """
     from greeksmargin.book.market import MarketSnapshot, load_market
     from greeksmargin.book.positions import load_positions
@@ -317,6 +319,7 @@ def side_by_side(
     model_status: dict[str, str] = {}
     saving_rows = []
     acc_ccy: dict[str, str] = {}
+    usd: dict[str, tuple[pd.Series, pd.Series]] = {}  # model -> (IM, isolated IM) in USD of its good accounts
     for name in names:
         try:
             m = load_model(name)
@@ -348,6 +351,7 @@ def side_by_side(
         im_table[name] = pd.Series(shown, index=a["account"]).reindex(accounts).to_numpy()
         good = ~bad.to_numpy() & np.isfinite(im) & np.isfinite(iso)
         tot_im, tot_iso = float(im[good].sum()), float(iso[good].sum())
+        usd[m.name] = (pd.Series(im[good], index=a["account"][good]), pd.Series(iso[good], index=a["account"][good]))
         saving_rows.append({"model": m.name, "methodology": m.methodology, "status": m.status, "currency": "USD",
                             "accounts": int(good.sum()), "failed": int(len(accounts) - good.sum() - nc.sum()),
                             "not_computed": int(nc.sum()), "im": tot_im, "isolated_im": tot_iso})
@@ -362,6 +366,14 @@ def side_by_side(
         saving["saving_pct"] = np.where(saving["isolated_im"] > 0,
                                         100.0 * saving["saving"] / saving["isolated_im"].where(
                                             saving["isolated_im"] > 0, 1.0), np.nan)
+    # totals over the accounts every model priced: the only totals that compare like with like
+    common = [a for a in accounts if len(usd) == len(saving) and all(a in im_s.index for im_s, _ in usd.values())]
+    saving["common_accounts"] = len(common)
+    saving["im_common"] = [float(usd[m][0].reindex(common).sum()) if m in usd and common else np.nan
+                           for m in saving["model"]]
+    saving["isolated_im_common"] = [float(usd[m][1].reindex(common).sum()) if m in usd and common else np.nan
+                                    for m in saving["model"]]
+    saving.attrs["common_accounts"] = common
     return im_table, saving
 
 

@@ -419,6 +419,7 @@ def _run(
         "n": n,
         "order": order,
         "labels": labels,
+        "instruments": pos["instrument"].astype(str).to_numpy()[order] if "instrument" in pos else labels,
         "acc_code": acc_code,
         "und_code": und_code,
         "grid_id": grid_id,

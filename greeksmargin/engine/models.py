@@ -663,11 +663,11 @@ _EXTERNAL: dict[str, tuple[str, str | None]] = {
 
 # ------------------------------------------------------------------------------------------- loading
 def models_dir() -> Path:
-    """Folder of the shipped models: ``$GREEKSMARGIN_MODELS`` or ``<repo>/models``."""
-    env = os.environ.get("GREEKSMARGIN_MODELS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "models"
+    """Folder of the shipped models: ``$GREEKSMARGIN_MODELS``, ``<repo>/models`` or the installed copy.
+
+    See :func:`greeksmargin.io.shipped_folder`; works from any working folder.
+    """
+    return io.shipped_folder("models")
 
 
 def _methodology_of(raw: dict[str, Any]) -> str:
@@ -676,9 +676,13 @@ def _methodology_of(raw: dict[str, Any]) -> str:
 
 
 def _resolve(name_or_path: str | Path) -> Path:
+    """A model argument to its file: a path; else ``./NAME.toml``, ``./models/NAME.toml``; else a shipped name."""
     p = Path(name_or_path)
     if p.suffix == ".toml" or p.exists() or os.sep in str(name_or_path):
         return p
+    local = io.find_model_file(str(name_or_path))
+    if local is not None:
+        return local
     cand = models_dir() / f"{name_or_path}.toml"
     if not cand.exists():
         names = list(list_models()["name"])

@@ -79,7 +79,8 @@ class MarginResult:
         -------
         DataFrame of shape (n_scenarios, n_positions)
             Index: scenario labels (of the default grid; underlyings with their own grid use theirs in
-            the same order); columns: the positions' index labels. Unweighted P&L.
+            the same order); columns: the positions' instruments (``instrument#label`` when an account holds
+            one instrument on several rows). Unweighted P&L.
         """
         self._row(account)
         it = self._internals
@@ -93,7 +94,7 @@ class MarginResult:
             vols = g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir)
             cols.append(scenario_pnl(a, g.spot_move, vols)[:, 0] * it["factor"][j])
         mat = np.column_stack(cols) if cols else np.zeros((it["grids"][0].n_scenarios, 0))
-        return pd.DataFrame(mat, index=list(it["grids"][0].labels), columns=it["labels"][sel])
+        return pd.DataFrame(mat, index=list(it["grids"][0].labels), columns=_position_names(it, sel))
 
     def explain(self, account: str) -> str:
         """Plain-text, line-by-line explanation of an account's requirement."""
@@ -115,11 +116,11 @@ class MarginResult:
         bu = self.by_underlying[self.by_underlying["account"] == account]
         figs = [f for f in rs.figures if f in bu.columns]
         for _, u in bu.iterrows():
-            lines.append(f"  {u['underlying']}: IM {u['im']:,.6g}")
+            lines.append(f"  {u['underlying']}: IM {_amount(u['im'])}")
             for f in figs:
                 v = u[f]
                 if np.isfinite(v):
-                    lines.append(f"    {f:<22s} {v:>16,.6g}   ({RULE_OF.get(f, '')})")
+                    lines.append(f"    {f:<22s} {_amount(v):>16s}   ({RULE_OF.get(f, '')})")
             if isinstance(u.get("worst_scenario"), str) and u["worst_scenario"]:
                 lines.append(f"    worst scenario: {u['worst_scenario']}")
         agg = rs.aggregate["method"]
@@ -129,16 +130,16 @@ class MarginResult:
             lines.append("Across underlyings: scan P&L offset between classes of a product group (TIMS)")
         else:
             lines.append("Across underlyings: sum")
-        lines.append(f"IM  {row['im']:,.6g} {ccy}")
+        lines.append(f"IM  {_amount(row['im'])} {ccy}")
         mm_rule = f"{rs.mm_factor:g} x IM" if rs.mm_factor is not None else (rs.mm.text if rs.mm else "")
-        lines.append(f"MM  {row['mm']:,.6g} {ccy}   ({mm_rule})")
+        lines.append(f"MM  {_amount(row['mm'])} {ccy}   ({mm_rule})")
         lines.append(
-            f"Isolated (each position alone) {row['isolated_im']:,.6g} {ccy}: cross-margin saves "
-            f"{row['saving']:,.6g} ({row['saving_pct']:.1f}%)"
+            f"Isolated (each position alone) {_amount(row['isolated_im'])} {ccy}: cross-margin saves "
+            f"{_amount(row['saving'])} ({row['saving_pct']:.1f}%)"
         )
         if "excess_im" in row.index and pd.notna(row.get("excess_im")):
             lines.append(
-                f"Collateral (IM haircuts) {row['collateral_im']:,.6g}; excess over IM {row['excess_im']:,.6g}"
+                f"Collateral (IM haircuts) {_amount(row['collateral_im'])}; excess over IM {_amount(row['excess_im'])}"
             )
         return "\n".join(lines)
 
@@ -191,13 +192,14 @@ class MarginResult:
         Returns
         -------
         DataFrame
-            ``account``, ``position`` (the positions table's index label), ``underlying``,
+            ``account``, ``instrument``, ``position`` (the positions table's index label), ``underlying``,
             ``contribution`` (margin currency; sums to the account's ``im`` exactly), ``currency``.
         """
         it = self._internals
         n = it["n"]
         if n == 0:
-            return pd.DataFrame(columns=["account", "position", "underlying", "contribution", "currency"])
+            return pd.DataFrame(columns=["account", "instrument", "position", "underlying", "contribution",
+                                         "currency"])
         unit = it["unit_of"]
         R = it["unit_im"]
         A = it["unit_share"]
@@ -231,6 +233,7 @@ class MarginResult:
         df = pd.DataFrame(
             {
                 "account": it["account_names"][acc],
+                "instrument": it.get("instruments", it["labels"]),
                 "position": it["labels"],
                 "underlying": it["underlying_names"][it["und_code"]],
                 "contribution": c,
@@ -281,3 +284,26 @@ def accounts_table(result: MarginResult, columns: Sequence[str] | None = None) -
     elif "error" in acc.columns and acc["error"].notna().any():
         extra.append("error")
     return acc[cols + figs + extra]
+
+
+def _position_names(it: dict[str, Any], sel: np.ndarray) -> list[str]:
+    """Instrument names of the positions ``sel`` (``instrument#label`` where an instrument repeats)."""
+    names = [str(x) for x in it.get("instruments", it["labels"])[sel]]
+    labels = [str(x) for x in it["labels"][sel]]
+    seen = pd.Series(names).duplicated(keep=False).to_numpy()
+    return [f"{n}#{lab}" if dup else n for n, lab, dup in zip(names, labels, seen)]
+
+
+def _amount(value: float) -> str:
+    """An amount for ``explain``: the rule of ``reports.fmt.amount`` (separators, never scientific notation)."""
+    x = float(value)
+    if not np.isfinite(x):
+        return str(x)
+    a = abs(x)
+    if a < 1e-8:
+        return "0.00"
+    if a >= 1000:
+        return f"{x:,.0f}"
+    if a >= 1:
+        return f"{x:,.2f}"
+    return f"{x:,.{min(8, 3 - int(np.floor(np.log10(a))))}f}"

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 from greeksmargin.units import MS_PER_YEAR
 
@@ -383,9 +384,8 @@ def load_deribit_pm_params(currency: str, path: str | None = None) -> DeribitPMP
     """Parameters of ``currency`` (``"BTC"``, ``"ETH"``) from ``models/deribit-pm.toml`` (or ``path``)."""
     from pathlib import Path
 
-    from greeksmargin import io
 
-    file = Path(path) if path else Path(__file__).resolve().parents[2] / "models" / "deribit-pm.toml"
+    file = Path(path) if path else io.shipped_folder("models") / "deribit-pm.toml"
     doc = io.read_toml(file)
     key = currency.lower()
     if key not in doc:

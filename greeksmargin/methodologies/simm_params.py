@@ -13,7 +13,7 @@ from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 
 HORIZONS = ("10d", "1d")
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+MODELS_DIR = io.shipped_folder("models")
 #: risk classes (names as in the psi matrix) and their model-file sections
 RISK_CLASSES = {
     "InterestRate": "interest_rate",

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 
 Convention = Literal["profit_positive", "loss_positive"]
@@ -425,9 +426,8 @@ def load_span_params(product: str, path: str | None = None, spot: float | None =
     """
     from pathlib import Path
 
-    from greeksmargin import io
 
-    file = Path(path) if path else Path(__file__).resolve().parents[2] / "models" / "span.toml"
+    file = Path(path) if path else io.shipped_folder("models") / "span.toml"
     return product_params(io.read_toml(file), product, spot, file=str(file))
 
 

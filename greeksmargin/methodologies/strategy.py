@@ -60,8 +60,6 @@ import numpy as np
 from greeksmargin import io
 from greeksmargin.errors import ComputationError, InputError, ModelError
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
-
 #: index types (case files spell them ``equity``, ``broad`` / ``broad_index``, ``narrow`` / ``narrow_index``,
 #: ``volatility``) -> the rate parameter that applies
 INDEX_TYPES: dict[str, str] = {
@@ -146,7 +144,7 @@ def load_strategy_params(source: str | Path | Mapping[str, Any] | StrategyParams
     else:
         path = Path(source)
         if not (path.suffix == ".toml" or path.exists()):
-            path = MODELS_DIR / f"{source}.toml"
+            path = io.shipped_folder("models") / f"{source}.toml"
             if not path.exists():
                 raise ModelError(f"unknown strategy-margin model '{source}'", file=str(path))
         raw, file = io.read_toml(path), str(path)

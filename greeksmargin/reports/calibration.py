@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greeksmargin.reports import fmt
 from greeksmargin.reports.html import embed_figure, escape, new_figure, render_page, table_html
 
 
@@ -104,11 +105,16 @@ def calibration_report(hist: pd.DataFrame, cal: Any, *, title: str | None = None
         {"title": "Return distribution and volatility", "html": embed_figure(fig, alt="returns and volatility")},
         {"title": "Price history", "html": embed_figure(fig2, alt="price history")},
     ]
+    shocks = _calibration_table(cal)
+    summary = [("data", f"{cal.dataset}: {cal.source}"), ("period", f"{cal.start} to {cal.end}"),
+               ("method", f"{cal.method.upper()}, confidence {cal.confidence}, {cal.mpor}-day horizon"),
+               ("vol shocks from", f"{cal.vol.source} ({cal.vol.start}..{cal.vol.end})"),
+               ("shocks", f"{len(shocks):,d} rows, table below"), ("command", command or "not recorded")]
     return render_page(
         title or f"Calibration: {cal.dataset} {cal.method.upper()} c={cal.confidence} h={cal.mpor}",
         sections,
         subtitle=f"{cal.source}; {cal.start} to {cal.end}",
-        footer=command,
+        footer=command, summary=summary,
     )
 
 
@@ -162,16 +168,29 @@ def backtest_report(result: Any, *, title: str | None = None, command: str = "",
     )
     settings = pd.DataFrame([(k, str(v)) for k, v in st.items()], columns=["setting", "value"])
     sections = [
-        {"title": "Tests", "intro": intro, "html": table_html(summary, float_format="{:,.4g}")},
+        {"title": "Tests", "intro": intro, "html": table_html(summary)},
         {
             "title": "Margin and realised loss (% of the day's spot)",
             "html": embed_figure(fig, alt="margin vs realised loss with breaches"),
         },
         {"title": "Settings", "html": table_html(settings)},
     ]
+    sm = result.summary
+    ports = sm[sm["portfolio"] != "all"] if "portfolio" in sm else sm
+    rejected = ports.loc[ports["kupiec_p"] < 0.05, "portfolio"].astype(str).tolist() if "kupiec_p" in ports else []
+    pooled = sm[sm["portfolio"] == "all"] if "portfolio" in sm else sm.iloc[0:0]
+    head: list[tuple[str, Any]] = [
+        ("model", model_name or "not stated"), ("data", f"{st.get('dataset', '')}, {st['start']} to {st['end']}"),
+        ("test", f"confidence {st['confidence']}, {st['mpor']}-day loss, every {st['step']} day(s), "
+                 f"margin function {st['margin']}"),
+        ("portfolios", f"{len(ports):,d}; Kupiec rejects (p < 0.05): {', '.join(rejected) or 'none'}")]
+    if len(pooled):
+        row = pooled.iloc[0]
+        head.append(("pooled breaches", f"{int(row['breaches']):,d} of {fmt.amount(float(row['expected']))} "
+                                        f"expected (Kupiec p {fmt.ratio(float(row['kupiec_p']))})"))
     return render_page(
         title or f"Backtest: {escape(st.get('dataset', ''))} c={st['confidence']} h={st['mpor']}",
-        sections,
+        sections, summary=head,
         subtitle=f"model {model_name}; test days {st['start']} to {st['end']} every {st['step']} row(s); "
         f"margin function {st['margin']}",
         footer=command,
@@ -242,16 +261,20 @@ def walk_forward_report(result: Any, *, title: str | None = None, command: str =
     )
     settings = pd.DataFrame([(k, str(v)) for k, v in st.items()], columns=["setting", "value"])
     sections = [
-        {"title": "Coverage and procyclicality", "intro": intro, "html": table_html(tests, float_format="{:,.4g}")},
+        {"title": "Coverage and procyclicality", "intro": intro, "html": table_html(tests)},
         {"title": "Breaches by year (out of sample)", "html": table_html(by_year.reset_index())},
         {"title": "Margin path and realised loss (% of the day's spot)",
          "html": embed_figure(fig, alt="walk-forward margin vs realised loss")},
-        {"title": "Refits", "html": table_html(refits, float_format="{:,.4g}")},
+        {"title": "Refits", "html": table_html(refits)},
         {"title": "Settings", "html": table_html(settings)},
     ]
+    head = [("model", model_name or "not stated"),
+            ("test", f"{st.get('dataset', '')}: {st['test_start']} to {st['test_end']}, refit {st['refit']}, "
+                     f"confidence {st['confidence']}"),
+            ("refits", f"{len(refits):,d}")]
     return render_page(
         title or f"Walk-forward: {escape(str(st.get('dataset', '')))} from {st['oos_start']}",
-        sections,
+        sections, summary=head,
         subtitle=f"model {model_name}; test days {st['test_start']} to {st['test_end']}; refit {st['refit']}",
         footer=command,
     )

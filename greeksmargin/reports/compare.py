@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greeksmargin.reports import fmt
 from greeksmargin.reports.html import embed_figure, new_figure, render_page, table_html
 
 __all__ = ["compare_report", "ratio_figure", "side_by_side_figure", "side_by_side_report"]
@@ -82,7 +83,15 @@ def compare_report(table: pd.DataFrame, *, model_name: str = "", threshold: floa
         {"title": "All accounts", "id": "all", "html": table_html(table)},
     ]
     sub = f"Model {model_name} against the exchange" + (f" ({source})" if source else "")
-    return render_page(f"Margin comparison: {model_name} vs exchange", sections, subtitle=sub,
+    worst = table.assign(_d=np.abs(np.log(table["im_ratio"].astype(float).where(table["im_ratio"] > 0)))) \
+        .sort_values("_d", ascending=False, na_position="last").head(3)
+    summary = [("model", model_name), ("exchange figures", source or "not stated"),
+               ("accounts", f"{len(table):,d}: {n_ok:,d} compared, {len(outliers):,d} outliers"),
+               ("outlier rule",
+                f"|ln(model / exchange)| > {thr:.4f} (beyond x{np.exp(thr):.2f} or /{np.exp(thr):.2f})"),
+               ("largest gaps (IM ratio)", ", ".join(f"{a} {fmt.ratio(r)}" for a, r in
+                                                   zip(worst["account"], worst["im_ratio"]) if pd.notna(r)))]
+    return render_page(f"Margin comparison: {model_name} vs exchange", sections, subtitle=sub, summary=summary,
                        footer="greeksmargin compare")
 
 
@@ -137,18 +146,31 @@ def side_by_side_report(im_table: pd.DataFrame, saving_table: pd.DataFrame, *, t
     errors = im_table.attrs.get("errors", {}) or {}
     illustrative = [m for m, st in (im_table.attrs.get("model_status", {}) or {}).items() if st == "illustrative"]
     err_rows = [{"model": m, "account": a, "reason": msg} for m, d in errors.items() for a, msg in d.items()]
+    shown = side_by_side_display(im_table)
+    for c in shown.columns[2:]:
+        shown[c] = [("n/a" if v.startswith("n/a") else v) if isinstance(v, str)
+                    else ("" if pd.isna(v) else fmt.amount(float(v))) for v in shown[c]]
+    common = saving_table.attrs.get("common_accounts", [])
+    models = [c for c in im_table.columns if c not in ("account", "currency")]
+    summary = [("book", f"{len(im_table):,d} accounts under {len(models):,d} models"),
+               ("accounts every model priced", ", ".join(common) if common else
+                "none: each model's totals run over its own accounts (column accounts) and do not compare"),
+               ("not computed", f"{len(err_rows):,d} (model, account) pairs, listed at the bottom (never 0)"),
+               ("illustrative models (*)", ", ".join(illustrative) or "none")]
     sections = [
         {"title": "IM per account and model", "id": "chart",
          "html": embed_figure(side_by_side_figure(im_table), alt="IM per account per model")},
-        {"title": "IM table", "id": "table", "html": table_html(side_by_side_display(im_table)),
+        {"title": "IM table", "id": "table", "html": table_html(shown),
          "intro": "n/a: the model did not compute the account (reason below; never 0). "
                   + ("Illustrative parameters (not from a published exchange source), marked *: "
                      + ", ".join(illustrative) + "." if illustrative else "")},
         {"title": "Cross-margin saving of each model (USD totals)", "id": "saving",
-         "intro": "saving = isolated (each position margined alone) - cross (the account as a whole).",
+         "intro": "saving = isolated (each position margined alone) - cross (the account as a whole). im and "
+                  "isolated_im are over the accounts each model priced (column accounts); im_common and "
+                  "isolated_im_common over the accounts every model priced, the only like-for-like totals.",
          "html": table_html(saving_table)},
         {"title": "Accounts a model could not compute", "id": "errors",
          "html": table_html(pd.DataFrame(err_rows)) if err_rows else "<p>None.</p>"},
     ]
-    return render_page(title or "Margin methodologies side by side", sections,
+    return render_page(title or "Margin methodologies side by side", sections, summary=summary,
                        subtitle="The same book under every model", footer="greeksmargin sidebyside")

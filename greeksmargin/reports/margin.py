@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greeksmargin.reports import fmt
 from greeksmargin.reports.html import embed_figure, escape, new_figure, render_page, table_html
 
 __all__ = ["margin_report"]
@@ -113,6 +114,18 @@ def margin_report(result: Any, *, title: str | None = None, max_accounts: int = 
         sections.append({"title": "Worst scenarios", "html": table_html(result.worst_scenarios)})
     if hasattr(result, "net_greeks"):
         sections.append({"title": "Net Greeks", "html": table_html(result.net_greeks)})
+    ok = (acc[acc["error"].isna() & acc["im"].notna()] if "error" in acc.columns else acc[acc["im"].notna()]).copy()
+    ok.attrs = {}  # frames in attrs (adapter details) break pandas' selections
+    summary: list[tuple[str, Any]] = [
+        ("model", f"{m.name} ({m.methodology})"), ("model file", m.file),
+        ("accounts", f"{len(acc):,d} ({len(ok):,d} computed, {len(acc) - len(ok):,d} not computed)"),
+    ]
+    for ccy, grp in ok.groupby("currency"):
+        summary.append((f"total IM / MM ({ccy})", f"{fmt.amount(grp['im'].sum())} / {fmt.amount(grp['mm'].sum())}"
+                        + (f"; cross-margin saving {fmt.amount(grp['saving'].sum())}" if "saving" in grp else "")))
+        top = grp.sort_values("im", ascending=False).head(3)
+        summary.append((f"largest IM ({ccy})", ", ".join(f"{a} {fmt.amount(v)}" for a, v in zip(top["account"],
+                                                                                               top["im"]))))
     return render_page(title or f"Margin report: {m.name}", sections,
-                       subtitle=f"{len(acc)} accounts; model file {m.file}",
+                       subtitle=f"{len(acc)} accounts; model file {m.file}", summary=summary,
                        footer="greeksmargin margin report")

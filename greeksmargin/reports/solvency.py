@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-from greeksmargin.reports.html import embed_figure, new_figure, render_page, table_html
+from greeksmargin.reports import fmt
+from greeksmargin.reports.html import embed_figure, escape, new_figure, render_page, table_html
 
 if TYPE_CHECKING:
     from greeksmargin.solvency.assess import SolvencyResult
@@ -39,6 +41,7 @@ def _ratio_figure(accounts: pd.DataFrame) -> str:
     ax.axvline(1.0, color="black", linestyle="--", linewidth=1, label="MM = equity (ratio 1)")
     ax.set_xlabel("margin ratio = MM / equity")
     ax.set_ylabel("accounts")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     title = "Margin-ratio distribution"
     if n_inf:
         title += f" ({n_inf} accounts with equity <= 0 not shown)"
@@ -93,8 +96,19 @@ def solvency_report(
     """
     acc = result.accounts
     summ = pd.DataFrame([result.summary()])
+    s = result.summary()
+    risky = acc.sort_values("margin_ratio", ascending=False, kind="stable").head(5)
+    summary: list[tuple[str, Any]] = [
+        ("accounts", f"{s['accounts']:,d}: " + ", ".join(f"{s[k]:,d} {k[2:].replace('_', ' ')}" for k in s
+                                                          if k.startswith("n_") and s[k])),
+        ("equity / IM / MM (USD)", f"{fmt.amount(s['equity_usd'])} / {fmt.amount(s['im_usd'])} / "
+                                   f"{fmt.amount(s['mm_usd'])}"),
+        ("nearest to liquidation (MM / equity)", ", ".join(f"{a} {fmt.ratio(v)}" for a, v in
+                                                          zip(risky["account"], risky["margin_ratio"]))),
+        ("distance to liquidation", "computed" if result.distance is not None else "not computed"),
+    ]
     sections: list[dict[str, Any]] = [
-        {"title": "Summary", "html": table_html(summ),
+        {"title": "Status counts", "html": table_html(summ),
          "intro": "Status: bankrupt (equity <= 0), below_mm (equity < MM), below_im (equity after IM haircuts < "
                   "IM), healthy. An account with |equity - MM| <= 1e-9 relative is at the MM boundary (at_mm) "
                   "and is not liquidated."},
@@ -130,7 +144,7 @@ def solvency_report(
                          "intro": "Smallest adverse relative move (each underlying alone, and ALL together) at "
                                   "which equity equals MM, found by root finding on full revaluation; NaN with a "
                                   "reason when there is none within +-90%."})
-    return render_page(title, sections, subtitle=subtitle)
+    return render_page(title, sections, subtitle=subtitle, summary=summary)
 
 
 def liquidation_report(result: LiquidationResult, *, title: str = "Liquidation", subtitle: str = "") -> str:
@@ -147,20 +161,28 @@ def liquidation_report(result: LiquidationResult, *, title: str = "Liquidation",
     -------
     str
     """
-    sections: list[dict[str, Any]] = [{"title": "Summary", "html": table_html(pd.DataFrame([result.summary()]))}]
+    r = result
+    summary = [("account", f"{r.account} ({r.currency})"), ("outcome", r.status),
+               ("equity / MM before", f"{fmt.amount(r.equity_before)} / {fmt.amount(r.mm_before)} {r.currency}"),
+               ("equity / MM after", f"{fmt.amount(r.equity_after)} / {fmt.amount(r.mm_after)} {r.currency}"),
+               ("trades", f"{len(r.trades):,d}; cost {fmt.amount(r.realised_cost)}, shortfall "
+                          f"{fmt.amount(r.shortfall)} {r.currency}")]
+    sections: list[dict[str, Any]] = [{"title": "Figures", "html": table_html(pd.DataFrame([result.summary()]))}]
     t = result.trades
     if len(t):
         fig, ax = new_figure(figsize=(8, 3.4))
         steps = np.r_[0, t["step"].to_numpy()]
         ax.step(steps, np.r_[result.equity_before, t["equity_after"].to_numpy()], where="post", label="equity")
         ax.step(steps, np.r_[result.mm_before, t["mm_after"].to_numpy()], where="post", label="MM", color="#c92a2a")
-        ax.set_xlabel("trade")
-        ax.set_ylabel(result.currency)
+        ax.set_xlabel("trade number (0 = before the liquidation)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(f"amount ({result.currency})")
         ax.set_title(f"{result.account}: equity and MM through the liquidation ({result.status})")
         ax.legend(fontsize=8)
         sections.append({"title": "Equity and MM per trade", "html": embed_figure(fig, alt="liquidation steps")})
-    sections.append({"title": "Trades", "html": table_html(t)})
-    return render_page(title, sections, subtitle=subtitle)
+    sections.append({"title": "Trades", "html": table_html(t) if len(t) else
+                     f"<p>No trade: the account was not below MM ({escape(result.status)}).</p>"})
+    return render_page(title, sections, subtitle=subtitle, summary=summary)
 
 
 def _rounds_figure(results: Sequence[CascadeResult]) -> str:
@@ -177,6 +199,8 @@ def _rounds_figure(results: Sequence[CascadeResult]) -> str:
             ax1.plot(np.arange(len(p)), p, marker="o", label=f"{u} ({r.mode})",
                      linestyle="-" if r.mode == "cross" else "--")
     ax0.set_xlabel("round")
+    ax0.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax0.set_ylabel("units liquidated")
     ax0.set_title("Liquidations per round")
     ax0.legend(fontsize=8)
@@ -223,10 +247,22 @@ def cascade_report(
     str
     """
     sections: list[dict[str, Any]] = []
-    if parameters:
-        sections.append({"title": "Parameters", "html": table_html(pd.DataFrame([dict(parameters)]))})
+    summary: list[tuple[str, Any]] = [(str(k), v) for k, v in (parameters or {}).items()]
+    for r in results:
+        sm = r.summary()
+        summary.append((f"{r.mode} margin", f"{sm['rounds']} rounds{' (round cap hit)' if r.hit_cap else ''}, "
+                        f"{sm['units_liquidated']:,d} of {sm['units']:,d} units liquidated, shortfall "
+                        f"{fmt.amount(sm['shortfall_usd'])} USD; final moves "
+                        + ", ".join(f"{u} {fmt.percent(v)}" for u, v in r.final_moves.items() if u in r.liquidity)))
+    for r in results:
+        sections.append({"title": f"What moved each price ({r.mode} margin)", "html": table_html(r.moves()),
+                         "intro": "initial_shock is the shock given; impact is what the liquidation flows added "
+                                  "(never beyond bound = prod(1 + |flow| / liquidity) - 1, the liquidity named)."})
     comp = comparison if comparison is not None else pd.DataFrame([r.summary() for r in results])
-    html = table_html(comp)
+    long = comp.set_index("mode").T.reset_index().rename(columns={"index": "figure"})  # one column per mode
+    long.columns = [str(c) for c in long.columns]
+    html = table_html(long.astype({c: object for c in long.columns[1:]}).map(
+        lambda v: fmt.amount(v) if isinstance(v, float) else v))
     if len(results) > 1:
         html += _comparison_figure(comp)
     sections.append({"title": "Cross versus isolated margin" if len(results) > 1 else "Summary", "html": html,
@@ -236,5 +272,21 @@ def cascade_report(
     sections.append({"title": "Rounds", "html": _rounds_figure(results)})
     for r in results:
         sections.append({"title": f"Rounds ({r.mode} margin)" + (" - stopped at the round cap" if r.hit_cap else ""),
-                         "html": table_html(r.rounds)})
-    return render_page(title, sections, subtitle=subtitle)
+                         "html": table_html(_rounds_long(r.rounds))})
+    return render_page(title, sections, subtitle=subtitle, summary=summary)
+
+
+def _rounds_long(rounds: pd.DataFrame) -> pd.DataFrame:
+    """The rounds table in a long format (one row per round and underlying) so that it fits a page."""
+    unders = [c[len("price_"):] for c in rounds.columns if c.startswith("price_")]
+    base = [c for c in rounds.columns if not any(c.startswith(p) for p in ("flow_", "impact_", "move_", "price_"))]
+    rows = []
+    for _, r in rounds.iterrows():
+        for u in unders:
+            rows.append({**{c: r[c] for c in base}, "underlying": u, "flow_usd": r[f"flow_{u}"],
+                         "impact": r[f"impact_{u}"], "cum_move": r[f"move_{u}"], "price": r[f"price_{u}"]})
+    out = pd.DataFrame(rows)
+    for c in ("round", "n_liquidated", "n_bankrupt"):
+        if c in out:
+            out[c] = out[c].astype(int)
+    return out

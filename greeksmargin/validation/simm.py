@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from greeksmargin import io
 from greeksmargin.errors import CaseFormatError
 from greeksmargin.methodologies.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
 from greeksmargin.risk.crif import canonical_column
@@ -43,7 +44,7 @@ DEFAULT_VERSION = "2.5"
 
 @lru_cache(maxsize=8)
 def _params(version: str) -> SimmParams:
-    return load_simm_params(version)
+    return load_simm_params(io.shipped_simm_file(version))
 
 
 def _is_case_file(doc: Any) -> bool:
