@@ -22,6 +22,8 @@ _LAZY = {
     "MarketSnapshot": "book.market",
     "load_market": "book.market",
     "load_positions": "book.positions",
+    "load_book": "book.book",
+    "Book": "book.book",
     "compute_margin": "engine.margin",
     "margin_change": "engine.whatif",
     "max_size": "solvency.sizing",

@@ -93,15 +93,22 @@ def _check_header(text: str, file: str) -> None:
         seen[c] = i
 
 
-def read_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
+def read_table(path: PathLike, *, strict_fields: bool = False, **kwargs: Any) -> pd.DataFrame:
     """Read a CSV or Parquet table.
 
     Parameters
     ----------
     path : str or Path
         A ``.csv`` or ``.parquet`` file, or a directory holding a partitioned Parquet dataset.
+    strict_fields : bool
+        CSV only: refuse a row with fewer or more fields than the header (pandas would fill the missing
+        ones with NaN, or shift the columns), naming the row and the column (:func:`check_csv_fields`).
     **kwargs
         Passed to :func:`pandas.read_csv` (CSV only).
+
+    Notes
+    -----
+    A CSV file with classic Mac (CR-only) line endings is read as if its lines ended in LF.
 
     Returns
     -------
@@ -122,7 +129,10 @@ def read_table(path: PathLike, **kwargs: Any) -> pd.DataFrame:
         text = read_file_text(p)
         if not text.strip():
             raise InputError("empty file (expected a header line and rows)", file=str(p))
+        text = unify_line_endings(text)
         _check_header(text, str(p))
+        if strict_fields:
+            check_csv_fields(text, str(p))
         return pd.read_csv(_io.StringIO(text), **kwargs)
     except InputError:
         raise
@@ -526,3 +536,46 @@ def shipped_simm_file(version: str) -> str:
     name = text if text.startswith("simm-") else f"simm-{text}"
     cand = shipped_folder("models") / f"{name}.toml"
     return str(cand) if cand.is_file() else text
+
+
+# ============================================================================ strict CSV rows
+def unify_line_endings(text: str) -> str:
+    """A CSV text with CR-only line endings (no LF anywhere) with LF instead; any other text unchanged.
+
+    CR LF and LF files are read by pandas as they are; a CR-only file would otherwise be one long line.
+    """
+    if "\r" in text and "\n" not in text:
+        return text.replace("\r", "\n")
+    return text
+
+
+def check_csv_fields(text: str, file: str) -> None:
+    """Refuse a CSV row whose number of fields differs from the header's.
+
+    Blank lines are skipped (as pandas does). Quoted fields may hold commas and line breaks.
+
+    Raises
+    ------
+    InputError
+        Naming the 0-based data row (as the table readers do), the column (the first missing one for a
+        short row, the last of the header for a long one) and the line of the file.
+    """
+    reader = csv.reader(_io.StringIO(text, newline=""))
+    header = next(reader, [])
+    n = len(header)
+    row = 0
+    for rec in reader:
+        if not rec:
+            continue
+        k = len(rec)
+        if k != n:
+            if k < n:
+                col = header[k].strip()
+                msg = (f"too few fields: {k} for the {n} columns of the header (no value for '{col}' and after; "
+                       f"a row is never completed with defaults)")
+            else:
+                col = header[-1].strip()
+                msg = (f"too many fields: {k} for the {n} columns of the header (values after the last column "
+                       f"'{col}': an unquoted comma inside a value?)")
+            raise InputError(f"{msg} (CSV line {reader.line_num})", file=file, row=row, column=col)
+        row += 1

@@ -174,7 +174,8 @@ def test_sidebyside_shows_na_with_reason_and_flags_illustrative(capsys):
     p = example_paths()
     assert main(["sidebyside", str(p["positions"]), str(p["market"]), "--models", "deribit-pm,deribit-sm"]) == 0
     out = capsys.readouterr().out
-    assert "n/a (outside the model's domain)" in out
+    assert "Not computed (n/a)" in out  # the reasons listed below the table, per model and account
+    assert any(x.startswith("deribit-pm") and "SPX-DESK" in x and "outside the domain" in x for x in out.splitlines())
     assert "Illustrative parameters" in out and "deribit-sm*" in out and "deribit-pm*" not in out
     line = next(x for x in out.splitlines() if x.startswith("SPX-DESK"))
     assert "n/a" in line and " 0 " not in line

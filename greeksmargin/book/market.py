@@ -106,8 +106,13 @@ def years_from(valuation_time: pd.Timestamp, expiries: Any) -> NDArray[np.float6
         idx = pd.DatetimeIndex(expiries)
     else:
         idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(list(expiries), dtype=object), utc=True))
-    secs = (idx.tz_convert("UTC") - valuation_time).total_seconds()
-    return np.asarray(secs, dtype=float) / SECONDS_PER_YEAR
+    idx = idx.tz_convert("UTC")
+    try:
+        secs = np.asarray((idx - valuation_time).total_seconds(), dtype=float)
+    except OverflowError:  # spans over 292 years (e.g. 1677 to 2026): int64 ns overflow, so in float seconds
+        ns = idx.asi8.astype(float)
+        secs = np.where(idx.isna(), np.nan, (ns - float(pd.Timestamp(valuation_time).value)) / 1e9)
+    return secs / SECONDS_PER_YEAR
 
 
 @functools.lru_cache(maxsize=512)

@@ -36,11 +36,13 @@ positive (got -5.0) (CSV line 5)``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from greeksmargin import io
 from greeksmargin.book.market import to_utc
@@ -50,7 +52,8 @@ from greeksmargin.errors import ArgumentTypeError, InputError, MarketDataError
 if TYPE_CHECKING:
     from greeksmargin.book.market import MarketSnapshot
 
-__all__ = ["COLUMNS", "EXERCISES", "KINDS", "SETTLEMENTS", "REQUIRED", "load_positions", "load_positions_collect",
+__all__ = ["COLUMNS", "EXERCISES", "KINDS", "PROBLEM_COLUMNS", "REQUIRED", "SETTLEMENTS", "bad_accounts",
+           "check_positions", "empty_problems", "load_positions", "load_positions_collect",
            "validate_against_market"]
 
 COLUMNS = (
@@ -98,6 +101,38 @@ def _first_bad(mask: pd.Series | np.ndarray, index: pd.Index) -> Any:
     return index[int(np.argmax(m))] if m.any() else None
 
 
+#: columns of the problems table of :func:`check_positions` and :class:`~greeksmargin.book.book.Book`
+PROBLEM_COLUMNS = ("account", "file", "row", "column", "rule", "message")
+
+
+class _Sink:
+    """Where row faults go: raised at once (``collect=False``) or recorded, every bad row, in one pass.
+
+    A recorded row is *dead*: later checks skip it (one problem per row: its first fault in check order,
+    the same one ``collect=False`` would raise), and its account is set aside by the caller.
+    """
+
+    def __init__(self, where: _Where, idx: pd.Index, collect: bool) -> None:
+        self.where = where
+        self.idx = idx
+        self.collect = collect
+        self.dead = np.zeros(len(idx), dtype=bool)
+        self.rows: list[tuple[int, str, str, str]] = []  # (position, column, rule, message)
+
+    def fail(self, mask: Any, column: str, rule: str, message: Any, cls: type[InputError] = InputError) -> None:
+        """Rows of ``mask`` break ``rule``; ``message(i)`` (or a str) says how for position ``i``."""
+        m = np.asarray(mask, dtype=bool) & ~self.dead
+        if not m.any():
+            return
+        text = message if callable(message) else (lambda i: message)
+        if not self.collect:
+            i = int(np.argmax(m))
+            raise self.where.error(text(i), self.idx[i], column, cls)
+        for i in np.flatnonzero(m):
+            self.rows.append((int(i), column, rule, text(int(i))))
+        self.dead |= m
+
+
 def load_positions(
     source: str | Path | pd.DataFrame,
     *,
@@ -130,8 +165,50 @@ def load_positions(
         Missing column, wrong type, unknown kind / settlement / option type, option without strike,
         option_type or expiry, future without expiry, strike or multiplier <= 0, NaN quantity, unknown
         exercise style or ``american`` on a non-option or coin-settled row, expired future (an option at
-        or past its expiry is kept: it is valued at intrinsic). The message names the file, the row and
-        the column.
+        or past its expiry is kept: it is valued at intrinsic), a CSV row with too few or too many fields.
+        The message names the file, the row and the column.
+    """
+    out, _, _ = check_positions(source, valuation_time=valuation_time, name=name, collect=False)
+    return out
+
+
+def check_positions(
+    source: str | Path | pd.DataFrame,
+    *,
+    valuation_time: Any = None,
+    name: str | None = None,
+    collect: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, NDArray[np.bool_]]:
+    """Validate a positions table in one vectorised pass, recording every bad row (``collect=True``).
+
+    Parameters
+    ----------
+    source : str, Path or DataFrame
+        As for :func:`load_positions`.
+    valuation_time : optional
+        As for :func:`load_positions`.
+    name : str, optional
+        As for :func:`load_positions`.
+    collect : bool
+        True: a row fault is recorded (its row marked bad) and the pass goes on; False: raised at once.
+
+    Returns
+    -------
+    positions : DataFrame
+        The normalised rows that passed every check (all rows when none failed).
+    problems : DataFrame
+        Columns :data:`PROBLEM_COLUMNS`, one row per bad row (its first fault): ``account`` (stripped
+        name), ``file``, ``row`` (label as in error messages), ``column``, ``rule``, ``message`` (the
+        full error text, as :func:`load_positions` would raise it).
+    bad : ndarray of bool, shape (n_rows,)
+        The rows of the input that failed.
+
+    Raises
+    ------
+    InputError
+        Faults that are not about a row: unreadable file, no rows, duplicate or missing column, a
+        non-unique index, a column of booleans or complex numbers, an empty account name (the row
+        cannot be attributed to an account).
     """
     if isinstance(source, pd.DataFrame):
         df = source.copy()
@@ -140,7 +217,7 @@ def load_positions(
         if not isinstance(source, (str, Path)):
             raise ArgumentTypeError("source", "a positions file path (str or Path) or a DataFrame", source)
         df = io.read_table(source, dtype={"account": str, "instrument": str, "underlying": str},
-                           keep_default_na=False, na_values=[""])
+                           keep_default_na=False, na_values=[""], strict_fields=True)
         where = _Where(name or str(source), True, df)
         if len(df) == 0:
             raise InputError("no rows: the positions table holds a header but no position", file=where.file)
@@ -149,88 +226,57 @@ def load_positions(
         raise InputError("the index of the positions must be unique (it labels each position)", file=where.file)
     check_columns(df.columns, known=COLUMNS, required=REQUIRED, file=where.file)
     n = len(df)
+    sink = _Sink(where, idx, collect)
 
     def text(col: str, default: str | None = None) -> pd.Series:
         if col not in df.columns:
             return pd.Series([default] * n, index=idx, dtype=object)
         s = df[col]
-        blank = s.isna() | (s.astype(str).str.strip() == "")
-        out = s.astype(str).str.strip().where(~blank, default)
-        return out.astype(object)
+        st = s.astype(str).str.strip()
+        blank = s.isna() | (st == "")
+        return st.where(~blank, default).astype(object)
 
     out = pd.DataFrame(index=idx)
     for col in ("account", "instrument", "underlying"):
         s = text(col)
-        bad = s.isna()
+        bad = s.isna().to_numpy()
         if bad.any():
-            raise where.error("empty value", _first_bad(bad, idx), col)
+            if col == "account":  # a row that names no account cannot be set aside: refuse the table
+                raise where.error("empty value", _first_bad(bad, idx), col)
+            sink.fail(bad, col, "required", "empty value")
         out[col] = s
-
+    raw_kind = df["kind"]
     kind = text("kind", "").str.lower()
-    bad = ~kind.isin(KINDS)
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"unknown kind '{df['kind'].loc[r]}' (expected one of {', '.join(KINDS)})", r, "kind")
+    sink.fail(~kind.isin(KINDS), "kind", "allowed_values",
+              lambda i: f"unknown kind '{raw_kind.iloc[i]}' (expected one of {', '.join(KINDS)})")
     out["kind"] = kind
     is_opt = (kind == "option").to_numpy()
     needs_expiry = kind.isin(("option", "future")).to_numpy()
 
-    # option_type
     ot_raw = text("option_type")
     ot = ot_raw.str.lower().map(_OPTION_TYPES)
-    miss = is_opt & ot_raw.isna().to_numpy()
-    if miss.any():
-        raise where.error("an option needs an option_type (call or put)", _first_bad(miss, idx), "option_type")
-    bad = is_opt & ot.isna().to_numpy()
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"unknown option_type '{ot_raw.loc[r]}' (expected call or put)", r, "option_type")
+    sink.fail(is_opt & ot_raw.isna().to_numpy(), "option_type", "required",
+              "an option needs an option_type (call or put)")
+    sink.fail(is_opt & ot.isna().to_numpy(), "option_type", "allowed_values",
+              lambda i: f"unknown option_type '{ot_raw.iloc[i]}' (expected call or put)")
     out["option_type"] = pd.Series(
         np.where(is_opt, ot.to_numpy(dtype=object), np.array(None, dtype=object)), index=idx, dtype=object
     )
 
-    # strike
-    strike = _numeric(df, "strike", where, idx, required_mask=is_opt, what="an option needs a strike")
-    bad = is_opt & ~(strike >= MIN_STRIKE)
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"strike must be positive (got {float(strike[idx.get_loc(r)])!r}; allowed "
-                          f"[{MIN_STRIKE:g}, {MAX_PRICE:.0e}])", r, "strike")
-    bad = ~is_opt & ~np.isnan(strike) & ~((strike >= 0) & (strike <= MAX_PRICE))
-    if bad.any():  # a strike on a future / perpetual / spot row is not used, but a bad one is a bad row
-        r = _first_bad(bad, idx)
-        raise where.error(f"strike must be empty or a number in [0, {MAX_PRICE:.0e}] on a {kind.loc[r]} row "
-                          f"(got {float(strike[idx.get_loc(r)])!r})", r, "strike")
-    check_magnitude(np.where(is_opt, strike, 0.0), idx, "strike", where.error, max_abs=MAX_PRICE)
+    strike = _numeric(df, "strike", sink, required_mask=is_opt, what="an option needs a strike")
+    sink.fail(is_opt & ~(strike >= MIN_STRIKE), "strike", "range",
+              lambda i: f"strike must be positive (got {float(strike[i])!r}; allowed [{MIN_STRIKE:g}, "
+                        f"{MAX_PRICE:.0e}])")
+    # a strike on a future / perpetual / spot row is not used, but a bad one is a bad row
+    sink.fail(~is_opt & ~np.isnan(strike) & ~((strike >= 0) & (strike <= MAX_PRICE)), "strike", "range",
+              lambda i: f"strike must be empty or a number in [0, {MAX_PRICE:.0e}] on a {kind.iloc[i]} row "
+                        f"(got {float(strike[i])!r})")
+    _magnitude(sink, np.where(is_opt, strike, 0.0), "strike", MAX_PRICE)
     out["strike"] = np.where(is_opt, strike, np.nan)
 
-    # expiry
-    if "expiry" in df.columns:
-        exp_raw = df["expiry"]
-        blank = exp_raw.isna() | (exp_raw.astype(str).str.strip() == "")
-        try:
-            expiry = pd.to_datetime(exp_raw.where(~blank, None), utc=True, format="mixed")
-            expiry = pd.Series(expiry, index=idx).astype("datetime64[ns, UTC]")
-        except (ValueError, TypeError, OverflowError):  # find the row (OutOfBoundsDatetime is a ValueError)
-            expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
-            for lab in idx:
-                v = exp_raw.loc[lab]
-                if pd.isna(v) or str(v).strip() == "":
-                    continue
-                try:
-                    ts = to_utc(v)
-                except (ValueError, TypeError, OverflowError):
-                    raise where.error(f"not a date-time: '{v}'", lab, "expiry") from None
-                if not DATE_MIN <= ts <= DATE_MAX:
-                    raise where.error(f"expiry {v!r} out of range ({DATE_RANGE})", lab, "expiry") from None
-                expiry.loc[lab] = ts
-        expiry = pd.Series(expiry, index=idx)
-    else:
-        expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
-    miss = needs_expiry & expiry.isna().to_numpy()
-    if miss.any():
-        r = _first_bad(miss, idx)
-        raise where.error(f"an {kind.loc[r]} needs an expiry", r, "expiry")
+    expiry = _expiry(df, sink, idx)
+    sink.fail(needs_expiry & expiry.isna().to_numpy(), "expiry", "required",
+              lambda i: f"an {kind.iloc[i]} needs an expiry")
     expiry = expiry.where(needs_expiry, pd.NaT)
     if valuation_time is not None:
         try:
@@ -238,83 +284,143 @@ def load_positions(
         except (ValueError, TypeError, OverflowError):
             raise InputError(f"argument 'valuation_time' is not a date-time (got {valuation_time!r})") from None
         # an option at or past its expiry is valued at intrinsic (greeks.market_arrays); a future errors
-        bad = needs_expiry & ~is_opt & (expiry <= vt).to_numpy()
-        if bad.any():
-            r = _first_bad(bad, idx)
-            raise where.error(
-                f"{kind.loc[r]} expired: expiry {expiry.loc[r].isoformat()} is not after the valuation time "
-                f"{vt.isoformat()}",
-                r,
-                "expiry",
-            )
+        sink.fail(needs_expiry & ~is_opt & (expiry <= vt).to_numpy(), "expiry", "expired",
+                  lambda i: f"{kind.iloc[i]} expired: expiry {expiry.iloc[i].isoformat()} is not after the "
+                            f"valuation time {vt.isoformat()}")
     out["expiry"] = expiry.astype("datetime64[ns, UTC]")
 
-    # quantity, multiplier
-    qty = _numeric(df, "quantity", where, idx, required_mask=np.ones(n, bool), what="quantity is missing (NaN)")
-    bad = ~np.isfinite(qty)
-    if bad.any():
-        raise where.error("quantity must be finite", _first_bad(bad, idx), "quantity")
-    check_magnitude(qty, idx, "quantity", where.error, max_abs=MAX_QUANTITY)
+    qty = _numeric(df, "quantity", sink, required_mask=np.ones(n, bool), what="quantity is missing (NaN)")
+    sink.fail(~np.isfinite(qty) & ~np.isnan(qty), "quantity", "finite", "quantity must be finite")
+    _magnitude(sink, qty, "quantity", MAX_QUANTITY)
     out["quantity"] = qty
     if "multiplier" in df.columns:
-        mult = _numeric(df, "multiplier", where, idx, required_mask=np.zeros(n, bool), what="")
+        mult = _numeric(df, "multiplier", sink, required_mask=np.zeros(n, bool), what="")
         mult = np.where(np.isnan(mult), 1.0, mult)
     else:
         mult = np.ones(n)
-    bad = ~(mult > 0) | ~np.isfinite(mult)
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"multiplier must be positive (got {float(mult[idx.get_loc(r)])!r})", r, "multiplier")
-    check_magnitude(mult, idx, "multiplier", where.error, max_abs=MAX_MULTIPLIER)
+    sink.fail(~(mult > 0) | ~np.isfinite(mult), "multiplier", "range",
+              lambda i: f"multiplier must be positive (got {float(mult[i])!r})")
+    _magnitude(sink, mult, "multiplier", MAX_MULTIPLIER)
     out["multiplier"] = mult
 
+    raw_settle = df["settlement"] if "settlement" in df.columns else None
     settle = text("settlement", "linear").str.lower()
-    bad = ~settle.isin(SETTLEMENTS)
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(
-            f"unknown settlement '{df['settlement'].loc[r]}' (expected linear or inverse)", r, "settlement"
-        )
+    sink.fail(~settle.isin(SETTLEMENTS), "settlement", "allowed_values",
+              lambda i: f"unknown settlement '{raw_settle.iloc[i] if raw_settle is not None else ''}' "
+                        "(expected linear or inverse)")
     out["settlement"] = settle
     prem = text("premium_currency")
-    bad = prem.notna() & ~prem.fillna("").str.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}")
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"not a currency code: {prem.loc[r]!r} (expected e.g. USD, USDC, BTC)", r,
-                          "premium_currency")
+    sink.fail(prem.notna() & ~prem.fillna("").str.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}"), "premium_currency",
+              "format", lambda i: f"not a currency code: {prem.iloc[i]!r} (expected e.g. USD, USDC, BTC)")
     default_prem = pd.Series(np.where(settle == "inverse", out["underlying"], "USD"), index=idx)
     out["premium_currency"] = prem.where(prem.notna(), default_prem).astype(object)
 
     # exercise style: explicit per position, european by default (module docstring)
     ex = np.full(n, "european", dtype=object)
     if "exercise" in df.columns:
+        raw_ex = df["exercise"]
         ex_s = text("exercise", "european").str.lower()
-        bad = ~ex_s.isin(EXERCISES)
-        if bad.any():
-            r = _first_bad(bad, idx)
-            raise where.error(f"unknown exercise style '{df['exercise'].loc[r]}' (expected european or american)",
-                              r, "exercise")
+        sink.fail(~ex_s.isin(EXERCISES).to_numpy(), "exercise", "allowed_values",
+                  lambda i: f"unknown exercise style '{raw_ex.iloc[i]}' (expected european or american)")
         ex = ex_s.to_numpy(dtype=object)
         amer = ex_s.isin(("american",)).to_numpy()
-        bad = amer & ~is_opt
-        if bad.any():
-            r = _first_bad(bad, idx)
-            raise where.error(f"exercise 'american' on a {kind.loc[r]} row: only options have an exercise style",
-                              r, "exercise")
-        bad = amer & (settle == "inverse").to_numpy()
-        if bad.any():
-            raise where.error("exercise 'american' on a coin-settled (inverse) option is not supported (the "
-                              "American approximations price a USD payoff)", _first_bad(bad, idx), "exercise")
+        sink.fail(amer & ~is_opt, "exercise", "allowed_values",
+                  lambda i: f"exercise 'american' on a {kind.iloc[i]} row: only options have an exercise style")
+        sink.fail(amer & (settle == "inverse").to_numpy(), "exercise", "allowed_values",
+                  "exercise 'american' on a coin-settled (inverse) option is not supported (the American "
+                  "approximations price a USD payoff)")
     out["exercise"] = pd.Series(np.where(is_opt, ex, np.array(None, dtype=object)), index=idx, dtype=object)
     out = out[list(COLUMNS)]
+    bad = sink.dead
+    if bad.any():
+        out = out[~bad]
     out.attrs["source"] = where.file
-    return out
+    problems = _problem_table(sink, out_accounts=text("account"))
+    return out, problems, bad
+
+
+def _problem_table(sink: _Sink, out_accounts: pd.Series) -> pd.DataFrame:
+    """The recorded faults as a :data:`PROBLEM_COLUMNS` table (row labels as in the error messages)."""
+    if not sink.rows:
+        return empty_problems()
+    pos = np.array([r[0] for r in sink.rows], dtype=np.intp)
+    labels = sink.idx[pos]
+    msgs = [str(sink.where.error(r[3], lab, r[1])) for r, lab in zip(sink.rows, labels)]
+    return pd.DataFrame({
+        "account": out_accounts.to_numpy(dtype=object)[pos],
+        "file": sink.where.file,
+        "row": np.asarray(labels, dtype=object),
+        "column": [r[1] for r in sink.rows],
+        "rule": [r[2] for r in sink.rows],
+        "message": msgs,
+    }, columns=list(PROBLEM_COLUMNS))
+
+
+def empty_problems() -> pd.DataFrame:
+    """A problems table with no row (columns :data:`PROBLEM_COLUMNS`)."""
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in PROBLEM_COLUMNS})
+
+
+def _magnitude(sink: _Sink, values: NDArray[np.float64], column: str, max_abs: float) -> None:
+    """``inf`` or a magnitude above ``max_abs`` (same rule and message as :func:`tables.check_magnitude`)."""
+    v = np.asarray(values, dtype=float)
+    bad = np.isinf(v) | (np.abs(np.nan_to_num(v)) > max_abs)
+    if not sink.collect:  # the shared check raises the first (one message for every table reader)
+        check_magnitude(np.where(sink.dead, 0.0, v), sink.idx, column, sink.where.error, max_abs=max_abs)
+        return
+    sink.fail(bad, column, "magnitude",
+              lambda i: f"{column} out of range (got {float(v[i])!r}; allowed |{column}| <= {max_abs:.0e})")
+
+
+def _expiry(df: pd.DataFrame, sink: _Sink, idx: pd.Index) -> pd.Series:
+    """The expiry column as UTC timestamps (NaT where blank); unparseable / out-of-range values are faults."""
+    if "expiry" not in df.columns:
+        return pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+    exp_raw = df["expiry"]
+    blank = (exp_raw.isna() | (exp_raw.astype(str).str.strip() == "")).to_numpy()
+    try:
+        parsed = pd.to_datetime(exp_raw.where(~blank, None), utc=True, format="mixed", errors="coerce")
+        expiry = pd.Series(parsed, index=idx).astype("datetime64[ns, UTC]")
+    except (ValueError, TypeError, OverflowError):
+        expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+    failed = np.flatnonzero(expiry.isna().to_numpy() & ~blank)
+    msgs: dict[int, str] = {}
+    for i in failed:  # the rows pandas could not parse in one go: one at a time (ms since epoch, ...)
+        v = exp_raw.iloc[i]
+        try:
+            ts = to_utc(v)
+        except (ValueError, TypeError, OverflowError):
+            msgs[int(i)] = (f"expiry {v!r} out of range ({DATE_RANGE})" if _is_calendar_date(v)
+                            else f"not a date-time: '{v}'")
+            continue
+        if not DATE_MIN <= ts <= DATE_MAX:
+            msgs[int(i)] = f"expiry {v!r} out of range ({DATE_RANGE})"
+            continue
+        expiry.iloc[i] = ts
+    if msgs:
+        mask = np.zeros(len(idx), dtype=bool)
+        mask[list(msgs)] = True
+        sink.fail(mask, "expiry", "date", lambda i: msgs[i])
+    return expiry
+
+
+def _is_calendar_date(v: Any) -> bool:
+    """True for an ISO date-time Python reads (years 1-9999) that pandas' nanosecond range cannot hold."""
+    s = str(v).strip().replace("Z", "+00:00")
+    try:
+        datetime.fromisoformat(s)
+    except ValueError:
+        return False
+    return True
 
 
 def load_positions_collect(
-    source: str | Path | pd.DataFrame, *, valuation_time: Any = None, max_bad: int = 1000
+    source: str | Path | pd.DataFrame, *, valuation_time: Any = None, max_bad: int | None = None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """:func:`load_positions`, setting aside the accounts with a bad row instead of failing the whole table.
+
+    One vectorised pass (:func:`check_positions`): the cost does not grow with the number of bad rows,
+    and there is no cap on the number of bad accounts.
 
     Parameters
     ----------
@@ -322,8 +428,8 @@ def load_positions_collect(
         As for :func:`load_positions`.
     valuation_time : optional
         As for :func:`load_positions`.
-    max_bad : int
-        Stop (re-raising the error) after this many bad accounts.
+    max_bad : int, optional
+        Raise the first error when more than this many accounts are bad (default: no limit).
 
     Returns
     -------
@@ -334,60 +440,46 @@ def load_positions_collect(
     Raises
     ------
     InputError
-        An error that is not about one row (missing column, unreadable file, ...), or one in a row whose
-        account is not known, or more than ``max_bad`` bad accounts.
+        An error that is not about one row (missing column, unreadable file, an empty account name).
     """
-    if isinstance(source, pd.DataFrame):
-        df, name = source, None
-    else:
-        if not isinstance(source, (str, Path)):
-            raise ArgumentTypeError("source", "a positions file path (str or Path) or a DataFrame", source)
-        df = io.read_table(source, dtype={"account": str, "instrument": str, "underlying": str},
-                           keep_default_na=False, na_values=[""])
-        name = str(source)
-        if len(df) == 0:
-            raise InputError("no rows: the positions table holds a header but no position", file=name)
-    bad: dict[str, str] = {}
-    while True:
-        try:
-            return load_positions(df, valuation_time=valuation_time, name=name), bad
-        except InputError as exc:
-            row = exc.row
-            if row is None or "account" not in df.columns or row not in df.index or len(bad) >= max_bad:
-                raise
-            acc = df.loc[row, "account"]
-            if pd.isna(acc) or str(acc).strip() == "":
-                raise
-            acc = str(acc).strip()
-            bad[acc] = str(exc)
-            df = df[df["account"].astype(str).str.strip() != acc]
-            if len(df) == 0:
-                return load_positions(df.iloc[:0], valuation_time=valuation_time, name=name), bad
+    pos, problems, _ = check_positions(source, valuation_time=valuation_time, collect=True)
+    bad = bad_accounts(problems)
+    if max_bad is not None and len(bad) > max_bad:
+        raise InputError(f"{len(bad)} accounts with a bad row (more than max_bad={max_bad}); first: "
+                         f"{next(iter(bad.values()))}")
+    if bad:
+        pos = pos[~pos["account"].isin(list(bad))]
+    return pos, bad
 
 
-def _numeric(
-    df: pd.DataFrame, col: str, where: _Where, idx: pd.Index, *, required_mask: np.ndarray, what: str
-) -> np.ndarray:
-    """Column ``col`` as float64 (NaN where blank); errors name the first non-numeric / missing row."""
+def bad_accounts(problems: pd.DataFrame) -> dict[str, str]:
+    """First message of each account of a problems table (account -> message, in table order)."""
+    if not len(problems):
+        return {}
+    first = problems.drop_duplicates("account", keep="first")
+    return dict(zip(first["account"].astype(str), first["message"].astype(str)))
+
+
+def _numeric(df: pd.DataFrame, col: str, sink: _Sink, *, required_mask: np.ndarray, what: str) -> np.ndarray:
+    """Column ``col`` as float64 (NaN where blank); non-numeric and missing values are row faults."""
+    where, idx = sink.where, sink.idx
     if col not in df.columns:
         if required_mask.any():
             if col in REQUIRED:
                 raise InputError(f"missing column (required: {', '.join(REQUIRED)})", file=where.file, column=col)
-            raise where.error(what, _first_bad(required_mask, idx), col)
+            sink.fail(required_mask, col, "required", what)
         return np.full(len(df), np.nan)
     raw = df[col]
     if raw.dtype == bool or pd.api.types.is_complex_dtype(raw.dtype):
         raise where.error(f"must be a real number (got a {raw.dtype} column)", idx[0] if len(idx) else None, col)
-    vals = pd.to_numeric(raw, errors="coerce")
-    blank = raw.isna() | (raw.astype(str).str.strip() == "")
-    bad = vals.isna() & ~blank
-    if bad.any():
-        r = _first_bad(bad, idx)
-        raise where.error(f"must be a number (got '{raw.loc[r]}')", r, col)
-    arr = vals.to_numpy(dtype=float)
-    miss = required_mask & np.isnan(arr)
-    if miss.any():
-        raise where.error(what, _first_bad(miss, idx), col)
+    if pd.api.types.is_float_dtype(raw.dtype) or pd.api.types.is_integer_dtype(raw.dtype):
+        arr = raw.to_numpy(dtype=float)
+    else:
+        vals = pd.to_numeric(raw, errors="coerce")
+        blank = raw.isna() | (raw.astype(str).str.strip() == "")
+        sink.fail((vals.isna() & ~blank).to_numpy(), col, "type", lambda i: f"must be a number (got '{raw.iloc[i]}')")
+        arr = vals.to_numpy(dtype=float)
+    sink.fail(required_mask & np.isnan(arr), col, "required", what)
     return arr
 
 

@@ -20,16 +20,17 @@ from greeksmargin.cli._output import emit, format_table, records, significant
 
 def run_compare(args: argparse.Namespace) -> int:
     """Run ``greeksmargin compare``."""
+    from greeksmargin.book.book import load_book_market_collect
     from greeksmargin.book.market import load_market
-    from greeksmargin.book.positions import load_positions
     from greeksmargin.engine.compare import compare_with_exchange, normalize_exchange_margin
     from greeksmargin.engine.dispatch import run_model
     from greeksmargin.errors import MarketDataError
 
     market = load_market(args.market)
     exch = normalize_exchange_margin(io.read_table(args.exchange_margin), source=str(args.exchange_margin))
-    positions = load_positions(args.positions, valuation_time=market.valuation_time)  # a bad row: exit 2
-    res = run_model(positions, market, args.model)
+    # validated once: a bad row exits 2; an account the market cannot price gets an error row
+    book = load_book_market_collect(args.positions, market)
+    res = run_model(book, None, args.model)
     fx = {}
     for c in set(exch["currency"]) | set(res.accounts["currency"].dropna()):
         if isinstance(c, str) and c:

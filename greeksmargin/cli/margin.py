@@ -31,7 +31,7 @@ def run_margin(args: argparse.Namespace) -> int:
             raise InputError("--format html is not available for a dataset folder (use table, csv or json)")
         emit(render(table, args.format) if args.format != "json" else
              json.dumps({"accounts": records(table)}, indent=1) + "\n", args.out)
-        return 0
+        return _failed_accounts(table, "margin")  # a batch always goes on: exit 3 when any account failed
     if args.scheduler:
         raise InputError("--scheduler applies to a Parquet dataset folder of positions only")
     res = compute_margin(args.positions, args.market, args.model, collateral=args.collateral,
@@ -68,14 +68,23 @@ def run_margin(args: argparse.Namespace) -> int:
 
 
 def _failed_accounts(acc: Any, command: str) -> int:
-    """List the accounts not computed on stderr; exit code 3 when there are any (``--keep-going``), else 0."""
-    if "error" not in acc.columns:
+    """List the accounts that failed on stderr; exit code 3 when there are any (``--keep-going``), else 0.
+
+    Failed: an error (a bad row, a position the market cannot price) or a figure that broke the
+    post-condition (:mod:`greeksmargin.engine.postcondition`). An account outside the model's domain is
+    not a failure (``not_computed`` by the model's own rule, in the table with its reason).
+    """
+    err = acc["error"].fillna("").astype(str) if "error" in acc.columns else None
+    failed_mask = (err != "") if err is not None else None
+    if "reason" in acc.columns:
+        post = acc["reason"].fillna("").astype(str).str.startswith("post-condition")
+        failed_mask = post if failed_mask is None else (failed_mask | post)
+    if failed_mask is None or not failed_mask.any():
         return 0
-    failed = acc[acc["error"].fillna("").astype(str) != ""]
-    if not len(failed):
-        return 0
+    failed = acc[failed_mask]
+    why = failed["error"].fillna(failed["reason"]) if "error" in failed.columns else failed["reason"]
     print(f"greeksmargin {command}: {len(failed)} account(s) not computed:", file=sys.stderr)
-    for a, e in zip(failed["account"], failed["error"]):
+    for a, e in zip(failed["account"], why):
         print(f"  {a}: {e}", file=sys.stderr)
     return 3
 

@@ -112,17 +112,22 @@ def _liquidity(spec: str | None) -> float | dict[str, float] | None:
     return out
 
 
-def _inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, pd.DataFrame | None]:
-    from greeksmargin.book.collateral import load_collateral
-    from greeksmargin.book.market import load_market
-    from greeksmargin.book.positions import load_positions
-
+def _inputs_checked(args: argparse.Namespace) -> None:
+    """The --collateral / --no-collateral choice (exactly one)."""
     if args.collateral is None and not args.no_collateral:
         raise InputError(f"{args.command} needs the accounts' collateral: --collateral FILE (equity = collateral + "
                          "mark-to-market); to assess with no collateral at all (equity = mark-to-market only) "
                          "pass --no-collateral", column="--collateral")
     if args.collateral is not None and args.no_collateral:
         raise InputError("give either --collateral FILE or --no-collateral, not both", column="--no-collateral")
+
+
+def _inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, Any, pd.DataFrame | None]:
+    from greeksmargin.book.collateral import load_collateral
+    from greeksmargin.book.market import load_market
+    from greeksmargin.book.positions import load_positions
+
+    _inputs_checked(args)
     market = load_market(args.market)
     # positions the market cannot price are not fatal: their accounts get an error row (Book)
     positions = load_positions(args.positions, valuation_time=market.valuation_time)
@@ -209,24 +214,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 # ------------------------------------------------------------------------------------------- commands
 def run_solvency(args: argparse.Namespace) -> int:
     """Run ``greeksmargin solvency``."""
+    from greeksmargin.book.book import load_book, load_book_market_collect
+    from greeksmargin.book.collateral import load_collateral
+    from greeksmargin.book.market import load_market
     from greeksmargin.reports.solvency import solvency_report
     from greeksmargin.solvency.assess import Book, VolReaction, assess_solvency, equity_path, margin_function
 
-    bad: dict[str, str] = {}
-    if args.keep_going:  # accounts with a bad row are set aside (positions and collateral), listed, exit 3
-        from greeksmargin.book.collateral import load_collateral
-        from greeksmargin.book.market import load_market
-        from greeksmargin.book.positions import load_positions_collect
-
-        market = load_market(args.market)
-        positions, bad = load_positions_collect(args.positions, valuation_time=market.valuation_time)
-        collateral = load_collateral(args.collateral) if args.collateral else None
-        if collateral is not None and bad:
-            collateral = collateral[~collateral["account"].isin(list(bad))]
-    else:
-        positions, market, collateral = _inputs(args)
+    _inputs_checked(args)
+    market = load_market(args.market)
+    collateral = load_collateral(args.collateral) if args.collateral else None
+    if args.keep_going:  # accounts with a bad row are set aside, listed in the table with their reason, exit 3
+        positions = load_book(args.positions, market, errors="collect")
+    else:  # a bad row is fatal; an account the market cannot price gets an error row
+        positions = load_book_market_collect(args.positions, market)
+    bad = positions.bad_accounts
     t0 = time.perf_counter()
-    n_acc = positions["account"].nunique()
+    n_acc = len(positions.accounts)
     want = args.distance == "yes" or (args.distance == "auto" and n_acc <= AUTO_DISTANCE_MAX)
     moves = _moves(args.move)
     what = f"solvency of {n_acc:,d} accounts" + (" with the distance to liquidation" if want else "")

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greeksmargin.book.book import Book, book_accounts_frame, load_book_market_collect
+from greeksmargin.book.market import MarketSnapshot, load_market
 from greeksmargin.engine.adapters import (
     deribit_pm_accounts,
     derive_pm2_accounts,
@@ -16,6 +18,8 @@ from greeksmargin.engine.adapters import (
     strategy_accounts,
 )
 from greeksmargin.engine.derive_srm_adapter import derive_srm_accounts
+from greeksmargin.engine.models import load_model
+from greeksmargin.engine.postcondition import enforce
 from greeksmargin.errors import InputError, ModelError
 
 __all__ = ["DISPATCH", "NO_ATTRIBUTION", "NO_PNL_MATRIX", "AdapterMarginResult", "margin_by_methodology"]
@@ -304,15 +308,17 @@ def _euler_attribution(res: AdapterMarginResult, h: float) -> pd.DataFrame:
     return df
 
 
-def margin_by_methodology(positions: Any, market: Any, model: Any, **options: Any) -> AdapterMarginResult:
+def margin_by_methodology(positions: Any, market: Any = None, model: Any = None, **options: Any
+                          ) -> AdapterMarginResult:
     """Run an exchange methodology that ``compute_margin`` does not run natively on a positions book.
 
     Parameters
     ----------
-    positions : str, Path or DataFrame
-        Positions (validated here).
-    market : str, Path, dict or MarketSnapshot
-        Market snapshot.
+    positions : Book, str, Path or DataFrame
+        A Book (trusted: its positions given to the adapter as they are; its bad accounts listed with
+        status ``error``), or positions validated here once.
+    market : str, Path, dict or MarketSnapshot, optional
+        Market snapshot (None with a Book).
     model : str, Path or Model
         A model whose methodology is in :data:`DISPATCH`.
     **options
@@ -327,19 +333,29 @@ def margin_by_methodology(positions: Any, market: Any, model: Any, **options: An
     ModelError
         A methodology without an adapter.
     """
-    from greeksmargin.book.market import MarketSnapshot, load_market
-    from greeksmargin.book.positions import load_positions
-    from greeksmargin.engine.models import load_model
-
     m = load_model(model)
     fn = DISPATCH.get(m.methodology)
     if fn is None:
         raise ModelError(f"no book adapter for methodology '{m.methodology}' (adapters: "
                          f"{', '.join(sorted(k for k in DISPATCH if '-' not in k))})", file=m.file,
                          key="meta.methodology")
-    mk = market if isinstance(market, MarketSnapshot) else load_market(market)
-    pos = load_positions(positions, valuation_time=mk.valuation_time)
-    df = fn(pos, mk, m, **options)
+    # a malformed row raises; an account the market cannot price is listed with its reason (as before the Book)
+    if isinstance(positions, Book):
+        book = positions
+    else:
+        if market is None:
+            raise InputError("argument 'market' is required with raw positions (or pass a Book from load_book)")
+        mk = market if isinstance(market, MarketSnapshot) else load_market(market)
+        book = load_book_market_collect(positions, mk)
+    if isinstance(positions, Book) and market is not None and market is not book.market:
+        raise InputError("the market given is not the Book's market (use book.with_market(moves))",
+                         column="market")
+    df = fn(book.positions, book.market, m, **options)
     comps = df.attrs.get("components", pd.DataFrame(
         columns=["account", "underlying", "rule", "component", "amount", "currency"]))
-    return AdapterMarginResult(df, comps, m, positions=pos, market=mk, options=options)
+    if book.bad_accounts:  # accounts set aside at validation: listed with their reason, never dropped
+        df = pd.concat([df, book_accounts_frame(book, [c for c in df.columns if c not in ("account", "error")])],
+                       ignore_index=True)
+        df = df.sort_values("account", kind="stable").reset_index(drop=True)
+    enforce(df)
+    return AdapterMarginResult(df, comps, m, positions=book.positions, market=book.market, options=options)

@@ -101,6 +101,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greeksmargin.book.book import book_of
 from greeksmargin.errors import GreeksMarginError, InputError, ModelError
 
 __all__ = [
@@ -208,11 +209,14 @@ def _run(
     accounts = list(pd.unique(positions["account"].astype(str)))
     m = _model_params(model)[0] if model is not None else None
     outside = m.domain.not_computed(positions, m.name) if m is not None else {}
+    own = book_of(positions, market)  # the positions of a validated Book: priced from its arrays
     if outside:
         from greeksmargin.book.positions import account_currency as _ccy_rule
 
         nc_ccy = _ccy_rule(positions[positions["account"].astype(str).isin(list(outside))], market)
-        positions = positions[~positions["account"].astype(str).isin(list(outside))]
+        keep = ~positions["account"].astype(str).isin(list(outside)).to_numpy()
+        own = own.subset(keep) if own is not None else None  # kept alive for the pricing below
+        positions = positions[keep] if own is None else own.positions
     priced, bad = _price_book(positions, market)
     rows: list[dict[str, Any]] = []
     tidy: list[dict[str, Any]] = []

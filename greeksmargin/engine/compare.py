@@ -302,17 +302,20 @@ def side_by_side(
         accounts every model priced (``saving.attrs["common_accounts"]``; NaN when no account is priced by
         all), the only totals that compare models like with like.
     """
+    from greeksmargin.book.book import Book, load_book_market_collect
     from greeksmargin.book.market import MarketSnapshot, load_market
-    from greeksmargin.book.positions import load_positions
     from greeksmargin.engine.dispatch import run_model, runnable_models
     from greeksmargin.engine.models import load_model
 
-    mk = market if isinstance(market, MarketSnapshot) else load_market(market)
-    pos = load_positions(positions, valuation_time=mk.valuation_time)
+    if isinstance(positions, Book):  # validated once, by load_book
+        book, mk = positions, positions.market
+    else:  # validated once here: a malformed row raises, an account the market cannot price is set aside
+        mk = market if isinstance(market, MarketSnapshot) else load_market(market)
+        book = load_book_market_collect(positions, mk)
     names = list(models) if models else runnable_models()
     if currency not in ("USD", "account"):
         raise InputError(f"currency must be 'USD' or 'account', got '{currency}'", column="currency")
-    accounts = sorted(pd.unique(pos["account"].astype(str)))
+    accounts = list(book.accounts)
     im_table = pd.DataFrame({"account": accounts})
     errors: dict[str, dict[str, str]] = {}
     not_computed: dict[str, dict[str, str]] = {}
@@ -323,7 +326,7 @@ def side_by_side(
     for name in names:
         try:
             m = load_model(name)
-            res = run_model(pos, mk, m, **dict((options or {}).get(name, {})))
+            res = run_model(book, None, m, **dict((options or {}).get(name, {})))
         except GreeksMarginError as exc:
             errors[name] = {a: str(exc) for a in accounts}
             im_table[name] = np.nan

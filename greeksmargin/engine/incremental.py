@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greeksmargin.book.book import Book
 from greeksmargin.engine.models import Model, RuleSet
 from greeksmargin.errors import InputError, MarketDataError
 from greeksmargin.methodologies.house import contingency as cont
@@ -95,8 +96,9 @@ def _arrays_from_frame(pos: pd.DataFrame, market: Any) -> dict[str, Any]:
     """Market arrays and pricing columns of validated positions (the book's own functions)."""
     from greeksmargin.risk.greeks import market_arrays, price_positions
 
-    a = dict(market_arrays(pos, market))
-    pr = price_positions(pos, market)
+    book = Book._unchecked(pos, market)  # validated positions: trusted, looked up once
+    a = dict(market_arrays(book, market))
+    pr = price_positions(book, market)
     a["price"] = pr["price"].to_numpy(dtype=float)
     a["value_ccy"] = pr["value_ccy"].to_numpy(dtype=float)
     a["margin_currency"] = pr["margin_currency"].to_numpy(dtype=object)
@@ -417,10 +419,11 @@ class AccountState:
         -------
         AccountState
         """
-        from greeksmargin.engine.margin import _check_model, _prepare
+        from greeksmargin.engine.margin import _as_book, _check_model
 
         m = _check_model(model)
-        pos, mk = _prepare(positions, market)
+        book = _as_book(positions, market)  # a Book as is; raw positions validated once
+        pos, mk = book.positions, book.market
         accounts = pd.unique(pos["account"])
         if account is None:
             if len(accounts) != 1:

@@ -41,11 +41,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from greeksmargin.book.book import Book, load_book
+from greeksmargin.book.collateral import load_collateral, value_collateral
+from greeksmargin.book.market import MarketSnapshot, load_market
+from greeksmargin.book.positions import account_currency
+from greeksmargin.engine.adapter_dispatch import DISPATCH, AdapterMarginResult, margin_by_methodology
 from greeksmargin.engine.house_pieces import (
     REVAL_MIN_VOL,
     contingency_pieces,
@@ -59,13 +64,10 @@ from greeksmargin.engine.house_pieces import (
 )
 from greeksmargin.engine.house_run import _run
 from greeksmargin.engine.models import Model, load_model
+from greeksmargin.engine.postcondition import enforce
 from greeksmargin.engine.result import MarginResult, accounts_table
-from greeksmargin.errors import ArgumentTypeError, GreeksMarginError, InputError, ModelError
+from greeksmargin.errors import ArgumentTypeError, InputError, ModelError
 from greeksmargin.risk.scenarios import CHUNK
-
-if TYPE_CHECKING:
-    from greeksmargin.engine.adapter_dispatch import AdapterMarginResult
-
 
 __all__ = [
     "REVAL_MIN_VOL",
@@ -95,55 +97,26 @@ def _check_model(model: str | Any) -> Model:
     return m
 
 
-def _prepare(positions: Any, market: Any) -> tuple[pd.DataFrame, Any]:
-    from greeksmargin.book.market import MarketSnapshot, load_market
-    from greeksmargin.book.positions import load_positions
+def _as_book(positions: Any, market: Any, *, errors: str = "raise") -> Book:
+    """The Book of the inputs: a Book as is (trusted), raw positions validated once into one.
 
-    mk = market if isinstance(market, MarketSnapshot) else load_market(market)
-    if _is_normalised(positions):
-        return positions, mk  # already validated by load_positions: do not pay for it twice
-    pos = load_positions(positions, valuation_time=mk.valuation_time)
-    return pos, mk
-
-
-def _is_normalised(positions: Any) -> bool:
-    """True for a DataFrame in the normalised schema of :func:`~greeksmargin.book.positions.load_positions`."""
-    from greeksmargin.book.positions import COLUMNS, KINDS
-
-    if not isinstance(positions, pd.DataFrame):
-        return False
-    return bool(
-        list(positions.columns[: len(COLUMNS)]) == list(COLUMNS)
-        and isinstance(positions["expiry"].dtype, pd.DatetimeTZDtype)
-        and positions["strike"].dtype == float
-        and positions["quantity"].dtype == float
-        and positions["multiplier"].dtype == float
-        and positions["kind"].isin(KINDS).all()
-        and positions.index.is_unique
-    )
-
-
-def _find_bad_accounts(pos: pd.DataFrame, market: Any) -> dict[str, str]:
-    """Accounts that cannot be computed, with the reason (only called with ``errors="collect"``)."""
-    from greeksmargin.risk.greeks import market_arrays
-
-    bad: dict[str, str] = {}
-    try:
-        market_arrays(pos, market)
-        return bad
-    except GreeksMarginError:
-        pass
-    for acc, sub in pos.groupby("account", sort=False):  # error path only: isolate the failing accounts
-        try:
-            market_arrays(sub, market)
-        except GreeksMarginError as exc:
-            bad[str(acc)] = str(exc)
-    return bad
+    ``market`` may be None with a Book; given with a Book, it must be the Book's market.
+    """
+    if isinstance(positions, Book):
+        if market is not None and market is not positions.market:
+            mk = market if isinstance(market, MarketSnapshot) else load_market(market)
+            if mk != positions.market:
+                raise InputError("the market given is not the Book's market (use book.with_market(moves), or "
+                                 "load_book at this market)", column="market")
+        return positions
+    if market is None:
+        raise InputError("argument 'market' is required with raw positions (or pass a Book from load_book)")
+    return load_book(positions, market, errors="collect" if errors == "collect" else "raise")
 
 
 def compute_margin(
     positions: Any,
-    market: Any,
+    market: Any = None,
     model: str | Any = "greeks-default",
     collateral: Any = None,
     *,
@@ -156,16 +129,19 @@ def compute_margin(
 
     Parameters
     ----------
-    positions : str, Path or DataFrame
-        Positions table (validated by :func:`greeksmargin.book.positions.load_positions`).
-    market : str, Path, dict or MarketSnapshot
-        Market snapshot.
+    positions : Book, str, Path or DataFrame
+        A :class:`~greeksmargin.book.book.Book` (:func:`~greeksmargin.book.book.load_book`: trusted, its
+        arrays used as they are, its :attr:`~greeksmargin.book.book.Book.bad_accounts` listed with status
+        ``error``), or a positions table, validated here once.
+    market : str, Path, dict or MarketSnapshot, optional
+        Market snapshot (required with raw positions; with a Book, None or the Book's market).
     model : str, Path or Model
         A shipped model's name (``"greeks-default"``, ``"deribit-sm"``, ``"tims-pm"``), a TOML file, or a
         loaded model of a component methodology.
     collateral : str, Path or DataFrame, optional
-        Collateral table (:func:`greeksmargin.book.collateral.load_collateral`): adds ``collateral_im``,
-        ``collateral_mm`` (after haircuts, margin currency), ``excess_im``, ``excess_mm`` to ``accounts``.
+        Collateral table (:func:`greeksmargin.book.collateral.load_collateral`; default: the Book's, if any):
+        adds ``collateral_im``, ``collateral_mm`` (after haircuts, margin currency), ``excess_im``,
+        ``excess_mm`` to ``accounts``.
     errors : {"raise", "collect"}
         ``"collect"``: an account that cannot be computed (e.g. an option whose underlying has no vol) gets
         a row with ``error`` set and NaN figures; the others are computed.
@@ -203,27 +179,22 @@ def compute_margin(
     _check_args(positions, market, model, collateral)
     if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1:
         raise InputError(f"argument 'chunk' must be a positive int (got {chunk!r})")
-    loaded = load_model(model)
-    if not loaded.runnable:
-        from greeksmargin.engine.adapter_dispatch import DISPATCH, margin_by_methodology
-
-        if loaded.methodology in DISPATCH:  # SIMM, SPAN, Deribit PM, Derive PM2: through their book adapters
-            adapted = margin_by_methodology(positions, market, loaded)
-            if collateral is not None:
-                _add_collateral(adapted, collateral, _prepare(positions, market)[1])
-            return adapted  # type: ignore[return-value]
-    m = _check_model(loaded)
     if errors not in ("raise", "collect"):
         raise InputError(f"argument 'errors' must be 'raise' or 'collect', got {errors!r}")
-    bad: dict[str, str] = {}
-    if errors == "collect" and not _is_normalised(positions):  # a bad row sets its account aside
-        from greeksmargin.book.market import MarketSnapshot, load_market
-        from greeksmargin.book.positions import load_positions_collect
-
-        mk = market if isinstance(market, MarketSnapshot) else load_market(market)
-        pos, bad = load_positions_collect(positions, valuation_time=mk.valuation_time)
-    else:
-        pos, mk = _prepare(positions, market)
+    loaded = load_model(model)
+    book = _as_book(positions, market, errors=errors)
+    mk = book.market
+    if collateral is None and book.collateral is not None:
+        collateral = book.collateral
+    if not loaded.runnable and loaded.methodology in DISPATCH:
+        # SIMM, SPAN, Deribit PM, Derive PM2: through their book adapters
+        adapted = margin_by_methodology(book, None, loaded)
+        if collateral is not None:
+            _add_collateral(adapted, collateral, mk)
+        return adapted  # type: ignore[return-value]
+    m = _check_model(loaded)
+    bad: dict[str, str] = dict(book.bad_accounts)
+    pos = book.positions
     if backend not in ("auto", "numpy", "numba"):
         raise InputError(f"backend must be 'auto', 'numpy' or 'numba', got {backend!r}")
     if arrays is not None:
@@ -231,18 +202,16 @@ def compute_margin(
             raise InputError("arrays= needs errors='raise' (rows must align with the positions given)")
         if len(np.asarray(arrays["spot"])) != len(pos):
             raise InputError(f"arrays= has {len(np.asarray(arrays['spot']))} rows for {len(pos)} positions")
+    else:
+        arrays = book.arrays
     # accounts holding a position outside the model's domain: not computed (NaN figures + reason), never 0
     pos_all = pos
     outside = m.domain.not_computed(pos, m.name)
     if outside:
         keep = ~pos["account"].astype(str).isin(list(outside)).to_numpy()
         pos = pos[keep]
-        if arrays is not None:
-            arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
-    if errors == "collect":  # accounts the market cannot price, beside those with a bad row
-        bad.update(_find_bad_accounts(pos, mk))
-    good = pos[~pos["account"].isin(list(bad))] if bad else pos
-    res = _run(good, mk, m, chunk=chunk, backend=backend, arrays=arrays)
+        arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
+    res = _run(pos, mk, m, chunk=chunk, backend=backend, arrays=arrays)
     res.accounts["status"] = "computed"
     res.accounts["reason"] = None
     extras = [pd.DataFrame({"account": list(bad), "error": list(bad.values()), "status": "error",
@@ -261,6 +230,7 @@ def compute_margin(
                 ccy.get(a, "USD") for a in extra.loc[extra["status"] == "not_computed", "account"]]
         res.accounts = pd.concat([res.accounts, extra[res.accounts.columns]], ignore_index=True)
         res.accounts = res.accounts.sort_values("account", kind="stable").reset_index(drop=True)
+    enforce(res.accounts)
     if collateral is not None:
         _add_collateral(res, collateral, mk)
     return res
@@ -268,19 +238,16 @@ def compute_margin(
 
 def _currency_of_accounts(positions_all: pd.DataFrame, market: Any) -> dict[str, str]:
     """Margin currency of each account by the engine's rule (the coin of an all-inverse one-coin account, else USD)."""
-    from greeksmargin.book.positions import account_currency
-
     return {str(k): str(v) for k, v in account_currency(positions_all, market).items()}
 
 
 def _check_args(positions: Any, market: Any, model: Any, collateral: Any = None) -> None:
     """Argument types of the public entry points (ArgumentTypeError naming the argument)."""
-    from greeksmargin.book.market import MarketSnapshot
-    from greeksmargin.engine.models import Model
-
-    if not isinstance(positions, (pd.DataFrame, str, Path)):
-        raise ArgumentTypeError("positions", "a positions DataFrame or file path (str or Path)", positions)
-    if not isinstance(market, (MarketSnapshot, Mapping, str, Path)):
+    if not isinstance(positions, (Book, pd.DataFrame, str, Path)):
+        raise ArgumentTypeError("positions", "a Book (load_book), a positions DataFrame or file path (str or Path)",
+                                positions)
+    if not (market is None and isinstance(positions, Book)) and not isinstance(
+            market, (MarketSnapshot, Mapping, str, Path)):
         raise ArgumentTypeError("market", "a MarketSnapshot, a market dict or a market file path", market)
     if not isinstance(model, (Model, str, Path)):
         raise ArgumentTypeError("model", "a model name, a model file path or a Model", model)
@@ -289,8 +256,6 @@ def _check_args(positions: Any, market: Any, model: Any, collateral: Any = None)
 
 
 def _add_collateral(res: MarginResult | AdapterMarginResult, collateral: Any, market: Any) -> None:
-    from greeksmargin.book.collateral import load_collateral, value_collateral
-
     coll = load_collateral(collateral)
     acc = res.accounts
     ccy = dict(zip(acc["account"], acc["currency"].replace("", "USD")))

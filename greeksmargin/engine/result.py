@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from greeksmargin.book.book import Book
 from greeksmargin.engine.house_pieces import _GREEK_COLUMNS, RULE_OF
 from greeksmargin.engine.models import Model, RuleSet
 from greeksmargin.errors import InputError, ModelError
+from greeksmargin.risk.greeks import price_positions
 from greeksmargin.risk.scenarios import scenario_pnl
 
 if TYPE_CHECKING:
@@ -58,9 +60,8 @@ class MarginResult:
         """Net cash Greeks per (account, underlying) in USD (``coin_delta`` in coin), computed on first use."""
         it = self._internals
         if "net_greeks" not in it:
-            from greeksmargin.risk.greeks import price_positions
-
-            priced = price_positions(it["positions"], it["market"])
+            # the positions of a validated Book (compute_margin): trusted, not validated again
+            priced = price_positions(Book._unchecked(it["positions"], it["market"]))
             cols = [c for c in _GREEK_COLUMNS if c in priced.columns]
             it["net_greeks"] = priced.groupby(["account", "underlying"], sort=True)[cols].sum(min_count=1).reset_index()
         return it["net_greeks"]

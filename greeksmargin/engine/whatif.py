@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from greeksmargin.engine.margin import _check_args, _prepare
+from greeksmargin.engine.margin import _as_book, _check_args
 from greeksmargin.engine.models import Model, load_model
 from greeksmargin.errors import ArgumentTypeError, MarketDataError
 
@@ -103,7 +103,8 @@ def margin_change(
         from greeksmargin.engine.margin import _check_model
 
         _check_model(m)  # raises the ModelError naming the methodology
-    pos, mk = _prepare(positions, market)
+    _book = _as_book(positions, market)
+    pos, mk = _book.positions, _book.market
     from greeksmargin.book.positions import load_positions
 
     tr = load_positions(trades, valuation_time=mk.valuation_time)

@@ -53,14 +53,13 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from greeksmargin import units
+from greeksmargin.book.arrays import KIND_CODES
+from greeksmargin.book.book import Book, book_of, load_book
 from greeksmargin.book.market import MarketSnapshot
-from greeksmargin.book.positions import COLUMNS, KINDS, load_positions, validate_against_market
-from greeksmargin.errors import ArgumentTypeError, InputError, MarketDataError, expect_type
+from greeksmargin.errors import ArgumentTypeError, InputError, expect_type
 
 __all__ = ["KIND_CODES", "PRICED_COLUMNS", "market_arrays", "price_positions"]
 
-#: integer code of each kind in :func:`market_arrays` (``kind_code``)
-KIND_CODES = {"option": 0, "future": 1, "perpetual": 2, "spot": 3}
 
 PRICED_COLUMNS = (
     "account",
@@ -101,19 +100,17 @@ PRICED_COLUMNS = (
 )
 
 
-def _normalised(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
-    ok = (
-        list(positions.columns[: len(COLUMNS)]) == list(COLUMNS)
-        and isinstance(positions["expiry"].dtype, pd.DatetimeTZDtype)
-        and positions["kind"].isin(KINDS).all()
-        and positions["strike"].dtype == float
-        and positions["quantity"].dtype == float
-        and positions["multiplier"].dtype == float
-    )
-    return positions if ok else load_positions(positions, valuation_time=market.valuation_time)
+def _book(positions: Any, market: MarketSnapshot) -> Book:
+    """A Book as is (its market must be ``market``), raw positions validated once into one."""
+    if isinstance(positions, Book):
+        if positions.market is not market:
+            raise InputError("the Book's market is not the market given (use Book.with_market to move it)")
+        return positions
+    own = book_of(positions, market)  # a Book's own positions table (the object, not a look-alike)
+    return own if own is not None else load_book(positions, market)
 
 
-def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, NDArray[Any]]:
+def market_arrays(positions: Any, market: MarketSnapshot) -> dict[str, NDArray[Any]]:
     """Look up, once, every market input of every position (for pricing and scenario revaluation).
 
     The margin engine revalues the book under thousands of scenarios; this does the lookups (underlying,
@@ -123,8 +120,10 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
 
     Parameters
     ----------
-    positions : DataFrame of shape (n,)
-        Positions (from :func:`~greeksmargin.book.positions.load_positions`; normalised here if not).
+    positions : Book or DataFrame of shape (n,)
+        A validated :class:`~greeksmargin.book.book.Book` (its cached arrays are returned), or positions,
+        validated here (:func:`~greeksmargin.book.book.load_book`): a DataFrame is always validated, unless
+        it is the very positions table of a live Book at this market.
     market : MarketSnapshot
         The snapshot; it must cover every underlying (options need vols).
 
@@ -152,120 +151,19 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
         An American option whose rate and carry put it in the two-boundary negative-rate regime, which the
         American approximations do not cover (names the row and the column ``exercise``).
     """
-    pos = _normalised(positions, market)
-    validate_against_market(pos, market)
-    n = len(pos)
-    kind = pos["kind"].to_numpy(dtype=object)
-    kind_code = np.select(
-        [kind == k for k in KIND_CODES], list(KIND_CODES.values()), default=-1
-    ).astype(np.int8)
-    is_opt = kind_code == 0
-    T = market.years(pos["expiry"])
-    bad = (kind_code == 1) & ~(T > 0)
-    # an option at or past its expiry: T = 0, valued at intrinsic (zero time value), never an error
-    T = np.where(is_opt, np.maximum(T, 0.0), T)
-    if bad.any():
-        r = pos.index[int(np.argmax(bad))]
-        raise InputError(
-            f"{kind[int(np.argmax(bad))]} expired: expiry {pos['expiry'].loc[r]} is not after the valuation time "
-            f"{market.valuation_time}",
-            file="<DataFrame>",
-            row=r,
-            column="expiry",
-        )
-    strike = pos["strike"].to_numpy(dtype=float)
-    codes, names = pd.factorize(pos["underlying"], sort=False)
-    spot = np.empty(n)
-    forward = np.empty(n)
-    rate = np.empty(n)
-    vol = np.full(n, np.nan)
-    perp_ratio = np.ones(n)
-    fwd_from_rate = np.zeros(n, dtype=bool)
-    instruments = pos["instrument"].to_numpy(dtype=object)
-    for j, u in enumerate(names):
-        m = codes == j
-        s = market.spot(u)
-        spot[m] = s
-        t_u = T[m]
-        t0 = np.where(np.isfinite(t_u), t_u, 0.0)
-        forward[m] = market.forward(u, t0)
-        rate[m] = market.rate(u, t0)
-        fwd_from_rate[m] = not market.has_forwards(u)
-        perp_ratio[m & (kind_code == 2)] = market.perpetual_mark(u) / s
-        mo = m & is_opt
-        if mo.any():
-            um = market[u]
-            if um.surface is None:
-                unlisted = mo & ~pd.Series(instruments).isin(set(um.instrument_vols)).to_numpy()
-                if unlisted.any():
-                    i = int(np.argmax(unlisted))
-                    raise MarketDataError(
-                        f"no implied vol for instrument '{instruments[i]}' of underlying '{u}' "
-                        "(not listed in the market's vols and no surface)",
-                        file="<DataFrame>",
-                        row=pos.index[i],
-                        column="instrument",
-                    )
-            vol[mo] = market.vol(u, T[mo], strike[mo], instrument=instruments[mo])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        carry = np.where(np.isfinite(T) & (T > 0), np.log(forward / spot) / T, 0.0)
-    ot = pos["option_type"].to_numpy(dtype=object)
-    american = is_opt & pos["exercise"].isin(("american",)).to_numpy()
-    if american.any():
-        _check_american_regime(pos, american, ot, T, forward / spot, rate)
-    return {
-        "kind_code": kind_code,
-        "is_call": is_opt & (ot == "call"),
-        "strike": strike,
-        "T": T,
-        "spot": spot,
-        "forward": forward,
-        "forward_ratio": forward / spot,
-        "carry": carry,
-        "vol": vol,
-        "rate": rate,
-        "size": pos["quantity"].to_numpy(dtype=float) * pos["multiplier"].to_numpy(dtype=float),
-        "inverse": (pos["settlement"] == "inverse").to_numpy(),
-        "forward_from_rate": fwd_from_rate,
-        "perp_ratio": perp_ratio,
-        "underlying_code": codes.astype(np.int64),
-        "american": american,
-        "underlyings": np.asarray(names, dtype=object),
-    }
+    return _book(positions, market).arrays
 
 
-def _check_american_regime(pos: pd.DataFrame, american: NDArray[np.bool_], option_type: NDArray[Any],
-                           T: NDArray[np.float64], ratio: NDArray[np.float64], rate: NDArray[np.float64]) -> None:
-    """Refuse American options in the two-boundary negative-rate regime (:mod:`greeksmargin.pricing.american`)."""
-    from greeksmargin.pricing import early_exercise_regime
-    from greeksmargin.risk.exercise import carry_dividend_yield
-
-    live = np.flatnonzero(american & (T > 0))
-    if live.size == 0:
-        return
-    q = carry_dividend_yield(ratio[live], T[live], rate[live])
-    regime = early_exercise_regime(option_type[live] == "call", rate[live], q)
-    bad = regime == "double"
-    if bad.any():
-        i = int(live[int(np.argmax(bad))])
-        j = int(np.argmax(bad))
-        raise MarketDataError(
-            f"American {option_type[i]} with rate {float(rate[i])!r} and carry dividend yield {float(q[j])!r} "
-            "(q = r - ln(F/S)/T): a regime (put: r <= 0 and q < r; call: q <= 0 and r < q) with possibly two "
-            "exercise boundaries, outside the American approximation (value it as european, or with "
-            "greeksmargin.pricing.lattice_price)",
-            file=str(pos.attrs.get("source", "<DataFrame>")), row=pos.index[i], column="exercise")
-
-
-def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
+def price_positions(positions: Any, market: MarketSnapshot | None = None) -> pd.DataFrame:
     """Price every position and compute its raw and cash Greeks.
 
     Parameters
     ----------
-    positions : DataFrame of shape (n,)
-        Positions (schema of :mod:`greeksmargin.book.positions`).
-    market : MarketSnapshot
-        Market snapshot covering every underlying.
+    positions : Book or DataFrame of shape (n,)
+        A validated Book (:func:`~greeksmargin.book.book.load_book`; its arrays used), or positions (schema
+        of :mod:`greeksmargin.book.positions`), validated here once.
+    market : MarketSnapshot, optional
+        Market snapshot covering every underlying (None with a Book: the Book's).
 
     Returns
     -------
@@ -285,11 +183,14 @@ def price_positions(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataF
     from greeksmargin.book.market import MarketSnapshot
     from greeksmargin.pricing import black76
 
+    if isinstance(positions, Book) and market is None:
+        market = positions.market
     expect_type(market, "market", MarketSnapshot, "a MarketSnapshot (greeksmargin.load_market)")
-    if not isinstance(positions, (pd.DataFrame, str, Path)):
-        raise ArgumentTypeError("positions", "a positions DataFrame or file path", positions)
-    pos = _normalised(positions, market)
-    a = market_arrays(pos, market)
+    if not isinstance(positions, (pd.DataFrame, str, Path, Book)):
+        raise ArgumentTypeError("positions", "a Book, a positions DataFrame or file path", positions)
+    book = _book(positions, market)
+    pos = book.positions
+    a = book.arrays
     n = len(pos)
     kc, S, F, T, size = a["kind_code"], a["spot"], a["forward"], a["T"], a["size"]
     ratio = a["forward_ratio"]

@@ -65,10 +65,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greeksmargin.book.book import Book as ValidatedBook
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.book.positions import account_currency
-from greeksmargin.errors import InputError, expect_type
-from greeksmargin.solvency.book import Book, VolReaction, shift_market
+from greeksmargin.errors import InputError
+from greeksmargin.solvency.book import Book, VolReaction, book_inputs, shift_market
 from greeksmargin.solvency.margin_fn import (
     AT_MM_RTOL,
     BRACKET_REASON,
@@ -177,6 +178,17 @@ def finish_state(st: pd.DataFrame) -> pd.DataFrame:
     nc_reason = (out["not_computed"].fillna("").astype(str).to_numpy() if "not_computed" in out.columns
                  else np.full(len(out), "", dtype=object))
     bankrupt = out["equity"].to_numpy(dtype=float) <= 0  # needs no margin figure
+    # the engine's post-condition, for any margin function: a computed account has finite IM and MM with
+    # 0 <= MM <= IM (greeksmargin.engine.postcondition); otherwise it is not computed, never healthy
+    im_ = out["im"].to_numpy(dtype=float)
+    mm_ = out["mm"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        broken = ~failed & (nc_reason == "") & ~(np.isfinite(im_) & np.isfinite(mm_) & (mm_ >= 0)
+                                                 & (mm_ <= im_ + 1e-12 * np.maximum(1.0, np.abs(im_))))
+    if broken.any():
+        nc_reason = nc_reason.astype(object)
+        nc_reason[broken] = [f"post-condition: IM {a!r} / MM {b!r} (needs finite 0 <= MM <= IM)"
+                             for a, b in zip(im_[broken], mm_[broken])]
     nc = ~failed & (nc_reason != "")
     status = np.where(failed, "error", np.where(nc & ~bankrupt, "not_computed", status))
     at_mm = at_mm & ~failed & ~nc
@@ -198,9 +210,9 @@ def finish_state(st: pd.DataFrame) -> pd.DataFrame:
 
 
 def assess_solvency(
-    positions: pd.DataFrame,
-    market: MarketSnapshot,
-    collateral: pd.DataFrame | None,
+    positions: Any,
+    market: MarketSnapshot | None = None,
+    collateral: pd.DataFrame | None = None,
     model: Any = "greeks-default",
     *,
     margin_fn: MarginFn | None = None,
@@ -214,12 +226,14 @@ def assess_solvency(
 
     Parameters
     ----------
-    positions : DataFrame
-        Positions (schema of :mod:`greeksmargin.book.positions`).
-    market : MarketSnapshot
-        Today's market.
+    positions : Book or DataFrame
+        A validated Book (:func:`greeksmargin.load_book`; trusted, with its market and collateral), or
+        positions (schema of :mod:`greeksmargin.book.positions`; validated here once).
+    market : MarketSnapshot, optional
+        Today's market (None with a Book).
     collateral : DataFrame or None
-        Collateral table (:func:`~greeksmargin.book.collateral.load_collateral`). None is an error unless
+        Collateral table (:func:`~greeksmargin.book.collateral.load_collateral`: ``account, asset, amount``
+        suffice, a missing price comes from the market; default: the Book's). None is an error unless
         ``no_collateral=True`` (equity would silently be the mark-to-market alone).
     model : str, Path or Model
         Margin model (ignored when ``margin_fn`` is given).
@@ -241,10 +255,7 @@ def assess_solvency(
     -------
     SolvencyResult
     """
-    expect_type(positions, "positions", pd.DataFrame, "a positions DataFrame (greeksmargin.load_positions)")
-    expect_type(market, "market", MarketSnapshot, "a MarketSnapshot (greeksmargin.load_market)")
-    if collateral is not None:
-        expect_type(collateral, "collateral", pd.DataFrame, "a collateral DataFrame (load_collateral) or None")
+    positions, market, collateral = book_inputs(positions, market, collateral)
     if collateral is None and not no_collateral:
         raise InputError("no collateral given: pass the accounts' collateral table, or no_collateral=True to "
                          "assess with equity = mark-to-market only", column="collateral")
@@ -278,6 +289,7 @@ def distance_to_liquidation(
     xtol: float = 4 * np.finfo(float).eps,
     max_iter: int = 100,
     base_moves: Mapping[str, float] | None = None,
+    model: Any = "greeks-default",
 ) -> pd.DataFrame:
     """Smallest adverse move of each underlying (and of all together) that brings equity to MM.
 
@@ -289,8 +301,9 @@ def distance_to_liquidation(
 
     Parameters
     ----------
-    book : Book
-        The accounts (see :class:`Book`).
+    book : Book or greeksmargin.Book
+        The accounts (see :class:`Book`), or a validated Book (:func:`greeksmargin.load_book`, trusted;
+        margined by ``model`` with its collateral, none if it has none).
     underlyings : sequence of str, optional
         Underlyings moved alone (default: every underlying some account holds).
     include_all : bool
@@ -322,7 +335,12 @@ def distance_to_liquidation(
         1e-6 relative; ``"grid"`` no crossing; ``"none"`` already below MM; ``"error"``;
         ``"not_computed"`` the margin model does not cover the account, the reason says why), ``reason``,
         ``error`` (why the account could not be computed; its figures are NaN).
+    model : str, Path or Model
+        Margin model when ``book`` is a validated Book (ignored otherwise).
     """
+    if isinstance(book, ValidatedBook):
+        book = Book(book, book.market, book.collateral, margin_function(model),
+                    vol_reaction=VolReaction.from_model(model, book.market.underlyings))
     if grid is None:
         grid = MOVE_GRID[MOVE_GRID <= max_move + 1e-12]
         if grid.size == 0 or grid[-1] < max_move:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from greeksmargin.book.collateral import asset_underlying, collateral_exposure
+from greeksmargin.book.book import Book as ValidatedBook
+from greeksmargin.book.book import load_book_market_collect
+from greeksmargin.book.collateral import asset_underlying, collateral_exposure, load_collateral
 from greeksmargin.book.market import MarketSnapshot, UnderlyingMarket
 from greeksmargin.book.positions import account_currency
-from greeksmargin.errors import ComputationError, InputError
+from greeksmargin.errors import ArgumentTypeError, ComputationError, InputError
 from greeksmargin.solvency.margin_fn import (
     MarginFn,
     _not_computed_rows,
+    call_margin_fn,
 )
 
 #: relative tolerance of the "at MM" boundary
@@ -171,8 +175,9 @@ class Book:
 
     Parameters
     ----------
-    positions : DataFrame
-        Positions (schema of :mod:`greeksmargin.book.positions`).
+    positions : greeksmargin.Book or DataFrame
+        A validated Book (:func:`~greeksmargin.book.book.load_book`; trusted), or a positions table
+        (validated here once).
     market : MarketSnapshot
         Today's market.
     collateral : DataFrame, optional
@@ -202,30 +207,36 @@ class Book:
         currencies: Mapping[str, str] | None = None,
         errors: Mapping[str, str] | None = None,
     ) -> None:
-        from greeksmargin.book.positions import load_positions
-
         self.market = market
         self.margin_fn = margin_fn
         self.vol_reaction = vol_reaction or VolReaction()
-        pos = positions if _is_normalised(positions) else load_positions(
-            positions, valuation_time=market.valuation_time
-        )
+        # a validated Book is trusted; raw positions are validated once here (a malformed row raises, an
+        # account the market cannot price is set aside with its reason)
+        vb = positions if isinstance(positions, ValidatedBook) else load_book_market_collect(positions, market)
+        if vb.market is not market and vb.market != market:
+            raise InputError("the Book's market is not the market given", column="market")
+        pos = vb.positions
+        if collateral is None and vb.collateral is not None:
+            collateral = vb.collateral
         coll = collateral if collateral is not None else _empty_collateral()
         if accounts is None:
-            accts = list(pd.unique(pos["account"].astype(str)))
+            accts = list(pd.unique(_input_order(vb).astype(str)))
+            seen = set(accts)
+            accts += [a for a in vb.bad_accounts if a not in seen]
             seen = set(accts)
             accts += [a for a in pd.unique(coll["account"]) if a not in seen]
         else:
             accts = list(accounts)
         self.accounts: list[str] = accts
-        self.errors: dict[str, str] = {a: m for a, m in (errors or {}).items() if a in set(accts)}
-        self.a, bad = _checked_arrays(pos, market) if len(pos) else (None, {})
-        self.errors.update(bad)
+        keep_acc = set(accts)
+        self.errors: dict[str, str] = {a: m for a, m in {**(errors or {}), **vb.bad_accounts}.items() if a in keep_acc}
         is_bad = pos["account"].astype(str).isin(list(self.errors)).to_numpy()
-        self.bad_positions = pos[is_bad]
+        aside = vb.set_aside if vb.set_aside is not None else pos.iloc[:0]
+        self.bad_positions = pd.concat([aside, pos[is_bad]]) if is_bad.any() else aside
         if is_bad.any():
-            pos = pos[~is_bad]
-            self.a = _checked_arrays(pos, market)[0] if len(pos) else None
+            vb = vb.subset(~is_bad)
+            pos = vb.positions
+        self.a = vb.arrays if len(pos) else None
         self.positions = pos
         self.collateral = coll[coll["account"].isin(accts)]
         ccy = account_currency(pos, market).reindex(accts).fillna("USD")
@@ -581,14 +592,15 @@ class Book:
             if (sub == sub[0]).all():
                 mv = sub[0].copy()
         if mv.ndim == 1:
-            return self.margin_fn(pos, self.shifted_market(mv))
+            return call_margin_fn(self.margin_fn, pos, self.shifted_market(mv))
         batched = getattr(self.margin_fn, "batched", None)
         if batched is not None and self.positions.index.is_unique:
             return batched(self, mv, sel)
         # one call per distinct row of moves (exact, for margin functions without a batched form)
         codes = self.acct_code if sel is None else self.acct_code[sel]
         uniq, inv = np.unique(mv[codes], axis=0, return_inverse=True)
-        parts = [self.margin_fn(pos[inv.ravel() == k], self.shifted_market(row)) for k, row in enumerate(uniq)]
+        parts = [call_margin_fn(self.margin_fn, pos[inv.ravel() == k], self.shifted_market(row))
+                 for k, row in enumerate(uniq)]
         return pd.concat(parts)
 
     def subset(self, accounts: Sequence[str]) -> Book:
@@ -596,7 +608,7 @@ class Book:
         keep = set(accounts)
         pos = pd.concat([self.positions, self.bad_positions]) if len(self.bad_positions) else self.positions
         return Book(
-            pos[pos["account"].isin(keep)],
+            ValidatedBook._unchecked(pos[pos["account"].isin(keep)], self.market),
             self.market,
             self.collateral[self.collateral["account"].isin(keep)],
             self.margin_fn,
@@ -607,63 +619,41 @@ class Book:
         )
 
 
-def _checked_arrays(pos: pd.DataFrame, market: MarketSnapshot) -> tuple[dict[str, Any] | None, dict[str, str]]:
-    """Market arrays of the positions, and the accounts the market cannot price (account -> reason).
+def book_inputs(positions: Any, market: Any, collateral: Any) -> tuple[Any, MarketSnapshot, pd.DataFrame | None]:
+    """Positions, market and normalised collateral of a public solvency entry point.
 
-    With every position priceable: ``(arrays, {})``. Otherwise the arrays are None and the failing
-    accounts are found underlying by underlying (a failure names its row: that account is set aside and
-    the rest retried; past 50 failures in one underlying, account by account).
+    ``positions`` may be a validated Book (its market used when ``market`` is None, its collateral when
+    ``collateral`` is None) or a positions table. A collateral table is read by
+    :func:`~greeksmargin.book.collateral.load_collateral` (``account, asset, amount`` suffice: a missing
+    ``price`` comes from the market), unless it is the Book's own, already normalised.
     """
-    from greeksmargin.errors import GreeksMarginError
-    from greeksmargin.risk.greeks import market_arrays
+    if isinstance(positions, ValidatedBook):
+        if market is not None and market is not positions.market and market != positions.market:
+            raise InputError("the market given is not the Book's market (use book.with_market(moves))",
+                             column="market")
+        market = positions.market
+        if collateral is None:
+            return positions, market, positions.collateral
+    elif not isinstance(positions, (pd.DataFrame, str, Path)):
+        raise ArgumentTypeError("positions", "a Book (greeksmargin.load_book) or a positions DataFrame", positions)
+    if not isinstance(market, MarketSnapshot):
+        raise ArgumentTypeError("market", "a MarketSnapshot (greeksmargin.load_market)", market)
+    if collateral is not None:
+        if not isinstance(collateral, (pd.DataFrame, str, Path)):
+            raise ArgumentTypeError("collateral", "a collateral DataFrame (load_collateral) or None", collateral)
+        collateral = load_collateral(collateral)
+    return positions, market, collateral
 
+
+def _input_order(vb: ValidatedBook) -> pd.Series:
+    """Account of every row of the book (computable and set aside), in the input's row order."""
+    if vb.set_aside is None or not len(vb.set_aside):
+        return vb.positions["account"]
+    both = pd.concat([vb.positions["account"], vb.set_aside["account"]])
     try:
-        return market_arrays(pos, market), {}
-    except GreeksMarginError:
-        pass
-    bad: dict[str, str] = {}
-    for u in pd.unique(pos["underlying"]):
-        part = pos[pos["underlying"] == u]
-        ok = False
-        for _ in range(50):
-            if len(part) == 0:
-                ok = True
-                break
-            try:
-                market_arrays(part, market)
-                ok = True
-                break
-            except GreeksMarginError as exc:
-                row = getattr(exc, "row", None)
-                if row is None or row not in part.index or not part.index.is_unique:
-                    break
-                a = str(part.at[row, "account"])
-                bad.setdefault(a, str(exc))
-                part = part[part["account"].astype(str) != a]
-        if not ok:
-            try:
-                market_arrays(part, market)
-            except GreeksMarginError:
-                for a, sub in part.groupby(part["account"].astype(str), sort=False):
-                    try:
-                        market_arrays(sub, market)
-                    except GreeksMarginError as exc:
-                        bad.setdefault(str(a), str(exc))
-    if not bad:  # the failure is not attributable to accounts: let it surface
-        market_arrays(pos, market)
-    return None, bad
-
-
-def _is_normalised(positions: pd.DataFrame) -> bool:
-    from greeksmargin.book.positions import COLUMNS
-
-    return (
-        list(positions.columns[: len(COLUMNS)]) == list(COLUMNS)
-        and isinstance(positions["expiry"].dtype, pd.DatetimeTZDtype)
-        and positions["quantity"].dtype == float
-        and positions["multiplier"].dtype == float
-        and positions["strike"].dtype == float
-    )
+        return both.sort_index(kind="stable")
+    except TypeError:  # labels of mixed types: computable accounts first
+        return both
 
 
 def _empty_collateral() -> pd.DataFrame:

@@ -60,11 +60,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from greeksmargin.book.book import Book as ValidatedBook
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.errors import InputError
 from greeksmargin.solvency.assess import liquidatable
-from greeksmargin.solvency.book import Book, VolReaction
-from greeksmargin.solvency.margin_fn import MarginFn, margin_function, per_position_margin
+from greeksmargin.solvency.book import Book, VolReaction, book_inputs
+from greeksmargin.solvency.margin_fn import MarginFn, call_margin_fn, margin_function, per_position_margin
 
 __all__ = [
     "DEFAULT_LIQUIDITY",
@@ -293,9 +294,9 @@ def _position_deltas(book: Book, mv: np.ndarray, mask: np.ndarray) -> np.ndarray
 
 
 def run_cascade(
-    positions: pd.DataFrame,
-    market: MarketSnapshot,
-    collateral: pd.DataFrame | None,
+    positions: Any,
+    market: MarketSnapshot | None = None,
+    collateral: pd.DataFrame | None = None,
     model: Any = "greeks-default",
     *,
     shock: float | Mapping[str, float] = -0.25,
@@ -312,12 +313,14 @@ def run_cascade(
 
     Parameters
     ----------
-    positions : DataFrame
-        Positions of the population.
-    market : MarketSnapshot
-        Today's market.
+    positions : Book or DataFrame
+        Positions of the population: a validated Book (:func:`greeksmargin.load_book`; with its market and
+        collateral) or a positions table (validated here once).
+    market : MarketSnapshot, optional
+        Today's market (None with a Book).
     collateral : DataFrame or None
-        Collateral of the population.
+        Collateral of the population (``account, asset, amount`` suffice: a missing price comes from the
+        market; default: the Book's).
     model : str, Path or Model
         Margin model (ignored when ``margin_fn`` is given).
     shock : float or mapping of str -> float
@@ -350,12 +353,14 @@ def run_cascade(
         raise InputError(f"mode must be 'cross' or 'isolated' (got {mode!r})", column="mode")
     if max_rounds < 1:
         raise InputError("max_rounds must be >= 1", column="max_rounds")
+    positions, market, collateral = book_inputs(positions, market, collateral)
     fn = margin_fn or margin_function(model)
     vr = vol_reaction or VolReaction.from_model(model if margin_fn is None else None, market.underlyings)
     base = Book(positions, market, collateral, fn, vol_reaction=vr)
     if mode == "isolated":
         upos, ucol = isolate(base.positions, base.collateral, fn, market)
-        book = Book(upos, market, ucol, fn, vol_reaction=vr)
+        # the base book's validated positions, one account per position: trusted, not validated again
+        book = Book(ValidatedBook._unchecked(upos, market), market, ucol, fn, vol_reaction=vr)
         owner = np.array([u.rsplit("#", 1)[0] if "#" in u else u for u in book.accounts], dtype=object)
     else:
         book = base
@@ -384,7 +389,7 @@ def run_cascade(
         r += 1
         pos_alive = alive[book.acct_code] if has_pos else np.zeros(0, dtype=bool)
         mkt = book.shifted_market(mv)
-        margin = book.margin_fn(book.positions[pos_alive], mkt) if pos_alive.any() else None
+        margin = call_margin_fn(book.margin_fn, book.positions[pos_alive], mkt) if pos_alive.any() else None
         if margin is None:
             margin = pd.DataFrame({"im": [], "mm": [], "currency": []})
         st = book.state(mv, margin=margin)

@@ -35,6 +35,7 @@ import pandas as pd
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.errors import InputError, MarketDataError, ModelError
 from greeksmargin.solvency.assess import Book, MarginFn, VolReaction, liquidatable, margin_function
+from greeksmargin.solvency.book import book_inputs
 
 __all__ = ["LiquidationResult", "liquidate_account"]
 
@@ -108,8 +109,8 @@ class LiquidationResult:
 
 
 def liquidate_account(
-    positions: pd.DataFrame,
-    market: MarketSnapshot,
+    positions: Any,
+    market: MarketSnapshot | None,
     collateral: pd.DataFrame | None,
     account: str,
     model: Any = "greeks-default",
@@ -126,12 +127,13 @@ def liquidate_account(
 
     Parameters
     ----------
-    positions : DataFrame
-        Positions (any accounts; only ``account``'s are used).
-    market : MarketSnapshot
-        Today's market.
+    positions : Book or DataFrame
+        Positions (any accounts; only ``account``'s are used): a validated Book
+        (:func:`greeksmargin.load_book`, with its market and collateral) or a positions table.
+    market : MarketSnapshot or None
+        Today's market (None with a Book).
     collateral : DataFrame or None
-        Collateral table.
+        Collateral table (``account, asset, amount`` suffice; None with a Book: the Book's).
     account : str
         The account to liquidate.
     model : str, Path or Model
@@ -161,6 +163,7 @@ def liquidate_account(
         raise InputError(f"step_fraction must be in (0, 1] (got {step_fraction})", column="step_fraction")
     if slippage < 0:
         raise InputError(f"slippage must be >= 0 (got {slippage})", column="slippage")
+    positions, market, collateral = book_inputs(positions, market, collateral)
     fn = margin_fn or margin_function(model)
     vr = vol_reaction or VolReaction.from_model(model if margin_fn is None else None, market.underlyings)
     full = Book(positions, market, collateral, fn, vol_reaction=vr)

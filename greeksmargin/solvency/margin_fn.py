@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greeksmargin.book.book import Book as ValidatedBook
+from greeksmargin.book.book import load_book
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.errors import ComputationError
 
@@ -53,10 +55,10 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
 
     loaded = load_model(model) if isinstance(model, str) or hasattr(model, "__fspath__") else model
 
-    def cross(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
+    def cross(positions: pd.DataFrame, market: MarketSnapshot, *, trusted: bool = False) -> pd.DataFrame:
         if len(positions) == 0:
             return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
-        acc = compute_margin(positions, market, loaded).accounts
+        acc = compute_margin(_book_of(positions, market, trusted), market, loaded).accounts
         acc = acc.set_index("account") if "account" in acc.columns else acc
         return _margin_table(acc)
 
@@ -67,23 +69,43 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
         return pd.Series(att["contribution"].to_numpy(dtype=float), index=att["position"].to_numpy())
 
     cross.attribution = attribution  # type: ignore[attr-defined]
+    cross.trusts = True  # type: ignore[attr-defined]
     runnable = bool(getattr(loaded, "runnable", False))
     if runnable:
         cross.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=False)  # type: ignore[attr-defined]
     if not isolated:
         return cross
 
-    def iso(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
+    def iso(positions: pd.DataFrame, market: MarketSnapshot, *, trusted: bool = False) -> pd.DataFrame:
         if len(positions) == 0:
             return cross(positions, market)
+        if not trusted:  # validate once here; the per-position calls below then trust the rows
+            positions = load_book(positions, market).positions
         per = per_position_margin(cross, positions, market)
         per["account"] = positions["account"].to_numpy()
         per = _to_common_ccy(per, market)
         return _sum_isolated(per, per)
 
+    iso.trusts = True  # type: ignore[attr-defined]
     if runnable:
         iso.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=True)  # type: ignore[attr-defined]
     return iso
+
+
+def _book_of(positions: Any, market: MarketSnapshot, trusted: bool) -> Any:
+    """Positions for ``compute_margin``: rows of a validated book wrapped as a Book (trusted), else as given."""
+    return ValidatedBook._unchecked(positions, market) if trusted and isinstance(positions, pd.DataFrame) else positions
+
+
+def call_margin_fn(margin_fn: MarginFn, positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame:
+    """``margin_fn(positions, market)`` on rows of a validated book: trusted by the engine's own functions.
+
+    A margin function of :func:`margin_function` declares ``trusts``: it is told the rows come from a
+    validated Book (no second validation inside stress loops); any other margin function gets the rows as is.
+    """
+    if getattr(margin_fn, "trusts", False):
+        return margin_fn(positions, market, trusted=True)  # type: ignore[call-arg]
+    return margin_fn(positions, market)
 
 
 def _batched_margin(
@@ -136,7 +158,7 @@ def _batched_margin(
     if (idx < 0).any():
         raise ComputationError("batched margin: positions not in the book")
     moved = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in arrays.items()}
-    acc = compute_margin(pos, book.market, model, arrays=moved).accounts
+    acc = compute_margin(ValidatedBook._unchecked(pos, book.market), book.market, model, arrays=moved).accounts
     acc = acc.set_index("account")
     if not isolated:
         return _margin_table(acc)
@@ -210,7 +232,7 @@ def per_position_margin(margin_fn: MarginFn, positions: pd.DataFrame, market: Ma
     labels = [f"{a}\x1f{i}" for i, a in enumerate(positions["account"].astype(str))]
     solo = positions.copy()
     solo["account"] = labels
-    res = margin_fn(solo, market).reindex(labels)
+    res = call_margin_fn(margin_fn, solo, market).reindex(labels)
     nc = _not_computed_rows(res)
     out = pd.DataFrame(
         {

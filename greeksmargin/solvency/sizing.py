@@ -437,7 +437,7 @@ def max_size(
         See the module docstring for the search and the meaning of each status.
     """
     from greeksmargin.book.collateral import load_collateral
-    from greeksmargin.engine.margin import _check_args, _prepare
+    from greeksmargin.engine.margin import _as_book, _check_args
     from greeksmargin.engine.models import load_model
 
     _check_args(positions, market, model, collateral)
@@ -446,7 +446,8 @@ def max_size(
     if not isinstance(max_multiples, int) or isinstance(max_multiples, bool) or max_multiples < 1:
         raise InputError(f"max_multiples must be a positive int (got {max_multiples!r})")
     m = load_model(model)
-    pos, mk = _prepare(positions, market)
+    _book = _as_book(positions, market)
+    pos, mk = _book.positions, _book.market
     template = _trade_template(pos, instrument, account)
     q_min = default_min_size(template["kind"], float(template["multiplier"])) if min_size is None else float(min_size)
     if not (q_min > 0 and math.isfinite(q_min)):
