@@ -40,6 +40,7 @@ from greeksmargin.book.positions import (
     check_positions,
     empty_problems,
 )
+from greeksmargin.book.quantity_units import flag_implausible_inverse
 from greeksmargin.errors import ArgumentTypeError, InputError
 
 __all__ = ["MARKET_RULES", "MOVE_KEYS", "PROBLEM_COLUMNS", "Book", "load_book", "load_book_market_collect"]
@@ -327,6 +328,7 @@ def _validated(source: Any, market: MarketSnapshot, *, collect: bool,
     is_file = not isinstance(source, pd.DataFrame)
     sink = _Sink(_Where(file, is_file, pos), pos.index, collect)
     market_faults(pos, market, sink.fail)
+    _implausible_units(pos, market, sink.fail)
     if sink.rows:
         more = _problem_table(sink, pos["account"])
         problems = pd.concat([problems, more], ignore_index=True) if len(problems) else more
@@ -334,6 +336,28 @@ def _validated(source: Any, market: MarketSnapshot, *, collect: bool,
     out = pos[~pos["account"].isin(list(bad))] if bad else pos
     out.attrs["source"] = file
     return out, problems, pos[pos["account"].isin(list(bad))]
+
+
+def _implausible_units(pos: pd.DataFrame, market: MarketSnapshot, fail: Any) -> None:
+    """Inverse futures / perpetuals whose quantity cannot be a coin amount: a USD size taken as coins.
+
+    The rule and its threshold are :func:`greeksmargin.book.quantity_units.flag_implausible_inverse` (notional
+    above ``DEFAULT_MAX_NOTIONAL_USD`` at spot); such a row is a fault of its account, never margined.
+    """
+    inv = ((pos["settlement"] == "inverse") & pos["kind"].isin(("future", "perpetual"))).to_numpy()
+    if not inv.any():
+        return
+    known = np.array([u in market for u in pos["underlying"].to_numpy(dtype=object)], dtype=bool)
+    sub = pos[inv & known]
+    if sub.empty:
+        return
+    flags = flag_implausible_inverse(sub, market)
+    if flags.empty:
+        return
+    reason = dict(zip(flags["row"], flags["reason"]))
+    mask = pos.index.isin(list(reason))
+    labels = list(pos.index)
+    fail(mask, "quantity", "implausible_unit", lambda i: str(reason[labels[i]]))
 
 
 def book_of(positions: Any, market: Any) -> Book | None:

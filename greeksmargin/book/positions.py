@@ -46,6 +46,7 @@ from numpy.typing import NDArray
 
 from greeksmargin import io
 from greeksmargin.book.market import to_utc
+from greeksmargin.book.quantity_units import UNIT_COLUMNS, convert_quantity
 from greeksmargin.book.tables import DATE_MAX, DATE_MIN, DATE_RANGE, check_columns, check_magnitude
 from greeksmargin.errors import ArgumentTypeError, InputError, MarketDataError
 
@@ -224,6 +225,10 @@ def check_positions(
     idx = df.index
     if not idx.is_unique:
         raise InputError("the index of the positions must be unique (it labels each position)", file=where.file)
+    if "quantity_unit" in df.columns:  # coin / usd / contracts -> the product's unit (README, unit of quantity)
+        check_columns(df.columns, known=(*COLUMNS, *UNIT_COLUMNS), required=REQUIRED, file=where.file)
+        df = convert_quantity(df, file=where.file)
+        where = _Where(where.file, where.is_file, df)
     check_columns(df.columns, known=COLUMNS, required=REQUIRED, file=where.file)
     n = len(df)
     sink = _Sink(where, idx, collect)
