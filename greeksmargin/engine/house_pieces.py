@@ -18,7 +18,7 @@ from greeksmargin.methodologies.house.combine import (
     side_losses,
 )
 from greeksmargin.methodologies.house.scan import group_sum
-from greeksmargin.risk.scenarios import VolShockRule, scenario_pnl
+from greeksmargin.risk.scenarios import Contracts, VolShockRule, scenario_pnl
 
 if TYPE_CHECKING:
     pass
@@ -432,7 +432,8 @@ REVAL_MIN_VOL = 1e-4
 
 
 def revaluation_pieces(
-    rs: RuleSet, arrays: Mapping[str, Any], underlying: Sequence[str] | NDArray[Any], factor: NDArray[np.float64]
+    rs: RuleSet, arrays: Mapping[str, Any], underlying: Sequence[str] | NDArray[Any], factor: NDArray[np.float64],
+    *, contracts: Contracts | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     """Per-position P&L of the revaluation Greeks charges, in the account's margin currency.
 
@@ -443,7 +444,8 @@ def revaluation_pieces(
     ``shock``, down: the down shock as :func:`vega_shocks`; relative ``sigma (1 +- s mult(T))`` or absolute
     ``sigma +- s mult(T)``, a shocked-down vol floored at :data:`REVAL_MIN_VOL`), spot unchanged; 0 for
     non-options. Empty when no component uses ``method = "revaluation"``. Additive over positions (the
-    unit sums are sums).
+    unit sums are sums). ``contracts`` (:func:`greeksmargin.risk.scenarios.contract_codes`, keyed by the
+    underlying too): each option contract revalued once, the same figures.
     """
     need = set(rs.figures)
     want = {k: k in need and rs.components[k]["method"] == "revaluation" for k in ("delta", "gamma", "vega")}
@@ -492,7 +494,8 @@ def revaluation_pieces(
         vd = np.maximum(vd, np.minimum(vol, REVAL_MIN_VOL))
         row("vega_up", np.zeros(n), vu)
         row("vega_down", np.zeros(n), vd)
-    p = scenario_pnl(arrays, np.stack(moves), np.stack(vols)) * np.asarray(factor, dtype=float)[None, :]
+    p = scenario_pnl(arrays, np.stack(moves), np.stack(vols), contracts=contracts)
+    p *= np.asarray(factor, dtype=float)[None, :]
     is_opt = np.asarray(arrays["kind_code"]) == 0
     # non-options carry no vol risk: their rows of the vol shocks are 0 by definition, not by revaluation
     return {k: (np.where(is_opt, p[i], 0.0) if k.startswith("vega") else p[i]) for k, i in rows.items()}

@@ -35,7 +35,14 @@ from greeksmargin.methodologies.house.combine import (
 )
 from greeksmargin.methodologies.house.scan import group_sum, offset_scan, scan_loss
 from greeksmargin.methodologies.house.tidy import component_rows
-from greeksmargin.risk.scenarios import CHUNK, ScenarioGrid, VolShockRule, scenario_pnl, sensitivities
+from greeksmargin.risk.scenarios import (
+    CHUNK,
+    ScenarioGrid,
+    VolShockRule,
+    contract_codes,
+    scenario_pnl,
+    sensitivities,
+)
 
 if TYPE_CHECKING:
     pass
@@ -132,6 +139,8 @@ def _run(
     # scenario's spot (scenarios.scenario_pnl), so its P&L is the account-currency P&L at the scenario's spot
     A["fx_moves"] = A["inverse"].astype(bool) & (ccy_pos != acc_ccy[acc_code]) if n else np.zeros(0, dtype=bool)
 
+    # identical option contracts (same inputs, same underlying): priced once in every revaluation below
+    contracts = contract_codes(A, und_code)
     kc = A["kind_code"]
     is_opt = kc == 0
     inv = A["inverse"].astype(bool)
@@ -170,18 +179,15 @@ def _run(
             g = grids[gcur] if grids else ScenarioGrid(np.zeros(1), np.zeros(1, np.int8), np.ones(1))
             a = {k: v[sl] for k, v in A.items()}
             if has_scan:
-                ko = fused_scan(a, factor[sl], starts[u0:u1] - p0, g, gain, want_scan=True, want_sens=False)
+                # contracts of this grid's positions (the whole book's codes when one grid covers it)
+                cs = contracts if (p0 == 0 and p1 == n) else contract_codes(a, und_code[sl])
+                ko = fused_scan(a, factor[sl], starts[u0:u1] - p0, g, gain, want_scan=True, want_sens=False,
+                                contracts=cs)
                 unit_pnl[:, u0:u1] = ko["unit_pnl"]
                 unit_scan[u0:u1] = ko["unit_scan"]
                 unit_worst[u0:u1] = ko["unit_worst"]
                 pos_scan[sl] = ko["pos_scan"]
                 pos_worst[sl] = ko["pos_worst"]
-            if need_sens:
-                # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
-                # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends
-                d, gm, v = sensitivities(a)
-                f = factor[sl]
-                dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
             u0 = u1
     elif has_scan or need_sens:
         u0 = 0
@@ -214,11 +220,15 @@ def _run(
                 loc_unit = unit[sl] - u0
                 pos_worst[sl] = -pnl[uw[loc_unit], np.arange(p1 - p0)] * g.weights[uw[loc_unit]]
                 del pnl
-            if need_sens:
-                d, gm, v = sensitivities(a)
-                dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
             u0 = u1
-    P.update(revaluation_pieces(rs, A, np.asarray(underlying_names, dtype=object)[und_code], factor))
+    if need_sens:
+        # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
+        # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends;
+        # each option contract priced once (elementwise, the same figures as position by position)
+        d, gm, v = sensitivities(A, contracts=contracts)
+        dlt, gam, veg = d * factor, gm * factor, np.nan_to_num(v) * factor
+    P.update(revaluation_pieces(rs, A, np.asarray(underlying_names, dtype=object)[und_code], factor,
+                                contracts=contracts))
     P["unit_scan"] = unit_scan
     P["pos_scan"] = pos_scan
     P["delta"] = dlt
