@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from greeksmargin.risk.scenarios import fx_moves_of
+from greeksmargin.risk.scenarios import SHARED_MAX_RATIO, fx_moves_of
 
 if TYPE_CHECKING:
     from greeksmargin.risk.scenarios import ScenarioGrid
@@ -299,9 +299,6 @@ _kernel_serial = njit(cache=True, error_model="numpy")(_renamed(_kernel_py, "_ke
 #: the contract tables and the scan reading them (one option contract held by many positions priced once)
 _tables = njit(cache=True, parallel=True, error_model="numpy")(_renamed(_tables_py, "_tables"))
 _gather = njit(cache=True, parallel=True, error_model="numpy")(_renamed(_gather_py, "_gather"))
-
-#: the contract tables are used when the book holds at most this many option contracts per option position
-SHARED_MAX_RATIO = 0.5
 
 
 def fused_scan(

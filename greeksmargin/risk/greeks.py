@@ -104,6 +104,19 @@ def _normalised(positions: pd.DataFrame, market: MarketSnapshot) -> pd.DataFrame
     return positions if ok else load_positions(positions, valuation_time=market.valuation_time)
 
 
+def _distinct(x: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[Any]]:
+    """Codes of the bitwise-distinct values of a 1-d float or int array.
+
+    Returns the codes, shape (n,), and for floats the distinct values, for ints the first position of each.
+    """
+    a = np.ascontiguousarray(x)
+    codes, _ = pd.factorize(a.view(np.int64) if a.dtype == np.float64 else a)
+    codes = codes.astype(np.intp)
+    first = np.full(int(codes.max()) + 1 if codes.size else 0, codes.size, dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(codes.size, dtype=np.intp))
+    return codes, (a[first] if a.dtype == np.float64 else first)
+
+
 def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, NDArray[Any]]:
     """Look up, once, every market input of every position (for pricing and scenario revaluation).
 
@@ -144,9 +157,8 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
     validate_against_market(pos, market)
     n = len(pos)
     kind = pos["kind"].to_numpy(dtype=object)
-    kind_code = np.select(
-        [kind == k for k in KIND_CODES], list(KIND_CODES.values()), default=-1
-    ).astype(np.int8)
+    kc, kinds_seen = pd.factorize(kind)  # one hash pass over the strings instead of a comparison per kind
+    kind_code = np.append(np.array([KIND_CODES.get(k, -1) for k in kinds_seen], dtype=np.int8), -1)[kc]
     is_opt = kind_code == 0
     T = market.years(pos["expiry"])
     bad = (kind_code == 1) & ~(T > 0)
@@ -176,8 +188,10 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
         spot[m] = s
         t_u = T[m]
         t0 = np.where(np.isfinite(t_u), t_u, 0.0)
-        forward[m] = market.forward(u, t0)
-        rate[m] = market.rate(u, t0)
+        # forward and rate of each distinct expiry (bitwise-equal T), spread to the positions
+        tc, tq = _distinct(t0)
+        forward[m] = market.forward(u, tq)[tc]
+        rate[m] = market.rate(u, tq)[tc]
         fwd_from_rate[m] = not market.has_forwards(u)
         perp_ratio[m & (kind_code == 2)] = market.perpetual_mark(u) / s
         mo = m & is_opt
@@ -194,7 +208,13 @@ def market_arrays(positions: pd.DataFrame, market: MarketSnapshot) -> dict[str, 
                         row=pos.index[i],
                         column="instrument",
                     )
-            vol[mo] = market.vol(u, T[mo], strike[mo], instrument=instruments[mo])
+            if um.instrument_vols:
+                vol[mo] = market.vol(u, T[mo], strike[mo], instrument=instruments[mo])
+            else:  # a surface only: the vol of each distinct (expiry, strike), spread to the positions
+                tc, _ = _distinct(T[mo])
+                kc, _ = _distinct(strike[mo])
+                pc, first = _distinct(tc.astype(np.int64) * (int(kc.max()) + 1) + kc)
+                vol[np.flatnonzero(mo)] = market.vol(u, T[mo][first], strike[mo][first])[pc]
     with np.errstate(divide="ignore", invalid="ignore"):
         carry = np.where(np.isfinite(T) & (T > 0), np.log(forward / spot) / T, 0.0)
     ot = pos["option_type"].to_numpy(dtype=object)

@@ -47,12 +47,14 @@ from numpy.typing import ArrayLike, NDArray
 from greeksmargin.units import DAYS_PER_YEAR
 
 __all__ = [
+    "SHARED_MAX_RATIO",
     "VOL_STATES",
     "ScenarioGrid",
     "VolShockRule",
     "contract_codes",
     "expired_option_greeks",
     "fx_moves_of",
+    "grid_pnl",
     "revalue",
     "scenario_pnl",
     "sensitivities",
@@ -378,6 +380,9 @@ def scenario_pnl(
     return out
 
 
+#: contracts are priced once (:func:`contract_codes`) when there are at most this many per position
+SHARED_MAX_RATIO = 0.5
+
 #: ``(codes, first)`` of :func:`contract_codes`
 Contracts = tuple[NDArray[np.intp], NDArray[np.intp]]
 
@@ -439,9 +444,39 @@ def contract_codes(arrays: Arrays, group: ArrayLike | None = None) -> Contracts:
     return codes, first
 
 
+def grid_pnl(arrays: Arrays, grid: ScenarioGrid, *, contracts: Contracts | None = None) -> NDArray[np.float64]:
+    """P&L of positions under every scenario of ``grid`` (one block; :func:`revalue` without chunks).
+
+    Parameters
+    ----------
+    arrays : mapping of str -> ndarray of shape (n,)
+        Position arrays.
+    grid : ScenarioGrid
+        The scenarios.
+    contracts : (codes, first), optional
+        Identical option contracts (:func:`contract_codes`): the shocked vols and the prices of each
+        contract computed once (the same figures).
+
+    Returns
+    -------
+    ndarray of shape (n_scenarios, n)
+        As :func:`scenario_pnl`.
+    """
+    if contracts is None or np.asarray(arrays["size"]).shape[0] == 0:
+        vols = grid.vol_rule.shocked(arrays["vol"], arrays["T"], grid.vol_dir)
+        return scenario_pnl(arrays, grid.spot_move, vols)
+    first = contracts[1]
+    rep_vols = grid.vol_rule.shocked(np.asarray(arrays["vol"])[first], np.asarray(arrays["T"])[first], grid.vol_dir)
+    m = np.asarray(grid.spot_move, dtype=float)[:, None]
+    return _pnl_by_contract(arrays, m, None, contracts, rep_vols=rep_vols)
+
+
 def _pnl_by_contract(arrays: Arrays, m: NDArray[np.float64], vols: ArrayLike | None,
-                     contracts: Contracts) -> NDArray[np.float64]:
-    """:func:`scenario_pnl` with each option contract priced once (``m`` of shape (n_s, 1) or (n_s, n))."""
+                     contracts: Contracts, rep_vols: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    """:func:`scenario_pnl` with each option contract priced once (``m`` of shape (n_s, 1) or (n_s, n)).
+
+    ``rep_vols`` (n_s, n_contracts): the vols of each contract, instead of ``vols`` per position.
+    """
     codes, first = contracts
     n = np.asarray(arrays["size"]).shape[0]
     kc = np.asarray(arrays["kind_code"])
@@ -450,15 +485,21 @@ def _pnl_by_contract(arrays: Arrays, m: NDArray[np.float64], vols: ArrayLike | N
     # the coin-settled options of a USD account (fx_moves) multiply by the size before dividing by F:
     # priced per position to keep the order of operations (and the figures) of scenario_pnl
     shared = opt & ~(np.asarray(arrays["inverse"], dtype=bool) & fx_moves_of(arrays))
-    if not shared.any():
+    if rep_vols is not None:
+        if not shared.any():
+            return scenario_pnl(arrays, m, rep_vols[:, codes])
+        v = None
+    elif not shared.any():
         return scenario_pnl(arrays, m, vols)
-    v = None if vols is None else np.asarray(vols, dtype=float)
+    else:
+        v = None if vols is None else np.asarray(vols, dtype=float)
     used = np.arange(first.size) if shared.all() else np.flatnonzero(
         np.bincount(codes[shared], minlength=first.size) > 0)
     rep = first[used]
     u = _take(arrays, rep)
     u["size"] = np.ones(rep.size)
-    table = scenario_pnl(u, m if m.shape[1] == 1 else m[:, rep], None if v is None else v[:, rep])
+    uv = rep_vols[:, used] if rep_vols is not None else (None if v is None else v[:, rep])
+    table = scenario_pnl(u, m if m.shape[1] == 1 else m[:, rep], uv)
     if shared.all():
         out = table[:, codes]
         out *= size[None, :]
@@ -469,8 +510,8 @@ def _pnl_by_contract(arrays: Arrays, m: NDArray[np.float64], vols: ArrayLike | N
     idx = np.flatnonzero(shared)
     out[:, idx] = table[:, slot[codes[idx]]] * size[idx][None, :]
     rest = np.flatnonzero(~shared)
-    out[:, rest] = scenario_pnl(_take(arrays, rest), m if m.shape[1] == 1 else m[:, rest],
-                                None if v is None else v[:, rest])
+    rv = rep_vols[:, codes[rest]] if rep_vols is not None else (None if v is None else v[:, rest])
+    out[:, rest] = scenario_pnl(_take(arrays, rest), m if m.shape[1] == 1 else m[:, rest], rv)
     return out
 
 
