@@ -29,6 +29,7 @@ positive (got -5.0) (CSV line 5)``.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -143,8 +144,9 @@ def load_positions(
         if col not in df.columns:
             return pd.Series([default] * n, index=idx, dtype=object)
         s = df[col]
-        blank = s.isna() | (s.astype(str).str.strip() == "")
-        out = s.astype(str).str.strip().where(~blank, default)
+        stripped = s.astype(str).str.strip()
+        blank = s.isna() | (stripped == "")
+        out = stripped.where(~blank, default)
         return out.astype(object)
 
     out = pd.DataFrame(index=idx)
@@ -266,7 +268,9 @@ def load_positions(
         )
     out["settlement"] = settle
     prem = text("premium_currency")
-    bad = prem.notna() & ~prem.fillna("").str.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}")
+    codes = pd.unique(prem.dropna())  # the pattern checked once per distinct code
+    wrong = [c for c in codes if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}", str(c))]
+    bad = prem.isin(wrong) if wrong else pd.Series(False, index=prem.index)
     if bad.any():
         r = _first_bad(bad, idx)
         raise where.error(f"not a currency code: {prem.loc[r]!r} (expected e.g. USD, USDC, BTC)", r,
@@ -346,8 +350,12 @@ def _numeric(
     if raw.dtype == bool or pd.api.types.is_complex_dtype(raw.dtype):
         raise where.error(f"must be a real number (got a {raw.dtype} column)", idx[0] if len(idx) else None, col)
     vals = pd.to_numeric(raw, errors="coerce")
-    blank = raw.isna() | (raw.astype(str).str.strip() == "")
-    bad = vals.isna() & ~blank
+    # blank (missing) or not a number: only the rows that did not parse are looked at as text
+    bad = np.array(vals.isna() & ~raw.isna(), dtype=bool)
+    if bad.any():
+        at = np.flatnonzero(bad)
+        bad[at[(raw.iloc[at].astype(str).str.strip() == "").to_numpy()]] = False
+    bad = pd.Series(bad, index=raw.index)
     if bad.any():
         r = _first_bad(bad, idx)
         raise where.error(f"must be a number (got '{raw.loc[r]}')", r, col)
