@@ -7,9 +7,11 @@ Pipeline (every step vectorised over positions; no Python loop per account):
 2. sort positions by (scenario grid, account, underlying): a *risk unit* is one account x one underlying,
    its positions are contiguous;
 3. per position, in the account's margin currency: the P&L under every scenario (chunks of positions,
-   :func:`~greeksmargin.risk.scenarios.scenario_pnl`), finite-difference delta / gamma / vega, the P&L at
-   the gamma price shocks and with the vega vol shocks when those charges use ``method = "revaluation"``
-   (:func:`revaluation_pieces`), and the per-position pieces of the contingencies;
+   :func:`~greeksmargin.risk.scenarios.scenario_pnl`; each option contract held by several positions at
+   the same inputs priced once, :func:`~greeksmargin.risk.scenarios.contract_codes`, the same figures),
+   finite-difference delta / gamma / vega, the P&L at the gamma price shocks and with the vega vol
+   shocks when those charges use ``method = "revaluation"`` (:func:`revaluation_pieces`), and the
+   per-position pieces of the contingencies;
 4. per unit (``np.add.reduceat`` / ``np.bincount``): scan, sensitivity charges, contingencies; the unit
    requirement is the model's combination expression;
 5. per account: aggregation across underlyings (sum, correlation, TIMS offsets); MM from ``mm_factor``
