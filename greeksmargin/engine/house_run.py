@@ -97,7 +97,10 @@ def _run(
     und_names_all = arr["underlyings"]
 
     acc_code0, account_names = _factorize_sorted(pos["account"].to_numpy(dtype=object))
-    und_code0, underlying_names = _underlying_codes(pos, arr)
+    # the market arrays' own underlying codes (no second pass over the strings); arrays given by the
+    # caller: read from the positions, as before
+    und_code0, underlying_names = (_underlying_codes(pos, arr) if arrays is None
+                                   else _factorize_sorted(pos["underlying"].to_numpy(dtype=object)))
     # grid of each underlying
     grids: list[ScenarioGrid] = []
     grid_of_und = np.zeros(len(underlying_names), dtype=np.intp)
