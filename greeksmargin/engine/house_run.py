@@ -168,9 +168,16 @@ def _run(
                      else np.zeros(0, dtype=bool))
 
     # identical option contracts (same inputs, same underlying): priced once in every revaluation below
-    contracts: tuple[NDArray[np.intp], NDArray[np.intp]] | None = contract_codes(A, und_code)
-    if contracts is not None and contracts[1].size > SHARED_MAX_RATIO * max(n, 1):
-        contracts = None  # few positions share a contract (e.g. each account at its own moved market)
+    contracts: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None
+    if arrays is not None and n > 4096:
+        # inputs given per position (e.g. each account at its own moved market): look at a sample first
+        probe = np.linspace(0, n - 1, 4096).astype(np.intp)
+        if contract_codes({k: v[probe] for k, v in A.items()}, und_code[probe])[1].size > SHARED_MAX_RATIO * 4096:
+            probe = None
+    if arrays is None or n <= 4096 or probe is not None:
+        contracts = contract_codes(A, und_code)
+        if contracts[1].size > SHARED_MAX_RATIO * max(n, 1):
+            contracts = None  # few positions share a contract (e.g. each account at its own moved market)
     kc = A["kind_code"]
     is_opt = kc == 0
     inv = A["inverse"].astype(bool)
