@@ -25,6 +25,8 @@ QUICK = {
     "bench_dask.py": ["--accounts", "2000", "--baseline-files", "1"],
     "bench_strategy.py": ["--legs", "10", "20", "--books", "5"],
     "bench_simm.py": ["--rows", "50000", "--repeat", "1"],
+    "bench_engine_vs_numpy.py": ["--accounts", "200", "--repeat", "1"],
+    "bench_distance.py": ["--accounts", "100", "--repeat", "1"],
 }
 
 

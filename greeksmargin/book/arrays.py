@@ -65,6 +65,19 @@ def market_faults(pos: pd.DataFrame, market: MarketSnapshot, fail: Fail) -> None
          InputError)
 
 
+def _distinct(x: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[Any]]:
+    """Codes of the bitwise-distinct values of a 1-d float or int array.
+
+    Returns the codes, shape (n,), and for floats the distinct values, for ints the first position of each.
+    """
+    a = np.ascontiguousarray(x)
+    codes, _ = pd.factorize(a.view(np.int64) if a.dtype == np.float64 else a)
+    codes = codes.astype(np.intp)
+    first = np.full(int(codes.max()) + 1 if codes.size else 0, codes.size, dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(codes.size, dtype=np.intp))
+    return codes, (a[first] if a.dtype == np.float64 else first)
+
+
 def position_arrays(pos: pd.DataFrame, market: MarketSnapshot) -> dict[str, NDArray[Any]]:
     """Look up, once, every market input of every position (see :func:`greeksmargin.risk.greeks.market_arrays`).
 
@@ -82,7 +95,8 @@ def position_arrays(pos: pd.DataFrame, market: MarketSnapshot) -> dict[str, NDAr
     market_faults(pos, market, fail)
     n = len(pos)
     kind = pos["kind"].to_numpy(dtype=object)
-    kind_code = np.select([kind == k for k in KIND_CODES], list(KIND_CODES.values()), default=-1).astype(np.int8)
+    kc, kinds_seen = pd.factorize(kind)  # one hash pass over the strings instead of a comparison per kind
+    kind_code = np.append(np.array([KIND_CODES.get(k, -1) for k in kinds_seen], dtype=np.int8), -1)[kc]
     is_opt = kind_code == 0
     T = market.years(pos["expiry"])
     # an option at or past its expiry: T = 0, valued at intrinsic (zero time value), never an error
@@ -102,13 +116,21 @@ def position_arrays(pos: pd.DataFrame, market: MarketSnapshot) -> dict[str, NDAr
         spot[m] = s
         t_u = T[m]
         t0 = np.where(np.isfinite(t_u), t_u, 0.0)
-        forward[m] = market.forward(u, t0)
-        rate[m] = market.rate(u, t0)
+        # forward and rate of each distinct expiry (bitwise-equal T), spread to the positions
+        tc, tq = _distinct(t0)
+        forward[m] = market.forward(u, tq)[tc]
+        rate[m] = market.rate(u, tq)[tc]
         fwd_from_rate[m] = not market.has_forwards(u)
         perp_ratio[m & (kind_code == 2)] = market.perpetual_mark(u) / s
         mo = m & is_opt
         if mo.any():
-            vol[mo] = market.vol(u, T[mo], strike[mo], instrument=instruments[mo])
+            if market[u].instrument_vols:
+                vol[mo] = market.vol(u, T[mo], strike[mo], instrument=instruments[mo])
+            else:  # a surface only: the vol of each distinct (expiry, strike), spread to the positions
+                tc, _ = _distinct(T[mo])
+                kc2, _ = _distinct(strike[mo])
+                pc, first = _distinct(tc.astype(np.int64) * (int(kc2.max()) + 1) + kc2)
+                vol[np.flatnonzero(mo)] = market.vol(u, T[mo][first], strike[mo][first])[pc]
     with np.errstate(divide="ignore", invalid="ignore"):
         carry = np.where(np.isfinite(T) & (T > 0), np.log(forward / spot) / T, 0.0)
     ot = pos["option_type"].to_numpy(dtype=object)

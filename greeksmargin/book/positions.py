@@ -36,6 +36,7 @@ positive (got -5.0) (CSV line 5)``.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,7 +316,9 @@ def check_positions(
                         "(expected linear or inverse)")
     out["settlement"] = settle
     prem = text("premium_currency")
-    sink.fail(prem.notna() & ~prem.fillna("").str.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}"), "premium_currency",
+    codes = pd.unique(prem.dropna())  # the pattern checked once per distinct code
+    wrong = [c for c in codes if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}", str(c))]
+    sink.fail(prem.isin(wrong).to_numpy() if wrong else np.zeros(len(prem), dtype=bool), "premium_currency",
               "format", lambda i: f"not a currency code: {prem.iloc[i]!r} (expected e.g. USD, USDC, BTC)")
     default_prem = pd.Series(np.where(settle == "inverse", out["underlying"], "USD"), index=idx)
     out["premium_currency"] = prem.where(prem.notna(), default_prem).astype(object)
@@ -481,8 +484,12 @@ def _numeric(df: pd.DataFrame, col: str, sink: _Sink, *, required_mask: np.ndarr
         arr = raw.to_numpy(dtype=float)
     else:
         vals = pd.to_numeric(raw, errors="coerce")
-        blank = raw.isna() | (raw.astype(str).str.strip() == "")
-        sink.fail((vals.isna() & ~blank).to_numpy(), col, "type", lambda i: f"must be a number (got '{raw.iloc[i]}')")
+        # blank (missing) or not a number: only the rows that did not parse are looked at as text
+        bad = np.array(vals.isna() & ~raw.isna(), dtype=bool)
+        if bad.any():
+            at = np.flatnonzero(bad)
+            bad[at[(raw.iloc[at].astype(str).str.strip() == "").to_numpy()]] = False
+        sink.fail(bad, col, "type", lambda i: f"must be a number (got '{raw.iloc[i]}')")
         arr = vals.to_numpy(dtype=float)
     sink.fail(required_mask & np.isnan(arr), col, "required", what)
     return arr

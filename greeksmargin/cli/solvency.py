@@ -382,7 +382,7 @@ def run_cascade_cmd(args: argparse.Namespace) -> int:
     else:
         text = "".join(f"{n}\n" for n in notes)
         used = results[0].liquidity if results else {}
-        text += ("liquidity (USD notional moving the price 100%): "
+        text += ("liquidity L (USD notional; a net flow of L moves the price by at most 100%): "
                  + ", ".join(f"{u}={fmt.amount(v)}" for u, v in used.items())
                  + ("" if args.liquidity else " (default table)") + "\n")
         text += _table(comp)

@@ -19,7 +19,7 @@ from greeksmargin.methodologies.house.combine import (
 )
 from greeksmargin.methodologies.house.scan import group_sum
 from greeksmargin.risk.exercise import american_forward_price, american_mask
-from greeksmargin.risk.scenarios import VolShockRule, scenario_pnl
+from greeksmargin.risk.scenarios import Contracts, VolShockRule, scenario_pnl
 
 if TYPE_CHECKING:
     pass
@@ -300,13 +300,20 @@ def _position_values(
     with np.errstate(divide="ignore", invalid="ignore"):
         value_inv = np.select([opt, kc == 3], [price / F * size, value_usd / S], default=0.0)
     names = arr["underlyings"]
-    ccy_of = np.array([market.currency(u) if market.currency(u) != "USD" else u for u in names], dtype=object)
+    ccy_of = [market.currency(u) if market.currency(u) != "USD" else u for u in names]
     und = np.asarray(arr["underlying_code"])[order]
-    margin_ccy = np.where(inv, ccy_of[und] if len(names) else "USD", "USD").astype(object)
+    # margin currency of each position as a code into the sorted currencies present (no per-position strings)
+    cands = sorted(set(ccy_of) | {"USD"})
+    cand_of_und = np.array([cands.index(c) for c in ccy_of], dtype=np.intp)
+    raw = np.where(inv, cand_of_und[und] if len(names) else 0, cands.index("USD"))
+    present = np.flatnonzero(np.bincount(raw, minlength=len(cands)) > 0) if raw.size else np.zeros(0, np.intp)
+    remap = np.full(len(cands), -1, dtype=np.intp)
+    remap[present] = np.arange(present.size)
     return {
         "price": price,
         "value_ccy": np.where(inv, value_inv, value_usd),
-        "margin_currency": margin_ccy,
+        "margin_currency_code": remap[raw],
+        "margin_currency_names": pd.Index([cands[i] for i in present], dtype=object),
         "quantity": pos["quantity"].to_numpy(dtype=float)[order],
         "multiplier": pos["multiplier"].to_numpy(dtype=float)[order],
     }
@@ -442,7 +449,8 @@ REVAL_MIN_VOL = 1e-4
 
 
 def revaluation_pieces(
-    rs: RuleSet, arrays: Mapping[str, Any], underlying: Sequence[str] | NDArray[Any], factor: NDArray[np.float64]
+    rs: RuleSet, arrays: Mapping[str, Any], underlying: Sequence[str] | NDArray[Any], factor: NDArray[np.float64],
+    *, contracts: Contracts | None = None, underlying_code: NDArray[np.intp] | None = None,
 ) -> dict[str, NDArray[np.float64]]:
     """Per-position P&L of the revaluation Greeks charges, in the account's margin currency.
 
@@ -453,15 +461,21 @@ def revaluation_pieces(
     ``shock``, down: the down shock as :func:`vega_shocks`; relative ``sigma (1 +- s mult(T))`` or absolute
     ``sigma +- s mult(T)``, a shocked-down vol floored at :data:`REVAL_MIN_VOL`), spot unchanged; 0 for
     non-options. Empty when no component uses ``method = "revaluation"``. Additive over positions (the
-    unit sums are sums).
+    unit sums are sums). ``contracts`` (:func:`greeksmargin.risk.scenarios.contract_codes`, keyed by the
+    underlying too): each option contract revalued once, the same figures. ``underlying``: the underlying
+    of each position, shape (n,), or with ``underlying_code`` (shape (n,)) the names that it indexes.
     """
     need = set(rs.figures)
     want = {k: k in need and rs.components[k]["method"] == "revaluation" for k in ("delta", "gamma", "vega")}
     if not any(want.values()):
         return {}
     und = np.asarray(underlying, dtype=object)
-    n = und.size
-    names, inv_code = np.unique(und.astype(str), return_inverse=True)
+    if underlying_code is None:
+        n = und.size
+        names, inv_code = np.unique(und.astype(str), return_inverse=True)
+    else:
+        inv_code = np.asarray(underlying_code, dtype=np.intp)
+        n, names = inv_code.size, und
     names_l = [str(u) for u in names]
     vol = np.nan_to_num(np.asarray(arrays["vol"], dtype=float))
     # rows of (relative spot move, vol) per position, revalued in one call of the scan's kernel
@@ -502,7 +516,8 @@ def revaluation_pieces(
         vd = np.maximum(vd, np.minimum(vol, REVAL_MIN_VOL))
         row("vega_up", np.zeros(n), vu)
         row("vega_down", np.zeros(n), vd)
-    p = scenario_pnl(arrays, np.stack(moves), np.stack(vols)) * np.asarray(factor, dtype=float)[None, :]
+    p = scenario_pnl(arrays, np.stack(moves), np.stack(vols), contracts=contracts)
+    p *= np.asarray(factor, dtype=float)[None, :]
     is_opt = np.asarray(arrays["kind_code"]) == 0
     # non-options carry no vol risk: their rows of the vol shocks are 0 by definition, not by revaluation
     return {k: (np.where(is_opt, p[i], 0.0) if k.startswith("vega") else p[i]) for k, i in rows.items()}

@@ -35,7 +35,15 @@ from greeksmargin.methodologies.house.combine import (
 )
 from greeksmargin.methodologies.house.scan import group_sum, offset_scan, scan_loss
 from greeksmargin.methodologies.house.tidy import component_rows
-from greeksmargin.risk.scenarios import CHUNK, ScenarioGrid, VolShockRule, scenario_pnl, sensitivities
+from greeksmargin.risk.scenarios import (
+    CHUNK,
+    SHARED_MAX_RATIO,
+    ScenarioGrid,
+    VolShockRule,
+    contract_codes,
+    grid_pnl,
+    sensitivities,
+)
 
 if TYPE_CHECKING:
     pass
@@ -51,6 +59,19 @@ def _numba_available() -> bool:
     return True
 
 
+def _underlying_codes(pos: pd.DataFrame, arr: Mapping[str, Any]) -> tuple[NDArray[np.intp], pd.Index]:
+    """Sorted codes of the positions' underlyings (:func:`_factorize_sorted`), from the market arrays' codes."""
+    if "underlying_code" not in arr or "underlyings" not in arr:
+        return _factorize_sorted(pos["underlying"].to_numpy(dtype=object))
+    codes = np.asarray(arr["underlying_code"], dtype=np.intp)
+    names = np.asarray(arr["underlyings"], dtype=object)
+    present = np.flatnonzero(np.bincount(codes, minlength=names.size) > 0) if codes.size else np.zeros(0, np.intp)
+    srt = sorted(present, key=lambda i: names[i])
+    rank = np.full(names.size, -1, dtype=np.intp)
+    rank[np.asarray(srt, dtype=np.intp)] = np.arange(len(srt))
+    return rank[codes], pd.Index(names[np.asarray(srt, dtype=np.intp)] if srt else [], dtype=object)
+
+
 def _run(
     pos: pd.DataFrame,
     market: Any,
@@ -59,8 +80,14 @@ def _run(
     chunk: int = CHUNK,
     backend: str = "auto",
     arrays: Mapping[str, Any] | None = None,
+    tables: bool = True,
 ) -> MarginResult:
-    """Core computation on validated positions (every account computable)."""
+    """Core computation on validated positions (every account computable).
+
+    ``tables=False``: the accounts' ``im``, ``mm``, ``isolated_im`` and ``currency`` only (the same figures),
+    no tidy tables, per-underlying rows, worst scenarios or internals (repeated evaluations: the
+    solvency root finder).
+    """
     from greeksmargin.risk.greeks import market_arrays
 
     rs: RuleSet = model.params
@@ -70,7 +97,10 @@ def _run(
     und_names_all = arr["underlyings"]
 
     acc_code0, account_names = _factorize_sorted(pos["account"].to_numpy(dtype=object))
-    und_code0, underlying_names = _factorize_sorted(pos["underlying"].to_numpy(dtype=object))
+    # the market arrays' own underlying codes (no second pass over the strings); arrays given by the
+    # caller: read from the positions, as before
+    und_code0, underlying_names = (_underlying_codes(pos, arr) if arrays is None
+                                   else _factorize_sorted(pos["underlying"].to_numpy(dtype=object)))
     # grid of each underlying
     grids: list[ScenarioGrid] = []
     grid_of_und = np.zeros(len(underlying_names), dtype=np.intp)
@@ -86,7 +116,10 @@ def _run(
                 grids.append(g)
                 grid_of_und[ui] = len(grids) - 1
     grid_id0 = grid_of_und[und_code0]
-    order = np.lexsort((und_code0, acc_code0, grid_id0))
+    # (grid, account, underlying) order, ties in row order: a stable sort of one combined key (np.lexsort's
+    # permutation; timsort is linear on a book already sorted by account)
+    key = (grid_id0.astype(np.int64) * max(len(account_names), 1) + acc_code0) * max(len(underlying_names), 1)
+    order = np.argsort(key + und_code0, kind="stable")
     acc_code = acc_code0[order]
     und_code = und_code0[order]
     grid_id = grid_id0[order]
@@ -115,8 +148,7 @@ def _run(
     unit_und = und_code[starts]
     unit_grid = grid_id[starts]
 
-    ccy_pos = pr["margin_currency"].astype(object)
-    ccy_code, ccy_names = _factorize_sorted(ccy_pos)
+    ccy_code, ccy_names = pr["margin_currency_code"], pr["margin_currency_names"]
     n_acc = len(account_names)
     cmin = np.full(n_acc, np.iinfo(np.intp).max)
     cmax = np.full(n_acc, -1)
@@ -132,8 +164,22 @@ def _run(
     factor = pos_fx / acc_fx[acc_code] if n else np.zeros(0)  # position currency -> account currency
     # a coin-settled position of an account margined in another currency: its coin's price moves with each
     # scenario's spot (scenarios.scenario_pnl), so its P&L is the account-currency P&L at the scenario's spot
-    A["fx_moves"] = A["inverse"].astype(bool) & (ccy_pos != acc_ccy[acc_code]) if n else np.zeros(0, dtype=bool)
+    usd_code = ccy_names.get_loc("USD") if "USD" in ccy_names else -1
+    acc_ccy_code = np.where(single, cmin, usd_code)  # the code of acc_ccy (-1: USD, held by no position)
+    A["fx_moves"] = (A["inverse"].astype(bool) & (ccy_code != acc_ccy_code[acc_code]) if n
+                     else np.zeros(0, dtype=bool))
 
+    # identical option contracts (same inputs, same underlying): priced once in every revaluation below
+    contracts: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None
+    if arrays is not None and n > 4096:
+        # inputs given per position (e.g. each account at its own moved market): look at a sample first
+        probe = np.linspace(0, n - 1, 4096).astype(np.intp)
+        if contract_codes({k: v[probe] for k, v in A.items()}, und_code[probe])[1].size > SHARED_MAX_RATIO * 4096:
+            probe = None
+    if arrays is None or n <= 4096 or probe is not None:
+        contracts = contract_codes(A, und_code)
+        if contracts[1].size > SHARED_MAX_RATIO * max(n, 1):
+            contracts = None  # few positions share a contract (e.g. each account at its own moved market)
     kc = A["kind_code"]
     is_opt = kc == 0
     inv = A["inverse"].astype(bool)
@@ -172,18 +218,16 @@ def _run(
             g = grids[gcur] if grids else ScenarioGrid(np.zeros(1), np.zeros(1, np.int8), np.ones(1))
             a = {k: v[sl] for k, v in A.items()}
             if has_scan:
-                ko = fused_scan(a, factor[sl], starts[u0:u1] - p0, g, gain, want_scan=True, want_sens=False)
+                # contracts of this grid's positions (the whole book's codes when one grid covers it)
+                cs = (contracts if contracts is None or (p0 == 0 and p1 == n)
+                      else contract_codes(a, und_code[sl]))
+                ko = fused_scan(a, factor[sl], starts[u0:u1] - p0, g, gain, want_scan=True, want_sens=False,
+                                contracts=cs)
                 unit_pnl[:, u0:u1] = ko["unit_pnl"]
                 unit_scan[u0:u1] = ko["unit_scan"]
                 unit_worst[u0:u1] = ko["unit_worst"]
                 pos_scan[sl] = ko["pos_scan"]
                 pos_worst[sl] = ko["pos_worst"]
-            if need_sens:
-                # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
-                # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends
-                d, gm, v = sensitivities(a)
-                f = factor[sl]
-                dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
             u0 = u1
     elif has_scan or need_sens:
         u0 = 0
@@ -202,8 +246,7 @@ def _run(
             f = factor[sl]
             if has_scan:
                 g = grids[gcur]
-                vols = g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir)
-                pnl = scenario_pnl(a, g.spot_move, vols)
+                pnl = grid_pnl(a, g, contracts=None if contracts is None else contract_codes(a, und_code[sl]))
                 pnl *= f[None, :]
                 loc_starts = starts[u0:u1] - p0
                 up = group_sum(pnl, loc_starts)
@@ -216,11 +259,15 @@ def _run(
                 loc_unit = unit[sl] - u0
                 pos_worst[sl] = -pnl[uw[loc_unit], np.arange(p1 - p0)] * g.weights[uw[loc_unit]]
                 del pnl
-            if need_sens:
-                d, gm, v = sensitivities(a)
-                dlt[sl], gam[sl], veg[sl] = d * f, gm * f, np.nan_to_num(v) * f
             u0 = u1
-    P.update(revaluation_pieces(rs, A, np.asarray(underlying_names, dtype=object)[und_code], factor))
+    if need_sens:
+        # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
+        # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends;
+        # each option contract priced once (elementwise, the same figures as position by position)
+        d, gm, v = sensitivities(A, contracts=contracts)
+        dlt, gam, veg = d * factor, gm * factor, np.nan_to_num(v) * factor
+    P.update(revaluation_pieces(rs, A, np.asarray(underlying_names, dtype=object), factor,
+                                contracts=contracts, underlying_code=und_code))
     P["unit_scan"] = unit_scan
     P["pos_scan"] = pos_scan
     P["delta"] = dlt
@@ -336,6 +383,11 @@ def _run(
 
     # ---- tables
     acc_names_arr = np.asarray(account_names, dtype=object)
+    if not tables:
+        accounts = pd.DataFrame({"account": acc_names_arr, "im": im_acc, "mm": mm_acc, "isolated_im": isolated,
+                                 "currency": acc_ccy})
+        empty = pd.DataFrame()
+        return MarginResult(accounts, empty, empty, empty, model, {})
     und_names_arr = np.asarray(underlying_names, dtype=object)
     figs = list(UF)
     labels_grid = [np.asarray(g.labels, dtype=object) for g in grids]

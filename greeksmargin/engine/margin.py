@@ -7,9 +7,11 @@ Pipeline (every step vectorised over positions; no Python loop per account):
 2. sort positions by (scenario grid, account, underlying): a *risk unit* is one account x one underlying,
    its positions are contiguous;
 3. per position, in the account's margin currency: the P&L under every scenario (chunks of positions,
-   :func:`~greeksmargin.risk.scenarios.scenario_pnl`), finite-difference delta / gamma / vega, the P&L at
-   the gamma price shocks and with the vega vol shocks when those charges use ``method = "revaluation"``
-   (:func:`revaluation_pieces`), and the per-position pieces of the contingencies;
+   :func:`~greeksmargin.risk.scenarios.scenario_pnl`; each option contract held by several positions at
+   the same inputs priced once, :func:`~greeksmargin.risk.scenarios.contract_codes`, the same figures),
+   finite-difference delta / gamma / vega, the P&L at the gamma price shocks and with the vega vol
+   shocks when those charges use ``method = "revaluation"`` (:func:`revaluation_pieces`), and the
+   per-position pieces of the contingencies;
 4. per unit (``np.add.reduceat`` / ``np.bincount``): scan, sensitivity charges, contingencies; the unit
    requirement is the model's combination expression;
 5. per account: aggregation across underlyings (sum, correlation, TIMS offsets); MM from ``mm_factor``
@@ -78,6 +80,7 @@ __all__ = [
     "delta_shocks",
     "exposure_direction",
     "gamma_shocks",
+    "margin_requirements",
     "price_charges",
     "revaluation_pieces",
     "unit_requirements",
@@ -234,6 +237,61 @@ def compute_margin(
     if collateral is not None:
         _add_collateral(res, collateral, mk)
     return res
+
+
+def margin_requirements(
+    positions: pd.DataFrame,
+    market: Any,
+    model: Any,
+    *,
+    arrays: Mapping[str, Any] | None = None,
+    backend: Literal["auto", "numpy", "numba"] = "auto",
+) -> pd.DataFrame:
+    """IM and MM of every account, nothing else: the engine's figures for repeated evaluations.
+
+    The same figures as :func:`compute_margin` (its ``accounts`` columns ``im``, ``mm``, ``currency``,
+    ``status``, ``reason``) without the tidy tables, per-underlying rows, worst scenarios and internals,
+    and without validating the positions again: the solvency root finder asks for IM / MM at each step.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        Positions already normalised by :func:`greeksmargin.book.positions.load_positions` (not checked).
+    market : MarketSnapshot
+        Market snapshot.
+    model : Model
+        A loaded model of an engine methodology (``runnable``).
+    arrays : mapping of str to ndarray, optional
+        As in :func:`compute_margin` (market inputs per row of ``positions``, e.g. moved per account).
+    backend : {"auto", "numpy", "numba"}
+        As in :func:`compute_margin`.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``account``: ``im``, ``mm``, ``currency`` (the account's margin currency), ``status``
+        (``computed``; ``not_computed``: a position outside the model's domain, NaN figures) and ``reason``.
+    """
+    m = _check_model(model)
+    pos = positions
+    outside = m.domain.not_computed(pos, m.name)
+    if outside:
+        keep = ~pos["account"].astype(str).isin(list(outside)).to_numpy()
+        if arrays is not None:
+            arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
+        pos = pos[keep]
+    acc = _run(pos, market, m, backend=backend, arrays=arrays, tables=False).accounts
+    out = pd.DataFrame({"im": acc["im"].to_numpy(dtype=float), "mm": acc["mm"].to_numpy(dtype=float),
+                        "currency": acc["currency"].to_numpy(dtype=object), "status": "computed", "reason": None},
+                       index=pd.Index(acc["account"].to_numpy(dtype=object), name="account"))
+    if outside:
+        ccy = _currency_of_accounts(positions, market)
+        names = list(outside)
+        extra = pd.DataFrame({"im": np.nan, "mm": np.nan, "currency": [ccy.get(a, "USD") for a in names],
+                              "status": "not_computed", "reason": [outside[a] for a in names]},
+                             index=pd.Index(names, name="account"))
+        out = pd.concat([out, extra]).sort_index(kind="stable")
+    return out
 
 
 def _currency_of_accounts(positions_all: pd.DataFrame, market: Any) -> dict[str, str]:

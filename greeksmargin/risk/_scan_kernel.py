@@ -24,12 +24,12 @@ import numpy as np
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from greeksmargin.risk.scenarios import fx_moves_of
+from greeksmargin.risk.scenarios import SHARED_MAX_RATIO, fx_moves_of
 
 if TYPE_CHECKING:
     from greeksmargin.risk.scenarios import ScenarioGrid
 
-__all__ = ["PARALLEL_THRESHOLD", "fused_scan"]
+__all__ = ["PARALLEL_THRESHOLD", "SHARED_MAX_RATIO", "fused_scan"]
 
 #: below this many position x scenario evaluations the serial compilation of the kernel is used
 PARALLEL_THRESHOLD = 20_000
@@ -193,6 +193,95 @@ def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, ride, factor, mu
                 pos_worst[i] = -p * factor[i] * weights[best]
 
 
+def _tables_py(call, k, t, f, vol, r, inv, ride, mult, moves, dirs, relative, up, down, min_up,  # noqa: ANN001
+               min_vol, tab, tab_w):
+    # per option contract and scenario, the P&L of one unit of size at factor 1, by the very operations of
+    # _kernel_py (tab: the scan's; tab_w: the worst-scenario pass's), so that tab x size x factor is
+    # bitwise the P&L _kernel_py computes position by position
+    n_c = k.shape[0]
+    n_s = moves.shape[0]
+    lm = np.empty(n_s)
+    for j in range(n_s):
+        lm[j] = math.log1p(moves[j])
+    for c in prange(n_c):
+        w = 1.0 if call[c] else -1.0
+        ti = t[c] if t[c] > 0.0 else 0.0
+        sq = math.sqrt(ti)
+        disc = math.exp(-r[c] * ti)
+        lfk = math.log(f[c] / k[c])
+        v0 = vol[c] if vol[c] > 0.0 else 0.0
+        sig0 = v0 * sq
+        vu = _shock(vol[c], 1, mult[c], relative, up, down, min_up, min_vol)
+        vd = _shock(vol[c], -1, mult[c], relative, up, down, min_up, min_vol)
+        sig_u = (vu if vu > 0.0 else 0.0) * sq
+        sig_d = (vd if vd > 0.0 else 0.0) * sq
+        base = _b76_fast(w, f[c], k[c], lfk, sig0, disc)
+        base_c = base / f[c] if inv[c] else base
+        base_w = _b76(call[c], f[c], k[c], t[c], vol[c], r[c])
+        for j in range(n_s):
+            d = dirs[j]
+            sig = sig_u if d > 0 else (sig_d if d < 0 else sig0)
+            f1 = f[c] * (1.0 + moves[j])
+            new = _b76_fast(w, f1, k[c], lfk + lm[j], sig, disc)
+            if inv[c] and ride[c]:
+                tab[c, j] = (new - base) / f[c]
+            elif inv[c]:
+                tab[c, j] = new / f1 - base_c
+            else:
+                tab[c, j] = new - base_c
+            vj = _shock(vol[c], d, mult[c], relative, up, down, min_up, min_vol)
+            tab_w[c, j] = _pnl(0, call[c], k[c], t[c], f[c], 0.0, 1.0, r[c], 1.0, inv[c], ride[c], base_w,
+                               moves[j], vj)
+
+
+def _gather_py(kind, code, f, s, perp, size, inv, ride, factor, tab, tab_w,  # noqa: ANN001
+               moves, weights, gain, starts, unit_pnl, pos_scan, pos_worst, unit_scan, unit_worst):
+    # _kernel_py's scan (want_scan, no sensitivities) with each option's P&L read from its contract's row
+    n_units = starts.shape[0] - 1
+    n_s = moves.shape[0]
+    for u in prange(n_units):
+        a = starts[u]
+        b = starts[u + 1]
+        acc = np.zeros(n_s)
+        pj = np.empty(n_s)
+        for i in range(a, b):
+            fi = factor[i]
+            ki = kind[i]
+            if ki == 0:
+                ci = code[i]
+                for j in range(n_s):
+                    pj[j] = tab[ci, j] * size[i] * fi
+            else:
+                for j in range(n_s):
+                    pj[j] = _pnl(ki, False, 1.0, 0.0, f[i], s[i], perp[i], 0.0, size[i], inv[i], ride[i], 0.0,
+                                 moves[j], 0.0) * fi
+            worst = 0.0
+            for j in range(n_s):
+                p = pj[j]
+                acc[j] += p
+                q = (p * gain if p > 0.0 else p) * weights[j]
+                if q < worst:
+                    worst = q
+            pos_scan[i] = -worst
+        best = 0
+        bq = 0.0
+        for j in range(n_s):
+            unit_pnl[j, u] = acc[j]
+            q = (acc[j] * gain if acc[j] > 0.0 else acc[j]) * weights[j]
+            if j == 0 or q < bq:
+                bq = q
+                best = j
+        unit_worst[u] = best
+        unit_scan[u] = -bq if bq < 0.0 else 0.0
+        m = moves[best]
+        for i in range(a, b):
+            if kind[i] == 0:
+                p = tab_w[code[i], best] * size[i]
+            else:
+                p = _pnl(kind[i], False, 1.0, 0.0, f[i], s[i], perp[i], 0.0, size[i], inv[i], ride[i], 0.0, m, 0.0)
+            pos_worst[i] = -p * factor[i] * weights[best]
+
+
 def _renamed(fn: Any, name: str) -> Any:
     """A copy of ``fn`` under another name (its own on-disk numba cache).
 
@@ -207,6 +296,9 @@ def _renamed(fn: Any, name: str) -> Any:
 #: the same kernel threaded over units (``prange``) and serial (``prange`` runs as ``range``)
 _kernel_parallel = njit(cache=True, parallel=True, error_model="numpy")(_renamed(_kernel_py, "_kernel_parallel"))
 _kernel_serial = njit(cache=True, error_model="numpy")(_renamed(_kernel_py, "_kernel_serial"))
+#: the contract tables and the scan reading them (one option contract held by many positions priced once)
+_tables = njit(cache=True, parallel=True, error_model="numpy")(_renamed(_tables_py, "_tables"))
+_gather = njit(cache=True, parallel=True, error_model="numpy")(_renamed(_gather_py, "_gather"))
 
 
 def fused_scan(
@@ -220,6 +312,7 @@ def fused_scan(
     want_sens: bool = True,
     h_spot: float = 1e-4,
     h_vol: float = 1e-4,
+    contracts: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None,
 ) -> dict[str, NDArray]:
     """Scan and FD Greeks of positions sorted by unit (all of one scenario grid), compiled.
 
@@ -241,6 +334,11 @@ def fused_scan(
         Compute the scan outputs / the FD Greeks.
     h_spot, h_vol : float
         Finite-difference steps (as :func:`greeksmargin.risk.scenarios.sensitivities`).
+    contracts : (codes, first), optional
+        Identical option contracts of ``arrays`` (:func:`greeksmargin.risk.scenarios.contract_codes`). With
+        ``want_sens=False`` and at most :data:`SHARED_MAX_RATIO` contracts per option position, each
+        contract is revalued once (a table contract x scenario) and the scan reads its row: the same
+        figures to the last bit.
 
     Returns
     -------
@@ -269,6 +367,36 @@ def fused_scan(
     vol = np.nan_to_num(np.asarray(arrays["vol"], dtype=np.float64), nan=0.0)
     mult = rule.multiplier(arrays["T"]).astype(np.float64)
     c = np.ascontiguousarray
+    if contracts is not None and want_scan and not want_sens:
+        codes, first = contracts
+        kind = c(arrays["kind_code"], dtype=np.int64)
+        opt = kind == 0
+        used = np.flatnonzero(np.bincount(codes[opt], minlength=first.size) > 0)
+        if used.size <= SHARED_MAX_RATIO * max(int(opt.sum()), 1):
+            rep = first[used]
+            slot = np.full(first.size, -1, dtype=np.int64)
+            slot[used] = np.arange(used.size)
+            tab = np.empty((used.size, moves.size))
+            tab_w = np.empty((used.size, moves.size))
+            ride = c(fx_moves_of(arrays), dtype=np.bool_)
+            inv = c(arrays["inverse"], dtype=np.bool_)
+            _tables(
+                c(np.asarray(arrays["is_call"])[rep], dtype=np.bool_),
+                c(np.nan_to_num(np.asarray(arrays["strike"])[rep], nan=1.0), dtype=np.float64),
+                c(np.nan_to_num(np.asarray(arrays["T"])[rep], nan=0.0), dtype=np.float64),
+                c(np.asarray(arrays["forward"])[rep], dtype=np.float64), vol[rep],
+                c(np.asarray(arrays["rate"])[rep], dtype=np.float64), inv[rep], ride[rep], mult[rep],
+                moves, c(grid.vol_dir, dtype=np.int64), rule.kind == "relative", float(rule.up), float(rule.down),
+                float(rule.min_vol_up), float(rule.min_vol), tab, tab_w,
+            )
+            _gather(
+                kind, c(slot[codes]), c(arrays["forward"], dtype=np.float64), c(arrays["spot"], dtype=np.float64),
+                c(arrays["perp_ratio"], dtype=np.float64), c(arrays["size"], dtype=np.float64), inv, ride,
+                c(factor, dtype=np.float64), tab, tab_w, moves, c(grid.weights, dtype=np.float64),
+                float(gain_offset), st, out["unit_pnl"], out["pos_scan"], out["pos_worst"], out["unit_scan"],
+                out["unit_worst"],
+            )
+            return out
     kernel = _kernel_parallel if n * max(moves.size, 4) >= PARALLEL_THRESHOLD else _kernel_serial
     kernel(
         c(arrays["kind_code"], dtype=np.int64), c(arrays["is_call"], dtype=np.bool_),

@@ -50,7 +50,8 @@ def scan_loss(
         Index of the worst scenario.
     """
     w = weights if weights.ndim == 2 else weights[:, None]
-    q = np.where(pnl > 0, pnl * gain_offset, pnl) * w
+    # full offset of gains (x 1.0 is exact): no select
+    q = (pnl if gain_offset == 1.0 else np.where(pnl > 0, pnl * gain_offset, pnl)) * w
     if q.shape[0] == 0:
         return np.zeros(q.shape[1]), np.zeros(q.shape[1], dtype=np.intp)
     worst = np.argmin(q, axis=0)

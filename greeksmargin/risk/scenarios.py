@@ -51,11 +51,14 @@ from greeksmargin.risk.exercise import american_forward_price, american_mask
 from greeksmargin.units import DAYS_PER_YEAR
 
 __all__ = [
+    "SHARED_MAX_RATIO",
     "VOL_STATES",
     "ScenarioGrid",
     "VolShockRule",
+    "contract_codes",
     "expired_option_greeks",
     "fx_moves_of",
+    "grid_pnl",
     "revalue",
     "scenario_pnl",
     "sensitivities",
@@ -296,6 +299,8 @@ def scenario_pnl(
     arrays: Arrays,
     spot_move: ArrayLike,
     vols: ArrayLike | None,
+    *,
+    contracts: Contracts | None = None,
 ) -> NDArray[np.float64]:
     """P&L of positions under given spot moves and vols, in each position's margin currency (one block).
 
@@ -310,6 +315,11 @@ def scenario_pnl(
         Relative moves of spot and forwards (one per scenario, or one per scenario and position).
     vols : array_like of shape (n_scenarios, n) or None
         Option vols in each scenario (ignored for non-options); None keeps the current vols.
+    contracts : (codes, first), optional
+        Identical option contracts of ``arrays`` (:func:`contract_codes`): each is priced once and its
+        P&L per unit of size taken for every position holding it (the same figures to the last bit, see
+        :func:`contract_codes`). The columns of ``spot_move`` and ``vols`` must then be the same for the
+        positions of one contract (functions of the contract's inputs and underlying).
 
     Returns
     -------
@@ -320,6 +330,8 @@ def scenario_pnl(
     m = np.asarray(spot_move, dtype=float)
     m = m[:, None] if m.ndim == 1 else m
     n = np.asarray(arrays["size"]).shape[0]
+    if contracts is not None and n:
+        return _pnl_by_contract(arrays, m, vols, contracts)
     out = np.zeros((m.shape[0], n))
     if n == 0:
         return out
@@ -379,6 +391,141 @@ def scenario_pnl(
     return out
 
 
+#: contracts are priced once (:func:`contract_codes`) when there are at most this many per position
+SHARED_MAX_RATIO = 0.5
+
+#: ``(codes, first)`` of :func:`contract_codes`
+Contracts = tuple[NDArray[np.intp], NDArray[np.intp]]
+
+#: the position inputs that fix an option's price in every scenario (with the underlying, see contract_codes)
+_CONTRACT_FIELDS = ("is_call", "strike", "T", "forward", "vol", "rate", "inverse")
+
+
+def contract_codes(arrays: Arrays, group: ArrayLike | None = None) -> Contracts:
+    """Group the options of ``arrays`` that are the same contract at the same market inputs.
+
+    Two options share a code when every input of their price is bitwise equal (``is_call``, ``strike``,
+    ``T``, ``forward``, ``vol``, ``rate``, ``inverse``, ``fx_moves`` and ``group``, e.g. the underlying
+    code); non-options each get a code of their own. A book of many accounts holding a few hundred listed
+    options is then priced per contract, not per position: :func:`scenario_pnl` with ``contracts=``
+    prices each contract once (size 1) and multiplies by each position's size, the same operations in the
+    same order as pricing each position, hence the same figures to the last bit. Codes come from a
+    64-bit hash of the inputs, verified exactly (a hash collision only splits a contract).
+
+    Parameters
+    ----------
+    arrays : mapping of str -> ndarray of shape (n,)
+        Position arrays (:func:`greeksmargin.risk.greeks.market_arrays`; optional ``fx_moves``).
+    group : array_like of int, shape (n,), optional
+        A further key (positions of different groups never share a code).
+
+    Returns
+    -------
+    codes : ndarray of intp, shape (n,)
+        Contract of each position, ``0 .. n_contracts - 1``.
+    first : ndarray of intp, shape (n_contracts,)
+        A position of each contract (its first).
+    """
+    n = np.asarray(arrays["size"]).shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.intp)
+    cols = [np.ascontiguousarray(arrays[k], dtype=np.float64).view(np.uint64) for k in _CONTRACT_FIELDS]
+    cols.append(fx_moves_of(arrays).astype(np.uint64))
+    if group is not None:
+        cols.append(np.asarray(group).astype(np.int64).view(np.uint64))
+    other = np.asarray(arrays["kind_code"]) != 0
+    if other.any():  # non-options: a code of their own (their P&L is not priced per contract)
+        cols.append(np.where(other, np.arange(1, n + 1, dtype=np.uint64), np.uint64(0)))
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:  # boost-style hash combine, uint64 arithmetic wraps
+            h ^= c + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2))
+    codes, _ = pd.factorize(h.view(np.int64))
+    codes = codes.astype(np.intp)
+    first = np.full(int(codes.max()) + 1, n, dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(n, dtype=np.intp))
+    rep = first[codes]
+    same = np.ones(n, dtype=bool)
+    for c in cols:
+        same &= c == c[rep]
+    if not same.all():  # a hash collision: the positions unlike their representative become contracts alone
+        bad = np.flatnonzero(~same)
+        codes[bad] = first.size + np.arange(bad.size)
+        first = np.concatenate([first, bad])
+    return codes, first
+
+
+def grid_pnl(arrays: Arrays, grid: ScenarioGrid, *, contracts: Contracts | None = None) -> NDArray[np.float64]:
+    """P&L of positions under every scenario of ``grid`` (one block; :func:`revalue` without chunks).
+
+    Parameters
+    ----------
+    arrays : mapping of str -> ndarray of shape (n,)
+        Position arrays.
+    grid : ScenarioGrid
+        The scenarios.
+    contracts : (codes, first), optional
+        Identical option contracts (:func:`contract_codes`): the shocked vols and the prices of each
+        contract computed once (the same figures).
+
+    Returns
+    -------
+    ndarray of shape (n_scenarios, n)
+        As :func:`scenario_pnl`.
+    """
+    if contracts is None or np.asarray(arrays["size"]).shape[0] == 0:
+        vols = grid.vol_rule.shocked(arrays["vol"], arrays["T"], grid.vol_dir)
+        return scenario_pnl(arrays, grid.spot_move, vols)
+    first = contracts[1]
+    rep_vols = grid.vol_rule.shocked(np.asarray(arrays["vol"])[first], np.asarray(arrays["T"])[first], grid.vol_dir)
+    m = np.asarray(grid.spot_move, dtype=float)[:, None]
+    return _pnl_by_contract(arrays, m, None, contracts, rep_vols=rep_vols)
+
+
+def _pnl_by_contract(arrays: Arrays, m: NDArray[np.float64], vols: ArrayLike | None,
+                     contracts: Contracts, rep_vols: NDArray[np.float64] | None = None) -> NDArray[np.float64]:
+    """:func:`scenario_pnl` with each option contract priced once (``m`` of shape (n_s, 1) or (n_s, n)).
+
+    ``rep_vols`` (n_s, n_contracts): the vols of each contract, instead of ``vols`` per position.
+    """
+    codes, first = contracts
+    n = np.asarray(arrays["size"]).shape[0]
+    kc = np.asarray(arrays["kind_code"])
+    size = np.asarray(arrays["size"], dtype=float)
+    opt = kc == 0
+    # the coin-settled options of a USD account (fx_moves) multiply by the size before dividing by F:
+    # priced per position to keep the order of operations (and the figures) of scenario_pnl
+    shared = opt & ~(np.asarray(arrays["inverse"], dtype=bool) & fx_moves_of(arrays))
+    if rep_vols is not None:
+        if not shared.any():
+            return scenario_pnl(arrays, m, rep_vols[:, codes])
+        v = None
+    elif not shared.any():
+        return scenario_pnl(arrays, m, vols)
+    else:
+        v = None if vols is None else np.asarray(vols, dtype=float)
+    used = np.arange(first.size) if shared.all() else np.flatnonzero(
+        np.bincount(codes[shared], minlength=first.size) > 0)
+    rep = first[used]
+    u = _take(arrays, rep)
+    u["size"] = np.ones(rep.size)
+    uv = rep_vols[:, used] if rep_vols is not None else (None if v is None else v[:, rep])
+    table = scenario_pnl(u, m if m.shape[1] == 1 else m[:, rep], uv)
+    if shared.all():
+        out = table[:, codes]
+        out *= size[None, :]
+        return out
+    slot = np.zeros(first.size, dtype=np.intp)
+    slot[used] = np.arange(used.size)
+    out = np.empty((m.shape[0], n))
+    idx = np.flatnonzero(shared)
+    out[:, idx] = table[:, slot[codes[idx]]] * size[idx][None, :]
+    rest = np.flatnonzero(~shared)
+    rv = rep_vols[:, codes[rest]] if rep_vols is not None else (None if v is None else v[:, rest])
+    out[:, rest] = scenario_pnl(_take(arrays, rest), m if m.shape[1] == 1 else m[:, rest], rv)
+    return out
+
+
 def revalue(arrays: Arrays, grid: ScenarioGrid, *, chunk: int = CHUNK) -> NDArray[np.float64]:
     """Full revaluation of every position under every scenario of ``grid``.
 
@@ -408,7 +555,7 @@ def revalue(arrays: Arrays, grid: ScenarioGrid, *, chunk: int = CHUNK) -> NDArra
 
 
 def sensitivities(
-    arrays: Arrays, *, h_spot: float = 1e-4, h_vol: float = 1e-4
+    arrays: Arrays, *, h_spot: float = 1e-4, h_vol: float = 1e-4, contracts: Contracts | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """Delta, gamma and vega of each position in its margin currency, by central differences.
 
@@ -421,6 +568,8 @@ def sensitivities(
         Position arrays.
     h_spot, h_vol : float
         Relative spot step and absolute vol step.
+    contracts : (codes, first), optional
+        Identical option contracts (:func:`contract_codes`): each priced once (same figures).
 
     Returns
     -------
@@ -433,7 +582,7 @@ def sensitivities(
     """
     vol = np.asarray(arrays["vol"], dtype=float)
     vv = np.stack([vol, vol, vol + h_vol, np.maximum(vol - h_vol, 0.0)])
-    p = scenario_pnl(arrays, np.array([-h_spot, h_spot, 0.0, 0.0]), vv)
+    p = scenario_pnl(arrays, np.array([-h_spot, h_spot, 0.0, 0.0]), vv, contracts=contracts)
     delta = (p[1] - p[0]) / (2 * h_spot)
     gamma = (p[1] + p[0]) / (h_spot * h_spot)
     vega = (p[2] - p[3]) / (2 * h_vol)

@@ -358,18 +358,31 @@ def distance_to_liquidation(
     if len(book.positions):
         st0 = book.state(base)
         nc_reason = {str(a): str(r) for a, r in st0["not_computed"].items() if r}
+    # accounts whose equity and margin move with one underlying only: their "ALL" search is the one of
+    # that underlying alone (the same evaluations, per account independent), taken from it, not repeated
+    single = _single_underlying(book)
+    solved: dict[str, tuple[list[str], dict[float, dict[str, Any]]]] = {}
     for tgt in targets:
         holders = set(pos_acct) if tgt == "ALL" else set(pos_acct[book.positions["underlying"] == tgt])
         names = [a for a in book.accounts if a in holders]
         if not names:
             continue
-        sub = book.subset(names) if len(names) < len(book.accounts) else book
-        cols = np.arange(len(sub.unders)) if tgt == "ALL" else np.array([sub.unders.index(tgt)])
-        res = {s: _solve_direction(sub, cols, s, grid, rtol, xtol, max_iter, base) for s in (-1.0, 1.0)}
+        copied = {a: single[a] for a in names if tgt == "ALL" and single.get(a) in solved}
+        rest = [a for a in names if a not in copied]
+        res_parts = []
+        if rest:
+            sub = book.subset(rest) if len(rest) < len(book.accounts) else book
+            cols = np.arange(len(sub.unders)) if tgt == "ALL" else np.array([sub.unders.index(tgt)])
+            res_parts.append((sub.accounts, {s: _solve_direction(sub, cols, s, grid, rtol, xtol, max_iter, base)
+                                             for s in (-1.0, 1.0)}))
+        for u in dict.fromkeys(copied.values()):
+            res_parts.append(solved[u])
+        res = _merge_solutions(names, res_parts)
+        solved[tgt] = (names, res)
         e0, m0 = res[-1.0]["base"]
         below = liquidatable(e0, m0)
         spot = book.market.spot(tgt) * (1.0 + base[book.unders.index(tgt)]) if tgt != "ALL" else np.nan
-        for i, acct in enumerate(sub.accounts):
+        for i, acct in enumerate(names):
             d_dn, d_up = res[-1.0]["root"][i], res[1.0]["root"][i]
             if acct in nc_reason:
                 rows.append({"account": acct, "underlying": tgt, "move": np.nan, "direction": "", "price": np.nan,
@@ -409,6 +422,59 @@ def distance_to_liquidation(
     cols_out = ["account", "underlying", "move", "direction", "price", "move_down", "move_up", "equity_at_move",
                 "mm_at_move", "method", "reason", "error"]
     return pd.DataFrame(rows, columns=cols_out)
+
+
+def _single_underlying(book: Book) -> dict[str, str]:
+    """Accounts whose equity and margin depend on one underlying's move only, with that underlying.
+
+    Only for the engine's margin functions (:func:`margin_function`: an account's figures depend on its
+    own positions); an account qualifies when its positions, their settlement coins, its margin currency,
+    its collateral and the model's contract-floor currency link to no other underlying.
+    """
+    fn = book.margin_fn
+    if book.a is None or not hasattr(fn, "floor_currency"):
+        return {}
+    n_a, n_u = len(book.accounts), len(book.unders)
+    dep = np.zeros((n_a, n_u), dtype=bool)
+    dep[book.acct_code, book.u_code] = True
+    for link, rows in ((book._pos_link, book.acct_code), (book._acc_link, np.arange(n_a)),
+                       (book._links(book.engine_currency), np.arange(n_a))):
+        ok = link >= 0
+        dep[rows[ok], link[ok]] = True
+    if fn.floor_currency is not None:
+        fl = book._links(np.array([fn.floor_currency], dtype=object))[0]
+        if fl >= 0:
+            dep[:, fl] = True
+    for lk in book.coll_linked.values():
+        dep |= np.asarray(lk) != 0
+    one = dep.sum(axis=1) == 1
+    return {a: book.unders[int(np.argmax(dep[i]))] for i, a in enumerate(book.accounts) if one[i]}
+
+
+def _merge_solutions(
+    names: list[str], parts: list[tuple[list[str], dict[float, dict[str, Any]]]]
+) -> dict[float, dict[str, Any]]:
+    """The per-direction solutions of ``names``, gathered from solutions over other account lists."""
+    if len(parts) == 1 and list(parts[0][0]) == names:
+        return parts[0][1]
+    out: dict[float, dict[str, Any]] = {}
+    for s in (-1.0, 1.0):
+        cols: dict[str, list[Any]] = {k: [] for k in ("root", "equity", "mm", "method", "e0", "m0")}
+        where: dict[str, tuple[int, int]] = {}
+        for p, (accts, _) in enumerate(parts):
+            for i, a in enumerate(accts):
+                where.setdefault(a, (p, i))
+        for a in names:
+            p, i = where[a]
+            r = parts[p][1][s]
+            for k in ("root", "equity", "mm", "method"):
+                cols[k].append(r[k][i])
+            cols["e0"].append(r["base"][0][i])
+            cols["m0"].append(r["base"][1][i])
+        out[s] = {"root": np.array(cols["root"], dtype=float), "equity": np.array(cols["equity"], dtype=float),
+                  "mm": np.array(cols["mm"], dtype=float), "method": np.array(cols["method"], dtype=object),
+                  "base": (np.array(cols["e0"], dtype=float), np.array(cols["m0"], dtype=float))}
+    return out
 
 
 def _solve_direction(

@@ -522,18 +522,22 @@ class Book:
         self, margin: pd.DataFrame, mv: NDArray[np.float64], fx: NDArray[np.float64]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[Any], NDArray[Any]]:
         """IM, MM (account currency), error and not-computed reason (``""``: computed) per account."""
-        mg = margin.reindex(self.accounts)
+        # rows of the margin table by position (one hash lookup); absent accounts masked by ``present``
+        at = margin.index.get_indexer(self.accounts) if len(margin) and margin.index.is_unique else None
+        mg = margin.reindex(self.accounts) if at is None else margin.iloc[np.maximum(at, 0)]
         m_ccy = mg["currency"].astype(object).fillna("").astype(str).to_numpy(dtype=object)
-        m_fx = self.ccy_fx(m_ccy, mv)
-        conv = np.where(np.isfinite(m_fx), m_fx / fx, 1.0)
         # an account absent from the margin table holds no positions (requirement 0); one present with NaN
         # figures is not computed (outside the model's domain): NaN, never 0
-        present = pd.Index(self.accounts).isin(margin.index)
+        present = pd.Index(self.accounts).isin(margin.index) if at is None else at >= 0
+        if at is not None:
+            m_ccy = np.where(present, m_ccy, "").astype(object)
+        m_fx = self.ccy_fx(m_ccy, mv)
+        conv = np.where(np.isfinite(m_fx), m_fx / fx, 1.0)
         im = np.where(present, mg["im"].to_numpy(dtype=float), 0.0) * conv
         mm = np.where(present, mg["mm"].to_numpy(dtype=float), 0.0) * conv
         if "error" in mg.columns:
             err = mg["error"].fillna("").astype(str).to_numpy(dtype=object)
-            err = np.where(err == "nan", "", err)
+            err = np.where((err == "nan") | ~present, "", err)
         else:
             err = np.full(len(self.accounts), "", dtype=object)
         reasons = (mg["reason"].astype(object).fillna("not computed").to_numpy(dtype=object)

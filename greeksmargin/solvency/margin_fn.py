@@ -50,14 +50,17 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
     MarginFn
         ``f(positions, market) -> DataFrame`` indexed by account with ``im``, ``mm`` and ``currency``.
     """
-    from greeksmargin.engine.margin import compute_margin
+    from greeksmargin.engine.margin import compute_margin, margin_requirements
     from greeksmargin.engine.models import load_model
 
     loaded = load_model(model) if isinstance(model, str) or hasattr(model, "__fspath__") else model
+    runnable = bool(getattr(loaded, "runnable", False))
 
     def cross(positions: pd.DataFrame, market: MarketSnapshot, *, trusted: bool = False) -> pd.DataFrame:
         if len(positions) == 0:
             return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
+        if runnable and trusted and isinstance(market, MarketSnapshot):
+            return margin_requirements(positions, market, loaded)  # rows of a validated book: IM / MM only
         acc = compute_margin(_book_of(positions, market, trusted), market, loaded).accounts
         acc = acc.set_index("account") if "account" in acc.columns else acc
         return _margin_table(acc)
@@ -70,7 +73,8 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
 
     cross.attribution = attribution  # type: ignore[attr-defined]
     cross.trusts = True  # type: ignore[attr-defined]
-    runnable = bool(getattr(loaded, "runnable", False))
+    # an account's figures depend on its own positions and this currency's FX only (distance_to_liquidation)
+    cross.floor_currency = _floor_currency(loaded)  # type: ignore[attr-defined]
     if runnable:
         cross.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=False)  # type: ignore[attr-defined]
     if not isolated:
@@ -87,6 +91,7 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
         return _sum_isolated(per, per)
 
     iso.trusts = True  # type: ignore[attr-defined]
+    iso.floor_currency = cross.floor_currency  # type: ignore[attr-defined]
     if runnable:
         iso.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=True)  # type: ignore[attr-defined]
     return iso
@@ -121,7 +126,7 @@ def _batched_margin(
     (multiplier) is scaled by the ratio of the moved to today's conversion rate. Tested equal to
     :func:`~greeksmargin.engine.margin.compute_margin` on the moved snapshot, account by account.
     """
-    from greeksmargin.engine.margin import compute_margin
+    from greeksmargin.engine.margin import margin_requirements
 
     assert book.a is not None
     M = book.as_matrix(mv)
@@ -158,10 +163,10 @@ def _batched_margin(
     if (idx < 0).any():
         raise ComputationError("batched margin: positions not in the book")
     moved = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in arrays.items()}
-    acc = compute_margin(ValidatedBook._unchecked(pos, book.market), book.market, model, arrays=moved).accounts
-    acc = acc.set_index("account")
+    # IM / MM only (no tidy tables); the book's positions are validated once, when it was built
+    acc = margin_requirements(pos, book.market, model, arrays=moved)
     if not isolated:
-        return _margin_table(acc)
+        return acc
     res = acc.reindex(labels)
     keep = np.ones(len(book.positions), dtype=bool) if sel is None else sel
     fx_now = book._pos_fx0[keep] * r_pos[keep]  # USD per unit of each position's own currency, moved
