@@ -81,3 +81,17 @@ def test_margin_table_has_no_scientific_notation(paths, capsys):
     out = capsys.readouterr().out
     assert not SCI.search(out)
     assert re.search(r"\d{1,3},\d{3}", out)
+
+
+def test_margin_out_parquet_writes_parquet(tmp_path):
+    import pandas as pd
+
+    from greeksmargin.cli import main
+    from greeksmargin.datasets import example_paths
+
+    p = example_paths()
+    out = tmp_path / "accounts.parquet"
+    assert main(["margin", str(p["positions"]), str(p["market"]), "--out", str(out)]) == 0
+    table = pd.read_parquet(out)  # a real Parquet file, typed (not text)
+    assert len(table) == 7 and table["im"].dtype == float
+    assert main(["margin", str(p["positions"]), str(p["market"]), "--out", str(out), "--format", "csv"]) == 2

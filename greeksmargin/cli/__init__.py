@@ -91,7 +91,8 @@ def _finish(sub: argparse._SubParsersAction) -> None:
         if fmt is not None and out is not None and fmt.choices and fmt.default is not None:
             FORMAT_DEFAULTS[name] = (str(fmt.default), tuple(fmt.choices))
             fmt.help = (f"{fmt.help}; default {fmt.default}, or the one the extension of --out names "
-                        "(.csv, .json, .html, .txt); a --format that contradicts it is an error")
+                        "(.csv, .json, .html, .txt, .parquet where offered); a --format that contradicts it is "
+                        "an error")
             fmt.default = None
 
 

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from greeksmargin import io
 from greeksmargin.cli._output import emit, format_table, records, render
 from greeksmargin.errors import InputError
 
@@ -29,6 +30,9 @@ def run_margin(args: argparse.Namespace) -> int:
         table = table[first + [c for c in table.columns if c not in first]]
         if args.format == "html":
             raise InputError("--format html is not available for a dataset folder (use table, csv or json)")
+        if args.format == "parquet":
+            _write_parquet(table, args.out)
+            return _failed_accounts(table, "margin")
         emit(render(table, args.format) if args.format != "json" else
              json.dumps({"accounts": records(table)}, indent=1) + "\n", args.out)
         return _failed_accounts(table, "margin")  # a batch always goes on: exit 3 when any account failed
@@ -40,6 +44,9 @@ def run_margin(args: argparse.Namespace) -> int:
         emit(res.explain(args.explain), args.out)
         return 0
     table = accounts_table(res)
+    if args.format == "parquet":  # the accounts table, typed (numbers stay numbers)
+        _write_parquet(table, args.out)
+        return _failed_accounts(res.accounts, "margin")
     if args.format == "table":
         text = f"Margin under model {res.model.name} ({res.model.methodology}); amounts in each account's currency\n\n"
         text += format_table(table)
@@ -65,6 +72,12 @@ def run_margin(args: argparse.Namespace) -> int:
             args.out = Path("margin_report.html")
     emit(text, args.out)
     return _failed_accounts(res.accounts, "margin")
+
+
+def _write_parquet(table: Any, out: Path | None) -> None:
+    if out is None:
+        raise InputError("--format parquet needs --out FILE.parquet (binary output is not printed)")
+    io.write_table(table, out)
 
 
 def _failed_accounts(acc: Any, command: str) -> int:
@@ -173,7 +186,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="dataset folder only: Dask scheduler address (default: a local cluster on 127.0.0.1; "
                    "'none': in this process)")
     p.add_argument("--collateral", type=Path, help="collateral table (.csv or .parquet)")
-    p.add_argument("--format", choices=("table", "csv", "json", "html"), default="table")
+    p.add_argument("--format", choices=("table", "csv", "json", "html", "parquet"), default="table")
     p.add_argument("--out", type=Path, help="write to this file (html default: margin_report.html)")
     p.add_argument("--explain", metavar="ACCOUNT", help="explain one account line by line")
     p.add_argument("--keep-going", action="store_true",
