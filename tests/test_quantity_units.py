@@ -110,7 +110,7 @@ def test_flag_needs_spot_and_positive_threshold() -> None:
 
 
 def test_imported_margin_of_usd_size_is_absurd_without_conversion() -> None:
-    """Why the flag exists: the margin of the unconverted row is 5 orders of magnitude too large."""
+    """Why the flag exists: an unconverted USD size would be margined as 250,000 coins; the loader refuses it."""
     import greeksmargin as gm
 
     market = gm.load_market({"valuation_time": "2026-05-20T10:15:00Z", "underlyings": {
@@ -121,6 +121,10 @@ def test_imported_margin_of_usd_size_is_absurd_without_conversion() -> None:
                                            "mark_price": MARK_PERP}]))
     bad = pd.DataFrame([{**base, "quantity": 250000.0}])
     im_good = gm.compute_margin(good, market, "greeks-default").accounts["im"].iloc[0]
-    im_bad = gm.compute_margin(bad, market, "greeks-default").accounts["im"].iloc[0]
-    assert im_bad / im_good == pytest.approx(250000.0 / (250000.0 / MARK_PERP), rel=1e-9)
+    assert np.isfinite(im_good)
     assert not flag_implausible_inverse(bad, market).empty
+    # the loader refuses the unconverted row: never margined as 250,000 coins
+    with pytest.raises(InputError, match="quantity"):
+        gm.compute_margin(bad, market, "greeks-default")
+    acc = gm.compute_margin(bad, market, "greeks-default", errors="collect").accounts
+    assert acc["status"].iloc[0] != "computed" and np.isnan(acc["im"].iloc[0])

@@ -463,7 +463,10 @@ def _american_flat(w: NDArray[np.float64], s: NDArray[np.float64], k: NDArray[np
             "negative-rate regime with possibly two exercise boundaries, outside the single-boundary "
             "approximation; price it with greeksmargin.pricing.lattice_price")
     if np.any(euro):
-        out[euro] = bsm_price(call[euro], s[euro], k[euro], t[euro], v[euro], r[euro], q[euro])
+        # no early exercise premium: the European value, floored at intrinsic (an American option can always
+        # be exercised; the floor only removes floating-point rounding below it)
+        out[euro] = np.maximum(bsm_price(call[euro], s[euro], k[euro], t[euro], v[euro], r[euro], q[euro]),
+                               w[euro] * (s[euro] - k[euro]))
     if np.any(single):
         a = (w[single], s[single], k[single], t[single], v[single], r[single], q[single])
         if method == "baw":
