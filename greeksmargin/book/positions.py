@@ -103,6 +103,12 @@ def _first_bad(mask: pd.Series | np.ndarray, index: pd.Index) -> Any:
     return index[int(np.argmax(m))] if m.any() else None
 
 
+def _all_text(s: pd.Series) -> bool:
+    """True for a column of ``str`` values and missing values only (a string dtype, or objects that are all str)."""
+    return isinstance(s.dtype, pd.StringDtype) or (
+        s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"))
+
+
 class _Text:
     """A text column factorised once: per row the code of its stripped value (-1 where blank).
 
@@ -124,8 +130,7 @@ class _Text:
         if col not in df.columns:
             return cls(np.full(n, -1, dtype=np.intp), np.empty(0, dtype=object))
         s = df[col]
-        if isinstance(s.dtype, pd.StringDtype) or (
-                s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty")):
+        if _all_text(s):
             codes, uniq = pd.factorize(s, use_na_sentinel=True)
             raw = np.asarray(uniq, dtype=object)
             st = np.array([None if not isinstance(v, str) and pd.isna(v) else str(v).strip() for v in raw],
@@ -392,7 +397,7 @@ def check_positions(
     cols["premium_currency"] = np.where(prem.codes < 0, default_prem, prem_v)
 
     # exercise style: explicit per position, european by default (module docstring)
-    ex = np.full(n, "european", dtype=object)
+    ex: Any = "european"
     if "exercise" in df.columns:
         raw_ex = df["exercise"]
         ex_t = text("exercise").map(str.lower)
@@ -454,12 +459,27 @@ def _expiry(df: pd.DataFrame, sink: _Sink, idx: pd.Index) -> pd.Series:
     if "expiry" not in df.columns:
         return pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
     exp_raw = df["expiry"]
-    blank = (exp_raw.isna() | (exp_raw.astype(str).str.strip() == "")).to_numpy()
-    try:
-        parsed = pd.to_datetime(exp_raw.where(~blank, None), utc=True, format="mixed", errors="coerce")
-        expiry = pd.Series(parsed, index=idx).astype("datetime64[ns, UTC]")
-    except (ValueError, TypeError, OverflowError):
-        expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+    if _all_text(exp_raw):  # each distinct string parsed once ("mixed": every value parsed on its own)
+        codes, uniq = pd.factorize(exp_raw, use_na_sentinel=True)
+        u = np.asarray(uniq, dtype=object)
+        u_blank = np.array([(not isinstance(v, str) and pd.isna(v)) or str(v).strip() == "" for v in u], dtype=bool)
+        blank = (codes < 0) | np.append(u_blank, True)[codes]
+        try:
+            parsed = pd.to_datetime(pd.Series(np.where(u_blank, None, u), dtype=object), utc=True, format="mixed",
+                                    errors="coerce").astype("datetime64[ns, UTC]").array
+            expiry = pd.Series(parsed.take(codes, allow_fill=True), index=idx)
+        except (ValueError, TypeError, OverflowError):
+            expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+    else:
+        if pd.api.types.is_datetime64_any_dtype(exp_raw.dtype) or pd.api.types.is_numeric_dtype(exp_raw.dtype):
+            blank = exp_raw.isna().to_numpy()  # a date or a number is never blank text (NaT / NaN are missing)
+        else:
+            blank = (exp_raw.isna() | (exp_raw.astype(str).str.strip() == "")).to_numpy()
+        try:
+            parsed = pd.to_datetime(exp_raw.where(~blank, None), utc=True, format="mixed", errors="coerce")
+            expiry = pd.Series(parsed, index=idx).astype("datetime64[ns, UTC]")
+        except (ValueError, TypeError, OverflowError):
+            expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
     failed = np.flatnonzero(expiry.isna().to_numpy() & ~blank)
     msgs: dict[int, str] = {}
     for i in failed:  # the rows pandas could not parse in one go: one at a time (ms since epoch, ...)
