@@ -53,6 +53,8 @@ __all__ = ["AccountState"]
 
 _KIND_CODES = {"option": 0, "future": 1, "perpetual": 2, "spot": 3}
 _KINDS = np.array(["option", "future", "perpetual", "spot"], dtype=object)
+#: instruments whose market look-ups an :class:`AccountState` keeps (cleared when full)
+_LOOKUP_CACHE_SIZE = 4096
 _STD = ("option_standard_im", "option_standard_mm", "delta_one_im", "delta_one_mm")
 
 
@@ -169,10 +171,14 @@ def _check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, A
     return out
 
 
-def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> dict[str, Any]:
-    """The same arrays as :func:`_arrays_from_frame` for a few trades, with scalar market look-ups."""
-    from greeksmargin.pricing import black76
+def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any,
+                         cache: dict[tuple[Any, ...], tuple[float, ...]] | None = None) -> dict[str, Any]:
+    """The same arrays as :func:`_arrays_from_frame` for a few trades, with scalar market look-ups.
 
+    ``cache`` (optional, owned by the caller, for one market only) keeps each instrument's look-ups
+    (spot, forward, rate, perpetual ratio, vol, price per unit) by (underlying, kind, T, strike, instrument,
+    call/put): a trade on an instrument seen before is not looked up or priced again (same figures).
+    """
     vt = market.valuation_time
     recs = [_check_record(r, i, vt) for i, r in enumerate(records)]
     n = len(recs)
@@ -190,17 +196,24 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> d
             raise MarketDataError(f"underlying '{u}' is not in the market snapshot", file="<trades>")
         kc = _KIND_CODES[r["kind"]]
         t = r["T"]
-        t0 = np.array([t if math.isfinite(t) else 0.0])
-        s = market.spot(u)
-        f = float(market.forward(u, t0)[0])
+        key = (u, kc, t if math.isfinite(t) else None, r["strike"] if kc == 0 else None, str(r["instrument"]),
+               r["is_call"])
+        hit = cache.get(key) if cache is not None else None
+        if hit is None:
+            hit = _look_up(market, u, kc, t, r["strike"], r["instrument"], r["is_call"])
+            if cache is not None:
+                if len(cache) >= _LOOKUP_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = hit
+        s, f, rate, perp_ratio, vol, price = hit
         a["kind_code"][j] = kc
         a["is_call"][j] = r["is_call"]
         a["strike"][j] = r["strike"]
         a["T"][j] = t
         a["spot"][j] = s
         a["forward"][j] = f
-        a["rate"][j] = float(market.rate(u, t0)[0])
-        a["perp_ratio"][j] = market.perpetual_mark(u) / s if kc == 2 else 1.0
+        a["rate"][j] = rate
+        a["perp_ratio"][j] = perp_ratio
         a["quantity"][j] = r["quantity"]
         a["multiplier"][j] = r["multiplier"]
         size = r["quantity"] * r["multiplier"]
@@ -208,18 +221,7 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> d
         a["inverse"][j] = r["inverse"]
         a["underlying"][j] = u
         a["account"][j] = r["account"]
-        a["vol"][j] = math.nan
-        if kc == 0:
-            a["vol"][j] = float(market.vol(u, np.array([t]), np.array([r["strike"]]),
-                                           instrument=[r["instrument"]])[0])
-            price = float(black76(np.array([r["is_call"]]), np.array([f]), np.array([r["strike"]]), np.array([t]),
-                                  np.array([a["vol"][j]]), np.array([a["rate"][j]])).price[0])
-        elif kc == 1:
-            price = f
-        elif kc == 2:
-            price = s * a["perp_ratio"][j]
-        else:
-            price = s
+        a["vol"][j] = vol
         a["price"][j] = price
         value_usd = price * size if kc in (0, 3) else 0.0
         if r["inverse"]:
@@ -231,6 +233,30 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> d
             a["margin_currency"][j] = "USD"
     a["instrument"] = np.array([str(r.get("instrument", f"trade {i}")) for i, r in enumerate(recs)], dtype=object)
     return a
+
+
+def _look_up(market: Any, u: str, kc: int, t: float, strike: float, instrument: str, is_call: bool
+             ) -> tuple[float, float, float, float, float, float]:
+    """Market inputs and unit price of one trade: (spot, forward, rate, perpetual ratio, vol, price)."""
+    from greeksmargin.pricing import black76
+
+    t0 = np.array([t if math.isfinite(t) else 0.0])
+    s = market.spot(u)
+    f = float(market.forward(u, t0)[0])
+    rate = float(market.rate(u, t0)[0])
+    perp_ratio = market.perpetual_mark(u) / s if kc == 2 else 1.0
+    vol = math.nan
+    if kc == 0:
+        vol = float(market.vol(u, np.array([t]), np.array([strike]), instrument=[instrument])[0])
+        price = float(black76(np.array([is_call]), np.array([f]), np.array([strike]), np.array([t]),
+                              np.array([vol]), np.array([rate])).price[0])
+    elif kc == 1:
+        price = f
+    elif kc == 2:
+        price = s * perp_ratio
+    else:
+        price = s
+    return s, f, rate, perp_ratio, vol, price
 
 
 # ------------------------------------------------------------------------------------ per-position pieces
@@ -371,6 +397,9 @@ class AccountState:
         #: :func:`~greeksmargin.risk.greeks.price_positions`), as built; shape (n_positions,)
         self.values: NDArray[np.float64] = np.zeros(0)
         self.value_currencies: NDArray[Any] = np.zeros(0, dtype=object)
+        #: market look-ups of the trades' instruments (:func:`_arrays_from_records`), for ``_lookups_market``
+        self._lookups: dict[tuple[Any, ...], tuple[float, ...]] = {}
+        self._lookups_market: Any = None
 
     def _outside(self, a: Mapping[str, Any]) -> str:
         """The reason the model's domain excludes positions of ``a`` ("" when every one is inside)."""
@@ -642,7 +671,9 @@ class AccountState:
             pos = load_positions(pd.DataFrame(list(trades)), valuation_time=self.market.valuation_time)
             a = _arrays_from_frame(pos, self.market)
         else:
-            a = _arrays_from_records(list(trades), self.market)
+            if self._lookups_market is not self.market:
+                self._lookups, self._lookups_market = {}, self.market
+            a = _arrays_from_records(list(trades), self.market, self._lookups)
         bad = [x for x in a["account"] if x != self.account]
         if bad:
             raise InputError(f"trade for account '{bad[0]}' given to the state of account '{self.account}'",
