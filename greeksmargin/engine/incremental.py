@@ -261,8 +261,12 @@ def _look_up(market: Any, u: str, kc: int, t: float, strike: float, instrument: 
 
 # ------------------------------------------------------------------------------------ per-position pieces
 def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_fx: float, market: Any,
-            backend: Backend) -> dict[str, Any]:
-    """Per-position pieces of every figure, in the account's margin currency (as compute_margin, step 3)."""
+            backend: Backend, *, figures_only: bool = False) -> dict[str, Any]:
+    """Per-position pieces of every figure, in the account's margin currency (as compute_margin, step 3).
+
+    ``figures_only``: only the pieces the model's figures read (:func:`_sensitivities_unused`); the
+    finite-difference delta / gamma / vega are then zeros. For a what-if whose sums are thrown away.
+    """
     need = set(rs.figures)
     n = a["size"].shape[0]
     und = a["underlying"]
@@ -275,7 +279,7 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     kinds = _KINDS[np.clip(kc, 0, 3)] if n else np.zeros(0, dtype=object)
     P: dict[str, Any] = {}
     has_scan = "scan" in need
-    need_sens = bool(need & {"delta", "gamma", "vega"})
+    need_sens = bool(need & {"delta", "gamma", "vega"}) and not (figures_only and _sensitivities_unused(rs))
     gain = rs.components["scan"]["gain_offset"] if has_scan else 1.0
     # scan P&L and sensitivities, one call per underlying (each underlying has its grid)
     P["pnl"] = {}
@@ -323,6 +327,19 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     if rs.cap_at_isolated:
         P["iso_im"], P["iso_mm"] = _isolated(rs, P, a, n)
     return P
+
+
+def _sensitivities_unused(rs: RuleSet) -> bool:
+    """True when no figure reads the finite-difference delta, gamma or vega of the positions.
+
+    The delta, gamma and vega charges by revaluation read the P&L at the shocks (``delta_up`` ... ,
+    ``vega_up``), never the Greeks (``house_pieces.price_charges``, ``sens.vega_charge_revaluation``, the
+    isolated figures likewise); with a scan, the correlation aggregation's direction comes from the summed
+    P&L vector (``exposure_direction(pnl=...)``), not from the net delta.
+    """
+    need = set(rs.figures)
+    return "scan" in need and all(rs.components[c].get("method") == "revaluation"
+                                  for c in ("delta", "gamma", "vega") if c in need)
 
 
 def _isolated(rs: RuleSet, P: Mapping[str, Any], a: Mapping[str, Any], n: int
@@ -479,8 +496,13 @@ class AccountState:
         self._acc_fx = self.market.fx_to_usd(self.currency)
 
     # ------------------------------------------------------------------ updates
-    def _add(self, a: Mapping[str, Any], units: dict[str, _Unit] | None = None) -> dict[str, _Unit]:
-        """Add positions (arrays) to ``units`` (default: the state's own), unit by unit in input order."""
+    def _add(self, a: Mapping[str, Any], units: dict[str, _Unit] | None = None,
+             figures_only: bool = False) -> dict[str, _Unit]:
+        """Add positions (arrays) to ``units`` (default: the state's own), unit by unit in input order.
+
+        ``figures_only``: ``units`` are scratch copies read once by :meth:`_evaluate` (a what-if): the sums
+        no figure reads (see :func:`_sensitivities_unused`) are left out.
+        """
         assert self.model is not None
         rs: RuleSet = self.model.params
         units = self.units if units is None else units
@@ -490,7 +512,7 @@ class AccountState:
         a = dict(a)
         a["fx_moves"] = np.asarray(a["inverse"], dtype=bool) & (
             np.asarray(a["margin_currency"], dtype=object) != self.currency)
-        P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend)
+        P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend, figures_only=figures_only)
         und = a["underlying"]
         for u in _unique(und):
             sel = np.flatnonzero(und == u)
@@ -750,7 +772,7 @@ class AccountState:
             touched = {}
         else:
             touched = {u: self.units[u].copy() for u in _unique(a["underlying"]) if u in self.units}
-        self._add(a, touched)
+        self._add(a, touched, figures_only=True)
         merged = dict(self.units)
         merged.update(touched)
         return self._evaluate(merged)
