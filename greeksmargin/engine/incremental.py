@@ -175,9 +175,8 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any,
                          cache: dict[tuple[Any, ...], tuple[float, ...]] | None = None) -> dict[str, Any]:
     """The same arrays as :func:`_arrays_from_frame` for a few trades, with scalar market look-ups.
 
-    ``cache`` (optional, owned by the caller, for one market only) keeps each instrument's look-ups
-    (spot, forward, rate, perpetual ratio, vol, price per unit) by (underlying, kind, T, strike, instrument,
-    call/put): a trade on an instrument seen before is not looked up or priced again (same figures).
+    ``cache`` (owned by the caller, one market) keeps each instrument's look-ups (spot, forward, rate,
+    perpetual ratio, vol, unit price) by (underlying, kind, T, strike, instrument, call/put): not redone.
     """
     vt = market.valuation_time
     recs = [_check_record(r, i, vt) for i, r in enumerate(records)]
@@ -264,8 +263,8 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
             backend: Backend, *, figures_only: bool = False) -> dict[str, Any]:
     """Per-position pieces of every figure, in the account's margin currency (as compute_margin, step 3).
 
-    ``figures_only``: only the pieces the model's figures read (:func:`_sensitivities_unused`); the
-    finite-difference delta / gamma / vega are then zeros. For a what-if whose sums are thrown away.
+    ``figures_only``: the finite-difference delta / gamma / vega are zeros when no figure reads them
+    (:func:`_sensitivities_unused`): for a what-if whose sums are thrown away.
     """
     need = set(rs.figures)
     n = a["size"].shape[0]
@@ -500,8 +499,7 @@ class AccountState:
              figures_only: bool = False) -> dict[str, _Unit]:
         """Add positions (arrays) to ``units`` (default: the state's own), unit by unit in input order.
 
-        ``figures_only``: ``units`` are scratch copies read once by :meth:`_evaluate` (a what-if): the sums
-        no figure reads (see :func:`_sensitivities_unused`) are left out.
+        ``figures_only``: ``units`` are scratch copies of a what-if; sums no figure reads are left out.
         """
         assert self.model is not None
         rs: RuleSet = self.model.params
