@@ -78,12 +78,13 @@ def _distinct(x: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[Any]]:
     return codes, (a[first] if a.dtype == np.float64 else first)
 
 
-def position_arrays(pos: pd.DataFrame, market: MarketSnapshot) -> dict[str, NDArray[Any]]:
+def position_arrays(pos: pd.DataFrame, market: MarketSnapshot, *, covered: bool = False) -> dict[str, NDArray[Any]]:
     """Look up, once, every market input of every position (see :func:`greeksmargin.risk.greeks.market_arrays`).
 
     ``pos`` must be normalised and covered by ``market`` (no :func:`market_faults`); the keys and units
     are those documented on :func:`~greeksmargin.risk.greeks.market_arrays`. Raises the first market
-    fault (naming its row) if there is one.
+    fault (naming its row) if there is one, unless ``covered`` says :func:`market_faults` already ran on
+    these very rows at this market (a Book built by ``load_book``).
     """
 
     def fail(mask: Any, column: str, rule: str, message: Any, cls: type[InputError] = InputError) -> None:
@@ -92,7 +93,8 @@ def position_arrays(pos: pd.DataFrame, market: MarketSnapshot) -> dict[str, NDAr
             i = int(np.argmax(m))
             raise cls(message(i), file=str(pos.attrs.get("source", "<DataFrame>")), row=pos.index[i], column=column)
 
-    market_faults(pos, market, fail)
+    if not covered:
+        market_faults(pos, market, fail)
     n = len(pos)
     kind = pos["kind"].to_numpy(dtype=object)
     kc, kinds_seen = pd.factorize(kind)  # one hash pass over the strings instead of a comparison per kind

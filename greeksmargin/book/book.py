@@ -113,7 +113,9 @@ class Book:
     @cached_property
     def arrays(self) -> dict[str, NDArray[Any]]:
         """Market inputs of every position (:func:`~greeksmargin.risk.greeks.market_arrays` keys), in row order."""
-        return position_arrays(self.positions, self.market)
+        # load_book ran market_faults on these rows at this market (its flag); any other Book is checked here
+        covered = self.__dict__.get("_market_checked") is self.market
+        return position_arrays(self.positions, self.market, covered=covered)
 
     @cached_property
     def account_codes(self) -> tuple[NDArray[np.intp], NDArray[Any]]:
@@ -414,7 +416,9 @@ def load_book(
         return positions
     pos, problems, aside = _validated(positions, mk, collect=errors == "collect")
     coll = None if collateral is None else load_collateral(collateral)
-    return Book._unchecked(pos, mk, coll, problems, errors, aside)
+    book = Book._unchecked(pos, mk, coll, problems, errors, aside)
+    book.__dict__["_market_checked"] = mk  # every kept row passed market_faults (Book.arrays skips it)
+    return book
 
 
 #: problem rules about the market's coverage (the rows themselves are well formed)

@@ -103,6 +103,79 @@ def _first_bad(mask: pd.Series | np.ndarray, index: pd.Index) -> Any:
     return index[int(np.argmax(m))] if m.any() else None
 
 
+def _all_text(s: pd.Series) -> bool:
+    """True for a column of ``str`` values and missing values only (a string dtype, or objects that are all str)."""
+    return isinstance(s.dtype, pd.StringDtype) or (
+        s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"))
+
+
+class _Text:
+    """A text column factorised once: per row the code of its stripped value (-1 where blank).
+
+    The checks and case folding run on the distinct values (``uniq``), never per row; a row's value is
+    ``uniq[code]``. A column holding only ``str`` (or missing) values is factorised as is and each distinct
+    value stripped; any other column is first turned into text as ``str(value).strip()`` per row (so that
+    ``1`` and ``1.0`` stay two names), then factorised.
+    """
+
+    __slots__ = ("codes", "uniq")
+
+    def __init__(self, codes: NDArray[np.intp], uniq: NDArray[Any]) -> None:
+        self.codes = codes
+        self.uniq = uniq
+
+    @classmethod
+    def of(cls, df: pd.DataFrame, col: str, n: int) -> _Text:
+        """Column ``col`` of ``df`` (all blank when absent); blank = missing or empty after stripping."""
+        if col not in df.columns:
+            return cls(np.full(n, -1, dtype=np.intp), np.empty(0, dtype=object))
+        s = df[col]
+        if _all_text(s):
+            codes, uniq = pd.factorize(s, use_na_sentinel=True)
+            raw = np.asarray(uniq, dtype=object)
+            st = np.array([None if not isinstance(v, str) and pd.isna(v) else str(v).strip() for v in raw],
+                          dtype=object)
+        else:  # numbers, dates, mixed objects: the text of each value, as pandas writes it
+            t = s.astype(str).str.strip()
+            t = t.where(~(s.isna() | (t == "")), None).to_numpy(dtype=object)
+            codes, st = pd.factorize(t, use_na_sentinel=True)
+            st = np.asarray(st, dtype=object)
+        blank = np.array([v is None or v == "" for v in st], dtype=bool)
+        codes = np.asarray(codes, dtype=np.intp)
+        if blank.any():
+            lut = np.arange(len(st) + 1, dtype=np.intp)
+            lut[:-1][blank] = -1
+            lut[-1] = -1
+            codes = lut[codes]
+        return cls(codes, st)
+
+    def values(self, default: Any = None) -> NDArray[Any]:
+        """The stripped value of each row (``default`` where blank), object array of shape (n,)."""
+        lut = np.empty(len(self.uniq) + 1, dtype=object)
+        lut[:-1] = self.uniq
+        lut[-1] = default
+        return lut[self.codes]
+
+    def map(self, fn: Any) -> _Text:
+        """``fn`` applied to each distinct non-blank value (``None`` results stay as values)."""
+        return _Text(self.codes, np.array([v if v is None or v == "" else fn(v) for v in self.uniq], dtype=object))
+
+    def isin_fn(self, fn: Any, default: bool) -> NDArray[np.bool_]:
+        """``fn(value)`` per row, evaluated once per distinct value; ``default`` where blank; shape (n,)."""
+        lut = np.empty(len(self.uniq) + 1, dtype=bool)
+        lut[:-1] = [bool(fn(v)) if v is not None and v != "" else default for v in self.uniq]
+        lut[-1] = default
+        return lut[self.codes]
+
+    def isin(self, allowed: tuple[Any, ...], default: Any) -> NDArray[np.bool_]:
+        """Whether each row's value (``default`` where blank) is one of ``allowed``; shape (n,)."""
+        ok = set(allowed)
+        lut = np.empty(len(self.uniq) + 1, dtype=bool)
+        lut[:-1] = [(default if v is None or v == "" else v) in ok for v in self.uniq]
+        lut[-1] = default in ok
+        return lut[self.codes]
+
+
 #: columns of the problems table of :func:`check_positions` and :class:`~greeksmargin.book.book.Book`
 PROBLEM_COLUMNS = ("account", "file", "row", "column", "rule", "message")
 
@@ -234,40 +307,39 @@ def check_positions(
     n = len(df)
     sink = _Sink(where, idx, collect)
 
-    def text(col: str, default: str | None = None) -> pd.Series:
-        if col not in df.columns:
-            return pd.Series([default] * n, index=idx, dtype=object)
-        s = df[col]
-        st = s.astype(str).str.strip()
-        blank = s.isna() | (st == "")
-        return st.where(~blank, default).astype(object)
+    def text(col: str) -> _Text:
+        return _Text.of(df, col, n)
 
-    out = pd.DataFrame(index=idx)
+    def series(values: NDArray[Any]) -> pd.Series:
+        return pd.Series(values, index=idx, dtype=object, copy=False)
+
+    cols: dict[str, Any] = {}
+    account = text("account")
     for col in ("account", "instrument", "underlying"):
-        s = text(col)
-        bad = s.isna().to_numpy()
+        t = account if col == "account" else text(col)
+        bad = t.codes < 0
         if bad.any():
             if col == "account":  # a row that names no account cannot be set aside: refuse the table
                 raise where.error("empty value", _first_bad(bad, idx), col)
             sink.fail(bad, col, "required", "empty value")
-        out[col] = s
+        cols[col] = t.values()
     raw_kind = df["kind"]
-    kind = text("kind", "").str.lower()
-    sink.fail(~kind.isin(KINDS), "kind", "allowed_values",
+    kind_t = text("kind").map(str.lower)
+    kind = kind_t.values("")
+    sink.fail(~kind_t.isin(KINDS, ""), "kind", "allowed_values",
               lambda i: f"unknown kind '{raw_kind.iloc[i]}' (expected one of {', '.join(KINDS)})")
-    out["kind"] = kind
-    is_opt = (kind == "option").to_numpy()
-    needs_expiry = kind.isin(("option", "future")).to_numpy()
+    cols["kind"] = kind
+    is_opt = kind_t.isin(("option",), "")
+    needs_expiry = kind_t.isin(("option", "future"), "")
 
     ot_raw = text("option_type")
-    ot = ot_raw.str.lower().map(_OPTION_TYPES)
-    sink.fail(is_opt & ot_raw.isna().to_numpy(), "option_type", "required",
+    ot = ot_raw.map(lambda v: _OPTION_TYPES.get(v.lower()))
+    ot_raw_v = ot_raw.values()
+    sink.fail(is_opt & (ot_raw.codes < 0), "option_type", "required",
               "an option needs an option_type (call or put)")
-    sink.fail(is_opt & ot.isna().to_numpy(), "option_type", "allowed_values",
-              lambda i: f"unknown option_type '{ot_raw.iloc[i]}' (expected call or put)")
-    out["option_type"] = pd.Series(
-        np.where(is_opt, ot.to_numpy(dtype=object), np.array(None, dtype=object)), index=idx, dtype=object
-    )
+    sink.fail(is_opt & ~ot.isin(("call", "put"), None), "option_type", "allowed_values",
+              lambda i: f"unknown option_type '{ot_raw_v[i]}' (expected call or put)")
+    cols["option_type"] = np.where(is_opt, ot.values(), np.array(None, dtype=object))
 
     strike = _numeric(df, "strike", sink, required_mask=is_opt, what="an option needs a strike")
     sink.fail(is_opt & ~(strike >= MIN_STRIKE), "strike", "range",
@@ -275,14 +347,14 @@ def check_positions(
                         f"{MAX_PRICE:.0e}])")
     # a strike on a future / perpetual / spot row is not used, but a bad one is a bad row
     sink.fail(~is_opt & ~np.isnan(strike) & ~((strike >= 0) & (strike <= MAX_PRICE)), "strike", "range",
-              lambda i: f"strike must be empty or a number in [0, {MAX_PRICE:.0e}] on a {kind.iloc[i]} row "
+              lambda i: f"strike must be empty or a number in [0, {MAX_PRICE:.0e}] on a {kind[i]} row "
                         f"(got {float(strike[i])!r})")
     _magnitude(sink, np.where(is_opt, strike, 0.0), "strike", MAX_PRICE)
-    out["strike"] = np.where(is_opt, strike, np.nan)
+    cols["strike"] = np.where(is_opt, strike, np.nan)
 
     expiry = _expiry(df, sink, idx)
     sink.fail(needs_expiry & expiry.isna().to_numpy(), "expiry", "required",
-              lambda i: f"an {kind.iloc[i]} needs an expiry")
+              lambda i: f"an {kind[i]} needs an expiry")
     expiry = expiry.where(needs_expiry, pd.NaT)
     if valuation_time is not None:
         try:
@@ -291,14 +363,14 @@ def check_positions(
             raise InputError(f"argument 'valuation_time' is not a date-time (got {valuation_time!r})") from None
         # an option at or past its expiry is valued at intrinsic (greeks.market_arrays); a future errors
         sink.fail(needs_expiry & ~is_opt & (expiry <= vt).to_numpy(), "expiry", "expired",
-                  lambda i: f"{kind.iloc[i]} expired: expiry {expiry.iloc[i].isoformat()} is not after the "
+                  lambda i: f"{kind[i]} expired: expiry {expiry.iloc[i].isoformat()} is not after the "
                             f"valuation time {vt.isoformat()}")
-    out["expiry"] = expiry.astype("datetime64[ns, UTC]")
+    cols["expiry"] = expiry.astype("datetime64[ns, UTC]")
 
     qty = _numeric(df, "quantity", sink, required_mask=np.ones(n, bool), what="quantity is missing (NaN)")
     sink.fail(~np.isfinite(qty) & ~np.isnan(qty), "quantity", "finite", "quantity must be finite")
     _magnitude(sink, qty, "quantity", MAX_QUANTITY)
-    out["quantity"] = qty
+    cols["quantity"] = qty
     if "multiplier" in df.columns:
         mult = _numeric(df, "multiplier", sink, required_mask=np.zeros(n, bool), what="")
         mult = np.where(np.isnan(mult), 1.0, mult)
@@ -307,43 +379,45 @@ def check_positions(
     sink.fail(~(mult > 0) | ~np.isfinite(mult), "multiplier", "range",
               lambda i: f"multiplier must be positive (got {float(mult[i])!r})")
     _magnitude(sink, mult, "multiplier", MAX_MULTIPLIER)
-    out["multiplier"] = mult
+    cols["multiplier"] = mult
 
     raw_settle = df["settlement"] if "settlement" in df.columns else None
-    settle = text("settlement", "linear").str.lower()
-    sink.fail(~settle.isin(SETTLEMENTS), "settlement", "allowed_values",
+    settle_t = text("settlement").map(str.lower)
+    sink.fail(~settle_t.isin(SETTLEMENTS, "linear"), "settlement", "allowed_values",
               lambda i: f"unknown settlement '{raw_settle.iloc[i] if raw_settle is not None else ''}' "
                         "(expected linear or inverse)")
-    out["settlement"] = settle
-    prem = text("premium_currency")
-    codes = pd.unique(prem.dropna())  # the pattern checked once per distinct code
-    wrong = [c for c in codes if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}", str(c))]
-    sink.fail(prem.isin(wrong).to_numpy() if wrong else np.zeros(len(prem), dtype=bool), "premium_currency",
-              "format", lambda i: f"not a currency code: {prem.iloc[i]!r} (expected e.g. USD, USDC, BTC)")
-    default_prem = pd.Series(np.where(settle == "inverse", out["underlying"], "USD"), index=idx)
-    out["premium_currency"] = prem.where(prem.notna(), default_prem).astype(object)
+    cols["settlement"] = settle_t.values("linear")
+    inverse = settle_t.isin(("inverse",), "linear")
+    prem = text("premium_currency")  # the pattern checked once per distinct code
+    prem_v = prem.values()
+    sink.fail(~prem.isin_fn(lambda c: re.fullmatch(r"[A-Za-z][A-Za-z0-9]{1,9}", c) is not None, True),
+              "premium_currency", "format",
+              lambda i: f"not a currency code: {prem_v[i]!r} (expected e.g. USD, USDC, BTC)")
+    default_prem = np.where(inverse, cols["underlying"], "USD")
+    cols["premium_currency"] = np.where(prem.codes < 0, default_prem, prem_v)
 
     # exercise style: explicit per position, european by default (module docstring)
-    ex = np.full(n, "european", dtype=object)
+    ex: Any = "european"
     if "exercise" in df.columns:
         raw_ex = df["exercise"]
-        ex_s = text("exercise", "european").str.lower()
-        sink.fail(~ex_s.isin(EXERCISES).to_numpy(), "exercise", "allowed_values",
+        ex_t = text("exercise").map(str.lower)
+        sink.fail(~ex_t.isin(EXERCISES, "european"), "exercise", "allowed_values",
                   lambda i: f"unknown exercise style '{raw_ex.iloc[i]}' (expected european or american)")
-        ex = ex_s.to_numpy(dtype=object)
-        amer = ex_s.isin(("american",)).to_numpy()
+        ex = ex_t.values("european")
+        amer = ex_t.isin(("american",), "european")
         sink.fail(amer & ~is_opt, "exercise", "allowed_values",
-                  lambda i: f"exercise 'american' on a {kind.iloc[i]} row: only options have an exercise style")
-        sink.fail(amer & (settle == "inverse").to_numpy(), "exercise", "allowed_values",
+                  lambda i: f"exercise 'american' on a {kind[i]} row: only options have an exercise style")
+        sink.fail(amer & inverse, "exercise", "allowed_values",
                   "exercise 'american' on a coin-settled (inverse) option is not supported (the American "
                   "approximations price a USD payoff)")
-    out["exercise"] = pd.Series(np.where(is_opt, ex, np.array(None, dtype=object)), index=idx, dtype=object)
-    out = out[list(COLUMNS)]
+    cols["exercise"] = np.where(is_opt, ex, np.array(None, dtype=object))
+    out = pd.DataFrame({c: (series(cols[c]) if c not in ("expiry", "strike", "quantity", "multiplier")
+                            else cols[c]) for c in COLUMNS}, index=idx)
     bad = sink.dead
     if bad.any():
         out = out[~bad]
     out.attrs["source"] = where.file
-    problems = _problem_table(sink, out_accounts=text("account"))
+    problems = _problem_table(sink, out_accounts=series(cols["account"]))
     return out, problems, bad
 
 
@@ -385,12 +459,27 @@ def _expiry(df: pd.DataFrame, sink: _Sink, idx: pd.Index) -> pd.Series:
     if "expiry" not in df.columns:
         return pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
     exp_raw = df["expiry"]
-    blank = (exp_raw.isna() | (exp_raw.astype(str).str.strip() == "")).to_numpy()
-    try:
-        parsed = pd.to_datetime(exp_raw.where(~blank, None), utc=True, format="mixed", errors="coerce")
-        expiry = pd.Series(parsed, index=idx).astype("datetime64[ns, UTC]")
-    except (ValueError, TypeError, OverflowError):
-        expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+    if _all_text(exp_raw):  # each distinct string parsed once ("mixed": every value parsed on its own)
+        codes, uniq = pd.factorize(exp_raw, use_na_sentinel=True)
+        u = np.asarray(uniq, dtype=object)
+        u_blank = np.array([(not isinstance(v, str) and pd.isna(v)) or str(v).strip() == "" for v in u], dtype=bool)
+        blank = (codes < 0) | np.append(u_blank, True)[codes]
+        try:
+            parsed = pd.to_datetime(pd.Series(np.where(u_blank, None, u), dtype=object), utc=True, format="mixed",
+                                    errors="coerce").astype("datetime64[ns, UTC]").array
+            expiry = pd.Series(parsed.take(codes, allow_fill=True), index=idx)
+        except (ValueError, TypeError, OverflowError):
+            expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
+    else:
+        if pd.api.types.is_datetime64_any_dtype(exp_raw.dtype) or pd.api.types.is_numeric_dtype(exp_raw.dtype):
+            blank = exp_raw.isna().to_numpy()  # a date or a number is never blank text (NaT / NaN are missing)
+        else:
+            blank = (exp_raw.isna() | (exp_raw.astype(str).str.strip() == "")).to_numpy()
+        try:
+            parsed = pd.to_datetime(exp_raw.where(~blank, None), utc=True, format="mixed", errors="coerce")
+            expiry = pd.Series(parsed, index=idx).astype("datetime64[ns, UTC]")
+        except (ValueError, TypeError, OverflowError):
+            expiry = pd.Series(pd.NaT, index=idx, dtype="datetime64[ns, UTC]")
     failed = np.flatnonzero(expiry.isna().to_numpy() & ~blank)
     msgs: dict[int, str] = {}
     for i in failed:  # the rows pandas could not parse in one go: one at a time (ms since epoch, ...)

@@ -53,6 +53,8 @@ __all__ = ["AccountState"]
 
 _KIND_CODES = {"option": 0, "future": 1, "perpetual": 2, "spot": 3}
 _KINDS = np.array(["option", "future", "perpetual", "spot"], dtype=object)
+#: instruments whose market look-ups an :class:`AccountState` keeps (cleared when full)
+_LOOKUP_CACHE_SIZE = 4096
 _STD = ("option_standard_im", "option_standard_mm", "delta_one_im", "delta_one_mm")
 
 
@@ -169,10 +171,13 @@ def _check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, A
     return out
 
 
-def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> dict[str, Any]:
-    """The same arrays as :func:`_arrays_from_frame` for a few trades, with scalar market look-ups."""
-    from greeksmargin.pricing import black76
+def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any,
+                         cache: dict[tuple[Any, ...], tuple[float, ...]] | None = None) -> dict[str, Any]:
+    """The same arrays as :func:`_arrays_from_frame` for a few trades, with scalar market look-ups.
 
+    ``cache`` (owned by the caller, one market) keeps each instrument's look-ups (spot, forward, rate,
+    perpetual ratio, vol, unit price) by (underlying, kind, T, strike, instrument, call/put): not redone.
+    """
     vt = market.valuation_time
     recs = [_check_record(r, i, vt) for i, r in enumerate(records)]
     n = len(recs)
@@ -190,17 +195,24 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> d
             raise MarketDataError(f"underlying '{u}' is not in the market snapshot", file="<trades>")
         kc = _KIND_CODES[r["kind"]]
         t = r["T"]
-        t0 = np.array([t if math.isfinite(t) else 0.0])
-        s = market.spot(u)
-        f = float(market.forward(u, t0)[0])
+        key = (u, kc, t if math.isfinite(t) else None, r["strike"] if kc == 0 else None, str(r["instrument"]),
+               r["is_call"])
+        hit = cache.get(key) if cache is not None else None
+        if hit is None:
+            hit = _look_up(market, u, kc, t, r["strike"], r["instrument"], r["is_call"])
+            if cache is not None:
+                if len(cache) >= _LOOKUP_CACHE_SIZE:
+                    cache.clear()
+                cache[key] = hit
+        s, f, rate, perp_ratio, vol, price = hit
         a["kind_code"][j] = kc
         a["is_call"][j] = r["is_call"]
         a["strike"][j] = r["strike"]
         a["T"][j] = t
         a["spot"][j] = s
         a["forward"][j] = f
-        a["rate"][j] = float(market.rate(u, t0)[0])
-        a["perp_ratio"][j] = market.perpetual_mark(u) / s if kc == 2 else 1.0
+        a["rate"][j] = rate
+        a["perp_ratio"][j] = perp_ratio
         a["quantity"][j] = r["quantity"]
         a["multiplier"][j] = r["multiplier"]
         size = r["quantity"] * r["multiplier"]
@@ -208,18 +220,7 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> d
         a["inverse"][j] = r["inverse"]
         a["underlying"][j] = u
         a["account"][j] = r["account"]
-        a["vol"][j] = math.nan
-        if kc == 0:
-            a["vol"][j] = float(market.vol(u, np.array([t]), np.array([r["strike"]]),
-                                           instrument=[r["instrument"]])[0])
-            price = float(black76(np.array([r["is_call"]]), np.array([f]), np.array([r["strike"]]), np.array([t]),
-                                  np.array([a["vol"][j]]), np.array([a["rate"][j]])).price[0])
-        elif kc == 1:
-            price = f
-        elif kc == 2:
-            price = s * a["perp_ratio"][j]
-        else:
-            price = s
+        a["vol"][j] = vol
         a["price"][j] = price
         value_usd = price * size if kc in (0, 3) else 0.0
         if r["inverse"]:
@@ -233,10 +234,38 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any) -> d
     return a
 
 
+def _look_up(market: Any, u: str, kc: int, t: float, strike: float, instrument: str, is_call: bool
+             ) -> tuple[float, float, float, float, float, float]:
+    """Market inputs and unit price of one trade: (spot, forward, rate, perpetual ratio, vol, price)."""
+    from greeksmargin.pricing import black76
+
+    t0 = np.array([t if math.isfinite(t) else 0.0])
+    s = market.spot(u)
+    f = float(market.forward(u, t0)[0])
+    rate = float(market.rate(u, t0)[0])
+    perp_ratio = market.perpetual_mark(u) / s if kc == 2 else 1.0
+    vol = math.nan
+    if kc == 0:
+        vol = float(market.vol(u, np.array([t]), np.array([strike]), instrument=[instrument])[0])
+        price = float(black76(np.array([is_call]), np.array([f]), np.array([strike]), np.array([t]),
+                              np.array([vol]), np.array([rate])).price[0])
+    elif kc == 1:
+        price = f
+    elif kc == 2:
+        price = s * perp_ratio
+    else:
+        price = s
+    return s, f, rate, perp_ratio, vol, price
+
+
 # ------------------------------------------------------------------------------------ per-position pieces
 def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_fx: float, market: Any,
-            backend: Backend) -> dict[str, Any]:
-    """Per-position pieces of every figure, in the account's margin currency (as compute_margin, step 3)."""
+            backend: Backend, *, figures_only: bool = False) -> dict[str, Any]:
+    """Per-position pieces of every figure, in the account's margin currency (as compute_margin, step 3).
+
+    ``figures_only``: the finite-difference delta / gamma / vega are zeros when no figure reads them
+    (:func:`_sensitivities_unused`): for a what-if whose sums are thrown away.
+    """
     need = set(rs.figures)
     n = a["size"].shape[0]
     und = a["underlying"]
@@ -249,7 +278,7 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     kinds = _KINDS[np.clip(kc, 0, 3)] if n else np.zeros(0, dtype=object)
     P: dict[str, Any] = {}
     has_scan = "scan" in need
-    need_sens = bool(need & {"delta", "gamma", "vega"})
+    need_sens = bool(need & {"delta", "gamma", "vega"}) and not (figures_only and _sensitivities_unused(rs))
     gain = rs.components["scan"]["gain_offset"] if has_scan else 1.0
     # scan P&L and sensitivities, one call per underlying (each underlying has its grid)
     P["pnl"] = {}
@@ -297,6 +326,19 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     if rs.cap_at_isolated:
         P["iso_im"], P["iso_mm"] = _isolated(rs, P, a, n)
     return P
+
+
+def _sensitivities_unused(rs: RuleSet) -> bool:
+    """True when no figure reads the finite-difference delta, gamma or vega of the positions.
+
+    The delta, gamma and vega charges by revaluation read the P&L at the shocks (``delta_up`` ... ,
+    ``vega_up``), never the Greeks (``house_pieces.price_charges``, ``sens.vega_charge_revaluation``, the
+    isolated figures likewise); with a scan, the correlation aggregation's direction comes from the summed
+    P&L vector (``exposure_direction(pnl=...)``), not from the net delta.
+    """
+    need = set(rs.figures)
+    return "scan" in need and all(rs.components[c].get("method") == "revaluation"
+                                  for c in ("delta", "gamma", "vega") if c in need)
 
 
 def _isolated(rs: RuleSet, P: Mapping[str, Any], a: Mapping[str, Any], n: int
@@ -371,6 +413,9 @@ class AccountState:
         #: :func:`~greeksmargin.risk.greeks.price_positions`), as built; shape (n_positions,)
         self.values: NDArray[np.float64] = np.zeros(0)
         self.value_currencies: NDArray[Any] = np.zeros(0, dtype=object)
+        #: market look-ups of the trades' instruments (:func:`_arrays_from_records`), for ``_lookups_market``
+        self._lookups: dict[tuple[Any, ...], tuple[float, ...]] = {}
+        self._lookups_market: Any = None
 
     def _outside(self, a: Mapping[str, Any]) -> str:
         """The reason the model's domain excludes positions of ``a`` ("" when every one is inside)."""
@@ -450,8 +495,12 @@ class AccountState:
         self._acc_fx = self.market.fx_to_usd(self.currency)
 
     # ------------------------------------------------------------------ updates
-    def _add(self, a: Mapping[str, Any], units: dict[str, _Unit] | None = None) -> dict[str, _Unit]:
-        """Add positions (arrays) to ``units`` (default: the state's own), unit by unit in input order."""
+    def _add(self, a: Mapping[str, Any], units: dict[str, _Unit] | None = None,
+             figures_only: bool = False) -> dict[str, _Unit]:
+        """Add positions (arrays) to ``units`` (default: the state's own), unit by unit in input order.
+
+        ``figures_only``: ``units`` are scratch copies of a what-if; sums no figure reads are left out.
+        """
         assert self.model is not None
         rs: RuleSet = self.model.params
         units = self.units if units is None else units
@@ -461,7 +510,7 @@ class AccountState:
         a = dict(a)
         a["fx_moves"] = np.asarray(a["inverse"], dtype=bool) & (
             np.asarray(a["margin_currency"], dtype=object) != self.currency)
-        P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend)
+        P = _pieces(rs, a, factor, self._acc_fx, self.market, self.backend, figures_only=figures_only)
         und = a["underlying"]
         for u in _unique(und):
             sel = np.flatnonzero(und == u)
@@ -642,7 +691,9 @@ class AccountState:
             pos = load_positions(pd.DataFrame(list(trades)), valuation_time=self.market.valuation_time)
             a = _arrays_from_frame(pos, self.market)
         else:
-            a = _arrays_from_records(list(trades), self.market)
+            if self._lookups_market is not self.market:
+                self._lookups, self._lookups_market = {}, self.market
+            a = _arrays_from_records(list(trades), self.market, self._lookups)
         bad = [x for x in a["account"] if x != self.account]
         if bad:
             raise InputError(f"trade for account '{bad[0]}' given to the state of account '{self.account}'",
@@ -719,7 +770,7 @@ class AccountState:
             touched = {}
         else:
             touched = {u: self.units[u].copy() for u in _unique(a["underlying"]) if u in self.units}
-        self._add(a, touched)
+        self._add(a, touched, figures_only=True)
         merged = dict(self.units)
         merged.update(touched)
         return self._evaluate(merged)
