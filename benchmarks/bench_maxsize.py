@@ -20,7 +20,7 @@ from bench_margin import make_book, make_market
 
 import greeksmargin as gm
 from greeksmargin.engine.incremental import AccountState
-from greeksmargin.engine.margin import _prepare
+from greeksmargin.engine.margin import _as_book
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     args = ap.parse_args()
     market = make_market()
     raw = make_book(1, args.positions, seed=3)
-    book, _ = _prepare(raw, market)
+    book = _as_book(raw, market).positions
     acc = str(book["account"].iloc[0])
     inst = str(book["instrument"].iloc[0])
     print(machine())
