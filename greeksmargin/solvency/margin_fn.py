@@ -60,7 +60,12 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
         if len(positions) == 0:
             return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
         if runnable and trusted and isinstance(market, MarketSnapshot):
-            return margin_requirements(positions, market, loaded)  # rows of a validated book: IM / MM only
+            # rows of a validated book: IM / MM only; while ``live`` lives, the engine's market look-up finds
+            # it (book_of: the same positions object) and uses its arrays instead of validating the rows again
+            live = ValidatedBook._unchecked(positions, market)
+            out = margin_requirements(live.positions, market, loaded)
+            del live
+            return out
         acc = compute_margin(_book_of(positions, market, trusted), market, loaded).accounts
         acc = acc.set_index("account") if "account" in acc.columns else acc
         return _margin_table(acc)
