@@ -12,7 +12,6 @@ from numpy.typing import NDArray
 from greeksmargin.book.book import Book as ValidatedBook
 from greeksmargin.book.book import load_book
 from greeksmargin.book.market import MarketSnapshot
-from greeksmargin.errors import ComputationError
 
 AT_MM_RTOL = 1e-9
 STATUSES = ("healthy", "below_im", "below_mm", "bankrupt")
@@ -135,22 +134,30 @@ def _batched_margin(
 
     assert book.a is not None
     M = book.as_matrix(mv)
-    a = book.a
-    pm = book.position_moves(M)
+    keep_idx = None if sel is None else np.flatnonzero(sel)
+
+    def take(v: Any) -> Any:
+        return v if keep_idx is None else np.asarray(v)[keep_idx]
+
+    a = book.a if keep_idx is None else {k: (v if k == "underlyings" else take(v)) for k, v in book.a.items()}
+    rows = take(book.acct_code)
+    u_code = take(book.u_code)
+    pm = M[rows, u_code]  # each selected position's move (its account's row of ``mv``)
     g = 1.0 + pm
-    arrays = dict(a)
-    arrays["spot"] = a["spot"] * g
-    arrays["forward"] = a["forward"] * g
-    arrays["vol"] = book._vols_for(pm)
-    rows = book.acct_code
-    r_pos = book._ratio(book._pos_link, rows, M)  # moved / today's USD price of each position's currency
+    moved = dict(a)
+    moved["spot"] = a["spot"] * g
+    moved["forward"] = a["forward"] * g
+    from greeksmargin.solvency.book import _react
+
+    moved["vol"] = _react(a["vol"], a["kind_code"], pm, take(book._vol_up), take(book._vol_range))
+    r_pos = book._ratio(take(book._pos_link), rows, M)  # moved / today's USD price of each position's currency
     if isolated:
         r_acc = r_pos  # each position is its own account, margined in its own currency
     else:
         eng = book.engine_currency[rows]
         r_acc = book._ratio(book._links(eng), rows, M)
-    arrays["size"] = a["size"] * (r_pos / r_acc)
-    pos = book.positions
+    moved["size"] = a["size"] * (r_pos / r_acc)
+    pos = book.positions if sel is None else book.positions[sel]
     floor = _floor_currency(model)
     if floor is not None:
         r_fl = book._ratio(book._links(np.full(len(pos), floor, dtype=object)), rows, M)
@@ -158,28 +165,21 @@ def _batched_margin(
         if np.any(scale != 1.0):
             pos = pos.copy()
             pos["multiplier"] = pos["multiplier"].to_numpy(dtype=float) * scale
-    if sel is not None:
-        pos = pos[sel]
     if isolated:
         labels = [f"{x}\x1f{i}" for i, x in enumerate(pos["account"].astype(str))]
         pos = pos.copy()
         pos["account"] = labels
-    idx = book.positions.index.get_indexer(pos.index)
-    if (idx < 0).any():
-        raise ComputationError("batched margin: positions not in the book")
-    moved = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in arrays.items()}
     # IM / MM only (no tidy tables); the book's positions are validated once, when it was built
     acc = margin_requirements(pos, book.market, model, arrays=moved)
     if not isolated:
         return acc
     res = acc.reindex(labels)
-    keep = np.ones(len(book.positions), dtype=bool) if sel is None else sel
-    fx_now = book._pos_fx0[keep] * r_pos[keep]  # USD per unit of each position's own currency, moved
-    same = res["currency"].fillna("").to_numpy(dtype=object) == book.pos_ccy[keep]
+    fx_now = take(book._pos_fx0) * r_pos  # USD per unit of each position's own currency, moved
+    same = res["currency"].fillna("").to_numpy(dtype=object) == take(book.pos_ccy)
     if not same.all():  # the engine margined a solo position in another currency: convert through it
         other = res["currency"].fillna("USD").to_numpy(dtype=object)
         idx = np.flatnonzero(~same)
-        fx_now[idx] = [book.ccy_fx(np.full(len(book.accounts), c, dtype=object), M)[book.acct_code[keep][i]]
+        fx_now[idx] = [book.ccy_fx(np.full(len(book.accounts), c, dtype=object), M)[rows[i]]
                        for c, i in zip(other[idx], idx)]
     nc = _not_computed_rows(res)
     per = pd.DataFrame({"im": np.where(nc, np.nan, res["im"].fillna(0.0).to_numpy(dtype=float) * fx_now),
