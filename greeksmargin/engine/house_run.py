@@ -81,12 +81,14 @@ def _run(
     backend: str = "auto",
     arrays: Mapping[str, Any] | None = None,
     tables: bool = True,
+    account_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
 ) -> MarginResult:
     """Core computation on validated positions (every account computable).
 
     ``tables=False``: the accounts' ``im``, ``mm``, ``isolated_im`` and ``currency`` only (the same figures),
     no tidy tables, per-underlying rows, worst scenarios or internals (repeated evaluations: the
-    solvency root finder).
+    solvency root finder). ``account_codes``: the sorted factorisation of ``pos["account"]`` (codes, shape
+    (n,); sorted names), when the caller has it already (the same as computed here).
     """
     from greeksmargin.risk.greeks import market_arrays
 
@@ -96,7 +98,8 @@ def _run(
     arr = market_arrays(pos, market) if arrays is None else arrays
     und_names_all = arr["underlyings"]
 
-    acc_code0, account_names = _factorize_sorted(pos["account"].to_numpy(dtype=object))
+    acc_code0, account_names = (_factorize_sorted(pos["account"].to_numpy(dtype=object)) if account_codes is None
+                                else account_codes)
     # the market arrays' own underlying codes (no second pass over the strings); arrays given by the
     # caller: read from the positions, as before
     und_code0, underlying_names = (_underlying_codes(pos, arr) if arrays is None

@@ -583,10 +583,10 @@ class Book:
     def margin_at(self, mv: NDArray[np.float64], rows: NDArray[np.intp] | None = None) -> pd.DataFrame:
         """The margin function at moves ``mv`` (accounts without positions absent).
 
-        Shared moves (1-D, or every row equal): one call of the margin function on the market moved by
-        :meth:`shifted_market`. One row per account: the margin function's ``batched`` evaluation when it
-        has one (:func:`margin_function`: the margin engine on per-position moved inputs, in one call),
-        else one call per distinct row of moves.
+        The margin function's ``batched`` evaluation when it has one (:func:`margin_function`: the margin
+        engine on the book's arrays moved per position, in one call, shared moves too). Otherwise, shared
+        moves (1-D, or every row equal): one call of the margin function on the market moved by
+        :meth:`shifted_market`; one row per account: one call per distinct row of moves.
 
         Parameters
         ----------
@@ -597,19 +597,23 @@ class Book:
         """
         mv = np.asarray(mv, dtype=float)
         sel = None if rows is None else np.isin(self.acct_code, np.asarray(rows))
-        pos = self.positions if sel is None else self.positions[sel]
-        if len(pos) == 0:
+        if sel is not None and sel.all():
+            sel = None
+        if not (self.acct_code.size if sel is None else sel.any()):
             return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
         if mv.ndim == 2:
             used = np.unique(self.acct_code if sel is None else self.acct_code[sel])
             sub = mv[used]
             if (sub == sub[0]).all():
                 mv = sub[0].copy()
+        # the margin function's batched form when it has one (:func:`margin_function`): the engine on the
+        # book's arrays moved per position, no market re-built and looked up again (shared moves too)
+        batched = getattr(self.margin_fn, "batched", None)
+        if batched is not None:
+            return batched(self, mv, sel)
+        pos = self.positions if sel is None else self.positions[sel]
         if mv.ndim == 1:
             return call_margin_fn(self.margin_fn, pos, self.shifted_market(mv))
-        batched = getattr(self.margin_fn, "batched", None)
-        if batched is not None and self.positions.index.is_unique:
-            return batched(self, mv, sel)
         # one call per distinct row of moves (exact, for margin functions without a batched form)
         codes = self.acct_code if sel is None else self.acct_code[sel]
         uniq, inv = np.unique(mv[codes], axis=0, return_inverse=True)

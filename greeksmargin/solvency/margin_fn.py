@@ -170,7 +170,8 @@ def _batched_margin(
         pos = pos.copy()
         pos["account"] = labels
     # IM / MM only (no tidy tables); the book's positions are validated once, when it was built
-    acc = margin_requirements(pos, book.market, model, arrays=moved)
+    acc = margin_requirements(pos, book.market, model, arrays=moved,
+                              account_codes=None if isolated else _account_codes(book, keep_idx))
     if not isolated:
         return acc
     res = acc.reindex(labels)
@@ -186,6 +187,28 @@ def _batched_margin(
                         "mm": np.where(nc, np.nan, res["mm"].fillna(0.0).to_numpy(dtype=float) * fx_now),
                         "account": pos["account"].str.split("\x1f").str[0].to_numpy() if len(pos) else []})
     return _sum_isolated(per, res)
+
+
+def _account_codes(book: Any, keep_idx: NDArray[np.intp] | None) -> tuple[NDArray[np.intp], pd.Index]:
+    """Sorted factorisation of the accounts of the book's positions ``keep_idx`` (all: None).
+
+    The whole book's is computed once and kept on the book; a selection keeps the accounts present, in
+    the same sorted order: the codes and names :func:`~greeksmargin.engine.house_pieces._factorize_sorted`
+    gives on the selected rows.
+    """
+    from greeksmargin.engine.house_pieces import _factorize_sorted
+
+    full = book.__dict__.get("_account_factorized")
+    if full is None:
+        full = _factorize_sorted(book.positions["account"].to_numpy(dtype=object))
+        book.__dict__["_account_factorized"] = full
+    codes, names = full
+    if keep_idx is None:
+        return codes, names
+    sub = codes[keep_idx]
+    present = np.bincount(sub, minlength=len(names)) > 0
+    remap = np.cumsum(present) - 1
+    return remap[sub].astype(np.intp), names[present]
 
 
 def _margin_table(acc: pd.DataFrame) -> pd.DataFrame:
