@@ -20,6 +20,7 @@ from greeksmargin.errors import ArgumentTypeError, ComputationError, InputError
 from greeksmargin.solvency.margin_fn import (
     MarginFn,
     _not_computed_rows,
+    _react,
     call_margin_fn,
 )
 
@@ -635,18 +636,6 @@ class Book:
             currencies=dict(zip(self.accounts, self.currency)),
             errors=self.errors,
         )
-
-
-def _react(vol: Any, kind_code: Any, pm: NDArray[np.float64], vol_up: NDArray[np.float64],
-           vol_range: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Vols at per-position moves ``pm`` (:meth:`VolReaction.vols` element by element); shape of ``pm``."""
-    out = np.array(vol, dtype=float, copy=True)
-    m = (kind_code == 0) & (pm != 0.0)
-    if m.any():
-        v = out[m]
-        frac = np.minimum(np.abs(pm[m]) / vol_range[m], 1.0)
-        out[m] = np.minimum(v + frac * (vol_up[m] - v), 4.99)
-    return out
 
 
 def book_inputs(positions: Any, market: Any, collateral: Any) -> tuple[Any, MarketSnapshot, pd.DataFrame | None]:

@@ -147,8 +147,6 @@ def _batched_margin(
     moved = dict(a)
     moved["spot"] = a["spot"] * g
     moved["forward"] = a["forward"] * g
-    from greeksmargin.solvency.book import _react
-
     moved["vol"] = _react(a["vol"], a["kind_code"], pm, take(book._vol_up), take(book._vol_range))
     r_pos = book._ratio(take(book._pos_link), rows, M)  # moved / today's USD price of each position's currency
     if isolated:
@@ -187,6 +185,18 @@ def _batched_margin(
                         "mm": np.where(nc, np.nan, res["mm"].fillna(0.0).to_numpy(dtype=float) * fx_now),
                         "account": pos["account"].str.split("\x1f").str[0].to_numpy() if len(pos) else []})
     return _sum_isolated(per, res)
+
+
+def _react(vol: Any, kind_code: Any, pm: NDArray[np.float64], vol_up: NDArray[np.float64],
+           vol_range: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Vols at per-position moves ``pm`` (:meth:`VolReaction.vols` element by element); shape of ``pm``."""
+    out = np.array(vol, dtype=float, copy=True)
+    m = (kind_code == 0) & (pm != 0.0)
+    if m.any():
+        v = out[m]
+        frac = np.minimum(np.abs(pm[m]) / vol_range[m], 1.0)
+        out[m] = np.minimum(v + frac * (vol_up[m] - v), 4.99)
+    return out
 
 
 def _account_codes(book: Any, keep_idx: NDArray[np.intp] | None) -> tuple[NDArray[np.intp], pd.Index]:
