@@ -14,7 +14,7 @@ import pytest
 from greeksmargin.datasets import load_example_book
 from greeksmargin.engine.house_pieces import _factorize_sorted
 from greeksmargin.solvency.assess import Book, VolReaction, margin_function
-from greeksmargin.solvency.margin_fn import _account_codes, call_margin_fn
+from greeksmargin.solvency.margin_fn import _codes_of, call_margin_fn
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +35,14 @@ def test_position_values_of_a_selection_equal_the_full_ones(book: Book) -> None:
         np.testing.assert_array_equal(book.position_values(mv, idx), full[idx])
 
 
-def test_account_codes_of_a_selection_equal_a_fresh_factorisation(book: Book) -> None:
-    accts = book.positions["account"].to_numpy(dtype=object)
-    for keep in (None, np.flatnonzero(np.arange(len(accts)) % 3 != 1), np.arange(5, len(accts))):
-        codes, names = _account_codes(book, keep)
-        c2, n2 = _factorize_sorted(accts if keep is None else accts[keep])
+@pytest.mark.parametrize("column", ["account", "underlying"])
+def test_codes_of_a_selection_equal_a_fresh_factorisation(book: Book, column: str) -> None:
+    vals = book.positions[column].to_numpy(dtype=object)
+    n = len(vals)
+    spx = np.flatnonzero(vals != "SPX")  # a selection without one underlying: codes re-numbered
+    for keep in (None, np.flatnonzero(np.arange(n) % 3 != 1), np.arange(5, n), spx):
+        codes, names = _codes_of(book, keep, column)
+        c2, n2 = _factorize_sorted(vals if keep is None else vals[keep])
         np.testing.assert_array_equal(codes, c2)
         assert list(names) == list(n2)
 

@@ -278,6 +278,9 @@ class Book:
             self._fx_link.update({c: asset_underlying(c, market) for c in set(pos_ccy)})
             self._pos_link = self._links(self.pos_ccy)
             self._pos_fx0 = np.array([self._fx_base[c] for c in self.pos_ccy], dtype=float)
+            #: positions valued in their account's currency (no conversion), and the engine-currency links
+            self._same_ccy = self.pos_ccy == self.currency[self.acct_code]
+            self._eng_link = self._links(self.engine_currency[self.acct_code])
         self._acc_link = self._links(self.currency)
         self._acc_fx0 = np.array([self._fx_base[c] for c in self.currency], dtype=float)
 
@@ -293,6 +296,12 @@ class Book:
             if link is not None and link in self.unders:
                 out[ccys == c] = self.unders.index(link)
         return out
+
+    def _rows_mask(self, rows: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """True for the positions of the accounts ``rows`` (indices into ``accounts``); shape (n_positions,)."""
+        on = np.zeros(len(self.accounts), dtype=bool)
+        on[np.asarray(rows, dtype=np.intp)] = True
+        return on[self.acct_code]
 
     def _prepare_vols(self) -> None:
         """Per option position: the model's "vol up" and the price range ``R`` (see :class:`VolReaction`)."""
@@ -407,13 +416,13 @@ class Book:
         if idx is None:
             a = self.a
             acct_code, inverse, vol_up, vol_range = self.acct_code, self.inverse, self._vol_up, self._vol_range
-            u_code, base_d1, pos_ccy = self.u_code, self.base_delta_one, self.pos_ccy
+            u_code, base_d1, same = self.u_code, self.base_delta_one, self._same_ccy
             pos_link, pos_fx0 = self._pos_link, self._pos_fx0
         else:
             a = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in self.a.items()}
             acct_code, inverse, vol_up, vol_range = (self.acct_code[idx], self.inverse[idx], self._vol_up[idx],
                                                      self._vol_range[idx])
-            u_code, base_d1, pos_ccy = self.u_code[idx], self.base_delta_one[idx], self.pos_ccy[idx]
+            u_code, base_d1, same = self.u_code[idx], self.base_delta_one[idx], self._same_ccy[idx]
             pos_link, pos_fx0 = self._pos_link[idx], self._pos_fx0[idx]
         n = len(acct_code)
         mv = np.asarray(mv, dtype=float)
@@ -442,8 +451,6 @@ class Book:
             p1 = p0 * g[d1]
             native[d1] = np.where(inverse[d1], size[d1] * (1.0 - p0 / p1), (p1 - p0) * size[d1])
         # convert native currency -> account currency
-        acct_ccy = self.currency[acct_code]
-        same = pos_ccy == acct_ccy
         if not same.all():
             M = self.as_matrix(mv)
             d = ~same
@@ -570,7 +577,7 @@ class Book:
         mv = np.asarray(mv, dtype=float)
         n_a = len(self.accounts)
         # the positions of ``rows`` only (each account's value sums its own positions, in row order)
-        sel = np.isin(self.acct_code, rows) if self.a is not None else None
+        sel = self._rows_mask(rows) if self.a is not None else None
         pidx = None if sel is None or sel.all() else np.flatnonzero(sel)
         vals = self.position_values(mv, pidx)
         codes = self.acct_code if pidx is None else self.acct_code[pidx]
@@ -597,7 +604,7 @@ class Book:
             Only these accounts (indices into ``accounts``).
         """
         mv = np.asarray(mv, dtype=float)
-        sel = None if rows is None else np.isin(self.acct_code, np.asarray(rows))
+        sel = None if rows is None else self._rows_mask(rows)
         if sel is not None and sel.all():
             sel = None
         if not (self.acct_code.size if sel is None else sel.any()):

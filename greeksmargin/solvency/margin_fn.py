@@ -152,8 +152,7 @@ def _batched_margin(
     if isolated:
         r_acc = r_pos  # each position is its own account, margined in its own currency
     else:
-        eng = book.engine_currency[rows]
-        r_acc = book._ratio(book._links(eng), rows, M)
+        r_acc = book._ratio(take(book._eng_link), rows, M)
     moved["size"] = a["size"] * (r_pos / r_acc)
     pos = book.positions if sel is None else book.positions[sel]
     floor = _floor_currency(model)
@@ -169,7 +168,8 @@ def _batched_margin(
         pos["account"] = labels
     # IM / MM only (no tidy tables); the book's positions are validated once, when it was built
     acc = margin_requirements(pos, book.market, model, arrays=moved,
-                              account_codes=None if isolated else _account_codes(book, keep_idx))
+                              account_codes=None if isolated else _codes_of(book, keep_idx, "account"),
+                              underlying_codes=_codes_of(book, keep_idx, "underlying"))
     if not isolated:
         return acc
     res = acc.reindex(labels)
@@ -199,19 +199,20 @@ def _react(vol: Any, kind_code: Any, pm: NDArray[np.float64], vol_up: NDArray[np
     return out
 
 
-def _account_codes(book: Any, keep_idx: NDArray[np.intp] | None) -> tuple[NDArray[np.intp], pd.Index]:
-    """Sorted factorisation of the accounts of the book's positions ``keep_idx`` (all: None).
+def _codes_of(book: Any, keep_idx: NDArray[np.intp] | None, column: str) -> tuple[NDArray[np.intp], pd.Index]:
+    """Sorted factorisation of ``column`` of the book's positions ``keep_idx`` (all: None).
 
-    The whole book's is computed once and kept on the book; a selection keeps the accounts present, in
+    The whole book's is computed once and kept on the book; a selection keeps the values present, in
     the same sorted order: the codes and names :func:`~greeksmargin.engine.house_pieces._factorize_sorted`
     gives on the selected rows.
     """
     from greeksmargin.engine.house_pieces import _factorize_sorted
 
-    full = book.__dict__.get("_account_factorized")
+    key = f"_factorized_{column}"
+    full = book.__dict__.get(key)
     if full is None:
-        full = _factorize_sorted(book.positions["account"].to_numpy(dtype=object))
-        book.__dict__["_account_factorized"] = full
+        full = _factorize_sorted(book.positions[column].to_numpy(dtype=object))
+        book.__dict__[key] = full
     codes, names = full
     if keep_idx is None:
         return codes, names
