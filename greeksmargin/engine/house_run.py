@@ -81,12 +81,16 @@ def _run(
     backend: str = "auto",
     arrays: Mapping[str, Any] | None = None,
     tables: bool = True,
+    account_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
+    underlying_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
 ) -> MarginResult:
     """Core computation on validated positions (every account computable).
 
     ``tables=False``: the accounts' ``im``, ``mm``, ``isolated_im`` and ``currency`` only (the same figures),
     no tidy tables, per-underlying rows, worst scenarios or internals (repeated evaluations: the
-    solvency root finder).
+    solvency root finder). ``account_codes`` / ``underlying_codes``: the sorted factorisation of
+    ``pos["account"]`` / ``pos["underlying"]`` (codes, shape (n,); sorted names), when the caller has it
+    already (the same as computed here).
     """
     from greeksmargin.risk.greeks import market_arrays
 
@@ -96,10 +100,12 @@ def _run(
     arr = market_arrays(pos, market) if arrays is None else arrays
     und_names_all = arr["underlyings"]
 
-    acc_code0, account_names = _factorize_sorted(pos["account"].to_numpy(dtype=object))
+    acc_code0, account_names = (_factorize_sorted(pos["account"].to_numpy(dtype=object)) if account_codes is None
+                                else account_codes)
     # the market arrays' own underlying codes (no second pass over the strings); arrays given by the
     # caller: read from the positions, as before
     und_code0, underlying_names = (_underlying_codes(pos, arr) if arrays is None
+                                   else underlying_codes if underlying_codes is not None
                                    else _factorize_sorted(pos["underlying"].to_numpy(dtype=object)))
     # grid of each underlying
     grids: list[ScenarioGrid] = []

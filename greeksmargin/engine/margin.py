@@ -246,6 +246,8 @@ def margin_requirements(
     *,
     arrays: Mapping[str, Any] | None = None,
     backend: Literal["auto", "numpy", "numba"] = "auto",
+    account_codes: tuple[Any, pd.Index] | None = None,
+    underlying_codes: tuple[Any, pd.Index] | None = None,
 ) -> pd.DataFrame:
     """IM and MM of every account, nothing else: the engine's figures for repeated evaluations.
 
@@ -265,6 +267,9 @@ def margin_requirements(
         As in :func:`compute_margin` (market inputs per row of ``positions``, e.g. moved per account).
     backend : {"auto", "numpy", "numba"}
         As in :func:`compute_margin`.
+    account_codes, underlying_codes : (ndarray of int, Index), optional
+        The sorted factorisation of ``positions["account"]`` / ``positions["underlying"]`` (code per row,
+        shape (n,); sorted names), when the caller keeps it across calls (not checked; with ``arrays``).
 
     Returns
     -------
@@ -280,7 +285,9 @@ def margin_requirements(
         if arrays is not None:
             arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
         pos = pos[keep]
-    acc = _run(pos, market, m, backend=backend, arrays=arrays, tables=False).accounts
+        account_codes = underlying_codes = None
+    acc = _run(pos, market, m, backend=backend, arrays=arrays, tables=False, account_codes=account_codes,
+               underlying_codes=underlying_codes).accounts
     out = pd.DataFrame({"im": acc["im"].to_numpy(dtype=float), "mm": acc["mm"].to_numpy(dtype=float),
                         "currency": acc["currency"].to_numpy(dtype=object), "status": "computed", "reason": None},
                        index=pd.Index(acc["account"].to_numpy(dtype=object), name="account"))

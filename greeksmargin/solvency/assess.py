@@ -355,9 +355,12 @@ def distance_to_liquidation(
     base = book.move_vector(base_moves)
     # accounts the margin model does not cover: no distance, the reason instead (never "no such move")
     nc_reason: dict[str, str] = {}
+    gap0: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None  # equity, MM of every account at base
     if len(book.positions):
         st0 = book.state(base)
         nc_reason = {str(a): str(r) for a, r in st0["not_computed"].items() if r}
+        if not (st0["error"].astype(str).to_numpy() != "").any():  # (state blanks an account with an error)
+            gap0 = (st0["equity"].to_numpy(dtype=float), st0["mm"].to_numpy(dtype=float))
     # accounts whose equity and margin move with one underlying only: their "ALL" search is the one of
     # that underlying alone (the same evaluations, per account independent), taken from it, not repeated
     single = _single_underlying(book)
@@ -373,7 +376,11 @@ def distance_to_liquidation(
         if rest:
             sub = book.subset(rest) if len(rest) < len(book.accounts) else book
             cols = np.arange(len(sub.unders)) if tgt == "ALL" else np.array([sub.unders.index(tgt)])
-            res_parts.append((sub.accounts, {s: _solve_direction(sub, cols, s, grid, rtol, xtol, max_iter, base)
+            # equity and MM at the base moves: the same for both directions, evaluated once (the whole
+            # book's are those of its state at the base)
+            at0 = gap0 if sub is book and gap0 is not None else sub.gap(base, np.arange(len(sub.accounts)))
+            res_parts.append((sub.accounts, {s: _solve_direction(sub, cols, s, grid, rtol, xtol, max_iter, base,
+                                                                 at0)
                                              for s in (-1.0, 1.0)}))
         for u in dict.fromkeys(copied.values()):
             res_parts.append(solved[u])
@@ -480,19 +487,20 @@ def _merge_solutions(
 def _solve_direction(
     book: Book, cols: NDArray[np.intp], sign: float, grid: NDArray[np.float64], rtol: float, xtol: float,
     max_iter: int, base: NDArray[np.float64] | None = None,
+    at_base: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> dict[str, Any]:
     """Root of ``equity - MM`` along ``sign x`` (x in [0, grid[-1]]) for every account of ``book``.
 
     ``base``: moves (shape (n_underlyings,)) the search starts from (default: today's market); the move
     ``x`` compounds on it. Returns a dict with ``root`` (signed move, NaN: no crossing; 0 at the
     boundary or below MM), ``equity``, ``mm`` at the root, ``method`` per account and ``base`` (equity,
-    MM at the base moves).
+    MM at the base moves; ``at_base``: those figures when the caller has them, shape (n,) each).
     """
     n = len(book.accounts)
     n_u = len(book.unders)
     b0 = np.zeros(n_u) if base is None else np.asarray(base, dtype=float)
     every = np.arange(n)
-    e0, m0 = book.gap(b0, every)
+    e0, m0 = book.gap(b0, every) if at_base is None else at_base
     f0 = e0 - m0
     root = np.full(n, np.nan)
     eq = np.full(n, np.nan)

@@ -20,6 +20,7 @@ from greeksmargin.errors import ArgumentTypeError, ComputationError, InputError
 from greeksmargin.solvency.margin_fn import (
     MarginFn,
     _not_computed_rows,
+    _react,
     call_margin_fn,
 )
 
@@ -277,6 +278,9 @@ class Book:
             self._fx_link.update({c: asset_underlying(c, market) for c in set(pos_ccy)})
             self._pos_link = self._links(self.pos_ccy)
             self._pos_fx0 = np.array([self._fx_base[c] for c in self.pos_ccy], dtype=float)
+            #: positions valued in their account's currency (no conversion), and the engine-currency links
+            self._same_ccy = self.pos_ccy == self.currency[self.acct_code]
+            self._eng_link = self._links(self.engine_currency[self.acct_code])
         self._acc_link = self._links(self.currency)
         self._acc_fx0 = np.array([self._fx_base[c] for c in self.currency], dtype=float)
 
@@ -292,6 +296,12 @@ class Book:
             if link is not None and link in self.unders:
                 out[ccys == c] = self.unders.index(link)
         return out
+
+    def _rows_mask(self, rows: NDArray[np.intp]) -> NDArray[np.bool_]:
+        """True for the positions of the accounts ``rows`` (indices into ``accounts``); shape (n_positions,)."""
+        on = np.zeros(len(self.accounts), dtype=bool)
+        on[np.asarray(rows, dtype=np.intp)] = True
+        return on[self.acct_code]
 
     def _prepare_vols(self) -> None:
         """Per option position: the model's "vol up" and the price range ``R`` (see :class:`VolReaction`)."""
@@ -371,13 +381,7 @@ class Book:
     def _vols_for(self, pm: NDArray[np.float64]) -> NDArray[np.float64]:
         """Vols at per-position moves ``pm`` (:meth:`VolReaction.vols` element by element)."""
         assert self.a is not None
-        out = np.array(self.a["vol"], dtype=float, copy=True)
-        m = (self.a["kind_code"] == 0) & (pm != 0.0)
-        if m.any():
-            v = out[m]
-            frac = np.minimum(np.abs(pm[m]) / self._vol_range[m], 1.0)
-            out[m] = np.minimum(v + frac * (self._vol_up[m] - v), 4.99)
-        return out
+        return _react(self.a["vol"], self.a["kind_code"], pm, self._vol_up, self._vol_range)
 
     def shifted_market(self, mv: NDArray[np.float64]) -> MarketSnapshot:
         """The market at (shared) moves ``mv`` (see :func:`shift_market`), the book's instruments sticky strike."""
@@ -397,20 +401,32 @@ class Book:
         )
 
     # ------------------------------------------------------------------ values
-    def position_values(self, mv: NDArray[np.float64]) -> NDArray[np.float64]:
+    def position_values(self, mv: NDArray[np.float64], idx: NDArray[np.intp] | None = None) -> NDArray[np.float64]:
         """Value of every position in its account's margin currency at moves ``mv``; shape (n_positions,).
 
         Options and spot: value; futures and perpetuals: P&L from today's price (see module docstring).
-        ``mv``: shape (n_underlyings,) or (n_accounts, n_underlyings).
+        ``mv``: shape (n_underlyings,) or (n_accounts, n_underlyings). ``idx`` (int, shape (k,)): only
+        these positions (the same figures, element by element), shape (k,).
         """
         from greeksmargin.pricing import black76_price
         from greeksmargin.risk.exercise import american_forward_price, american_mask
 
-        n = len(self.positions)
         if self.a is None:
             return np.zeros(0)
-        a = self.a
-        pm = self.position_moves(mv)
+        if idx is None:
+            a = self.a
+            acct_code, inverse, vol_up, vol_range = self.acct_code, self.inverse, self._vol_up, self._vol_range
+            u_code, base_d1, same = self.u_code, self.base_delta_one, self._same_ccy
+            pos_link, pos_fx0 = self._pos_link, self._pos_fx0
+        else:
+            a = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in self.a.items()}
+            acct_code, inverse, vol_up, vol_range = (self.acct_code[idx], self.inverse[idx], self._vol_up[idx],
+                                                     self._vol_range[idx])
+            u_code, base_d1, same = self.u_code[idx], self.base_delta_one[idx], self._same_ccy[idx]
+            pos_link, pos_fx0 = self._pos_link[idx], self._pos_fx0[idx]
+        n = len(acct_code)
+        mv = np.asarray(mv, dtype=float)
+        pm = mv[u_code] if mv.ndim == 1 else mv[acct_code, u_code]
         g = 1.0 + pm
         kc = a["kind_code"]
         S = a["spot"] * g
@@ -419,29 +435,27 @@ class Book:
         native = np.zeros(n)
         o = kc == 0
         if o.any():
-            vol = self._vols_for(pm)[o]
+            vol = _react(a["vol"], kc, pm, vol_up, vol_range)[o]
             px = black76_price(a["is_call"][o], F[o], a["strike"][o], a["T"][o], vol, a["rate"][o])
             am = american_mask(a, o)
             if am is not None:  # American options at the moved spot and vol (greeksmargin.risk.exercise)
                 oa = np.flatnonzero(o)[am]
                 px[am] = american_forward_price(a["is_call"][oa], F[oa], a["strike"][oa], a["T"][oa], vol[am],
                                                 a["rate"][oa], a["forward_ratio"][oa])
-            native[o] = np.where(self.inverse[o], px / F[o], px) * size[o]
+            native[o] = np.where(inverse[o], px / F[o], px) * size[o]
         sp = kc == 3
-        native[sp] = np.where(self.inverse[sp], 1.0, S[sp]) * size[sp]
+        native[sp] = np.where(inverse[sp], 1.0, S[sp]) * size[sp]
         d1 = (kc == 1) | (kc == 2)
         if d1.any():
-            p0 = self.base_delta_one[d1]
+            p0 = base_d1[d1]
             p1 = p0 * g[d1]
-            native[d1] = np.where(self.inverse[d1], size[d1] * (1.0 - p0 / p1), (p1 - p0) * size[d1])
+            native[d1] = np.where(inverse[d1], size[d1] * (1.0 - p0 / p1), (p1 - p0) * size[d1])
         # convert native currency -> account currency
-        acct_ccy = self.currency[self.acct_code]
-        same = self.pos_ccy == acct_ccy
         if not same.all():
             M = self.as_matrix(mv)
             d = ~same
-            rows = self.acct_code[d]
-            fx_pos = self._pos_fx0[d] * self._ratio(self._pos_link[d], rows, M)
+            rows = acct_code[d]
+            fx_pos = pos_fx0[d] * self._ratio(pos_link[d], rows, M)
             fx_acc = self._acc_fx0[rows] * self._ratio(self._acc_link[rows], rows, M)
             native[d] *= fx_pos / fx_acc
         return native
@@ -562,8 +576,12 @@ class Book:
         rows = np.asarray(rows, dtype=np.intp)
         mv = np.asarray(mv, dtype=float)
         n_a = len(self.accounts)
-        vals = self.position_values(mv)
-        mtm = np.bincount(self.acct_code, weights=vals, minlength=n_a) if len(vals) else np.zeros(n_a)
+        # the positions of ``rows`` only (each account's value sums its own positions, in row order)
+        sel = self._rows_mask(rows) if self.a is not None else None
+        pidx = None if sel is None or sel.all() else np.flatnonzero(sel)
+        vals = self.position_values(mv, pidx)
+        codes = self.acct_code if pidx is None else self.acct_code[pidx]
+        mtm = np.bincount(codes, weights=vals, minlength=n_a) if len(vals) else np.zeros(n_a)
         fx = self.account_fx(mv)
         margin = self.margin_at(mv, rows=rows)
         _, mm, _, _ = self._margin_in_account_ccy(margin, mv, fx)
@@ -573,10 +591,10 @@ class Book:
     def margin_at(self, mv: NDArray[np.float64], rows: NDArray[np.intp] | None = None) -> pd.DataFrame:
         """The margin function at moves ``mv`` (accounts without positions absent).
 
-        Shared moves (1-D, or every row equal): one call of the margin function on the market moved by
-        :meth:`shifted_market`. One row per account: the margin function's ``batched`` evaluation when it
-        has one (:func:`margin_function`: the margin engine on per-position moved inputs, in one call),
-        else one call per distinct row of moves.
+        The margin function's ``batched`` evaluation when it has one (:func:`margin_function`: the margin
+        engine on the book's arrays moved per position, in one call, shared moves too). Otherwise, shared
+        moves (1-D, or every row equal): one call of the margin function on the market moved by
+        :meth:`shifted_market`; one row per account: one call per distinct row of moves.
 
         Parameters
         ----------
@@ -586,20 +604,24 @@ class Book:
             Only these accounts (indices into ``accounts``).
         """
         mv = np.asarray(mv, dtype=float)
-        sel = None if rows is None else np.isin(self.acct_code, np.asarray(rows))
-        pos = self.positions if sel is None else self.positions[sel]
-        if len(pos) == 0:
+        sel = None if rows is None else self._rows_mask(rows)
+        if sel is not None and sel.all():
+            sel = None
+        if not (self.acct_code.size if sel is None else sel.any()):
             return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
         if mv.ndim == 2:
             used = np.unique(self.acct_code if sel is None else self.acct_code[sel])
             sub = mv[used]
             if (sub == sub[0]).all():
                 mv = sub[0].copy()
+        # the margin function's batched form when it has one (:func:`margin_function`): the engine on the
+        # book's arrays moved per position, no market re-built and looked up again (shared moves too)
+        batched = getattr(self.margin_fn, "batched", None)
+        if batched is not None:
+            return batched(self, mv, sel)
+        pos = self.positions if sel is None else self.positions[sel]
         if mv.ndim == 1:
             return call_margin_fn(self.margin_fn, pos, self.shifted_market(mv))
-        batched = getattr(self.margin_fn, "batched", None)
-        if batched is not None and self.positions.index.is_unique:
-            return batched(self, mv, sel)
         # one call per distinct row of moves (exact, for margin functions without a batched form)
         codes = self.acct_code if sel is None else self.acct_code[sel]
         uniq, inv = np.unique(mv[codes], axis=0, return_inverse=True)

@@ -12,7 +12,6 @@ from numpy.typing import NDArray
 from greeksmargin.book.book import Book as ValidatedBook
 from greeksmargin.book.book import load_book
 from greeksmargin.book.market import MarketSnapshot
-from greeksmargin.errors import ComputationError
 
 AT_MM_RTOL = 1e-9
 STATUSES = ("healthy", "below_im", "below_mm", "bankrupt")
@@ -60,7 +59,12 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
         if len(positions) == 0:
             return pd.DataFrame({"im": [], "mm": [], "currency": []}, index=pd.Index([], name="account"))
         if runnable and trusted and isinstance(market, MarketSnapshot):
-            return margin_requirements(positions, market, loaded)  # rows of a validated book: IM / MM only
+            # rows of a validated book: IM / MM only; while ``live`` lives, the engine's market look-up finds
+            # it (book_of: the same positions object) and uses its arrays instead of validating the rows again
+            live = ValidatedBook._unchecked(positions, market)
+            out = margin_requirements(live.positions, market, loaded)
+            del live
+            return out
         acc = compute_margin(_book_of(positions, market, trusted), market, loaded).accounts
         acc = acc.set_index("account") if "account" in acc.columns else acc
         return _margin_table(acc)
@@ -130,22 +134,27 @@ def _batched_margin(
 
     assert book.a is not None
     M = book.as_matrix(mv)
-    a = book.a
-    pm = book.position_moves(M)
+    keep_idx = None if sel is None else np.flatnonzero(sel)
+
+    def take(v: Any) -> Any:
+        return v if keep_idx is None else np.asarray(v)[keep_idx]
+
+    a = book.a if keep_idx is None else {k: (v if k == "underlyings" else take(v)) for k, v in book.a.items()}
+    rows = take(book.acct_code)
+    u_code = take(book.u_code)
+    pm = M[rows, u_code]  # each selected position's move (its account's row of ``mv``)
     g = 1.0 + pm
-    arrays = dict(a)
-    arrays["spot"] = a["spot"] * g
-    arrays["forward"] = a["forward"] * g
-    arrays["vol"] = book._vols_for(pm)
-    rows = book.acct_code
-    r_pos = book._ratio(book._pos_link, rows, M)  # moved / today's USD price of each position's currency
+    moved = dict(a)
+    moved["spot"] = a["spot"] * g
+    moved["forward"] = a["forward"] * g
+    moved["vol"] = _react(a["vol"], a["kind_code"], pm, take(book._vol_up), take(book._vol_range))
+    r_pos = book._ratio(take(book._pos_link), rows, M)  # moved / today's USD price of each position's currency
     if isolated:
         r_acc = r_pos  # each position is its own account, margined in its own currency
     else:
-        eng = book.engine_currency[rows]
-        r_acc = book._ratio(book._links(eng), rows, M)
-    arrays["size"] = a["size"] * (r_pos / r_acc)
-    pos = book.positions
+        r_acc = book._ratio(take(book._eng_link), rows, M)
+    moved["size"] = a["size"] * (r_pos / r_acc)
+    pos = book.positions if sel is None else book.positions[sel]
     floor = _floor_currency(model)
     if floor is not None:
         r_fl = book._ratio(book._links(np.full(len(pos), floor, dtype=object)), rows, M)
@@ -153,34 +162,64 @@ def _batched_margin(
         if np.any(scale != 1.0):
             pos = pos.copy()
             pos["multiplier"] = pos["multiplier"].to_numpy(dtype=float) * scale
-    if sel is not None:
-        pos = pos[sel]
     if isolated:
         labels = [f"{x}\x1f{i}" for i, x in enumerate(pos["account"].astype(str))]
         pos = pos.copy()
         pos["account"] = labels
-    idx = book.positions.index.get_indexer(pos.index)
-    if (idx < 0).any():
-        raise ComputationError("batched margin: positions not in the book")
-    moved = {k: (v if k == "underlyings" else np.asarray(v)[idx]) for k, v in arrays.items()}
     # IM / MM only (no tidy tables); the book's positions are validated once, when it was built
-    acc = margin_requirements(pos, book.market, model, arrays=moved)
+    acc = margin_requirements(pos, book.market, model, arrays=moved,
+                              account_codes=None if isolated else _codes_of(book, keep_idx, "account"),
+                              underlying_codes=_codes_of(book, keep_idx, "underlying"))
     if not isolated:
         return acc
     res = acc.reindex(labels)
-    keep = np.ones(len(book.positions), dtype=bool) if sel is None else sel
-    fx_now = book._pos_fx0[keep] * r_pos[keep]  # USD per unit of each position's own currency, moved
-    same = res["currency"].fillna("").to_numpy(dtype=object) == book.pos_ccy[keep]
+    fx_now = take(book._pos_fx0) * r_pos  # USD per unit of each position's own currency, moved
+    same = res["currency"].fillna("").to_numpy(dtype=object) == take(book.pos_ccy)
     if not same.all():  # the engine margined a solo position in another currency: convert through it
         other = res["currency"].fillna("USD").to_numpy(dtype=object)
         idx = np.flatnonzero(~same)
-        fx_now[idx] = [book.ccy_fx(np.full(len(book.accounts), c, dtype=object), M)[book.acct_code[keep][i]]
+        fx_now[idx] = [book.ccy_fx(np.full(len(book.accounts), c, dtype=object), M)[rows[i]]
                        for c, i in zip(other[idx], idx)]
     nc = _not_computed_rows(res)
     per = pd.DataFrame({"im": np.where(nc, np.nan, res["im"].fillna(0.0).to_numpy(dtype=float) * fx_now),
                         "mm": np.where(nc, np.nan, res["mm"].fillna(0.0).to_numpy(dtype=float) * fx_now),
                         "account": pos["account"].str.split("\x1f").str[0].to_numpy() if len(pos) else []})
     return _sum_isolated(per, res)
+
+
+def _react(vol: Any, kind_code: Any, pm: NDArray[np.float64], vol_up: NDArray[np.float64],
+           vol_range: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Vols at per-position moves ``pm`` (:meth:`VolReaction.vols` element by element); shape of ``pm``."""
+    out = np.array(vol, dtype=float, copy=True)
+    m = (kind_code == 0) & (pm != 0.0)
+    if m.any():
+        v = out[m]
+        frac = np.minimum(np.abs(pm[m]) / vol_range[m], 1.0)
+        out[m] = np.minimum(v + frac * (vol_up[m] - v), 4.99)
+    return out
+
+
+def _codes_of(book: Any, keep_idx: NDArray[np.intp] | None, column: str) -> tuple[NDArray[np.intp], pd.Index]:
+    """Sorted factorisation of ``column`` of the book's positions ``keep_idx`` (all: None).
+
+    The whole book's is computed once and kept on the book; a selection keeps the values present, in
+    the same sorted order: the codes and names :func:`~greeksmargin.engine.house_pieces._factorize_sorted`
+    gives on the selected rows.
+    """
+    from greeksmargin.engine.house_pieces import _factorize_sorted
+
+    key = f"_factorized_{column}"
+    full = book.__dict__.get(key)
+    if full is None:
+        full = _factorize_sorted(book.positions[column].to_numpy(dtype=object))
+        book.__dict__[key] = full
+    codes, names = full
+    if keep_idx is None:
+        return codes, names
+    sub = codes[keep_idx]
+    present = np.bincount(sub, minlength=len(names)) > 0
+    remap = np.cumsum(present) - 1
+    return remap[sub].astype(np.intp), names[present]
 
 
 def _margin_table(acc: pd.DataFrame) -> pd.DataFrame:
