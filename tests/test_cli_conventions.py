@@ -58,9 +58,10 @@ def test_out_extension_chooses_the_format_and_a_conflict_is_an_error(paths, tmp_
     assert {"model", "accounts"} <= set(doc)
     assert main(["margin", *paths, "--out", str(tmp_path / "m.csv"), "--format", "json"]) == 2
     assert "conflicts with the extension" in capsys.readouterr().err
-    assert main(["margin", *paths, "--out", str(tmp_path / "m.parquet")]) == 2
+    # a command that does not write Parquet refuses the extension rather than writing text into it
+    assert main(["greeks", *paths, "--out", str(tmp_path / "g.parquet")]) == 2
     assert "does not write parquet" in capsys.readouterr().err
-    assert not (tmp_path / "m.parquet").exists()
+    assert not (tmp_path / "g.parquet").exists()
 
 
 def test_output_file_honours_the_umask_and_quiet_is_quiet(paths, tmp_path, capsys):
