@@ -203,8 +203,8 @@ class _Sink:
         if not self.collect:
             i = int(np.argmax(m))
             raise self.where.error(text(i), self.idx[i], column, cls)
-        for i in np.flatnonzero(m):
-            self.rows.append((int(i), column, rule, text(int(i))))
+        for j in np.flatnonzero(m):
+            self.rows.append((int(j), column, rule, text(int(j))))
         self.dead |= m
 
 
@@ -465,7 +465,8 @@ def _expiry(df: pd.DataFrame, sink: _Sink, idx: pd.Index) -> pd.Series:
         u_blank = np.array([(not isinstance(v, str) and pd.isna(v)) or str(v).strip() == "" for v in u], dtype=bool)
         blank = (codes < 0) | np.append(u_blank, True)[codes]
         try:
-            parsed = pd.to_datetime(pd.Series(np.where(u_blank, None, u), dtype=object), utc=True, format="mixed",
+            texts = pd.Series(u, dtype=object).where(~np.asarray(u_blank, dtype=bool), None)
+            parsed = pd.to_datetime(texts, utc=True, format="mixed",
                                     errors="coerce").astype("datetime64[ns, UTC]").array
             expiry = pd.Series(parsed.take(codes, allow_fill=True), index=idx)
         except (ValueError, TypeError, OverflowError):

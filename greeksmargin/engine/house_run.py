@@ -170,7 +170,7 @@ def _run(
     factor = pos_fx / acc_fx[acc_code] if n else np.zeros(0)  # position currency -> account currency
     # a coin-settled position of an account margined in another currency: its coin's price moves with each
     # scenario's spot (scenarios.scenario_pnl), so its P&L is the account-currency P&L at the scenario's spot
-    usd_code = ccy_names.get_loc("USD") if "USD" in ccy_names else -1
+    usd_code = list(ccy_names).index("USD") if "USD" in list(ccy_names) else -1
     acc_ccy_code = np.where(single, cmin, usd_code)  # the code of acc_ccy (-1: USD, held by no position)
     A["fx_moves"] = (A["inverse"].astype(bool) & (ccy_code != acc_ccy_code[acc_code]) if n
                      else np.zeros(0, dtype=bool))
@@ -179,7 +179,7 @@ def _run(
     contracts: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None
     if arrays is not None and n > 4096:
         # inputs given per position (e.g. each account at its own moved market): look at a sample first
-        probe = np.linspace(0, n - 1, 4096).astype(np.intp)
+        probe: NDArray[np.intp] | None = np.linspace(0, n - 1, 4096).astype(np.intp)
         if contract_codes({k: v[probe] for k, v in A.items()}, und_code[probe])[1].size > SHARED_MAX_RATIO * 4096:
             probe = None
     if arrays is None or n <= 4096 or probe is not None:

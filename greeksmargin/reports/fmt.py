@@ -193,7 +193,7 @@ def format_table(df: pd.DataFrame, number: Callable[[str, float], str] | None = 
     if width is None or total <= width or len(cols) < 2:
         return render(every)
     if keys is None:
-        key_idx = []
+        key_idx: list[int] = []
         for i in every:
             if numeric[i] or len(key_idx) >= 2:
                 break

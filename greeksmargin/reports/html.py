@@ -119,13 +119,14 @@ def table_html(df: pd.DataFrame, *, float_format: str | None = None, index: bool
     if float_format is None:
         formatters = {c: (lambda v, c=c: "" if pd.isna(v) else fmt.cell(str(c), v)) for c in numeric}
     else:
-        formatters = {c: (lambda v: "" if pd.isna(v) else float_format.format(v)) for c in numeric}
+        ff = float_format
+        formatters = {c: (lambda v, ff=ff: "" if pd.isna(v) else ff.format(v)) for c in numeric}
     out = shown.to_html(
         index=index,
         classes="data sortable",
         border=0,
         na_rep="",
-        formatters=formatters,  # type: ignore[arg-type]
+        formatters=formatters,
         escape=True,
     )
     cap = f"<p class='caption'>{escape(caption)}</p>" if caption else ""

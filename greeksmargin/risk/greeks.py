@@ -188,6 +188,7 @@ def price_positions(positions: Any, market: MarketSnapshot | None = None) -> pd.
     expect_type(market, "market", MarketSnapshot, "a MarketSnapshot (greeksmargin.load_market)")
     if not isinstance(positions, (pd.DataFrame, str, Path, Book)):
         raise ArgumentTypeError("positions", "a Book, a positions DataFrame or file path", positions)
+    assert isinstance(market, MarketSnapshot)  # checked by expect_type above
     book = _book(positions, market)
     pos = book.positions
     a = book.arrays

@@ -163,14 +163,14 @@ def scenario_portfolio(s: dict[str, Any]
     lines = []
     for i in range(n):
         sec = _num(lists["OptionExpiries"][i], f"scenario.OptionExpiries[{i}]")
-        k = Fraction(repr(float(_num(lists["OptionStrikes"][i], f"scenario.OptionStrikes[{i}]"))))
-        k = Fraction(int(k * 10**8), 10**8)  # the harness removes dust below 1e-8 (1e10 wei)
-        vols[(und[i], sec, k)] = _num(lists["OptionVols"][i], f"scenario.OptionVols[{i}]")
+        kf = Fraction(repr(float(_num(lists["OptionStrikes"][i], f"scenario.OptionStrikes[{i}]"))))
+        kf = Fraction(int(kf * 10**8), 10**8)  # the harness removes dust below 1e-8 (1e10 wei)
+        vols[(und[i], sec, kf)] = _num(lists["OptionVols"][i], f"scenario.OptionVols[{i}]")
         volconf[(und[i], sec)] = _num(lists["OptionVolConfidences"][i], f"scenario.OptionVolConfidences[{i}]")
         flag = lists["OptionIsCall"][i]
         if flag not in (0, 1) or isinstance(flag, bool):
             raise CaseFormatError(f"scenario.OptionIsCall[{i}]: expected 1 or 0, got {flag!r}", column="OptionIsCall")
-        lines.append((und[i], sec, k, flag == 1, _num(lists["OptionAmounts"][i], f"scenario.OptionAmounts[{i}]")))
+        lines.append((und[i], sec, kf, flag == 1, _num(lists["OptionAmounts"][i], f"scenario.OptionAmounts[{i}]")))
     markets = []
     pnl_total = fund_total = 0.0
     for j, m in enumerate(MARKETS):
@@ -180,11 +180,11 @@ def scenario_portfolio(s: dict[str, Any]
             if (m, sec) not in fwd:
                 raise CaseFormatError(f"scenario: no forward for {m} options expiring in {sec:g} s (FeedExpiries)",
                                       column="FeedExpiries")
-            opts = tuple(SRMOption(k, c, a, vols[(m, sec, k)]) for u, e, k, c, a in lines if u == m and e == sec)
+            opts = tuple(SRMOption(kk, c, a, vols[(m, sec, kk)]) for u, e, kk, c, a in lines if u == m and e == sec)
             f, fc = fwd[(m, sec)]
             expiries.append(SRMExpiry(sec, f, opts, fc, volconf[(m, sec)]))
         pos = _num(s[f"Perps_{m}"], f"scenario.Perps_{m}")
-        unsettled = 0.0
+        unsettled: Any = 0.0
         if pos != 0:
             entry = _num(s[f"LastEntry{m}"], f"scenario.LastEntry{m}")
             glob = _num(s[f"{m}GlobalFundingIndex"], f"scenario.{m}GlobalFundingIndex")
@@ -219,7 +219,7 @@ def generator_bounded(pf: SRMPortfolio, fwd_listed: dict[tuple[str, float], floa
             val = 0.0
             if m.expiries:
                 e = m.expiries[-1]
-                fwd = fwd_listed.get((m.name, e.seconds_to_expiry), e.forward)
+                fwd = fwd_listed.get((m.name, float(e.seconds_to_expiry)), float(e.forward))
                 val = bounded_margin(e.options, fwd, params.for_market(m.name).option, initial, cap_at_zero=False)
             out[f"{m.name}OptionBounded{tag}"] = val
     return out

@@ -272,6 +272,7 @@ def run_case(case: dict[str, Any], params: StrategyParams) -> CaseResult:
                 tol = IB_REL if role == "ib" else float(expected.get(
                     key.replace("_asserted", "_tolerance_rel"), expected.get("lean_tolerance_rel", 0.2)))
                 rule[key] = Tolerance("rel", tol)
+                assert target is not None  # a lean / ib figure always names the computed figure it is compared with
                 who = "Lean's own assertion" if role == "lean" else "Interactive Brokers' house figure"
                 within = "within" if abs(fig[target] - float(value)) <= tol * abs(float(value)) else "outside"
                 reasons[key] = (f"not checked (information, not pass/fail): {who}; {_gap(fig[target], float(value))}"
