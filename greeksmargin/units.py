@@ -1,6 +1,6 @@
 """The single place where unit conventions are converted.
 
-The pricing layer returns textbook partials (see DESIGN.md, "Units"):
+The pricing layer returns textbook partials (README, Conventions and units):
 
 * ``delta`` dV/dS, ``gamma`` d2V/dS2, ``vega`` dV/dsigma per 1.00 of vol, ``theta`` dV/dt per year
   (calendar, ACT/365, sign: value change as time passes), ``rho`` per 1.00 of rate,

@@ -54,7 +54,7 @@ def test_vol_shock_term_rule():
 
 
 def _reference_pnl(a, m, vol):
-    """Plain loop, one position at a time, from the textbook formulas (METHODS.md section 1)."""
+    """Plain loop, one position at a time, from the textbook formulas (inverse options as on Deribit)."""
     out = np.zeros(len(a["size"]))
     for i in range(len(out)):
         kc, q, inv = a["kind_code"][i], a["size"][i], a["inverse"][i]

@@ -117,7 +117,7 @@ def test_inverse_future_coin_pnl():
     m = 0.25
     vals = book.position_values(book.move_vector({"BTC": m}))
     size = float(fut["quantity"].iloc[0])
-    assert vals[0] == pytest.approx(size * (1 - 1 / (1 + m)), rel=1e-12)  # METHODS.md section 1
+    assert vals[0] == pytest.approx(size * (1 - 1 / (1 + m)), rel=1e-12)  # Deribit's inverse-option conventions
 
 
 # ------------------------------------------------------------------ moved markets

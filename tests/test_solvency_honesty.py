@@ -106,5 +106,6 @@ def test_cli_cascade_liquidity_is_stated_and_complete(capsys):
     assert "SPX" in capsys.readouterr().err
     assert main([*base, "--liquidity", "BTC=2e9,ETH=1e9,SPX=2e10"]) == 0
     out = capsys.readouterr().out
-    assert "liquidity L (USD notional; a net flow of L moves the price by at most 100%): BTC=2,000,000,000, ETH=1,000,000,000, SPX=20,000,000,000" in out
+    assert ("liquidity L (USD notional; a net flow of L moves the price by at most 100%): "
+            "BTC=2,000,000,000, ETH=1,000,000,000, SPX=20,000,000,000") in out
     assert main([*base, "--liquidity", "BTC2e9"]) == 2

@@ -57,7 +57,7 @@ _DATA_DIR = Path(__file__).resolve().parent.parent / "datasets" / "data"
 _PRICE_ALIASES = ("price", "adj close", "adj_close", "close")
 _VOL_ALIASES = ("vol", "vol_index", "implied_vol", "iv")
 
-#: a vol above this is almost surely a percentage (DESIGN.md, Units)
+#: a vol above this is almost surely a percentage (README, Conventions and units)
 MAX_DECIMAL_VOL = 5.0
 
 

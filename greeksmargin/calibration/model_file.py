@@ -306,7 +306,7 @@ def apply_calibration(
     )
     meta["notes"] = notes
     meta["source"] = (
-        "Structure: METHODS.md section 8. Shocks: calibrated by greeksmargin.calibration on market history "
+        "Structure: README, Models. Shocks: calibrated by greeksmargin.calibration on market history "
         f"(targets: {', '.join(sorted(calib))}); see [meta.calibration] for data, dates, confidence, MPOR, "
         "method, code version and command line"
     )

@@ -249,7 +249,7 @@ def _calibrate(args: argparse.Namespace) -> int:
         header = (
             f"{raw['meta']['name']}: house Greeks-plus-stress model, shocks calibrated on market history.\n"
             f"Written by: {cmd}\nProvenance of every calibrated number: [meta.calibration]; schema: "
-            "greeksmargin/engine/models.py; formulas: METHODS.md sections 8-9."
+            "greeksmargin/engine/models.py; formulas: README, Models and Calibration."
         )
         write_model_file(raw, args.out, header=header)
         cal = cal_out  # the report and JSON show the shocks written, the vega reference included

@@ -642,9 +642,9 @@ def parse_rule_set(raw: dict[str, Any], file: str) -> RuleSet:
 
 
 for _name, _desc in (
-    ("greeks-stress", "house Greeks-plus-stress model (METHODS.md section 8)"),
-    ("deribit-standard", "Deribit standard (isolated) margin (METHODS.md section 2)"),
-    ("tims-pm", "OCC TIMS / FINRA 4210(g) customer portfolio margin (METHODS.md section 6)"),
+    ("greeks-stress", "house Greeks-plus-stress model (README, Models)"),
+    ("deribit-standard", "Deribit standard (isolated) margin (Deribit's standard-margin documentation)"),
+    ("tims-pm", "OCC TIMS / FINRA 4210(g) customer portfolio margin (FINRA Rule 4210(g) / OCC TIMS)"),
 ):
     register_methodology(_name, parse_rule_set, runnable=True, description=_desc)
 

@@ -1,4 +1,4 @@
-"""Deribit portfolio margin (segregated, one settlement coin): the risk matrix (METHODS.md section 3).
+"""Deribit portfolio margin (segregated, one settlement coin): the risk matrix of Deribit's documentation.
 
 All figures are in coin (BTC, ETH). A position of size ``Q`` coin in an inverse perpetual or future gains
 ``Q (1 - 1/(1+m))`` coin when its price moves by the relative amount ``m`` (the move applies to the index and,

@@ -1,4 +1,4 @@
-"""Derive (Lyra v2) portfolio margin PM2: the on-chain solvency check, in USD (METHODS.md section 4).
+"""Derive (Lyra v2) portfolio margin PM2: the on-chain solvency check, in USD (Derive's v2-core PMRM contracts).
 
 This module reproduces the computation of Derive's ``PMRM_2`` risk manager and its library ``PMRMLib_2``
 (derivexyz/v2-core, ``src/risk-managers/``), in floating point instead of 18-decimal fixed point. Results

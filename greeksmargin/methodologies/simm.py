@@ -1,6 +1,6 @@
 """ISDA SIMM (Standard Initial Margin Model) from CRIF sensitivities: every risk class, 10-day and 1-day.
 
-The formulas follow the ISDA SIMM methodology (METHODS.md section 7); every number (risk weights,
+The formulas follow the ISDA SIMM methodology; every number (risk weights,
 correlations, thresholds, historical volatility ratios, curvature scaling) comes from a parameter file
 ``models/simm-<version>.toml`` read by :func:`load_simm_params`. A file may hold only some risk classes
 (sections ``interest_rate``, ``credit_q``, ``credit_nonq``, ``equity``, ``commodity``, ``fx``); a

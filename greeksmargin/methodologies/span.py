@@ -23,7 +23,7 @@ A risk array holds, per long contract, the value change in 16 scenarios (CME ord
  16    -X (extreme)         none, counted at 35%
 ====  ===================  ==========
 
-Scan risk = ``max(0, max_j sum_i Q_i loss_ij)`` (METHODS.md section 5). The requirement of a combined commodity is
+Scan risk = ``max(0, max_j sum_i Q_i loss_ij)`` (CME SPAN). The requirement of a combined commodity is
 ``max(scan + intra-commodity spread charge + delivery charge - inter-commodity credit, short option minimum)
 - net option value``.
 """

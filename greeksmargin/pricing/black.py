@@ -1,6 +1,6 @@
 """Black-Scholes-Merton and Black-76: prices and textbook Greeks, vectorised on float64 arrays.
 
-Units (DESIGN.md, "Units"): ``vega`` per 1.00 of vol, ``theta`` per year (dV/dt as calendar time passes,
+Units (README, Conventions and units): ``vega`` per 1.00 of vol, ``theta`` per year (dV/dt as calendar time passes,
 negative for a long vanilla without carry), ``rho`` per 1.00 of rate, ``vanna`` d2V/dS dsigma, ``volga``
 d2V/dsigma2. For Black-76, ``delta``, ``gamma`` and ``vanna`` are taken w.r.t. the forward F and ``rho`` is
 dV/dr holding F fixed (``-T * price``). The Greeks tie together in the Taylor expansion::

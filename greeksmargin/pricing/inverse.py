@@ -1,4 +1,4 @@
-"""Coin-settled (inverse) options, as listed on Deribit (METHODS.md section 1).
+"""Coin-settled (inverse) options, as listed on Deribit (Deribit's inverse-option conventions).
 
 Payoff in coin: ``max(S_T - K, 0) / S_T`` (call), ``max(K - S_T, 0) / S_T`` (put). With r = 0 the coin
 value is ``V = C_usd(F) / F`` where ``C_usd`` is the Black-76 USD price; for a call

@@ -8,7 +8,7 @@ Expiry buckets (calendar days ``d = T x 365`` from the valuation time, left-clos
 CRIF (:func:`to_crif`): ``ProductClass`` "Equity"; ``Risk_Equity`` rows hold the value change for a +1%
 relative move of the underlying (USD, ``delta_1pct``), one per qualifier, ``Label1`` empty;
 ``Risk_EquityVol`` rows hold the raw vega per 1 vol point (USD, ``vega_1volpt``, i.e. dV/dsigma x 0.01,
-METHODS.md section 7), one per qualifier and SIMM tenor. An option of expiry ``T`` puts its vega on the
+the ISDA SIMM methodology), one per qualifier and SIMM tenor. An option of expiry ``T`` puts its vega on the
 two surrounding SIMM tenors (2w, 1m, 3m, 6m, 1y, 2y, 3y, 5y, 10y, 15y, 20y, 30y) with weights linear in
 time (all on 2w below 2 weeks, all on 30y beyond 30 years): the tenor split sums to the vega.
 

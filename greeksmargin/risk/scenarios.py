@@ -10,8 +10,8 @@ expiry and the perpetual mark move by the same factor ``1 + m``), a vol directio
     absolute:  sigma_up = sigma + up mult,      sigma_down = sigma - down mult
     sigma_up >= min_vol_up,  every shocked vol >= min_vol
 
-(METHODS.md section 3; ``DTE = 365 T``). Tail moves are scenarios whose P&L is counted at a fractional
-weight (constant, or ``weight x range / |move|`` as Deribit's extended table).
+(Deribit's portfolio-margin documentation; ``DTE = 365 T``). Tail moves are scenarios whose P&L is counted at a
+fractional weight (constant, or ``weight x range / |move|`` as Deribit's extended table).
 
 :func:`revalue` turns the position arrays of :func:`greeksmargin.risk.greeks.market_arrays` into the P&L
 matrix of shape ``(n_scenarios, n_positions)``, each column in the position's **margin currency**:
@@ -23,7 +23,7 @@ matrix of shape ``(n_scenarios, n_positions)``, each column in the position's **
   of Black-76, the base value from the same function; books without an American option never call it;
 * futures (linear): ``size F m``; perpetuals: the same on the perpetual mark; spot: ``size S m``;
 * coin-settled (inverse) positions, in the coin: options ``V_usd' / F' - V_usd / F``; futures and
-  perpetuals ``size (1 - 1 / (1 + m))`` (METHODS.md section 1); spot coin held in its own coin: 0.
+  perpetuals ``size (1 - 1 / (1 + m))`` (Deribit's inverse-option conventions); spot coin held in its own coin: 0.
 * coin-settled positions of an account margined in another currency (USD) (position array
   ``fx_moves`` True): the coin's price moves with the scenario's spot, so the account-currency P&L is the
   change of the position's coin value *at the scenario's coin price*, ``fx (V_c' (1 + m) - V_c)`` with

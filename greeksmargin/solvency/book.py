@@ -30,7 +30,7 @@ from greeksmargin.solvency.margin_fn import (
 def _default_rule() -> Any:
     from greeksmargin.risk.scenarios import VolShockRule
 
-    # Deribit-style term rule (METHODS.md section 3); used only when the model gives none
+    # Deribit-style term rule (Deribit's portfolio-margin documentation); used only when the model gives none
     return VolShockRule(kind="relative", up=0.3, down=0.3, short_power=0.3, long_power=0.13, min_vol=0.01)
 
 

@@ -1,7 +1,7 @@
 """Validation suite ``deribit-chain``: the pricing layer against a real Deribit BTC option chain.
 
 One case per instrument (``id`` = ``instrument_name``; prefixed by the file stem when a folder holds
-several files). Inputs per METHODS.md section 1: ``T = (expiration_timestamp - timestamp) / (365 days in
+several files). Inputs per Deribit's inverse-option conventions: ``T = (expiration_timestamp - timestamp) / (365 days in
 ms)``, ``F = underlying_price``, ``sigma = mark_iv / 100``, r = 0 (Deribit prices inverse options at r = 0;
 the ``interest_rate`` column, if present, is recorded in ``detail`` only). Computed with
 :func:`greeksmargin.pricing.inverse_option`: ``mark_price`` = coin value, and the exchange's USD Greeks

@@ -13,7 +13,7 @@ on arrays of shape (n_units,) with numpy (vectorised over every unit).
 **Aggregation across underlyings** (per account, over its units' requirements ``x_u >= 0``):
 
 * ``sum``: ``sum_u x_u`` (no diversification);
-* ``correlation``: *signed* correlation aggregation, never below the largest unit (METHODS.md section 8),
+* ``correlation``: *signed* correlation aggregation, never below the largest unit (README, Models),
   with ``C`` the correlation matrix of the underlyings (a default correlation for pairs not listed).
   Each unit's requirement ``x_u`` is split by the direction of its exposure
   (:func:`direction_from_losses`): with ``L_down`` / ``L_up`` the unit's worst loss when its underlying

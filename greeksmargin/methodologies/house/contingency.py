@@ -6,14 +6,14 @@ in that currency (``S`` for linear positions, 1 for coin-settled ones, whose fig
 * short option minimum: ``rate x unit_price x |size|`` per short option;
 * per-contract floor (TIMS, FINRA 4210(g)): ``per_contract x multiplier x |quantity|`` (USD, converted);
 * roll / basis: ``B_e = sum size x unit_price x max(min_annual_move, annual_move x T)`` per expiry ``e``
-  of the unit's futures / perpetuals (METHODS.md section 3, "probably"; T = 0 for perpetuals), then
+  of the unit's futures / perpetuals (Deribit's portfolio-margin documentation, "probably"; T = 0 for perpetuals), then
   (:func:`roll_unit_charge`) scope ``"gross"``: ``sum_e |B_e|`` (every expiry's net exposure), scope
   ``"calendar"``: ``sum_e |B_e| - |sum_e B_e|``, the part of the exposure that offsets across expiries
   (a calendar spread pays as in ``"gross"``, an outright future or several same-direction expiries pay
   nothing: their price risk is already in the scan and the delta charge);
 * long-premium cap: the value of the long options of a unit when the unit holds long options only
   (the most such a unit can lose), else +inf;
-* exchange standard margin of an option (Deribit, METHODS.md section 2), per contract::
+* exchange standard margin of an option (Deribit's standard-margin documentation), per contract::
 
       short call IM = max(im_base - OTM/S, im_min) + mark        MM = mm_base + mark
       short put  IM = max(max(im_base - OTM/S, im_min) + mark, MM)   MM = max(mm_base, mm_base x mark) + mark
