@@ -113,6 +113,32 @@ def _first_bad(x: NDArray[np.float64], bad: NDArray[np.bool_]) -> str:
     return f"{float(x[where])!r} at index {where if len(where) > 1 else where[0]} ({n} bad value{'s' * (n > 1)})"
 
 
+def checked_flat_inputs(option_type: ArrayLike, spot: ArrayLike, strike: ArrayLike, time_to_expiry: ArrayLike,
+             vol: ArrayLike, rate: ArrayLike, dividend_yield: ArrayLike, *, vol_positive: bool = True,
+             extra_shape: tuple[int, ...] = ()
+             ) -> tuple[tuple[int, ...], NDArray[np.float64], list[NDArray[np.float64]]]:
+    """Checked vanilla-option inputs, broadcast and flattened.
+
+    Returns ``(shape, w, [S, K, T, sigma, r, q])`` with ``w`` +1 for a call, -1 for a put.
+    """
+    call = is_call_array(option_type)
+    names = ("spot", "strike", "time_to_expiry", "vol", "rate", "dividend_yield")
+    arrays = [as_float(n, a) for n, a in zip(names, (spot, strike, time_to_expiry, vol, rate, dividend_yield))]
+    check_positive("spot", arrays[0])
+    check_positive("strike", arrays[1])
+    check_non_negative("time_to_expiry", arrays[2])
+    (check_positive if vol_positive else check_non_negative)("vol", arrays[3])
+    check_finite("rate", arrays[4])
+    check_finite("dividend_yield", arrays[5])
+    try:
+        shape = np.broadcast_shapes(call.shape, *(a.shape for a in arrays), extra_shape)
+    except ValueError as exc:
+        raise ValueError(f"option_type, {', '.join(names)}{', exercise' if extra_shape else ''}: {exc}") from exc
+    w = np.where(np.broadcast_to(call, shape).ravel(), 1.0, -1.0)
+    flat = [np.broadcast_to(a, shape).ravel().astype(np.float64) for a in arrays]
+    return shape, w, flat
+
+
 @dataclass(frozen=True)
 class Greeks:
     """Price and textbook Greeks of vanilla options; every attribute is an ndarray of the broadcast shape.

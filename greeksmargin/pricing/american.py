@@ -52,7 +52,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.special import log_ndtr, ndtr
 
 from ..errors import ComputationError
-from ._common import INV_SQRT_2PI, as_float, check_finite, check_non_negative, check_positive, is_call_array
+from ._common import INV_SQRT_2PI, as_float, check_positive, is_call_array
+from ._common import checked_flat_inputs as _checked
 from .black import black_scholes_merton, bsm_price
 
 __all__ = [
@@ -114,29 +115,6 @@ class VanillaGreeks:
 
 
 # ------------------------------------------------------------------------------------------------ inputs
-def _checked(option_type: ArrayLike, spot: ArrayLike, strike: ArrayLike, time_to_expiry: ArrayLike,
-             vol: ArrayLike, rate: ArrayLike, dividend_yield: ArrayLike, *, vol_positive: bool = True,
-             extra_shape: tuple[int, ...] = ()
-             ) -> tuple[tuple[int, ...], NDArray[np.float64], list[NDArray[np.float64]]]:
-    """Checked inputs, broadcast and flattened: ``(shape, w (+1 call / -1 put), [S, K, T, sigma, r, q])``."""
-    call = is_call_array(option_type)
-    names = ("spot", "strike", "time_to_expiry", "vol", "rate", "dividend_yield")
-    arrays = [as_float(n, a) for n, a in zip(names, (spot, strike, time_to_expiry, vol, rate, dividend_yield))]
-    check_positive("spot", arrays[0])
-    check_positive("strike", arrays[1])
-    check_non_negative("time_to_expiry", arrays[2])
-    (check_positive if vol_positive else check_non_negative)("vol", arrays[3])
-    check_finite("rate", arrays[4])
-    check_finite("dividend_yield", arrays[5])
-    try:
-        shape = np.broadcast_shapes(call.shape, *(a.shape for a in arrays), extra_shape)
-    except ValueError as exc:
-        raise ValueError(f"option_type, {', '.join(names)}{', exercise' if extra_shape else ''}: {exc}") from exc
-    w = np.where(np.broadcast_to(call, shape).ravel(), 1.0, -1.0)
-    flat = [np.broadcast_to(a, shape).ravel().astype(np.float64) for a in arrays]
-    return shape, w, flat
-
-
 def early_exercise_regime(option_type: ArrayLike, rate: ArrayLike, dividend_yield: ArrayLike) -> NDArray[np.str_]:
     """Which regime of early exercise each option is in (see the module docstring).
 

@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._common import as_float, check_finite, check_non_negative, check_positive, is_call_array
+from ._common import checked_flat_inputs
 
 __all__ = ["lattice_price"]
 
@@ -86,18 +86,8 @@ def lattice_price(
         raise ValueError(f"scheme: expected 'crr' or 'lr', got {scheme!r}")
     if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
         raise ValueError(f"n_steps: expected an integer >= 1, got {n_steps!r}")
-    call = is_call_array(option_type)
-    arrays = [as_float(n, a) for n, a in (("spot", spot), ("strike", strike), ("time_to_expiry", time_to_expiry),
-                                            ("vol", vol), ("rate", rate), ("dividend_yield", dividend_yield))]
-    check_positive("spot", arrays[0])
-    check_positive("strike", arrays[1])
-    check_non_negative("time_to_expiry", arrays[2])
-    check_positive("vol", arrays[3])
-    check_finite("rate", arrays[4])
-    check_finite("dividend_yield", arrays[5])
-    shape = np.broadcast_shapes(call.shape, *(a.shape for a in arrays))
-    w = np.where(np.broadcast_to(call, shape).ravel(), 1.0, -1.0)
-    s0, k, t, v, r, q = (np.broadcast_to(a, shape).ravel().astype(np.float64) for a in arrays)
+    shape, w, (s0, k, t, v, r, q) = checked_flat_inputs(option_type, spot, strike, time_to_expiry, vol, rate,
+                                                        dividend_yield)
     n = int(n_steps) + (1 if scheme == "lr" and n_steps % 2 == 0 else 0)
     out = np.maximum(w * (s0 - k), 0.0)
     live = t > 0.0
