@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from greeksmargin.book.positions import COLUMNS as POSITION_COLUMNS
+
 if TYPE_CHECKING:
     from greeksmargin.book.market import MarketSnapshot
 
@@ -242,21 +244,7 @@ def generate_population(
             else:
                 col_rows.append({"account": acct, "asset": stable, "amount": round(coll_usd, 2)})
     positions = pd.DataFrame(pos_rows)
-    positions = positions[
-        [
-            "account",
-            "instrument",
-            "underlying",
-            "kind",
-            "option_type",
-            "strike",
-            "expiry",
-            "quantity",
-            "multiplier",
-            "settlement",
-            "premium_currency",
-        ]
-    ].reset_index(drop=True)
+    positions = positions[[c for c in POSITION_COLUMNS if c in positions.columns]].reset_index(drop=True)
     collateral = pd.DataFrame(col_rows, columns=["account", "asset", "amount"])
     cushion = im_cushion_median * np.exp(im_cushion_sigma * rng.standard_normal(n))
     if model is not None:
