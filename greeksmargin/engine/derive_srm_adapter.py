@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from greeksmargin.engine.adapters import _AccountFigures, _finite, _model_params, _run
 from greeksmargin.errors import ModelError
 from greeksmargin.methodologies.derive_srm import (
     SRMExpiry,
@@ -25,6 +26,7 @@ from greeksmargin.methodologies.derive_srm import (
     SRMParams,
     SRMPortfolio,
     derive_srm_margin,
+    params_from_dict,
 )
 
 __all__ = ["derive_srm_accounts", "srm_portfolio"]
@@ -66,14 +68,10 @@ def srm_portfolio(priced: pd.DataFrame, market: Any, underlying: str) -> SRMPort
 
 
 def _params(model: Any) -> SRMParams:
-    from greeksmargin.engine.adapters import _model_params
-
     m, raw = _model_params(model)
     if isinstance(raw, SRMParams):
         return raw
     if isinstance(raw, dict):
-        from greeksmargin.methodologies.derive_srm import params_from_dict
-
         return params_from_dict(raw)
     raise ModelError(f"the derive-srm adapter needs a derive-srm model or its parameters (got {type(raw).__name__})")
 
@@ -98,8 +96,6 @@ def derive_srm_accounts(positions: pd.DataFrame, market: Any, model: Any = "deri
         ``account, im, mm, isolated_im, saving, saving_pct, currency, option_mtm, im_margin, mm_margin, error``;
         amounts USD.
     """
-    from greeksmargin.engine.adapters import _AccountFigures, _finite, _run
-
     params = _params(model)
 
     def core(sub: pd.DataFrame) -> Any:
