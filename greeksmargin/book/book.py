@@ -349,8 +349,8 @@ def _implausible_units(pos: pd.DataFrame, market: MarketSnapshot, fail: Any) -> 
     inv = ((pos["settlement"] == "inverse") & pos["kind"].isin(("future", "perpetual"))).to_numpy()
     if not inv.any():
         return
-    known = np.array([u in market for u in pos["underlying"].to_numpy(dtype=object)], dtype=bool)
-    sub = pos[inv & known]
+    sub = pos[inv]
+    sub = sub[sub["underlying"].isin([u for u in pd.unique(sub["underlying"]) if u in market])]
     if sub.empty:
         return
     flags = flag_implausible_inverse(sub, market)
