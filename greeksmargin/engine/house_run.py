@@ -317,7 +317,8 @@ def _run(
     expiry_code = None
     n_expiry = 1
     if "roll" in need:
-        expiry_code, exp_names = _factorize_sorted(P["expiry_key"])
+        exp_names, expiry_code = np.unique(np.asarray(P["expiry_key"], dtype=np.int64), return_inverse=True)
+        expiry_code = expiry_code.astype(np.intp).ravel()
         n_expiry = max(len(exp_names), 1)
 
     # ---- unit figures, requirements
@@ -343,8 +344,8 @@ def _run(
                                rs.aggregate["correlations"])
         if has_scan:
             direction = exposure_direction(
-                rs, pnl=unit_pnl, spot_move=np.stack([grids[k].spot_move for k in unit_grid], axis=1),
-                weights=np.stack([grids[k].weights for k in unit_grid], axis=1),
+                rs, pnl=unit_pnl, spot_move=np.stack([g.spot_move for g in grids], axis=1)[:, unit_grid],
+                weights=np.stack([g.weights for g in grids], axis=1)[:, unit_grid],
             )
         else:
             direction = exposure_direction(
@@ -367,7 +368,7 @@ def _run(
         cg, _ = pd.factorize(pd.Series(gkey))
         cg = cg.astype(np.intp)
         n_cg = int(cg.max()) + 1 if cg.size else 0
-        w = np.stack([grids[k].weights for k in unit_grid], axis=1) if n_units else np.zeros((n_s, 0))
+        w = np.stack([g.weights for g in grids], axis=1)[:, unit_grid] if n_units else np.zeros((n_s, 0))
         g_scan, _ = offset_scan(unit_pnl, w, cg, pct, n_cg)
         cg_acc = np.zeros(n_cg, dtype=np.intp)
         cg_acc[cg] = unit_acc
@@ -477,7 +478,6 @@ def _run(
         "n": n,
         "order": order,
         "labels": labels,
-        "instruments": pos["instrument"].astype(str).to_numpy()[order] if "instrument" in pos else labels,
         "acc_code": acc_code,
         "und_code": und_code,
         "grid_id": grid_id,

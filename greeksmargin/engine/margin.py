@@ -64,7 +64,7 @@ from greeksmargin.engine.house_pieces import (
     unit_requirements,
     vega_shocks,
 )
-from greeksmargin.engine.house_run import _run
+from greeksmargin.engine.house_run import _run, _underlying_codes
 from greeksmargin.engine.models import Model, load_model
 from greeksmargin.engine.postcondition import enforce
 from greeksmargin.engine.result import MarginResult, accounts_table
@@ -205,7 +205,8 @@ def compute_margin(
             raise InputError("arrays= needs errors='raise' (rows must align with the positions given)")
         if len(np.asarray(arrays["spot"])) != len(pos):
             raise InputError(f"arrays= has {len(np.asarray(arrays['spot']))} rows for {len(pos)} positions")
-    else:
+    own_arrays = arrays is None
+    if arrays is None:
         arrays = book.arrays
     # accounts holding a position outside the model's domain: not computed (NaN figures + reason), never 0
     pos_all = pos
@@ -214,7 +215,11 @@ def compute_margin(
         keep = ~pos["account"].astype(str).isin(list(outside)).to_numpy()
         pos = pos[keep]
         arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
-    res = _run(pos, mk, m, chunk=chunk, backend=backend, arrays=arrays)
+    # the Book's own arrays over all its rows: its account codes (computed once per Book) and the arrays'
+    # underlying codes, the same sorted factorisations _run would compute from the strings
+    codes = ({"account_codes": book.account_codes, "underlying_codes": _underlying_codes(pos, arrays)}
+             if own_arrays and not outside else {})
+    res = _run(pos, mk, m, chunk=chunk, backend=backend, arrays=arrays, **codes)
     res.accounts["status"] = "computed"
     res.accounts["reason"] = None
     extras = [pd.DataFrame({"account": list(bad), "error": list(bad.values()), "status": "error",

@@ -390,6 +390,17 @@ class Domain:
             why = why.where(p == "", np.where(why == "", p, why + ", " + p))
         return why
 
+    def _any_outside(self, positions: pd.DataFrame) -> bool:
+        """Whether some position is outside the domain, from the distinct values of each column only."""
+        checks = (("underlying", self.underlyings), ("kind", self.kinds), ("settlement", self.settlement))
+        for col, allowed in checks:
+            if col == "underlying" and "*" in allowed:
+                continue
+            seen = {str(v) for v in pd.unique(positions[col])}
+            if not seen <= set(allowed):
+                return True
+        return False
+
     def not_computed(self, positions: pd.DataFrame, model_name: str = "") -> dict[str, str]:
         """Accounts holding a position outside the domain, with the reason (naming positions and rule).
 
@@ -405,6 +416,8 @@ class Domain:
         dict of str -> str
             ``account -> reason``; empty when every position is inside.
         """
+        if len(positions) == 0 or self.is_any or not self._any_outside(positions):
+            return {}
         why = self.outside(positions)
         bad = why != ""
         if not bad.any():

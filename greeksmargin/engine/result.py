@@ -234,7 +234,7 @@ class MarginResult:
         df = pd.DataFrame(
             {
                 "account": it["account_names"][acc],
-                "instrument": it.get("instruments", it["labels"]),
+                "instrument": _instruments(it),
                 "position": it["labels"],
                 "underlying": it["underlying_names"][it["und_code"]],
                 "contribution": c,
@@ -287,9 +287,21 @@ def accounts_table(result: MarginResult, columns: Sequence[str] | None = None) -
     return acc[cols + figs + extra]
 
 
+def _instruments(it: dict[str, Any]) -> np.ndarray:
+    """Instrument name of each position in the engine's order (its label when the book has no names), shape (n,).
+
+    Read from the positions when first asked for (the engine run itself does not need the names).
+    """
+    if "instruments" not in it:
+        pos = it.get("positions")
+        it["instruments"] = (pos["instrument"].astype(str).to_numpy(dtype=object)[it["order"]]
+                             if pos is not None and "instrument" in pos else it["labels"])
+    return np.asarray(it["instruments"])
+
+
 def _position_names(it: dict[str, Any], sel: np.ndarray) -> list[str]:
     """Instrument names of the positions ``sel`` (``instrument#label`` where an instrument repeats)."""
-    names = [str(x) for x in it.get("instruments", it["labels"])[sel]]
+    names = [str(x) for x in _instruments(it)[sel]]
     labels = [str(x) for x in it["labels"][sel]]
     seen = pd.Series(names).duplicated(keep=False).to_numpy()
     return [f"{n}#{lab}" if dup else n for n, lab, dup in zip(names, labels, seen)]
