@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from _common import machine, median, times
 
-from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, simm_margin
+from greeksmargin.engine.params_files import load_simm_params
+from greeksmargin.methodologies.simm import simm_by_portfolio, simm_margin
 
 TENORS = ["2w", "1m", "3m", "6m", "1y", "2y", "3y", "5y", "10y", "15y", "20y", "30y"]
 

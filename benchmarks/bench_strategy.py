@@ -19,7 +19,8 @@ import time
 import numpy as np
 from _common import machine
 
-from greeksmargin.methodologies.strategy import Leg, Underlying, load_strategy_params, strategy_margin
+from greeksmargin.engine.params_files import load_strategy_params
+from greeksmargin.methodologies.strategy import Leg, Underlying, strategy_margin
 
 
 def _bs(is_call: bool, s: float, k: float, t: float, vol: float = 0.30) -> float:

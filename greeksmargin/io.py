@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,38 @@ def read_table(path: PathLike, *, strict_fields: bool = False, **kwargs: Any) ->
     pandas.DataFrame
         The table as read; columns are not validated here.
     """
+    return _read_table(path, "raise" if strict_fields else "ignore", kwargs)[0]
+
+
+def read_table_field_faults(path: PathLike, **kwargs: Any) -> tuple[pd.DataFrame, list[CsvFieldFault]]:
+    """:func:`read_table` with ``strict_fields``, except that a CSV row of the wrong field count is set aside.
+
+    Parameters
+    ----------
+    path : str or Path
+        As for :func:`read_table`.
+    **kwargs
+        Passed to :func:`pandas.read_csv` (CSV only).
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The other rows. When rows were set aside its index is the 0-based data row of each row kept (the
+        numbering of the whole file, as in error messages); otherwise the table is exactly what
+        :func:`read_table` returns.
+    faults : list of CsvFieldFault
+        The rows set aside, in file order (always empty for Parquet).
+
+    Raises
+    ------
+    InputError
+        As :func:`read_table`; also when pandas does not read as many rows as the CSV reader kept.
+    """
+    return _read_table(path, "collect", kwargs)
+
+
+def _read_table(path: PathLike, fields: str, kwargs: dict[str, Any]) -> tuple[pd.DataFrame, list[CsvFieldFault]]:
+    """The reader of :func:`read_table` (``fields``: ignore / raise / collect rows of the wrong field count)."""
     p = Path(expect_path(path, "path"))
     if not p.exists():
         raise InputError("file not found", file=str(p))
@@ -125,15 +158,23 @@ def read_table(path: PathLike, *, strict_fields: bool = False, **kwargs: Any) ->
         raise InputError(f"unsupported table format '{p.suffix}' (use .csv or .parquet)", file=str(p))
     try:
         if p.is_dir() or suffix in {".parquet", ".pq"}:
-            return pd.read_parquet(p)
+            return pd.read_parquet(p), []
         text = read_file_text(p)
         if not text.strip():
             raise InputError("empty file (expected a header line and rows)", file=str(p))
         text = unify_line_endings(text)
         _check_header(text, str(p))
-        if strict_fields:
+        if fields == "raise":
             check_csv_fields(text, str(p))
-        return pd.read_csv(_io.StringIO(text), **kwargs)
+        elif fields == "collect":
+            text, rows, faults = split_csv_field_faults(text, str(p))
+            if faults:
+                df = pd.read_csv(_io.StringIO(text), **kwargs)
+                if len(df) != len(rows):  # pandas and the csv module split the rows differently: refuse
+                    raise faults[0].error
+                df.index = pd.Index(rows)
+                return df, faults
+        return pd.read_csv(_io.StringIO(text), **kwargs), []
     except InputError:
         raise
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -560,22 +601,105 @@ def check_csv_fields(text: str, file: str) -> None:
         Naming the 0-based data row (as the table readers do), the column (the first missing one for a
         short row, the last of the header for a long one) and the line of the file.
     """
-    reader = csv.reader(_io.StringIO(text, newline=""))
+    faults = _scan_fields(list(_io.StringIO(text, newline="")), file, first_only=True)[2]
+    if faults:
+        raise faults[0].error
+
+
+@dataclass(frozen=True)
+class CsvFieldFault:
+    """A CSV row whose number of fields differs from the header's (see :func:`check_csv_fields`).
+
+    Attributes
+    ----------
+    row : int
+        0-based data row (blank lines not counted), as the table readers and their errors number rows.
+    line : int
+        1-based line of the file where the row ends.
+    expected, found : int
+        Number of fields of the header and of the row.
+    header, fields : tuple of str
+        The header's names and the row's fields, as split by the CSV reader (not stripped).
+    error : InputError
+        The error :func:`check_csv_fields` raises for this row (file, row, column, CSV line).
+    """
+
+    row: int
+    line: int
+    expected: int
+    found: int
+    header: tuple[str, ...]
+    fields: tuple[str, ...]
+    error: InputError
+
+
+def _scan_fields(lines: list[str], file: str, first_only: bool = False
+                 ) -> tuple[int, list[tuple[int, int, int]], list[CsvFieldFault]]:
+    """Field counts of the CSV ``lines`` (physical lines, ends kept).
+
+    Returns the number of lines of the header, ``(row, first_line, last_line)`` (1-based, inclusive) of each
+    data row of the right field count, and a :class:`CsvFieldFault` per other data row (only the first when
+    ``first_only``).
+    """
+    reader = csv.reader(iter(lines))
     header = next(reader, [])
     n = len(header)
+    header_lines = reader.line_num
+    kept: list[tuple[int, int, int]] = []
+    faults: list[CsvFieldFault] = []
     row = 0
+    first = header_lines + 1
     for rec in reader:
-        if not rec:
-            continue
-        k = len(rec)
-        if k != n:
-            if k < n:
-                col = header[k].strip()
-                msg = (f"too few fields: {k} for the {n} columns of the header (no value for '{col}' and after; "
-                       f"a row is never completed with defaults)")
+        if rec:
+            k = len(rec)
+            if k == n:
+                kept.append((row, first, reader.line_num))
             else:
-                col = header[-1].strip()
-                msg = (f"too many fields: {k} for the {n} columns of the header (values after the last column "
-                       f"'{col}': an unquoted comma inside a value?)")
-            raise InputError(f"{msg} (CSV line {reader.line_num})", file=file, row=row, column=col)
-        row += 1
+                if k < n:
+                    col = header[k].strip()
+                    msg = (f"too few fields: {k} for the {n} columns of the header (no value for '{col}' and "
+                           f"after; a row is never completed with defaults)")
+                else:
+                    col = header[-1].strip()
+                    msg = (f"too many fields: {k} for the {n} columns of the header (values after the last column "
+                           f"'{col}': an unquoted comma inside a value?)")
+                err = InputError(f"{msg} (CSV line {reader.line_num})", file=file, row=row, column=col)
+                faults.append(CsvFieldFault(row, reader.line_num, n, k, tuple(header), tuple(rec), err))
+                if first_only:
+                    break
+            row += 1
+        first = reader.line_num + 1
+    return header_lines, kept, faults
+
+
+def split_csv_field_faults(text: str, file: str) -> tuple[str, list[int], list[CsvFieldFault]]:
+    """Set aside the CSV rows whose number of fields differs from the header's, instead of refusing the file.
+
+    Parameters
+    ----------
+    text : str
+        The CSV text (header line first).
+    file : str
+        Its name for messages.
+
+    Returns
+    -------
+    text : str
+        The header and the other rows, each as it was (``text`` itself when no row is set aside).
+    rows : list of int
+        The 0-based data row (in the whole file, blank lines not counted) of each row kept, in order.
+    faults : list of CsvFieldFault
+        The rows set aside, in file order.
+    """
+    lines = list(_io.StringIO(text, newline=""))
+    header_lines, kept, faults = _scan_fields(lines, file)
+    rows = [r for r, _, _ in kept]
+    if not faults:
+        return text, rows, faults
+    body = [ln for _, a, b in kept for ln in lines[a - 1:b]]
+    if body and not body[-1].endswith(("\n", "\r")):
+        body[-1] += "\n"
+    head = lines[:header_lines]
+    if head and not head[-1].endswith(("\n", "\r")):
+        head[-1] += "\n"
+    return "".join(head + body), rows, faults

@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from greeksmargin.engine.params_files import load_simm_params
 from greeksmargin.errors import GreeksMarginError
 from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin
-from greeksmargin.methodologies.simm import load_simm_params, normalize_crif, simm_margin
+from greeksmargin.methodologies.simm import normalize_crif, simm_margin
 from greeksmargin.validation import deribit_pm as vdpm
 from greeksmargin.validation import derive_pm2 as vpm2
 from greeksmargin.validation import simm as vsimm

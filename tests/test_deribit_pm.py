@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from greeksmargin.engine.params_files import load_deribit_pm_params
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
-from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin, load_deribit_pm_params
+from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin
 from greeksmargin.validation.deribit_pm import run
 
 CASES = Path(__file__).resolve().parents[1] / "validation" / "cases" / "deribit_pm"

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from greeksmargin.engine.params_files import load_derive_pm2_params
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
 from greeksmargin.methodologies.derive_pm2 import (
     SUMMARY_KEYS,
@@ -21,7 +22,6 @@ from greeksmargin.methodologies.derive_pm2 import (
     Portfolio,
     derive_pm2_margin,
     forward_portions,
-    load_derive_pm2_params,
     skew_vol_multipliers,
     static_discounts,
     vol_shock_multipliers,

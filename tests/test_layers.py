@@ -152,3 +152,56 @@ def test_the_graph_is_read() -> None:
     # the checker itself must see imports (guards against a walker that finds nothing)
     assert "greeksmargin.errors" in GRAPH["greeksmargin.io"]
     assert any(t.startswith("greeksmargin.pricing") for t in GRAPH["greeksmargin.risk.greeks"])
+
+
+# ---------------------------------------------------------------------------------- rule code reads no file
+#: calls that read (or look for) a file: a bare name, or the attribute of any object (``path.read_text()``)
+_FILE_CALLS = {"open", "read_text", "read_bytes", "exists", "is_file", "is_dir", "iterdir", "glob", "rglob",
+               "shipped_folder", "find_model_file", "read_toml", "read_json", "read_table", "loadtxt", "genfromtxt",
+               "fromfile"}
+#: modules whose loaders read files: ``tomllib.load(s)``, ``json.load``, ``pickle.load``, ``np.load``
+_FILE_MODULES = {"tomllib", "json", "pickle", "np", "numpy", "csv"}
+_FILE_IMPORTS = {"tomllib", "pickle", "csv", "greeksmargin.io", "pathlib", "os", "shutil", "glob"}
+
+
+def _file_reads(source: str) -> list[str]:
+    """What a module's source does that reads files: imports of file modules and calls that open or find one."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] in _FILE_IMPORTS
+                      or a.name == "greeksmargin.io"]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            mod = node.module or ""
+            if mod.split(".")[0] in _FILE_IMPORTS or mod == "greeksmargin.io" or (
+                    mod == "greeksmargin" and any(a.name == "io" for a in node.names)):
+                found.append(f"from {mod} import {', '.join(a.name for a in node.names)}")
+        elif isinstance(node, ast.Call):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
+            if name in _FILE_CALLS:
+                found.append(f"line {node.lineno}: {name}()")
+            elif owner in _FILE_MODULES and name in ("load", "loads", "reader", "DictReader"):
+                found.append(f"line {node.lineno}: {owner}.{name}()")
+            elif owner in ("pd", "pandas") and name.startswith("read_"):
+                found.append(f"line {node.lineno}: {owner}.{name}()")
+    return found
+
+
+def test_methodologies_read_no_file() -> None:
+    # rule code receives parameters; the readers of model files are in greeksmargin.engine.params_files
+    bad = {m: hits for m, p in MODULES.items()
+           if (m == "greeksmargin.methodologies" or m.startswith("greeksmargin.methodologies."))
+           and (hits := _file_reads(p.read_text()))}
+    assert not bad, bad
+
+
+def test_the_file_read_check_sees_reads() -> None:
+    # the checker must flag each form (guards against a walker that finds nothing)
+    for snippet in ("from greeksmargin import io", "import greeksmargin.io", "from greeksmargin.io import read_toml",
+                    "import tomllib", "from pathlib import Path", "x = tomllib.loads(s)", "d = json.load(f)",
+                    "t = Path(p).read_text()", "b = p.read_bytes()", "f = open(p)", "df = pd.read_csv(p)",
+                    "ok = p.exists()", "folder = io.shipped_folder('models')"):
+        assert _file_reads(snippet), snippet
+    assert not _file_reads("import json\ns = json.dumps(d)\nx = np.sqrt(2.0)\nd = dict(a=1).get('a')")

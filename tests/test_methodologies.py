@@ -18,8 +18,9 @@ from greeksmargin.engine import adapter_dispatch as D
 from greeksmargin.engine import adapters as M
 from greeksmargin.engine.dispatch import run_model, runnable_models
 from greeksmargin.engine.models import list_models, load_model
+from greeksmargin.engine.params_files import load_deribit_pm_params, load_simm_params
 from greeksmargin.errors import ModelError
-from greeksmargin.methodologies.deribit_pm import deribit_pm_margin, load_deribit_pm_params
+from greeksmargin.methodologies.deribit_pm import deribit_pm_margin
 from greeksmargin.methodologies.simm import simm_margin
 from greeksmargin.risk.greeks import price_positions
 
@@ -139,7 +140,7 @@ def test_simm_adapter_equals_rules_on_a_hand_built_crif(book):
         ["Equity", "Risk_Equity", "BTC", "Residual", "", "", 0.01 * (-3.0 * s_btc + 2.0 * f_btc)],
     ], columns=["ProductClass", "RiskType", "Qualifier", "Bucket", "Label1", "Label2", "AmountUSD"])
     for horizon in ("10d", "1d"):
-        expected = simm_margin(crif, "2.6", horizon).total
+        expected = simm_margin(crif, load_simm_params("2.6"), horizon).total
         got = M.simm_accounts(pos, mk, "simm-2.6", horizon=horizon)
         assert got.loc[0, "currency"] == "USD"
         assert got.loc[0, "im"] == pytest.approx(expected, rel=1e-9)
@@ -152,7 +153,8 @@ def test_simm_adapter_equals_rules_on_the_accounts_crif(book):
     priced = price_positions(book.positions, book.market)
     got = M.simm_accounts(book.positions, book.market, "simm-2.5", isolated=False).set_index("account")
     sub = priced[priced["account"] == "SPX-DESK"]
-    assert got.loc["SPX-DESK", "im"] == pytest.approx(simm_margin(to_crif(sub), "2.5").total, rel=1e-12)
+    expected = simm_margin(to_crif(sub), load_simm_params("2.5")).total
+    assert got.loc["SPX-DESK", "im"] == pytest.approx(expected, rel=1e-12)
     assert math.isnan(got.loc["SPX-DESK", "isolated_im"])
 
 

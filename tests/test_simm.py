@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from greeksmargin.engine.params_files import load_simm_params
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
-from greeksmargin.methodologies.simm import load_simm_params, simm_margin
+from greeksmargin.methodologies.simm import simm_margin
 from greeksmargin.validation.simm import run
 
 CASES = Path(__file__).resolve().parents[1] / "validation" / "cases" / "simm"
@@ -36,7 +37,7 @@ def test_published_cases_all_pass_within_one_usd():
 def test_single_case_file_path_and_lower_case_columns():
     doc = json.loads((CASES / "cases.json").read_text())
     rows = [doc["sensitivities"]["S_EQ_1"]]  # lower-case names of the case file
-    assert simm_margin(rows, "2.5", "10d").total == pytest.approx(156_000_000.0)
+    assert simm_margin(rows, load_simm_params("2.5"), "10d").total == pytest.approx(156_000_000.0)
     assert run(CASES / "cases.json").n_passed == 11
 
 

@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from greeksmargin.cli import main
+from greeksmargin.engine.params_files import load_simm_params
 from greeksmargin.errors import InputError, ModelError
-from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, simm_margin, tree_table
+from greeksmargin.methodologies.simm import simm_by_portfolio, simm_margin, tree_table
 from greeksmargin.risk.crif import fx_pair, normalize_crif, read_crif
 
 P25 = load_simm_params("2.5")
@@ -213,4 +214,5 @@ def test_shipped_model_files_are_the_generated_ore_tables():
     # a version-specific figure: v2.8 10-day USD 2w IR delta weight times 1mm
     w = json.loads((root / "tools" / "simm_ore" / "v2_8.json").read_text())["mpor"]["10"]["rwLabel_1"]
     rw = w["Risk_IRCurve"]["1"]["2w"]
-    assert simm_margin([r("Risk_IRCurve", "USD", 1e6, "1", "2w", "OIS")], "2.8").total == pytest.approx(rw * 1e6)
+    ir = [r("Risk_IRCurve", "USD", 1e6, "1", "2w", "OIS")]
+    assert simm_margin(ir, load_simm_params("2.8")).total == pytest.approx(rw * 1e6)

@@ -13,10 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import norm
 
+from greeksmargin.engine.params_files import load_span_params
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
 from greeksmargin.methodologies.span import (
     generate_risk_array,
-    load_span_params,
     scan_risk,
     scan_risk_detail,
     span_requirement,

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from greeksmargin.engine.params_files import load_strategy_params
 from greeksmargin.errors import CaseFormatError, InputError, ModelError
 from greeksmargin.methodologies.strategy import (
     Leg,
@@ -19,7 +20,6 @@ from greeksmargin.methodologies.strategy import (
     check_decomposition,
     decompose_greedy,
     decompose_optimal,
-    load_strategy_params,
     long_option_requirement,
     naked_short_requirement,
     spread_group_requirement,

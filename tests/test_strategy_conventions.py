@@ -17,11 +17,11 @@ import pytest
 
 from greeksmargin import io
 from greeksmargin.engine.model_schemas import check_model_file
+from greeksmargin.engine.params_files import load_strategy_params
 from greeksmargin.errors import ModelError
 from greeksmargin.methodologies.strategy import (
     Leg,
     Underlying,
-    load_strategy_params,
     naked_short_requirement,
     stock_maintenance,
     strategy_margin,

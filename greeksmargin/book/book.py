@@ -393,7 +393,9 @@ def load_book(
         (:func:`~greeksmargin.book.collateral.load_collateral`; a missing price comes from the market).
     errors : {"raise", "collect"}
         ``"raise"``: the first faulty row raises (naming file, row, column). ``"collect"``: every faulty
-        row is recorded in :attr:`Book.problems` and its account set aside (:attr:`Book.bad_accounts`).
+        row is recorded in :attr:`Book.problems` and its account set aside (:attr:`Book.bad_accounts`),
+        a CSV row with too few or too many fields too (rule ``field_count``; its account is the field at the
+        header's ``account`` column).
 
     Returns
     -------
@@ -402,7 +404,8 @@ def load_book(
     Raises
     ------
     InputError, MarketDataError
-        Unreadable file, missing / duplicated column, a row without account name; with ``errors="raise"``
+        Unreadable file, missing / duplicated column, a row without account name (also a CSV row of the
+        wrong field count cut before its ``account`` field, or with a blank one); with ``errors="raise"``
         any faulty row (a value out of range, NaN / inf quantity, a CSV row with too few or too many
         fields, a date outside 1677-09-21 .. 2262-04-11, a position the market cannot price).
     """

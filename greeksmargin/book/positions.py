@@ -283,16 +283,28 @@ def check_positions(
     InputError
         Faults that are not about a row: unreadable file, no rows, duplicate or missing column, a
         non-unique index, a column of booleans or complex numbers, an empty account name (the row
-        cannot be attributed to an account).
+        cannot be attributed to an account). A CSV row with too few or too many fields is raised with
+        ``collect=False``; with ``collect=True`` it is a problem of its account (rule ``field_count``, see
+        :func:`_field_fault_problems`) unless it has no ``account`` field or a blank one, or every row is
+        such a row.
     """
+    field_problems = empty_problems()
     if isinstance(source, pd.DataFrame):
         df = source.copy()
         where = _Where(name or "<DataFrame>", False, df)
     else:
         if not isinstance(source, (str, Path)):
             raise ArgumentTypeError("source", "a positions file path (str or Path) or a DataFrame", source)
-        df = io.read_table(source, dtype={"account": str, "instrument": str, "underlying": str},
-                           keep_default_na=False, na_values=[""], strict_fields=True)
+        read = dict(dtype={"account": str, "instrument": str, "underlying": str}, keep_default_na=False,
+                    na_values=[""])
+        if collect:  # a row of the wrong field count sets its account aside (raised: no account column)
+            df, faults = io.read_table_field_faults(source, **read)
+            if len(df) == 0 and faults:  # every row is broken: nothing to validate, no account to compute
+                raise faults[0].error
+            names = set(df["account"].dropna().astype(str).str.strip()) if "account" in df.columns else set()
+            field_problems = _field_fault_problems(faults, name or str(source), names)
+        else:
+            df = io.read_table(source, strict_fields=True, **read)
         where = _Where(name or str(source), True, df)
         if len(df) == 0:
             raise InputError("no rows: the positions table holds a header but no position", file=where.file)
@@ -418,7 +430,40 @@ def check_positions(
         out = out[~bad]
     out.attrs["source"] = where.file
     problems = _problem_table(sink, out_accounts=series(cols["account"]))
+    if len(field_problems):  # read first, so first in the table (the fault errors="raise" raises first)
+        problems = pd.concat([field_problems, problems], ignore_index=True) if len(problems) else field_problems
     return out, problems, bad
+
+
+def _field_fault_problems(faults: list[io.CsvFieldFault], file: str, accounts: set[str]) -> pd.DataFrame:
+    """Problems (:data:`PROBLEM_COLUMNS`, rule ``field_count``) of CSV rows of the wrong field count.
+
+    The row's account is its field at the header's ``account`` column. A row without that field (a short
+    row cut before it, or a header without ``account``), or with a blank one, cannot be attributed to an
+    account: its error is raised, as with ``errors="raise"``. A missing or an extra field may sit before
+    the account column (an unquoted comma in an instrument name, say), so the fields the account could have
+    been shifted from are read too: any of them that names another account of the file (``accounts``, the
+    names of the rows read) sets that account aside as well, so that no account is computed without a row
+    that may be its own.
+    """
+    rows: list[dict[str, Any]] = []
+    for f in faults:
+        header = [h.strip() for h in f.header]
+        a = header.index("account") if "account" in header else -1
+        if a < 0 or a >= f.found or not f.fields[a].strip():
+            raise f.error
+        err = InputError(f.error.reason, file=file, row=f.row, column=f.error.column)
+        acc = f.fields[a].strip()
+        rows.append(dict(account=acc, file=file, row=f.row, column=err.column, rule="field_count",
+                         message=str(err)))
+        shift = f.found - f.expected  # > 0: the account may sit up to `shift` fields later; < 0: earlier
+        near = range(a + 1, min(a + shift, f.found - 1) + 1) if shift > 0 else range(max(a + shift, 0), a)
+        for other in dict.fromkeys(f.fields[j].strip() for j in near):
+            if other != acc and other in accounts:
+                rows.append(dict(account=other, file=file, row=f.row, column="account", rule="field_count",
+                                 message=f"{err} (the row's 'account' field reads '{acc}', but with its fields "
+                                         f"shifted it may be a row of '{other}': set aside too)"))
+    return pd.DataFrame(rows, columns=list(PROBLEM_COLUMNS)) if rows else empty_problems()
 
 
 def _problem_table(sink: _Sink, out_accounts: pd.Series) -> pd.DataFrame:

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from greeksmargin import io
 from greeksmargin.cli import _output
+from greeksmargin.engine.params_files import load_simm_params
 from greeksmargin.errors import InputError
-from greeksmargin.methodologies.simm import load_simm_params, simm_by_portfolio, tree_table
+from greeksmargin.methodologies.simm import simm_by_portfolio, tree_table
 from greeksmargin.reports import fmt
 from greeksmargin.risk.crif import read_crif
 

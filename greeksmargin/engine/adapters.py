@@ -327,11 +327,11 @@ def simm_accounts(
         curvature, error``; tidy component rows in ``.attrs["components"]``. Amounts in the account's
         currency (SIMM computes in USD).
     """
-    from greeksmargin.methodologies.simm import load_simm_params, simm_margin
+    from greeksmargin.methodologies.simm import parse_simm_params, simm_margin
     from greeksmargin.risk.aggregation import to_crif
 
     _, raw = _model_params(model)
-    params = load_simm_params(raw)
+    params = parse_simm_params(raw)
 
     def core(sub: pd.DataFrame) -> _AccountFigures:
         crif = to_crif(sub)
@@ -745,14 +745,14 @@ def strategy_unit(priced: pd.DataFrame, raw: Mapping[str, Any], spot: float, und
     """
     import dataclasses
 
-    from greeksmargin.methodologies.strategy import Leg, Underlying, load_strategy_params, strategy_margin
+    from greeksmargin.methodologies.strategy import Leg, Underlying, parse_strategy_params, strategy_margin
 
     bad = priced[~priced["kind"].isin(["option", "spot"]) | (priced["settlement"] != "linear")]
     if len(bad):
         raise InputError(f"cboe-strategy margins linear options and stock only (domain kinds option, spot; "
                          f"settlement linear); outside it: {', '.join(map(str, bad['instrument']))}",
                          column="kind")
-    params = load_strategy_params(raw)
+    params = parse_strategy_params(raw)
     opts = priced[priced["kind"] == "option"]
     mults = sorted(set(opts["multiplier"].astype(float)))
     if len(mults) > 1:

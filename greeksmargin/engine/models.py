@@ -661,16 +661,17 @@ for _name, _desc in (
 ):
     register_methodology(_name, parse_rule_set, runnable=True, description=_desc)
 
-#: methodologies with their own modules: module and the loader to call with the file path (None: raw dict)
+#: methodologies with their own modules: module and the loader to call with the file path (None: raw dict);
+#: the loaders are the file readers of :mod:`greeksmargin.engine.params_files` (methodologies read no file)
 _EXTERNAL: dict[str, tuple[str, str | None]] = {
-    "simm": ("greeksmargin.methodologies.simm", "load_simm_params"),
+    "simm": ("greeksmargin.engine.params_files", "load_simm_params"),
     "span": ("greeksmargin.methodologies.span", None),
     "deribit_pm": ("greeksmargin.methodologies.deribit_pm", None),
     "deribit-pm": ("greeksmargin.methodologies.deribit_pm", None),
-    "derive_pm2": ("greeksmargin.methodologies.derive_pm2", "load_derive_pm2_params"),
-    "derive-pm2": ("greeksmargin.methodologies.derive_pm2", "load_derive_pm2_params"),
-    "derive_srm": ("greeksmargin.methodologies.derive_srm_model", "load_derive_srm_params"),
-    "derive-srm": ("greeksmargin.methodologies.derive_srm_model", "load_derive_srm_params"),
+    "derive_pm2": ("greeksmargin.engine.params_files", "load_derive_pm2_params"),
+    "derive-pm2": ("greeksmargin.engine.params_files", "load_derive_pm2_params"),
+    "derive_srm": ("greeksmargin.engine.params_files", "load_derive_srm_params"),
+    "derive-srm": ("greeksmargin.engine.params_files", "load_derive_srm_params"),
 }
 
 

@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 from greeksmargin.units import MS_PER_YEAR
 
@@ -380,14 +379,30 @@ def deribit_pm_margin(
     )
 
 
-def load_deribit_pm_params(currency: str, path: str | None = None) -> DeribitPMParams:
-    """Parameters of ``currency`` (``"BTC"``, ``"ETH"``) from ``models/deribit-pm.toml`` (or ``path``)."""
-    from pathlib import Path
+def currency_params(doc: Mapping[str, Any], currency: str, file: str | None = None) -> DeribitPMParams:
+    """Parameters of ``currency`` (``"BTC"``, ``"ETH"``) from a deribit-pm model document (table ``[btc]``, ...).
 
+    The file reader is ``greeksmargin.engine.params_files.load_deribit_pm_params``; this module reads no file.
 
-    file = Path(path) if path else io.shipped_folder("models") / "deribit-pm.toml"
-    doc = io.read_toml(file)
+    Parameters
+    ----------
+    doc : mapping
+        The model document: one table per settlement coin, lower-case.
+    currency : str
+        The coin.
+    file : str, optional
+        Named in errors.
+
+    Returns
+    -------
+    DeribitPMParams
+
+    Raises
+    ------
+    ModelError
+        No table for the coin, or an unknown / invalid parameter (names the key).
+    """
     key = currency.lower()
     if key not in doc:
-        raise ModelError(f"no parameter set for currency '{currency}'", file=str(file), key=key)
-    return DeribitPMParams.from_dict(doc[key], file=str(file), strict=True)
+        raise ModelError(f"no parameter set for currency '{currency}'", file=file, key=key)
+    return DeribitPMParams.from_dict(doc[key], file=file, strict=True)

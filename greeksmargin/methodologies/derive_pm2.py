@@ -71,9 +71,6 @@ from greeksmargin.methodologies.derive_pm2_params import (
     _where,
 )
 from greeksmargin.methodologies.derive_pm2_params import (
-    load_derive_pm2_params as load_derive_pm2_params,
-)
-from greeksmargin.methodologies.derive_pm2_params import (
     params_from_model as params_from_model,
 )
 from greeksmargin.pricing import black76_price

@@ -5,10 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 
 VOL_DIRECTIONS = ("up", "down", "none", "linear", "abs")
@@ -364,17 +362,6 @@ class PM2Params:
                    regular_max_move=_num(labels, "regular_max_move", _where(path, "labels"), default=0.18),
                    static_discount_at_expiry=_flag(settle, "static_discount_at_expiry",
                                                    _where(path, "settlement"), default=True))
-
-
-def load_derive_pm2_params(path: str | Path) -> PM2Params:
-    """Read a PM2 parameter file (``models/derive-pm2.toml``): the tables of :meth:`PM2Params.from_dict`.
-
-    Raises
-    ------
-    ModelError
-        The file is malformed; the message names the key and the file.
-    """
-    return params_from_model(io.read_toml(path), file=str(path))
 
 
 def params_from_model(doc: Mapping[str, Any], file: str | None = None) -> PM2Params:

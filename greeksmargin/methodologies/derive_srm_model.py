@@ -1,31 +1,19 @@
-"""Loading a Derive standard-manager model file (``models/derive-srm.toml``) into :class:`SRMParams`.
+"""A Derive standard-manager model document (``models/derive-srm.toml``, parsed) as :class:`SRMParams`.
 
-The rule (:mod:`greeksmargin.methodologies.derive_srm`) reads no file; this adapter reads the TOML through
-:mod:`greeksmargin.io` and parses its tables with :func:`~greeksmargin.methodologies.derive_srm.params_from_dict`.
+The rule (:mod:`greeksmargin.methodologies.derive_srm`) and this module read no file; the file reader is
+``greeksmargin.engine.params_files.load_derive_srm_params``, which parses the tables with
+:func:`params_from_model`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 from greeksmargin.methodologies.derive_srm import SRMParams, params_from_dict
 
-__all__ = ["load_derive_srm_params", "params_from_model"]
-
-
-def load_derive_srm_params(path: str | Path) -> SRMParams:
-    """Read a derive-srm model file: the tables of :func:`params_from_dict` beside ``[meta]`` / ``[domain]``.
-
-    Raises
-    ------
-    ModelError
-        The file is malformed; the message names the key and the file.
-    """
-    return params_from_model(io.read_toml(path), file=str(path))
+__all__ = ["params_from_model"]
 
 
 def params_from_model(doc: Mapping[str, Any], file: str | None = None) -> SRMParams:

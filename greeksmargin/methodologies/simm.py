@@ -2,7 +2,8 @@
 
 The formulas follow the ISDA SIMM methodology; every number (risk weights,
 correlations, thresholds, historical volatility ratios, curvature scaling) comes from a parameter file
-``models/simm-<version>.toml`` read by :func:`load_simm_params`. A file may hold only some risk classes
+``models/simm-<version>.toml`` (read by ``greeksmargin.engine.params_files.load_simm_params``; this module
+reads no file). A file may hold only some risk classes
 (sections ``interest_rate``, ``credit_q``, ``credit_nonq``, ``equity``, ``commodity``, ``fx``); a
 sensitivity of a class the file lacks is an error naming the class and the file.
 
@@ -38,7 +39,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,7 +50,7 @@ from greeksmargin.methodologies.simm_params import (
     HORIZONS,
     RISK_CLASSES,
     SimmParams,
-    load_simm_params,
+    parse_simm_params,
 )
 from greeksmargin.risk.crif import CRIF_COLUMNS, PRODUCT_CLASSES, RISK_TYPES, fx_pair, normalize_crif
 
@@ -62,8 +62,8 @@ __all__ = [
     "SimmParams",
     "SimmResult",
     "fx_pair",
-    "load_simm_params",
     "normalize_crif",
+    "parse_simm_params",
     "simm_by_portfolio",
     "simm_margin",
     "tree_table",
@@ -669,7 +669,7 @@ def _simm_normalized(df: pd.DataFrame, p: SimmParams, horizon: str, calculation_
 
 def simm_margin(
     crif: pd.DataFrame | list[dict[str, Any]],
-    params: SimmParams | str | Path = "2.5",
+    params: SimmParams | Mapping[str, Any],
     horizon: str = "10d",
     calculation_currency: str = "USD",
     fx_rates: Mapping[str, float] | None = None,
@@ -683,8 +683,9 @@ def simm_margin(
         Label1, Label2, AmountUSD (or Amount + AmountCurrency with ``fx_rates``); add-on rows
         Param_ProductClassMultiplier, Param_AddOnNotionalFactor, Notional, Param_AddOnFixedAmount.
         Rows are not deduplicated: a row listed twice counts twice.
-    params : SimmParams, str or Path, default "2.5"
-        Parameters, a shipped version or a parameter file (see :func:`load_simm_params`).
+    params : SimmParams or mapping
+        Parameters, or a parsed model document (see :func:`parse_simm_params`); a shipped version or a file is
+        read by ``greeksmargin.engine.params_files.load_simm_params``.
     horizon : {"10d", "1d"}, default "10d"
         Margin period of risk of the calibration (1-day: 1-day weights, no concentration).
     calculation_currency : str, default "USD"
@@ -697,13 +698,13 @@ def simm_margin(
     SimmResult
         Total (USD) with a breakdown per product class, risk class, measure and bucket.
     """
-    p = load_simm_params(params)
+    p = parse_simm_params(params)
     return _simm_normalized(normalize_crif(crif, fx_rates), p, horizon, calculation_currency)
 
 
 def simm_by_portfolio(
     crif: pd.DataFrame | list[dict[str, Any]],
-    params: SimmParams | str | Path = "2.5",
+    params: SimmParams | Mapping[str, Any],
     horizon: str = "10d",
     calculation_currency: str = "USD",
     fx_rates: Mapping[str, float] | None = None,
@@ -716,7 +717,7 @@ def simm_by_portfolio(
     dict[str, SimmResult]
         Keyed by the column's value (``"All"`` when ``by`` is None or the column is empty on every row).
     """
-    p = load_simm_params(params)
+    p = parse_simm_params(params)
     df = normalize_crif(crif, fx_rates)
     if by is None:
         return {"All": _simm_normalized(df, p, horizon, calculation_currency)}

@@ -1,19 +1,21 @@
-"""ISDA SIMM parameters: the tables of one version (risk weights, correlations, thresholds), loaded and checked."""
+"""ISDA SIMM parameters: the tables of one version (risk weights, correlations, thresholds), parsed and checked.
+
+The file readers (a version name or a path) live in :mod:`greeksmargin.engine.params_files`; this module
+reads no file.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 
 HORIZONS = ("10d", "1d")
-MODELS_DIR = io.shipped_folder("models")
 #: risk classes (names as in the psi matrix) and their model-file sections
 RISK_CLASSES = {
     "InterestRate": "interest_rate",
@@ -155,14 +157,16 @@ class SimmParams:
                              key="risk_class_correlation") from exc
 
 
-def load_simm_params(version_or_path: str | Path | dict[str, Any] | SimmParams = "2.5") -> SimmParams:
-    """Load SIMM parameters.
+def parse_simm_params(raw: Mapping[str, Any] | SimmParams, file: str = "<dict>") -> SimmParams:
+    """SIMM parameters from a parsed model document (the tables of a ``models/simm-<version>.toml``).
 
     Parameters
     ----------
-    version_or_path : str, Path, dict or SimmParams
-        A version (``"2.5"``, ``"2.6"``, or ``"simm-2.5"``) of a shipped file in ``models/``, a path to a TOML file
-        of the same layout, an already parsed dict, or a :class:`SimmParams` (returned as is).
+    raw : mapping or SimmParams
+        The document (``[meta]`` version and source, ``[general]`` and the risk-class sections), or
+        :class:`SimmParams` (returned as is).
+    file : str, default "<dict>"
+        Named in errors.
 
     Returns
     -------
@@ -171,21 +175,18 @@ def load_simm_params(version_or_path: str | Path | dict[str, Any] | SimmParams =
     Raises
     ------
     ModelError
-        Unknown version or a file whose present risk-class sections lack a required table (names the key).
+        A document whose present risk-class sections lack a required table (names the key).
+    InputError
+        ``raw`` is neither a mapping nor SimmParams (a version name or a path is read by
+        ``greeksmargin.engine.params_files.load_simm_params``).
     """
-    if isinstance(version_or_path, SimmParams):
-        return version_or_path
-    if isinstance(version_or_path, dict):
-        raw, file = version_or_path, "<dict>"
-    else:
-        text = str(version_or_path)
-        path = Path(text)
-        if not (path.suffix == ".toml" or path.exists()):
-            name = text if text.startswith("simm-") else f"simm-{text}"
-            path = MODELS_DIR / f"{name}.toml"
-            if not path.exists():
-                raise ModelError(f"unknown SIMM version '{text}'", file=str(path))
-        raw, file = io.read_toml(path), str(path)
+    if isinstance(raw, SimmParams):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise InputError(f"SIMM parameters must be SimmParams or a parsed model document, got {type(raw).__name__} "
+                         f"(read a version or a file with greeksmargin.engine.params_files.load_simm_params)",
+                         column="params")
+    raw = raw if isinstance(raw, dict) else dict(raw)
     meta = raw.get("meta", {})
     params = SimmParams(version=str(meta.get("version", "")), source=str(meta.get("source", "")), raw=raw, file=file)
     _validate(params)

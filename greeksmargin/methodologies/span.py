@@ -39,7 +39,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from greeksmargin import io
 from greeksmargin.errors import InputError, ModelError
 
 Convention = Literal["profit_positive", "loss_positive"]
@@ -414,21 +413,6 @@ def product_params(doc: Mapping[str, Any], product: str, spot: float | None = No
         return SpanParams.from_dict(merged)
     except InputError as exc:
         raise ModelError(exc.reason, file=file, key=key) from exc
-
-
-def load_span_params(product: str, path: str | None = None, spot: float | None = None) -> SpanParams:
-    """Parameters of ``product`` from ``models/span.toml`` (or ``path``): see :func:`product_params`.
-
-    Raises
-    ------
-    ModelError
-        Unknown product or parameter (the message names the key).
-    """
-    from pathlib import Path
-
-
-    file = Path(path) if path else io.shipped_folder("models") / "span.toml"
-    return product_params(io.read_toml(file), product, spot, file=str(file))
 
 
 def spread_charge(month_deltas: Mapping[str, float], rate: float, rates: Mapping[str, float] | None = None) -> float:

@@ -52,12 +52,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from greeksmargin import io
 from greeksmargin.errors import ComputationError, InputError, ModelError
 
 #: index types (case files spell them ``equity``, ``broad`` / ``broad_index``, ``narrow`` / ``narrow_index``,
@@ -118,14 +116,18 @@ class StrategyParams:
     stock_maint_low_price_min_per_share: Decimal = Decimal("2.5")
 
 
-def load_strategy_params(source: str | Path | Mapping[str, Any] | StrategyParams = "cboe-strategy") -> StrategyParams:
-    """Parameters of a strategy-margin model.
+def parse_strategy_params(source: Mapping[str, Any] | StrategyParams, file: str = "<dict>") -> StrategyParams:
+    """Parameters of a strategy-margin model from its parsed document.
+
+    A shipped model name or a TOML path is read by ``greeksmargin.engine.params_files.load_strategy_params``;
+    this module reads no file.
 
     Parameters
     ----------
-    source : str, Path, mapping or StrategyParams
-        A shipped model name (``"cboe-strategy"``), a TOML path of the same layout, the parsed document (its
-        ``[parameters]`` table) or parameters (returned as is).
+    source : mapping or StrategyParams
+        The parsed document (its ``[parameters]`` table) or parameters (returned as is).
+    file : str, default "<dict>"
+        Named in errors.
 
     Returns
     -------
@@ -134,20 +136,19 @@ def load_strategy_params(source: str | Path | Mapping[str, Any] | StrategyParams
     Raises
     ------
     ModelError
-        Unknown model, missing ``[parameters]``, unknown key, or a non-positive / non-numeric rate (the message
-        names the key and the file).
+        Missing ``[parameters]``, unknown key, or a non-positive / non-numeric rate (the message names the key
+        and the file).
+    InputError
+        ``source`` is neither a mapping nor StrategyParams (a name or a path: read it with
+        ``greeksmargin.engine.params_files.load_strategy_params``).
     """
     if isinstance(source, StrategyParams):
         return source
-    if isinstance(source, Mapping):
-        raw, file = dict(source), "<dict>"
-    else:
-        path = Path(source)
-        if not (path.suffix == ".toml" or path.exists()):
-            path = io.shipped_folder("models") / f"{source}.toml"
-            if not path.exists():
-                raise ModelError(f"unknown strategy-margin model '{source}'", file=str(path))
-        raw, file = io.read_toml(path), str(path)
+    if not isinstance(source, Mapping):
+        raise InputError(f"strategy parameters must be StrategyParams or a parsed model document, got "
+                         f"{type(source).__name__} (read a model name or a file with "
+                         f"greeksmargin.engine.params_files.load_strategy_params)", column="params")
+    raw = dict(source)
     table = raw.get("parameters")
     if not isinstance(table, Mapping):
         raise ModelError("missing table [parameters]", file=file, key="parameters")
@@ -802,7 +803,8 @@ def strategy_margin(
         Options and stock of one underlying (``Leg.option`` / ``Leg.stock``).
     underlying : Underlying
     params : StrategyParams, optional
-        Default: the shipped ``cboe-strategy`` parameters.
+        Default: ``StrategyParams()``, whose field defaults are the values of the shipped ``cboe-strategy``
+        model (a test checks that they match).
     method : {"optimal", "greedy"}, default "optimal"
         Pairing: the exact integer program or the broker heuristic.
 
@@ -811,7 +813,7 @@ def strategy_margin(
     StrategyResult
         ``margin_requirement`` and ``cash_requirement`` in USD (Decimal), the strategies found.
     """
-    p = params or load_strategy_params()
+    p = params or StrategyParams()
     legs = list(legs)
     if method == "optimal":
         d = decompose_optimal(legs, underlying, p)

@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from greeksmargin.engine.params_files import load_deribit_pm_params
 from greeksmargin.errors import CaseFormatError
-from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin, load_deribit_pm_params
+from greeksmargin.methodologies.deribit_pm import DeribitPMParams, deribit_pm_margin
 from greeksmargin.validation.core import (
     CaseResult,
     SuiteResult,

@@ -31,12 +31,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from greeksmargin.engine.params_files import load_strategy_params
 from greeksmargin.errors import CaseFormatError
 from greeksmargin.methodologies.strategy import (
     Leg,
     StrategyParams,
     Underlying,
-    load_strategy_params,
     strategy_margin,
 )
 from greeksmargin.validation import regt_lean

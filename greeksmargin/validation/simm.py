@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from greeksmargin import io
+from greeksmargin.engine.params_files import load_simm_params
 from greeksmargin.errors import CaseFormatError
-from greeksmargin.methodologies.simm import SimmParams, load_simm_params, normalize_crif, simm_margin
+from greeksmargin.methodologies.simm import SimmParams, normalize_crif, simm_margin
 from greeksmargin.risk.crif import canonical_column
 from greeksmargin.validation.case_schemas import simm_addon_key
 from greeksmargin.validation.core import (
