@@ -30,6 +30,8 @@ _LAZY = {
     "MarginResult": "engine.margin",
     "load_model": "engine.models",
     "list_models": "engine.models",
+    "simm_margin": "engine.params_files",
+    "simm_by_portfolio": "engine.params_files",
 }
 
 _SUBMODULES = {

@@ -67,3 +67,24 @@ def test_strategy_default_parameters_are_the_shipped_model():
     und = Underlying.of(50)
     assert strategy_margin(legs, und).margin_requirement == strategy_margin(legs, und, shipped).margin_requirement
     assert strategy_margin(legs, und).margin_requirement > 0
+
+
+def test_public_simm_entry_points_take_a_version_and_equal_the_rule_code():
+    """``gm.simm_margin(crif, "2.5")`` (engine layer: resolves the version to the shipped file) equals the rule
+    code on the loaded parameters; a different version gives a different total (the version is used)."""
+    import greeksmargin as gm
+
+    crif = [
+        {"ProductClass": "Equity", "RiskType": "Risk_Equity", "Qualifier": "ISIN:US0378331005", "Bucket": "12",
+         "Label1": "", "Label2": "spot", "Amount": 1_000_000.0, "AmountCurrency": "USD", "AmountUSD": 1_000_000.0},
+        {"ProductClass": "Equity", "RiskType": "Risk_Equity", "Qualifier": "ISIN:US5949181045", "Bucket": "12",
+         "Label1": "", "Label2": "spot", "Amount": -400_000.0, "AmountCurrency": "USD", "AmountUSD": -400_000.0},
+    ]
+    want = simm_margin(crif, pf.load_simm_params("2.5"), "10d")
+    got = gm.simm_margin(crif, "2.5", "10d")
+    assert got.total == pytest.approx(want.total, rel=1e-15) and got.total > 0
+    assert gm.simm_margin(crif, pf.load_simm_params("2.5")).total == pytest.approx(want.total, rel=1e-15)
+    assert gm.simm_margin(crif, "2.6").total != pytest.approx(want.total, rel=1e-9)
+    assert list(gm.simm_by_portfolio(crif, "2.5", by=None).values())[0].total == pytest.approx(want.total, rel=1e-15)
+    with pytest.raises(ModelError):
+        gm.simm_margin(crif, "9.9")

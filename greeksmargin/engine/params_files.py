@@ -13,6 +13,7 @@ from typing import Any
 
 from greeksmargin import io
 from greeksmargin.errors import ModelError
+from greeksmargin.methodologies import simm as simm_rules
 from greeksmargin.methodologies.deribit_pm import DeribitPMParams, currency_params
 from greeksmargin.methodologies.derive_pm2_params import PM2Params
 from greeksmargin.methodologies.derive_pm2_params import params_from_model as pm2_params_from_model
@@ -29,6 +30,8 @@ __all__ = [
     "load_simm_params",
     "load_span_params",
     "load_strategy_params",
+    "simm_by_portfolio",
+    "simm_margin",
 ]
 
 
@@ -144,3 +147,37 @@ def load_derive_srm_params(path: str | Path) -> SRMParams:
         The file is malformed; the message names the key and the file.
     """
     return srm_params_from_model(io.read_toml(path), file=str(path))
+
+
+# ------------------------------------------------------------------------------------- SIMM entry points
+def simm_margin(
+    crif: Any,
+    params: str | Path | Mapping[str, Any] | SimmParams = "2.5",
+    horizon: str = "10d",
+    calculation_currency: str = "USD",
+    fx_rates: Mapping[str, float] | None = None,
+) -> Any:
+    """ISDA SIMM of a CRIF, with the parameters named by version or file (``gm.simm_margin``).
+
+    :func:`greeksmargin.methodologies.simm.simm_margin` on :func:`load_simm_params` (``params``): a version
+    of a shipped file (``"2.5"``, ``"2.6"``), a path to a TOML file of the same layout, a parsed document or a
+    :class:`~greeksmargin.methodologies.simm_params.SimmParams`. Other arguments and the result
+    (``SimmResult``) as there.
+    """
+    return simm_rules.simm_margin(crif, load_simm_params(params), horizon, calculation_currency, fx_rates)
+
+
+def simm_by_portfolio(
+    crif: Any,
+    params: str | Path | Mapping[str, Any] | SimmParams = "2.5",
+    horizon: str = "10d",
+    calculation_currency: str = "USD",
+    fx_rates: Mapping[str, float] | None = None,
+    by: str | None = "PortfolioID",
+) -> dict[str, Any]:
+    """SIMM of each portfolio of a CRIF, with the parameters named by version or file (``gm.simm_by_portfolio``).
+
+    :func:`greeksmargin.methodologies.simm.simm_by_portfolio` on :func:`load_simm_params` (``params``), as in
+    :func:`simm_margin`.
+    """
+    return simm_rules.simm_by_portfolio(crif, load_simm_params(params), horizon, calculation_currency, fx_rates, by)
