@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from greeksmargin.book.market import MarketSnapshot, UnderlyingMarket, VolSurface
-from greeksmargin.book.positions import COLUMNS, load_positions, validate_against_market
+from greeksmargin.book.positions import COLUMNS, load_positions, load_positions_collect, validate_against_market
 from greeksmargin.errors import InputError, MarketDataError
 
 VT = "2026-11-20T08:00:00Z"
@@ -195,3 +195,22 @@ def test_option_whose_underlying_has_no_vol():
     assert str(exc.value).startswith("file <DataFrame>, row p3, column 'underlying': option on 'BTC'")
     # a perpetual on the same underlying needs no vol
     validate_against_market(load_positions(_frame().loc[["p4"]]), _market(with_btc_vol=False))
+
+
+@pytest.mark.parametrize("errors", ["raise", "collect"])
+def test_a_column_the_schema_does_not_define_is_an_error_never_dropped(tmp_path, errors):
+    """A ``notes`` column (not a typo of a schema column) is refused by name, in files and DataFrames alike."""
+    import greeksmargin as gm
+
+    df = _frame().assign(notes="hedge")
+    path = _write(tmp_path, df)
+    for src in (path, df):
+        with pytest.raises(InputError) as e:
+            if errors == "collect":
+                load_positions_collect(src, valuation_time=VT)
+            else:
+                load_positions(src, valuation_time=VT)
+        assert "unknown column 'notes'" in str(e.value) and e.value.column == "notes"
+        with pytest.raises(InputError, match="unknown column 'notes'"):
+            gm.load_book(src, _market(), errors=errors)
+    load_positions(_frame(), valuation_time=VT)  # the same table without it loads

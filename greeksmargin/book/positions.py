@@ -315,7 +315,7 @@ def check_positions(
         check_columns(df.columns, known=(*COLUMNS, *UNIT_COLUMNS), required=REQUIRED, file=where.file)
         df = convert_quantity(df, file=where.file)
         where = _Where(where.file, where.is_file, df)
-    check_columns(df.columns, known=COLUMNS, required=REQUIRED, file=where.file)
+    check_columns(df.columns, known=COLUMNS, required=REQUIRED, file=where.file, strict=True)
     n = len(df)
     sink = _Sink(where, idx, collect)
 
