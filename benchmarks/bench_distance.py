@@ -6,7 +6,7 @@ today (so that every account has a finite distance):
 
 1. ``assess_solvency(positions, market, collateral, "greeks-default")``: equity, IM, MM, status (the
    baseline);
-2. ``distance_to_liquidation(book)`` on the book of (1) (``solvency.book.Book`` built outside the timing):
+2. ``distance_to_liquidation(book)`` on the book of (1) (``solvency.book.BookValuer`` built outside the timing):
    every underlying alone and all together, both directions, bracketing grid then the lock-step
    Illinois root finder, MM recomputed by the engine at each account's moved market;
 3. ``assess_solvency(..., distance=True)`` (1 and 2 together, as the CLI runs them).
@@ -29,7 +29,7 @@ from greeksmargin.book.collateral import load_collateral
 from greeksmargin.book.positions import load_positions
 from greeksmargin.engine.margin import compute_margin
 from greeksmargin.engine.models import load_model
-from greeksmargin.solvency.assess import Book, assess_solvency, distance_to_liquidation, margin_function
+from greeksmargin.solvency.assess import BookValuer, assess_solvency, distance_to_liquidation, margin_function
 
 
 def main() -> None:
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"book: {args.accounts:,} accounts x {args.positions} options = {len(pos):,} positions, USD collateral "
           f"1.05-3 x MM; model {model.name}; median of {args.repeat}")
     fn = margin_function(model)
-    book = Book(pos, market, coll, fn)
+    book = BookValuer(pos, market, coll, fn)
 
     def solv() -> object:
         return assess_solvency(pos, market, coll, model)

@@ -250,12 +250,12 @@ def test_span_and_strategy_adapters_price_american_options() -> None:
 
 
 def test_solvency_book_values_american_options_at_the_move() -> None:
-    from greeksmargin.solvency.book import Book
+    from greeksmargin.solvency.book import BookValuer
     from greeksmargin.solvency.margin_fn import simple_scan_margin
 
     mk = _market(rate=0.05, q=0.01)
     pos = load_positions(_book([{"option_type": "put", "strike": 100.0, "quantity": -1.0, "exercise": "american"}]))
-    b = Book(pos, mk, None, simple_scan_margin())
+    b = BookValuer(pos, mk, None, simple_scan_margin())
     mv = np.array([-0.1])
     got = b.position_values(mv)[0]
     vol = b.vols_at(mv)[0]

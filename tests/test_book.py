@@ -162,7 +162,7 @@ def test_collateral_without_price_column() -> None:
 
 def test_distance_to_liquidation_takes_a_book() -> None:
     from greeksmargin.solvency.assess import VolReaction, distance_to_liquidation, margin_function
-    from greeksmargin.solvency.book import Book as SolvencyBook
+    from greeksmargin.solvency.book import BookValuer as SolvencyBook
 
     pos = EX.positions[EX.positions["account"] == "BTC-COVCALL"]
     coll = EX.collateral[EX.collateral["account"] == "BTC-COVCALL"]

@@ -13,19 +13,19 @@ import pytest
 
 from greeksmargin.datasets import load_example_book
 from greeksmargin.engine.house_pieces import _factorize_sorted
-from greeksmargin.solvency.assess import Book, VolReaction, margin_function
+from greeksmargin.solvency.assess import BookValuer, VolReaction, margin_function
 from greeksmargin.solvency.margin_fn import _codes_of, call_margin_fn
 
 
 @pytest.fixture(scope="module")
-def book() -> Book:
+def book() -> BookValuer:
     ex = load_example_book()
     fn = margin_function("greeks-default")
-    return Book(ex.positions, ex.market, ex.collateral, fn,
+    return BookValuer(ex.positions, ex.market, ex.collateral, fn,
                 vol_reaction=VolReaction.from_model("greeks-default", ex.market.underlyings))
 
 
-def test_position_values_of_a_selection_equal_the_full_ones(book: Book) -> None:
+def test_position_values_of_a_selection_equal_the_full_ones(book: BookValuer) -> None:
     rng = np.random.default_rng(0)
     M = rng.uniform(-0.3, 0.3, (len(book.accounts), len(book.unders)))
     idx = np.flatnonzero(rng.uniform(size=len(book.positions)) < 0.5)
@@ -36,7 +36,7 @@ def test_position_values_of_a_selection_equal_the_full_ones(book: Book) -> None:
 
 
 @pytest.mark.parametrize("column", ["account", "underlying"])
-def test_codes_of_a_selection_equal_a_fresh_factorisation(book: Book, column: str) -> None:
+def test_codes_of_a_selection_equal_a_fresh_factorisation(book: BookValuer, column: str) -> None:
     vals = book.positions[column].to_numpy(dtype=object)
     n = len(vals)
     spx = np.flatnonzero(vals != "SPX")  # a selection without one underlying: codes re-numbered
@@ -48,7 +48,7 @@ def test_codes_of_a_selection_equal_a_fresh_factorisation(book: Book, column: st
 
 
 @pytest.mark.parametrize("move", [-0.25, -0.05, 0.1, 0.4])
-def test_shared_move_batched_equals_the_moved_snapshot(book: Book, move: float) -> None:
+def test_shared_move_batched_equals_the_moved_snapshot(book: BookValuer, move: float) -> None:
     """The batched engine call at a shared move gives the margin of the moved snapshot (1e-12 relative)."""
     mv = np.full(len(book.unders), move)
     mv[book.unders.index("ETH")] = -move / 2  # underlyings moved differently
@@ -64,7 +64,7 @@ def test_shared_move_batched_equals_the_moved_snapshot(book: Book, move: float) 
     assert (got["currency"].to_numpy() == want["currency"].to_numpy()).all()
 
 
-def test_gap_of_some_rows_equals_the_state_of_all(book: Book) -> None:
+def test_gap_of_some_rows_equals_the_state_of_all(book: BookValuer) -> None:
     rng = np.random.default_rng(1)
     M = rng.uniform(-0.2, 0.2, (len(book.accounts), len(book.unders)))
     rows = np.arange(0, len(book.accounts), 2)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import greeksmargin as gm
 from greeksmargin.book.collateral import load_example_collateral
 from greeksmargin.errors import InputError
-from greeksmargin.solvency.book import Book
+from greeksmargin.solvency.book import BookValuer
 from greeksmargin.solvency.margin_fn import margin_function
 from greeksmargin.solvency.sizing import default_min_size, max_size
 
@@ -94,7 +94,7 @@ def test_equity_is_the_solvency_equity(account):
     held = POS[POS["account"] == account]
     inst = str(held["instrument"].iloc[0])
     ans = max_size(POS, MK, COLL, account=account, instrument=inst, side="buy", max_multiples=4)
-    st_ = Book(held, MK, COLL[COLL["account"] == account], margin_function("greeks-default"),
+    st_ = BookValuer(held, MK, COLL[COLL["account"] == account], margin_function("greeks-default"),
                accounts=[account]).state()
     assert ans.currency == st_["currency"].iloc[0]
     assert ans.equity == pytest.approx(float(st_["equity_im"].iloc[0]), rel=1e-9)

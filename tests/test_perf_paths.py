@@ -18,7 +18,7 @@ from greeksmargin.engine.margin import compute_margin, margin_requirements
 from greeksmargin.engine.models import load_model
 from greeksmargin.risk.greeks import market_arrays, price_positions
 from greeksmargin.risk.scenarios import contract_codes, grid_pnl, scenario_pnl, sensitivities
-from greeksmargin.solvency.assess import Book, _single_underlying, distance_to_liquidation, margin_function
+from greeksmargin.solvency.assess import BookValuer, _single_underlying, distance_to_liquidation, margin_function
 
 BOOK = load_example_book()
 MODEL = load_model("greeks-default")
@@ -121,7 +121,7 @@ def test_distance_of_all_taken_from_the_single_underlying_search_is_the_search()
     amount = mm.to_numpy() * np.linspace(1.3, 2.5, mm.size) - mtm.reindex(mm.index).to_numpy()
     coll = load_collateral(pd.DataFrame({"account": mm.index, "asset": "USD", "amount": amount}))
     fn = margin_function(MODEL)
-    book = Book(pos, mkt, coll, fn)
+    book = BookValuer(pos, mkt, coll, fn)
     # the accounts whose ALL search is taken from their single underlying's (A5 holds BTC and ETH)
     assert _single_underlying(book) == {"A0": "BTC", "A1": "BTC", "A2": "BTC", "A3": "ETH", "A4": "ETH"}
     fast = distance_to_liquidation(book)
@@ -130,7 +130,7 @@ def test_distance_of_all_taken_from_the_single_underlying_search_is_the_search()
         return fn(p, m)
 
     plain.batched = fn.batched  # type: ignore[attr-defined]
-    slow = distance_to_liquidation(Book(pos, mkt, coll, plain))
+    slow = distance_to_liquidation(BookValuer(pos, mkt, coll, plain))
     pd.testing.assert_frame_equal(fast, slow, check_exact=True)
     f = fast.set_index(["account", "underlying"])
     # one-underlying accounts: the ALL row is the row of their underlying (A5 holds both: searched itself)

@@ -10,7 +10,7 @@ from greeksmargin.risk.greeks import price_positions
 from greeksmargin.solvency.assess import (
     AT_MM_RTOL,
     NO_MOVE_REASON,
-    Book,
+    BookValuer,
     VolReaction,
     account_currency,
     assess_solvency,
@@ -68,7 +68,7 @@ def test_account_exactly_at_mm_is_at_the_boundary(account):
     assert row["status"] != "below_mm"
     assert row["margin_ratio"] == pytest.approx(1.0, rel=1e-9)
     # at the boundary the distance to liquidation is (about) zero, and never "already below MM"
-    d = distance_to_liquidation(Book(pos, MKT, coll, FN), include_all=False)
+    d = distance_to_liquidation(BookValuer(pos, MKT, coll, FN), include_all=False)
     assert (d["reason"] != "already below MM").all()
     assert d["move"].abs().min() < 1e-3
     # one part in a million less collateral: below MM, not at the boundary
@@ -103,7 +103,7 @@ def test_account_currency_rule():
 def test_futures_pnl_in_a_moved_market():
     pos = one_account("SPX-DESK")
     fut = pos[pos["kind"] == "future"]
-    book = Book(fut, MKT, None, FN)
+    book = BookValuer(fut, MKT, None, FN)
     vals = book.position_values(book.move_vector({"SPX": -0.1}))
     f0 = price_positions(fut, MKT)["forward"].to_numpy()
     size = (fut["quantity"] * fut["multiplier"]).to_numpy()
@@ -113,7 +113,7 @@ def test_futures_pnl_in_a_moved_market():
 def test_inverse_future_coin_pnl():
     pos = one_account("MM-CRYPTO")
     fut = pos[(pos["kind"] == "future") & (pos["underlying"] == "BTC")]
-    book = Book(fut, MKT, None, FN)
+    book = BookValuer(fut, MKT, None, FN)
     m = 0.25
     vals = book.position_values(book.move_vector({"BTC": m}))
     size = float(fut["quantity"].iloc[0])
@@ -151,7 +151,7 @@ def test_vol_reaction_follows_model_rule():
 def test_collateral_moves_in_scenarios(m):
     # a coin held by a USD account moves with its underlying in the state
     coll = load_collateral(pd.DataFrame({"account": ["X"], "asset": ["BTC"], "amount": [2.0], "mm_haircut": [0.0]}))
-    book = Book(POS.iloc[:0], MKT, coll, FN, accounts=["X"])
+    book = BookValuer(POS.iloc[:0], MKT, coll, FN, accounts=["X"])
     st0 = book.state({"BTC": m}, margin=pd.DataFrame({"im": [], "mm": [], "currency": []}))
     assert st0["equity"].iloc[0] == pytest.approx(2.0 * MKT.spot("BTC") * (1 + m), rel=1e-12)
 
@@ -159,7 +159,7 @@ def test_collateral_moves_in_scenarios(m):
 # ------------------------------------------------------------------ distance to liquidation
 def test_distance_moves_account_to_mm_within_1e6():
     coll = load_example_collateral()
-    book = Book(POS, MKT, coll, FN)
+    book = BookValuer(POS, MKT, coll, FN)
     d = distance_to_liquidation(book, underlyings=["SPX", "ETH"])
     found = d[d["reason"] == ""]
     assert len(found) >= 2
@@ -185,7 +185,7 @@ def test_distance_with_the_margin_engine():
     assert d["underlying"] == "SPX" and d["direction"] == "down" and -0.9 < d["move"] < 0
     assert abs(d["equity_at_move"] - d["mm_at_move"]) <= 1e-6 * abs(d["mm_at_move"])
     # the nearer root is the first crossing: just before it the account is above MM
-    book = Book(pos, MKT, coll, margin_function("greeks-default"),
+    book = BookValuer(pos, MKT, coll, margin_function("greeks-default"),
                 vol_reaction=VolReaction.from_model("greeks-default", MKT.underlyings))
     s = book.state({"SPX": d["move"] * 0.99})
     assert float(s["equity"].iloc[0]) > float(s["mm"].iloc[0])
@@ -195,19 +195,19 @@ def test_no_move_within_90pct_is_nan_with_reason():
     # a fully collateralised long call never reaches MM
     pos = POS[(POS["account"] == "MIXED") & (POS["kind"] == "option") & (POS["quantity"] > 0)].iloc[:1]
     coll = usd("MIXED", 1e6)
-    d = distance_to_liquidation(Book(pos, MKT, coll, FN), include_all=False)
+    d = distance_to_liquidation(BookValuer(pos, MKT, coll, FN), include_all=False)
     assert d["move"].isna().all()
     assert (d["reason"] == NO_MOVE_REASON).all()
 
 
 def test_already_below_mm_is_zero_with_reason():
     pos = one_account("SPX-NAKEDPUT")
-    d = distance_to_liquidation(Book(pos, MKT, usd("SPX-NAKEDPUT", 1.0), FN), include_all=False)
+    d = distance_to_liquidation(BookValuer(pos, MKT, usd("SPX-NAKEDPUT", 1.0), FN), include_all=False)
     assert (d["move"] == 0).all() and (d["reason"] == "already below MM").all()
 
 
 def test_equity_path_matches_state():
-    book = Book(POS, MKT, load_example_collateral(), FN)
+    book = BookValuer(POS, MKT, load_example_collateral(), FN)
     p = equity_path(book, "SPX-DESK", "SPX", [-0.1, 0.0])
     st0 = book.state().loc["SPX-DESK"]
     assert p.loc[1, "equity"] == pytest.approx(st0["equity"])
@@ -266,9 +266,9 @@ def test_cli_bad_collateral_exit_2(tmp_path, capsys):
 @pytest.mark.parametrize("account", ["BTC-COVCALL", "MIXED", "SPX-DESK"])
 @pytest.mark.parametrize("move", [-0.3, 0.2])
 def test_fast_revaluation_equals_pricing_on_the_shifted_market(account, move):
-    # the vectorised revaluation of Book equals the pricing layer run on the moved snapshot
+    # the vectorised revaluation of BookValuer equals the pricing layer run on the moved snapshot
     pos = one_account(account)
-    book = Book(pos, MKT, None, FN, vol_reaction=VolReaction.from_model("greeks-default", MKT.underlyings))
+    book = BookValuer(pos, MKT, None, FN, vol_reaction=VolReaction.from_model("greeks-default", MKT.underlyings))
     mv = np.full(len(book.unders), move)
     fast = book.position_values(mv)
     priced = price_positions(pos, book.shifted_market(mv))
@@ -306,7 +306,7 @@ def test_batched_margin_equals_the_engine_on_each_accounts_moved_market(populati
     # every account at its own moves, in one engine call == compute_margin on that account's moved snapshot
     # (greeks-default: its finite-difference Greeks turn last-bit differences of the moved inputs into ~1e-8)
     pos, coll = population
-    book = Book(pos, MKT, coll, margin_function(model, isolated=isolated),
+    book = BookValuer(pos, MKT, coll, margin_function(model, isolated=isolated),
                 vol_reaction=VolReaction.from_model(model, MKT.underlyings))
     assert hasattr(book.margin_fn, "batched")
     rng = np.random.default_rng(11)
@@ -328,7 +328,7 @@ def test_batched_margin_equals_the_engine_on_each_accounts_moved_market(populati
 def test_batched_distance_moves_every_account_to_mm_within_1e6(population):
     pos, coll = population
     fn = margin_function("greeks-default")
-    book = Book(pos, MKT, coll, fn, vol_reaction=VolReaction.from_model("greeks-default", MKT.underlyings))
+    book = BookValuer(pos, MKT, coll, fn, vol_reaction=VolReaction.from_model("greeks-default", MKT.underlyings))
     assert len(book.accounts) >= 200
     d = distance_to_liquidation(book)
     found = d[np.isfinite(d["move"]) & (d["reason"] == "")]
@@ -374,7 +374,7 @@ def test_unpriceable_account_gets_an_error_row_and_the_others_are_computed():
     assert (res.loc[good, "status"] == ref["status"]).all()
     summ = assess_solvency(pos, MKT, coll, margin_fn=fn).summary()
     assert summ["n_error"] == 1 and summ["accounts"] == len(ref) + 1
-    d = distance_to_liquidation(Book(pos, MKT, coll, fn), underlyings=["SPX"])
+    d = distance_to_liquidation(BookValuer(pos, MKT, coll, fn), underlyings=["SPX"])
     bad_rows = d[d["account"] == "BAD"]
     assert len(bad_rows) and (bad_rows["method"] == "error").all() and bad_rows["move"].isna().all()
     assert (d.loc[d["account"] != "BAD", "error"] == "").all()

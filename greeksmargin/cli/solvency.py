@@ -218,7 +218,7 @@ def run_solvency(args: argparse.Namespace) -> int:
     from greeksmargin.book.collateral import load_collateral
     from greeksmargin.book.market import load_market
     from greeksmargin.reports.solvency import solvency_report
-    from greeksmargin.solvency.assess import Book, VolReaction, assess_solvency, equity_path, margin_function
+    from greeksmargin.solvency.assess import BookValuer, VolReaction, assess_solvency, equity_path, margin_function
 
     _inputs_checked(args)
     market = load_market(args.market)
@@ -253,7 +253,7 @@ def run_solvency(args: argparse.Namespace) -> int:
                "distance": _records(res.distance) if res.distance is not None else None}
         _emit(json.dumps(_clean(doc), indent=1) + "\n", args.out)
     elif args.format == "html":
-        book = Book(positions, market, collateral, margin_function(args.model),
+        book = BookValuer(positions, market, collateral, margin_function(args.model),
                     vol_reaction=VolReaction.from_model(args.model, market.underlyings))
         chosen = args.path_account or list(
             acc[acc["n_positions"] > 0].sort_values("margin_ratio", ascending=False)["account"].head(3)

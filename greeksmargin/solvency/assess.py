@@ -42,7 +42,7 @@ adverse relative move at which ``equity(m) = MM(m)``, by root finding on full re
 moves of a grid (:data:`MOVE_GRID`, both directions, up to ``max_move`` = 90%) bracket each account's first sign
 change of ``equity - MM``; then a lock-step Illinois (modified regula falsi) iteration runs on every
 account at once, each at its own trial move: one batched evaluation per iteration, in which each
-account sees its own moved market (:meth:`Book.gap`; the margin engine runs once on per-position moved
+account sees its own moved market (:meth:`BookValuer.gap`; the margin engine runs once on per-position moved
 inputs, :func:`margin_function`), until ``|equity - MM| <= 1e-9 x max(|equity|, |MM|)``
 (``method = "root"``). The nearer of the two directions is reported with its price level; no crossing
 within +-90% gives NaN and the reason ``"no such move within +-90%"``, an account already below MM
@@ -52,7 +52,7 @@ Failures
 --------
 An account with a position the market cannot price (underlying absent, option without vol, expired
 contract) gets a row with its ``error`` and no figures (status ``"error"``); the other accounts are
-computed (:class:`Book`).
+computed (:class:`BookValuer`).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ from greeksmargin.book.book import Book as ValidatedBook
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.book.positions import account_currency
 from greeksmargin.errors import InputError
-from greeksmargin.solvency.book import Book, VolReaction, book_inputs, shift_market
+from greeksmargin.solvency.book import BookValuer, VolReaction, book_inputs, shift_market
 from greeksmargin.solvency.margin_fn import (
     AT_MM_RTOL,
     BRACKET_REASON,
@@ -86,7 +86,7 @@ __all__ = [
     "AT_MM_RTOL",
     "MOVE_GRID",
     "STATUSES",
-    "Book",
+    "BookValuer",
     "MarginFn",
     "SolvencyResult",
     "VolReaction",
@@ -171,7 +171,7 @@ def liquidatable(equity: Any, mm: Any) -> NDArray[np.bool_]:
 
 
 def finish_state(st: pd.DataFrame) -> pd.DataFrame:
-    """Add available funds, excess, margin ratio, status, at_mm and USD columns to a :meth:`Book.state`."""
+    """Add available funds, excess, margin ratio, status, at_mm and USD columns to a :meth:`BookValuer.state`."""
     out = st.copy()
     status, at_mm = classify(out["equity"], out["equity_im"], out["im"], out["mm"])
     failed = out["error"].fillna("").astype(str).to_numpy() != ""
@@ -226,7 +226,7 @@ def assess_solvency(
 
     Parameters
     ----------
-    positions : Book or DataFrame
+    positions : BookValuer or DataFrame
         A validated Book (:func:`greeksmargin.load_book`; trusted, with its market and collateral), or
         positions (schema of :mod:`greeksmargin.book.positions`; validated here once).
     market : MarketSnapshot, optional
@@ -261,7 +261,7 @@ def assess_solvency(
                          "assess with equity = mark-to-market only", column="collateral")
     fn = margin_fn or margin_function(model)
     vr = vol_reaction or VolReaction.from_model(model if margin_fn is None else None, market.underlyings)
-    book = Book(positions, market, collateral, fn, vol_reaction=vr)
+    book = BookValuer(positions, market, collateral, fn, vol_reaction=vr)
     st = finish_state(book.state(dict(moves or {})))
     dist = None
     if distance:
@@ -279,7 +279,7 @@ def _gap(st: pd.DataFrame) -> NDArray[np.float64]:
 
 
 def distance_to_liquidation(
-    book: Book,
+    book: BookValuer,
     *,
     underlyings: Sequence[str] | None = None,
     include_all: bool = True,
@@ -296,13 +296,13 @@ def distance_to_liquidation(
     For every target (an underlying alone, or ``"ALL"``) and direction: the shared moves of ``grid``
     bracket each account's first sign change of ``equity - MM``; then a lock-step Illinois (regula falsi)
     root finder runs on every account at once, each at its own trial move: one batched full revaluation
-    per iteration (:meth:`Book.gap`, margin recomputed by the engine at each account's moved market)
+    per iteration (:meth:`BookValuer.gap`, margin recomputed by the engine at each account's moved market)
     until ``|equity - MM| <= rtol x max(|equity|, |MM|)``.
 
     Parameters
     ----------
-    book : Book or greeksmargin.Book
-        The accounts (see :class:`Book`), or a validated Book (:func:`greeksmargin.load_book`, trusted;
+    book : BookValuer or greeksmargin.Book
+        The accounts (see :class:`BookValuer`), or a validated Book (:func:`greeksmargin.load_book`, trusted;
         margined by ``model`` with its collateral, none if it has none).
     underlyings : sequence of str, optional
         Underlyings moved alone (default: every underlying some account holds).
@@ -339,7 +339,7 @@ def distance_to_liquidation(
         Margin model when ``book`` is a validated Book (ignored otherwise).
     """
     if isinstance(book, ValidatedBook):
-        book = Book(book, book.market, book.collateral, margin_function(model),
+        book = BookValuer(book, book.market, book.collateral, margin_function(model),
                     vol_reaction=VolReaction.from_model(model, book.market.underlyings))
     if grid is None:
         grid = MOVE_GRID[MOVE_GRID <= max_move + 1e-12]
@@ -431,7 +431,7 @@ def distance_to_liquidation(
     return pd.DataFrame(rows, columns=cols_out)
 
 
-def _single_underlying(book: Book) -> dict[str, str]:
+def _single_underlying(book: BookValuer) -> dict[str, str]:
     """Accounts whose equity and margin depend on one underlying's move only, with that underlying.
 
     Only for the engine's margin functions (:func:`margin_function`: an account's figures depend on its
@@ -485,7 +485,7 @@ def _merge_solutions(
 
 
 def _solve_direction(
-    book: Book, cols: NDArray[np.intp], sign: float, grid: NDArray[np.float64], rtol: float, xtol: float,
+    book: BookValuer, cols: NDArray[np.intp], sign: float, grid: NDArray[np.float64], rtol: float, xtol: float,
     max_iter: int, base: NDArray[np.float64] | None = None,
     at_base: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> dict[str, Any]:
@@ -583,7 +583,7 @@ def _solve_direction(
     return {"root": root, "equity": eq, "mm": mmv, "method": method, "base": (e0, m0)}
 
 
-def _target_moves(book: Book, target: str, move: float) -> NDArray[np.float64]:
+def _target_moves(book: BookValuer, target: str, move: float) -> NDArray[np.float64]:
     if target == "ALL":
         return np.full(len(book.unders), float(move))
     mv = np.zeros(len(book.unders))
@@ -592,13 +592,13 @@ def _target_moves(book: Book, target: str, move: float) -> NDArray[np.float64]:
 
 
 def equity_path(
-    book: Book, account: str, underlying: str = "ALL", moves: Sequence[float] | None = None
+    book: BookValuer, account: str, underlying: str = "ALL", moves: Sequence[float] | None = None
 ) -> pd.DataFrame:
     """Equity, IM and MM of one account along a range of moves (for the report's equity-path figure).
 
     Parameters
     ----------
-    book : Book
+    book : BookValuer
         The book.
     account : str
         The account.

@@ -163,8 +163,15 @@ def _walk(obj: Any, path: tuple[str, ...], rules: dict[str, Any], ranges: dict[s
 
 
 # ------------------------------------------------------------------------------------------ the book
-class Book:
-    """Positions, collateral and market of a set of accounts, revaluable at moved markets.
+class BookValuer:
+    """A validated Book's accounts under a margin function and a vol reaction, revaluable at moved markets.
+
+    Not a second book state: the positions come from one validated
+    :class:`~greeksmargin.book.book.Book` (raw positions are validated by
+    :func:`~greeksmargin.book.book.load_book` first). What a valuer adds is what depends on the margin
+    function, the vol reaction and the collateral: the accounts' margin currencies and FX links, the
+    collateral's exposure to each underlying and the per-position vol reaction, computed once and reused
+    by every move (solvency, distance to liquidation, liquidation, cascades).
 
     Moves are either one relative move per underlying shared by every account (shape
     ``(n_underlyings,)``) or one row per account (shape ``(n_accounts, n_underlyings)``: each account
@@ -629,11 +636,11 @@ class Book:
                  for k, row in enumerate(uniq)]
         return pd.concat(parts)
 
-    def subset(self, accounts: Sequence[str]) -> Book:
+    def subset(self, accounts: Sequence[str]) -> BookValuer:
         """The same book restricted to ``accounts`` (positions, collateral, same margin and vol rules)."""
         keep = set(accounts)
         pos = pd.concat([self.positions, self.bad_positions]) if len(self.bad_positions) else self.positions
-        return Book(
+        return BookValuer(
             ValidatedBook._unchecked(pos[pos["account"].isin(keep)], self.market),
             self.market,
             self.collateral[self.collateral["account"].isin(keep)],

@@ -6,7 +6,7 @@ Round 1 applies an initial relative price shock (one underlying or all). In ever
 
 1. every surviving *unit* (an account under cross margin, a position under isolated margin) is
    revalued at the current market (full revaluation, vol reacting by the model's rule, MM recomputed
-   by the margin function on the surviving positions: :class:`~greeksmargin.solvency.assess.Book`);
+   by the margin function on the surviving positions: :class:`~greeksmargin.solvency.assess.BookValuer`);
 2. the units with equity < MM (outside the 1e-9 boundary) or equity <= 0 are liquidated. In the
    cascade a liquidated unit is closed out in full (a conservative simplification of the step-by-step
    engine of :mod:`greeksmargin.solvency.liquidation`, which the cascade would otherwise run per account): its
@@ -64,7 +64,7 @@ from greeksmargin.book.book import Book as ValidatedBook
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.errors import InputError
 from greeksmargin.solvency.assess import liquidatable
-from greeksmargin.solvency.book import Book, VolReaction, book_inputs
+from greeksmargin.solvency.book import BookValuer, VolReaction, book_inputs
 from greeksmargin.solvency.margin_fn import MarginFn, call_margin_fn, margin_function, per_position_margin
 
 __all__ = [
@@ -260,7 +260,7 @@ def isolate(
     return upos, ucol[cols]
 
 
-def _position_deltas(book: Book, mv: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _position_deltas(book: BookValuer, mv: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """USD cash delta (per 1.00 relative move) of the positions in ``mask`` at moves ``mv``."""
     from greeksmargin.pricing import american_greeks, black76
     from greeksmargin.risk.exercise import AMERICAN_METHOD, AMERICAN_MIN_VOL, american_mask, carry_dividend_yield
@@ -313,7 +313,7 @@ def run_cascade(
 
     Parameters
     ----------
-    positions : Book or DataFrame
+    positions : BookValuer or DataFrame
         Positions of the population: a validated Book (:func:`greeksmargin.load_book`; with its market and
         collateral) or a positions table (validated here once).
     market : MarketSnapshot, optional
@@ -356,11 +356,11 @@ def run_cascade(
     positions, market, collateral = book_inputs(positions, market, collateral)
     fn = margin_fn or margin_function(model)
     vr = vol_reaction or VolReaction.from_model(model if margin_fn is None else None, market.underlyings)
-    base = Book(positions, market, collateral, fn, vol_reaction=vr)
+    base = BookValuer(positions, market, collateral, fn, vol_reaction=vr)
     if mode == "isolated":
         upos, ucol = isolate(base.positions, base.collateral, fn, market)
         # the base book's validated positions, one account per position: trusted, not validated again
-        book = Book(ValidatedBook._unchecked(upos, market), market, ucol, fn, vol_reaction=vr)
+        book = BookValuer(ValidatedBook._unchecked(upos, market), market, ucol, fn, vol_reaction=vr)
         owner = np.array([u.rsplit("#", 1)[0] if "#" in u else u for u in book.accounts], dtype=object)
     else:
         book = base

@@ -2,7 +2,7 @@
 
 Algorithm (one account, at a given market, in the account's margin currency)
 ---------------------------------------------------------------------------
-1. Value the account (:class:`~greeksmargin.solvency.assess.Book`): equity (MM haircuts) and MM.
+1. Value the account (:class:`~greeksmargin.solvency.assess.BookValuer`): equity (MM haircuts) and MM.
 2. Stop when equity <= 0 (``bankrupt``: the rest goes to the insurance fund; the shortfall is
    ``-equity``), or when the account is no longer liquidatable (equity >= MM, the boundary included:
    ``restored``; ``not_needed`` if it was never below).
@@ -34,7 +34,7 @@ import pandas as pd
 
 from greeksmargin.book.market import MarketSnapshot
 from greeksmargin.errors import InputError, MarketDataError, ModelError
-from greeksmargin.solvency.assess import Book, MarginFn, VolReaction, liquidatable, margin_function
+from greeksmargin.solvency.assess import BookValuer, MarginFn, VolReaction, liquidatable, margin_function
 from greeksmargin.solvency.book import book_inputs
 
 __all__ = ["LiquidationResult", "liquidate_account"]
@@ -127,7 +127,7 @@ def liquidate_account(
 
     Parameters
     ----------
-    positions : Book or DataFrame
+    positions : BookValuer or DataFrame
         Positions (any accounts; only ``account``'s are used): a validated Book
         (:func:`greeksmargin.load_book`, with its market and collateral) or a positions table.
     market : MarketSnapshot or None
@@ -166,7 +166,7 @@ def liquidate_account(
     positions, market, collateral = book_inputs(positions, market, collateral)
     fn = margin_fn or margin_function(model)
     vr = vol_reaction or VolReaction.from_model(model if margin_fn is None else None, market.underlyings)
-    full = Book(positions, market, collateral, fn, vol_reaction=vr)
+    full = BookValuer(positions, market, collateral, fn, vol_reaction=vr)
     if account not in full.accounts:
         raise InputError(f"account '{account}' has neither positions nor collateral", column="account")
     if account in full.errors:
@@ -183,13 +183,13 @@ def liquidate_account(
     trades: list[dict[str, Any]] = []
     hedged: set[str] = set()
 
-    def current(p: pd.DataFrame, cash: float) -> Book:
+    def current(p: pd.DataFrame, cash: float) -> BookValuer:
         c = coll
         if cash != 0.0:
             row = pd.DataFrame({"account": [account], "asset": [ccy], "amount": [cash], "price": [np.nan],
                                 "im_haircut": [0.0], "mm_haircut": [0.0]}, index=[cash_label])
             c = pd.concat([coll, row]) if len(coll) else row
-        return Book(p, market, c, fn, vol_reaction=vr, accounts=[account], currencies={account: ccy})
+        return BookValuer(p, market, c, fn, vol_reaction=vr, accounts=[account], currencies={account: ccy})
 
     cash = 0.0
     b = current(pos, cash)
@@ -277,12 +277,12 @@ def liquidate_account(
     )
 
 
-def pos_instrument(book: Book, label: Any) -> str:
+def pos_instrument(book: BookValuer, label: Any) -> str:
     """Instrument name of a position of ``book``."""
     return str(book.positions.at[label, "instrument"])
 
 
-def _unit_price(book: Book, label: Any, mv: np.ndarray) -> float:
+def _unit_price(book: BookValuer, label: Any, mv: np.ndarray) -> float:
     """USD price per unit of underlying of a position at moves ``mv`` (option premium, else the level)."""
     from greeksmargin.pricing import black76_price
     from greeksmargin.risk.exercise import american_forward_price, american_mask
@@ -303,7 +303,7 @@ def _unit_price(book: Book, label: Any, mv: np.ndarray) -> float:
     return float(a["spot"][k] * a["perp_ratio"][k] * g)
 
 
-def _marginal_mm(b: Book, pos: pd.DataFrame, tradable: list[Any], mv: np.ndarray, mm: float) -> dict[Any, float]:
+def _marginal_mm(b: BookValuer, pos: pd.DataFrame, tradable: list[Any], mv: np.ndarray, mm: float) -> dict[Any, float]:
     """``MM(book) - MM(book without position i)`` for every tradable position, in one margin call."""
     acct = str(pos["account"].iloc[0])
     parts = []
@@ -334,7 +334,7 @@ def _marginal_mm(b: Book, pos: pd.DataFrame, tradable: list[Any], mv: np.ndarray
 
 
 def _hedge_trade(
-    b: Book, pos: pd.DataFrame, mv: np.ndarray, hedged: set[str], market: MarketSnapshot, account: str, ccy: str
+    b: BookValuer, pos: pd.DataFrame, mv: np.ndarray, hedged: set[str], market: MarketSnapshot, account: str, ccy: str
 ) -> tuple[str, pd.DataFrame] | None:
     """The delta hedge of the largest unhedged net delta (perpetual, or a future for an index)."""
     from greeksmargin.risk.greeks import price_positions

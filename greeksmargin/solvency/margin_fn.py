@@ -123,7 +123,7 @@ def _batched_margin(
     """Margin of every account at its own moved market (row of ``mv``), in one engine call.
 
     Each position gets the inputs of its account's moved market: spot and forward scaled by ``1 + m``
-    of its underlying, vol by the vol reaction (:meth:`Book.vols_at`); the engine runs on today's
+    of its underlying, vol by the vol reaction (:meth:`BookValuer.vols_at`); the engine runs on today's
     snapshot otherwise. Its only other use of the market is the FX of coin amounts (a coin-settled
     position in a USD-margined account; a contract floor in another currency than the account's):
     every figure of a position is proportional to its size (its floor to its multiplier), so the size

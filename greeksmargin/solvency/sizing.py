@@ -5,7 +5,7 @@
 * **Sizes** are multiples ``k`` of the instrument's minimum size ``q_min`` (``min_size``; default from the
   instrument, :func:`default_min_size`), in the unit of the positions table's ``quantity`` column.
 * **The test** at a size: the account's IM with the trade added, in its equity currency, is at most its
-  equity. **Equity** is the solvency code's ``equity_im`` (:meth:`greeksmargin.solvency.book.Book.state`:
+  equity. **Equity** is the solvency code's ``equity_im`` (:meth:`greeksmargin.solvency.book.BookValuer.state`:
   collateral after IM haircuts + the positions' mark-to-market, account currency). The trade is assumed
   done at its mark: the premium paid (received) leaves (enters) the collateral and the option's value enters
   (leaves) the mark-to-market, so equity is the same at every size; only the IM moves.
@@ -257,12 +257,12 @@ def _evaluator(held: pd.DataFrame, mk: Any, m: Any, account: str, backend: Any
 
 def _equity_im(held: pd.DataFrame, coll: pd.DataFrame, mk: Any, account: str,
                values: tuple[Any, Any] | None) -> tuple[float, str]:
-    """Equity against IM as :meth:`greeksmargin.solvency.book.Book.state` computes it at today's market.
+    """Equity against IM as :meth:`greeksmargin.solvency.book.BookValuer.state` computes it at today's market.
 
     ``equity_im = collateral after IM haircuts + mark-to-market``, in the account's margin currency (the coin
     of an all-inverse one-coin account, else USD: :func:`~greeksmargin.book.positions.account_currency`);
     the mark-to-market is the value of options and spot (futures and perpetuals: 0, their P&L from today's
-    price). Tests hold it equal to ``Book.state()["equity_im"]``.
+    price). Tests hold it equal to ``BookValuer.state()["equity_im"]``.
     """
     from greeksmargin.book.collateral import value_collateral
 
