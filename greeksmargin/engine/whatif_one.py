@@ -401,7 +401,7 @@ class _Cache:
     """What the fast path keeps of one state between what-ifs (dropped by ``add_trades``)."""
 
     def __init__(self, st: Any, plan: _Plan) -> None:
-        self.key = (st.model, st.market, st.currency, st._acc_fx)
+        self.model, self.market, self.currency, self.acc_fx = st.model, st.market, st.currency, st._acc_fx
         self.plan = plan
         self.names = sorted(st.units)
         self.pos = {u: i for i, u in enumerate(self.names)}
@@ -417,6 +417,12 @@ class _Cache:
         agg = plan.rs.aggregate
         self.C = (correlation_matrix(self.names, agg["default_correlation"], agg["correlations"]) if plan.corr
                   else None)
+
+
+    def valid(self, st: Any) -> bool:
+        """Whether the state still has the model, market and currency these figures were computed with."""
+        return (st.model is self.model and st.market is self.market and st.currency == self.currency
+                and st._acc_fx == self.acc_fx)
 
 
 def _aggregate(x: list[Any], d: list[Any], C: NDArray[np.float64]) -> float:
@@ -492,7 +498,7 @@ def one_trade(st: Any, rec: Mapping[str, Any]) -> tuple[float, float] | None:
     if st.last_currency != st.currency:
         return None  # the account's margin currency changes: a full recompute (the general path)
     cc = st._one_cache
-    if cc is None or cc.key != (m, market, st.currency, st._acc_fx):
+    if cc is None or not cc.valid(st):
         cc = st._one_cache = _Cache(st, _Plan(rs))
     plan = cc.plan
     c = plan.of(u)
