@@ -2,9 +2,10 @@
 
 Property: for a random single trade on the bundled example book (resize or close a held position, a new
 option contract, a future, a perpetual or spot, linear or coin-settled, in any account), under
-``greeks-default`` and two variants of it that switch on the other branches of the fast path (Taylor
-delta / gamma / vega from finite differences, gains offset at 0.8, gross roll, a short option minimum,
-a contract floor, an MM expression, sum aggregation), on the numba and numpy backends:
+``greeks-default``, ``deribit-sm`` (standard figures, a restricted domain) and two variants of
+``greeks-default`` that switch on the other branches of the fast path (Taylor delta / gamma / vega from
+finite differences, an absolute vega shock, gains offset at 0.8, gross roll, a short option minimum, a
+contract floor, an MM expression, sum aggregation, no cap at isolated), on the numba and numpy backends:
 ``whatif_one.one_trade`` (when it answers) equals the general path
 (``AccountState._with_arrays``) and :func:`greeksmargin.compute_margin` on the account with the trade
 appended, to 1e-9 relative. Deterministic cases check that the fast path does answer the cases it is
@@ -74,7 +75,7 @@ _VARIANTS = {
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     d: Path = tmp_path_factory.mktemp("models")
-    out: dict[str, object] = {"greeks-default": load_model("greeks-default")}
+    out: dict[str, object] = {n: load_model(n) for n in ("greeks-default", "deribit-sm")}
     for name, edits in _VARIANTS.items():
         p = d / f"{name}.toml"
         p.write_text(_variant(name, edits))

@@ -483,7 +483,7 @@ def one_trade(st: Any, rec: Mapping[str, Any]) -> tuple[float, float] | None:
         if len(cache) >= LOOKUP_CACHE_SIZE:
             cache.clear()
         cache[key] = hit
-    s, f, rate, perp, vol, price = hit
+    s, f, rate, perp, vol, price = (float(x) for x in hit)
     q, mult = r["quantity"], r["multiplier"]
     size = q * mult
     value_usd = price * size if kc in (0, 3) else 0.0
