@@ -22,6 +22,10 @@ P&L through :func:`greeksmargin.risk.kernels.scan_units`, the finite-difference 
 :func:`greeksmargin.risk.scenarios.sensitivities` as the engine does on both backends); tests hold
 ``AccountState.with_trades`` equal to ``compute_margin`` on the account with the trades appended.
 
+One trade given as a mapping takes a scalar path first (:mod:`greeksmargin.engine.whatif_one`: the same
+pieces for the one position without array set-up, the untouched units' requirements kept between
+what-ifs); it hands the cases it does not cover back to this module.
+
 When a trade changes the account's margin currency (e.g. a linear trade in a coin-margined account) or
 the model aggregates with TIMS offsets, :meth:`AccountState.with_trades` falls back to a full
 :func:`~greeksmargin.engine.margin.compute_margin` of the account (same result, full cost).

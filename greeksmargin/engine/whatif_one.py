@@ -441,10 +441,30 @@ def _aggregate(x: list[Any], d: list[Any], C: NDArray[np.float64]) -> float:
 
 # ------------------------------------------------------------------------------------------ one trade
 def one_trade(st: Any, rec: Mapping[str, Any]) -> tuple[float, float] | None:
-    """``(im, mm)`` of the account of ``st`` (an ``AccountState``) with the trade ``rec`` added, or None.
+    """``(im, mm)`` of the account of ``st`` with the trade ``rec`` added, or None (the general path answers).
 
-    None when the general path must answer (module docstring); the state is never changed except its
-    caches and :attr:`last_currency`.
+    Parameters
+    ----------
+    st : AccountState
+        The account's state (:class:`greeksmargin.engine.incremental.AccountState`); only its caches
+        (market look-ups, this path's constants and untouched units) and ``last_currency`` change.
+    rec : mapping
+        One trade (positions schema: ``account``, ``instrument``, ``underlying``, ``kind``, ``quantity``,
+        ``option_type`` / ``strike`` / ``expiry`` as the kind needs, optional ``multiplier``, ``settlement``).
+
+    Returns
+    -------
+    (im, mm) : tuple of float, or None
+        Initial and maintenance margin in the account's margin currency, equal to the general path's
+        (tests: 1e-12 relative) and to ``compute_margin`` (1e-9); None for the cases the module
+        docstring lists.
+
+    Raises
+    ------
+    InputError
+        A bad field of the trade (named in ``column``), or a trade of another account.
+    MarketDataError
+        The trade's underlying is not in the market snapshot.
     """
     m = st.model
     if m is None or st.not_computed or not st.units:

@@ -11,7 +11,9 @@ position's P&L in it, and the finite-difference delta / gamma / vega.
 The one compiled scan of the package: :func:`greeksmargin.risk.kernels.scan_units` (the incremental what-if's
 kernel) calls it too. It is compiled twice from the same source: threaded over units for batches of at
 least :data:`PARALLEL_THRESHOLD` position x scenario evaluations, serial below (a threaded launch costs
-milliseconds; one what-if trade is a few microseconds of work).
+milliseconds; one what-if trade is a few microseconds of work). :func:`one_position` is the same scan for one
+position, with its P&L at the revaluation Greeks' shocks, for the what-if of one trade
+(:mod:`greeksmargin.engine.whatif_one`), without the kernel's array set-up.
 """
 
 from __future__ import annotations
