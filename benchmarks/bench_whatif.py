@@ -15,14 +15,13 @@ Paths timed in the same run (the account and the trade are the same for all):
 
 Each row reports p50 and p99 of the one-trade latency. Run:
 ``.venv/bin/python benchmarks/bench_whatif.py [--positions 200] [--repeat 500]``. Targets (issue 16):
-incremental mapping path p50 <= 2 ms and p99 <= 1 ms (met). Measured 2026-12-07, three runs on the shared
+incremental mapping path p50 <= 2 ms and p99 <= 1 ms (met). Measured 2026-12-07, six runs on the shared
 machine (``machine: 2 cores (2 usable), AMD EPYC, Python 3.11.7, numpy 2.4.6, numba 0.68.1``, load average
-2.9 from the other sessions): mapping, numba p50 0.045 ms, p99 0.086-0.097 ms; numpy p50 0.079-0.082 ms,
-p99 0.132-0.157 ms; a new contract every call (numba) p50 0.261-0.282 ms, p99 0.377-0.406 ms in two runs
-and 4.49 ms in the third (not reproduced in four separate runs of that row: p99 0.36-0.41 ms; the first
-call of a state, which builds the path's caches, takes 0.65-4.7 ms); example book
-MM-CRYPTO p50 0.080-0.085 ms, p99 0.126-0.154 ms; full ``compute_margin`` p50 13.2-14.8 ms. README,
-Benchmarks, row (c').
+2.4-2.9 from the other sessions): mapping, numba p50 0.045-0.046 ms, p99 0.086-0.129 ms; numpy p50
+0.079-0.082 ms, p99 0.132-0.161 ms; a new contract every call (numba) p50 0.261-0.282 ms, p99 0.349-0.445 ms
+in five runs and 4.49 ms in one (not reproduced in four separate runs of that row: p99 0.36-0.41 ms; the
+first call of a state, which builds the path's caches, takes 0.65-4.7 ms); example book MM-CRYPTO p50
+0.080-0.085 ms, p99 0.126-0.177 ms; full ``compute_margin`` p50 13.2-15.0 ms. README, Benchmarks, row (c').
 """
 
 from __future__ import annotations
