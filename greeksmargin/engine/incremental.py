@@ -22,6 +22,10 @@ P&L through :func:`greeksmargin.risk.kernels.scan_units`, the finite-difference 
 :func:`greeksmargin.risk.scenarios.sensitivities` as the engine does on both backends); tests hold
 ``AccountState.with_trades`` equal to ``compute_margin`` on the account with the trades appended.
 
+One trade given as a mapping takes a scalar path first (:mod:`greeksmargin.engine.whatif_one`: the same
+pieces for the one position without array set-up, the untouched units' requirements kept between
+what-ifs); it hands the cases it does not cover back to this module.
+
 When a trade changes the account's margin currency (e.g. a linear trade in a coin-margined account) or
 the model aggregates with TIMS offsets, :meth:`AccountState.with_trades` falls back to a full
 :func:`~greeksmargin.engine.margin.compute_margin` of the account (same result, full cost).
@@ -40,6 +44,13 @@ from numpy.typing import NDArray
 
 from greeksmargin.book.book import Book
 from greeksmargin.engine.models import Model, RuleSet
+from greeksmargin.engine.whatif_one import KIND_CODES as _KIND_CODES
+from greeksmargin.engine.whatif_one import LOOKUP_CACHE_SIZE as _LOOKUP_CACHE_SIZE
+from greeksmargin.engine.whatif_one import STD as _STD
+from greeksmargin.engine.whatif_one import check_record as _check_record
+from greeksmargin.engine.whatif_one import look_up as _look_up
+from greeksmargin.engine.whatif_one import one_trade
+from greeksmargin.engine.whatif_one import sensitivities_unused as _sensitivities_unused
 from greeksmargin.errors import InputError, MarketDataError
 from greeksmargin.methodologies.house import contingency as cont
 from greeksmargin.methodologies.house import sensitivity as sens
@@ -47,15 +58,10 @@ from greeksmargin.methodologies.house.combine import aggregate_correlation, corr
 from greeksmargin.methodologies.house.scan import scan_loss
 from greeksmargin.risk.kernels import Backend, scan_units
 from greeksmargin.risk.scenarios import VolShockRule, sensitivities
-from greeksmargin.units import SECONDS_PER_YEAR
 
 __all__ = ["AccountState"]
 
-_KIND_CODES = {"option": 0, "future": 1, "perpetual": 2, "spot": 3}
 _KINDS = np.array(["option", "future", "perpetual", "spot"], dtype=object)
-#: instruments whose market look-ups an :class:`AccountState` keeps (cleared when full)
-_LOOKUP_CACHE_SIZE = 4096
-_STD = ("option_standard_im", "option_standard_mm", "delta_one_im", "delta_one_mm")
 
 
 @dataclass
@@ -110,65 +116,6 @@ def _arrays_from_frame(pos: pd.DataFrame, market: Any) -> dict[str, Any]:
     a["account"] = pos["account"].to_numpy(dtype=object)
     a["instrument"] = pos["instrument"].to_numpy(dtype=object)
     return a
-
-
-def _check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, Any]:
-    """Validate one trade given as a mapping (same rules as :func:`greeksmargin.book.positions.load_positions`)."""
-
-    def err(msg: str, col: str) -> InputError:
-        return InputError(msg, file="<trades>", row=i, column=col)
-
-    out: dict[str, Any] = {}
-    for c in ("account", "instrument", "underlying"):
-        v = r.get(c)
-        if v is None or str(v).strip() == "":
-            raise err("empty value", c)
-        out[c] = str(v).strip()
-    kind = str(r.get("kind", "")).strip().lower()
-    if kind not in _KIND_CODES:
-        raise err(f"unknown kind '{r.get('kind')}' (expected one of {', '.join(_KIND_CODES)})", "kind")
-    out["kind"] = kind
-    ot = r.get("option_type")
-    if kind == "option":
-        key = str(ot).strip().lower() if ot is not None else ""
-        if key in ("call", "c"):
-            out["is_call"] = True
-        elif key in ("put", "p"):
-            out["is_call"] = False
-        else:
-            raise err(f"unknown option_type '{ot}' (expected call or put)", "option_type")
-        k = float(r.get("strike", math.nan))
-        if not k > 0:
-            raise err(f"strike must be positive (got {k!r})", "strike")
-        out["strike"] = k
-    else:
-        out["is_call"] = False
-        out["strike"] = math.nan
-    exp = r.get("expiry")
-    if kind in ("option", "future"):
-        if exp is None or (isinstance(exp, float) and math.isnan(exp)) or str(exp).strip() == "":
-            raise err(f"an {kind} needs an expiry", "expiry")
-        ts = pd.Timestamp(exp)
-        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-        if ts <= vt and kind == "future":
-            raise err(f"{kind} expired: expiry {ts.isoformat()} is not after the valuation time {vt.isoformat()}",
-                      "expiry")
-        # an option at or past its expiry: T = 0, intrinsic value (as greeks.market_arrays)
-        out["T"] = max((ts - vt).total_seconds() / SECONDS_PER_YEAR, 0.0)
-    else:
-        out["T"] = math.nan
-    q = float(r.get("quantity", math.nan))
-    if not math.isfinite(q):
-        raise err("quantity must be finite", "quantity")
-    mult = r.get("multiplier", 1.0)
-    mult = 1.0 if mult is None or (isinstance(mult, float) and math.isnan(mult)) else float(mult)
-    if not (mult > 0 and math.isfinite(mult)):
-        raise err(f"multiplier must be positive (got {mult!r})", "multiplier")
-    settle = str(r.get("settlement") or "linear").strip().lower()
-    if settle not in ("linear", "inverse"):
-        raise err(f"unknown settlement '{r.get('settlement')}' (expected linear or inverse)", "settlement")
-    out.update(quantity=q, multiplier=mult, inverse=settle == "inverse")
-    return out
 
 
 def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any,
@@ -232,30 +179,6 @@ def _arrays_from_records(records: Sequence[Mapping[str, Any]], market: Any,
             a["margin_currency"][j] = "USD"
     a["instrument"] = np.array([str(r.get("instrument", f"trade {i}")) for i, r in enumerate(recs)], dtype=object)
     return a
-
-
-def _look_up(market: Any, u: str, kc: int, t: float, strike: float, instrument: str, is_call: bool
-             ) -> tuple[float, float, float, float, float, float]:
-    """Market inputs and unit price of one trade: (spot, forward, rate, perpetual ratio, vol, price)."""
-    from greeksmargin.pricing import black76
-
-    t0 = np.array([t if math.isfinite(t) else 0.0])
-    s = market.spot(u)
-    f = float(market.forward(u, t0)[0])
-    rate = float(market.rate(u, t0)[0])
-    perp_ratio = market.perpetual_mark(u) / s if kc == 2 else 1.0
-    vol = math.nan
-    if kc == 0:
-        vol = float(market.vol(u, np.array([t]), np.array([strike]), instrument=[instrument])[0])
-        price = float(black76(np.array([is_call]), np.array([f]), np.array([strike]), np.array([t]),
-                              np.array([vol]), np.array([rate])).price[0])
-    elif kc == 1:
-        price = f
-    elif kc == 2:
-        price = s * perp_ratio
-    else:
-        price = s
-    return s, f, rate, perp_ratio, vol, price
 
 
 # ------------------------------------------------------------------------------------ per-position pieces
@@ -326,19 +249,6 @@ def _pieces(rs: RuleSet, a: Mapping[str, Any], factor: NDArray[np.float64], acc_
     if rs.cap_at_isolated:
         P["iso_im"], P["iso_mm"] = _isolated(rs, P, a, n)
     return P
-
-
-def _sensitivities_unused(rs: RuleSet) -> bool:
-    """True when no figure reads the finite-difference delta, gamma or vega of the positions.
-
-    The delta, gamma and vega charges by revaluation read the P&L at the shocks (``delta_up`` ... ,
-    ``vega_up``), never the Greeks (``house_pieces.price_charges``, ``sens.vega_charge_revaluation``, the
-    isolated figures likewise); with a scan, the correlation aggregation's direction comes from the summed
-    P&L vector (``exposure_direction(pnl=...)``), not from the net delta.
-    """
-    need = set(rs.figures)
-    return "scan" in need and all(rs.components[c].get("method") == "revaluation"
-                                  for c in ("delta", "gamma", "vega") if c in need)
 
 
 def _isolated(rs: RuleSet, P: Mapping[str, Any], a: Mapping[str, Any], n: int
@@ -416,6 +326,8 @@ class AccountState:
         #: market look-ups of the trades' instruments (:func:`_arrays_from_records`), for ``_lookups_market``
         self._lookups: dict[tuple[Any, ...], tuple[float, ...]] = {}
         self._lookups_market: Any = None
+        #: per-underlying constants and untouched units' requirements of the one-trade path (whatif_one)
+        self._one_cache: Any = None
 
     def _outside(self, a: Mapping[str, Any]) -> str:
         """The reason the model's domain excludes positions of ``a`` ("" when every one is inside)."""
@@ -737,6 +649,13 @@ class AccountState:
             Initial and maintenance margin after the trades, in the account's margin currency after them
             (left in :attr:`last_currency`).
         """
+        one = trades if isinstance(trades, Mapping) else (
+            trades[0] if isinstance(trades, (list, tuple)) and len(trades) == 1 and isinstance(trades[0], Mapping)
+            else None)
+        if one is not None:  # one trade: the scalar path (greeksmargin.engine.whatif_one), None when it defers
+            got = one_trade(self, one)
+            if got is not None:
+                return got
         return self._with_arrays(self._trade_arrays(trades), trades)
 
     def sized_trade(self, trade: Mapping[str, Any]) -> Callable[[float], tuple[float, float]]:
@@ -778,6 +697,7 @@ class AccountState:
     def add_trades(self, trades: Any) -> tuple[float, float]:
         """Add ``trades`` to the state (and to :attr:`positions`); returns the new ``(im, mm)``."""
         a = self._trade_arrays(trades)
+        self._one_cache = None  # the units change: what the one-trade path keeps of them is dropped
         self.not_computed = self.not_computed or self._outside(a)
         tr = trades if isinstance(trades, pd.DataFrame) else pd.DataFrame(
             [trades] if isinstance(trades, Mapping) else list(trades))

@@ -11,7 +11,9 @@ position's P&L in it, and the finite-difference delta / gamma / vega.
 The one compiled scan of the package: :func:`greeksmargin.risk.kernels.scan_units` (the incremental what-if's
 kernel) calls it too. It is compiled twice from the same source: threaded over units for batches of at
 least :data:`PARALLEL_THRESHOLD` position x scenario evaluations, serial below (a threaded launch costs
-milliseconds; one what-if trade is a few microseconds of work).
+milliseconds; one what-if trade is a few microseconds of work). :func:`one_position` is the same scan for one
+position, with its P&L at the revaluation Greeks' shocks, for the what-if of one trade
+(:mod:`greeksmargin.engine.whatif_one`), without the kernel's array set-up.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from greeksmargin.risk.scenarios import SHARED_MAX_RATIO, fx_moves_of
 if TYPE_CHECKING:
     from greeksmargin.risk.scenarios import ScenarioGrid
 
-__all__ = ["PARALLEL_THRESHOLD", "SHARED_MAX_RATIO", "fused_scan"]
+__all__ = ["PARALLEL_THRESHOLD", "SHARED_MAX_RATIO", "fused_scan", "one_position"]
 
 #: below this many position x scenario evaluations the serial compilation of the kernel is used
 PARALLEL_THRESHOLD = 20_000
@@ -280,6 +282,65 @@ def _gather_py(kind, code, f, s, perp, size, inv, ride, factor, tab, tab_w,  # n
             else:
                 p = _pnl(kind[i], False, 1.0, 0.0, f[i], s[i], perp[i], 0.0, size[i], inv[i], ride[i], 0.0, m, 0.0)
             pos_worst[i] = -p * factor[i] * weights[best]
+
+
+@njit(cache=True, error_model="numpy")
+def one_position(kind, call, k, t, f, s, perp, vol, r, size, inv, ride, factor, mult,  # noqa: ANN001, ANN201
+                 moves, dirs, relative, up, down, min_up, min_vol, rmoves, rvols, scan_out, rev_out):
+    """One position (one what-if trade): its scan P&L and its P&L at given (move, vol) points, compiled.
+
+    ``scan_out[j]`` (shape (n_scenarios,)) is the P&L of the position in scenario ``j`` by the very
+    operations of :func:`_kernel_py` (inputs prepared as :func:`fused_scan` does: strike NaN -> 1, T NaN
+    -> 0, vol NaN -> 0; ``mult`` the grid's term multiplier of the position), so it equals the unit P&L
+    that kernel gives for this position alone, bitwise. ``rev_out[j]`` (shape (n_points,)) is the P&L at the
+    relative move ``rmoves[j]`` with the option's vol ``rvols[j]``, by the formulas of
+    :func:`greeksmargin.risk.scenarios.scenario_pnl` (Black-76 at ``F (1 + m)`` minus Black-76 now; coin
+    and coin-riding conversions; delta-one ``size ref m``), times ``factor``: the revaluation Greeks'
+    pieces (:func:`greeksmargin.engine.house_pieces.revaluation_pieces`).
+    """
+    n_s = moves.shape[0]
+    n_r = rmoves.shape[0]
+    if kind == 0:
+        w = 1.0 if call else -1.0
+        ti = t if t > 0.0 else 0.0
+        sq = math.sqrt(ti)
+        disc = math.exp(-r * ti)
+        lfk = math.log(f / k)
+        v0 = vol if vol > 0.0 else 0.0
+        sig0 = v0 * sq
+        vu = _shock(vol, 1, mult, relative, up, down, min_up, min_vol)
+        vd = _shock(vol, -1, mult, relative, up, down, min_up, min_vol)
+        sig_u = (vu if vu > 0.0 else 0.0) * sq
+        sig_d = (vd if vd > 0.0 else 0.0) * sq
+        base = _b76_fast(w, f, k, lfk, sig0, disc)
+        base_c = base / f if inv else base
+        for j in range(n_s):
+            d = dirs[j]
+            sig = sig_u if d > 0 else (sig_d if d < 0 else sig0)
+            f1 = f * (1.0 + moves[j])
+            new = _b76_fast(w, f1, k, lfk + math.log1p(moves[j]), sig, disc)
+            if inv and ride:
+                scan_out[j] = (new - base) / f * size * factor
+            elif inv:
+                scan_out[j] = (new / f1 - base_c) * size * factor
+            else:
+                scan_out[j] = (new - base_c) * size * factor
+        b0 = _b76(call, f, k, t, vol, r)
+        for j in range(n_r):
+            f1 = f * (1.0 + rmoves[j])
+            new = _b76(call, f1, k, t, rvols[j], r)
+            if inv and ride:
+                p = (new - b0) * size / f
+            elif inv:
+                p = (new / f1 - b0 / f) * size
+            else:
+                p = (new - b0) * size
+            rev_out[j] = p * factor
+    else:
+        for j in range(n_s):
+            scan_out[j] = _pnl(kind, False, 1.0, 0.0, f, s, perp, 0.0, size, inv, ride, 0.0, moves[j], 0.0) * factor
+        for j in range(n_r):
+            rev_out[j] = _pnl(kind, False, 1.0, 0.0, f, s, perp, 0.0, size, inv, ride, 0.0, rmoves[j], 0.0) * factor
 
 
 def _renamed(fn: Any, name: str) -> Any:
