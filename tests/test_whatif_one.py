@@ -198,12 +198,33 @@ def test_fast_path_defers_what_it_does_not_cover(models):
 
 
 @pytest.mark.parametrize(("field", "value"), [("strike", -5.0), ("kind", "swap"), ("quantity", math.inf),
-                                              ("option_type", "straddle"), ("account", "SOMEONE-ELSE")])
+                                              ("option_type", "straddle"), ("account", "SOMEONE-ELSE"),
+                                              ("quantity", 1e300), ("quantity", "ten"), ("strike", 1e13),
+                                              ("multiplier", 1e10), ("expiry", "2026-02-30"),
+                                              ("expiry", "9999-12-31"), ("notes", "hedge")])
 def test_bad_trade_raises_naming_the_field(models, field, value):
+    """Each fault raises an InputError naming its field, on the fast path and through ``with_trades``
+    (the loader's bounds: |quantity| <= 1e12, strike <= 1e12, multiplier <= 1e9; a key the positions
+    schema does not define is refused, never ignored)."""
     st_ = _state(models["greeks-default"], "MM-CRYPTO", BACKENDS[0])
-    with pytest.raises(InputError) as e:
-        one_trade(st_, {**_held("MM-CRYPTO", "option"), field: value})
-    assert e.value.column == field
+    bad = {**_held("MM-CRYPTO", "option"), field: value}
+    for call in (lambda: one_trade(st_, bad), lambda: st_.with_trades(bad), lambda: st_.with_trades([bad, bad])):
+        with pytest.raises(InputError) as e:
+            call()
+        assert e.value.column == field
+
+
+def test_a_quantity_unit_goes_through_the_loader(models):
+    """A trade with ``quantity_unit`` is converted by the loader (the frame path), never read as contracts."""
+    model = models["greeks-default"]
+    st_ = _state(model, "BTC-COVCALL", BACKENDS[0])
+    coins = {**_held("BTC-COVCALL", "option"), "quantity": 2.0}
+    as_coins = {**coins, "quantity_unit": "coin"}
+    assert st_.with_trades(as_coins) == pytest.approx(st_.with_trades(coins), rel=1e-12)
+    usd = {**coins, "quantity_unit": "usd"}
+    with pytest.raises(InputError) as e:  # an option's quantity in USD is not a form the loader accepts
+        st_.with_trades(usd)
+    assert e.value.column in ("quantity_unit", "quantity")
 
 
 def test_add_trades_drops_the_cached_units(models):

@@ -596,10 +596,12 @@ class AccountState:
 
             pos = load_positions(trades, valuation_time=self.market.valuation_time)
             a = _arrays_from_frame(pos, self.market)
-        elif any(str(r.get("exercise") or "european").strip().lower() != "european" for r in trades):
+        elif any(str(r.get("exercise") or "european").strip().lower() != "european" or "quantity_unit" in r
+                 for r in trades):
             from greeksmargin.book.positions import load_positions
 
-            # a declared exercise style other than european: the validated frame path (American pricing)
+            # a declared exercise style other than european (American pricing), or a quantity in another unit
+            # (converted by the loader): the validated frame path
             pos = load_positions(pd.DataFrame(list(trades)), valuation_time=self.market.valuation_time)
             a = _arrays_from_frame(pos, self.market)
         else:
@@ -652,6 +654,8 @@ class AccountState:
         one = trades if isinstance(trades, Mapping) else (
             trades[0] if isinstance(trades, (list, tuple)) and len(trades) == 1 and isinstance(trades[0], Mapping)
             else None)
+        if one is not None and "quantity_unit" in one:  # converted by the loader: the frame path
+            one = None
         if one is not None:  # one trade: the scalar path (greeksmargin.engine.whatif_one), None when it defers
             got = one_trade(self, one)
             if got is not None:

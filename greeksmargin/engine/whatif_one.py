@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from greeksmargin.book.positions import COLUMNS, MAX_MULTIPLIER, MAX_PRICE, MAX_QUANTITY
+from greeksmargin.book.tables import DATE_MAX, DATE_MIN, DATE_RANGE
 from greeksmargin.engine.house_pieces import REVAL_MIN_VOL, delta_shocks, gamma_shocks, vega_shocks
 from greeksmargin.engine.models import RuleSet
 from greeksmargin.errors import InputError, MarketDataError
@@ -60,12 +62,25 @@ STD = ("option_standard_im", "option_standard_mm", "delta_one_im", "delta_one_mm
 
 
 # ------------------------------------------------------------------------------------------ the trade
+#: keys a trade mapping may hold: the positions schema (a quantity in another unit goes the frame path)
+_FIELDS = frozenset(COLUMNS)
+
 def check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, Any]:
     """Validate one trade given as a mapping (same rules as :func:`greeksmargin.book.positions.load_positions`)."""
 
     def err(msg: str, col: str) -> InputError:
         return InputError(msg, file="<trades>", row=i, column=col)
 
+    def number(col: str, default: float = math.nan) -> float:
+        v = r.get(col, default)
+        try:
+            return default if v is None else float(v)
+        except (TypeError, ValueError):
+            raise err(f"must be a number (got {v!r})", col) from None
+
+    unknown = [k for k in r if k not in _FIELDS]
+    if unknown:  # a key the positions schema does not define: refused, never ignored
+        raise err(f"unknown field '{unknown[0]}' (known: {', '.join(COLUMNS)})", str(unknown[0]))
     out: dict[str, Any] = {}
     for c in ("account", "instrument", "underlying"):
         v = r.get(c)
@@ -85,9 +100,9 @@ def check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, An
             out["is_call"] = False
         else:
             raise err(f"unknown option_type '{ot}' (expected call or put)", "option_type")
-        k = float(r.get("strike", math.nan))
-        if not k > 0:
-            raise err(f"strike must be positive (got {k!r})", "strike")
+        k = number("strike")
+        if not 0 < k <= MAX_PRICE:
+            raise err(f"strike must be positive and at most {MAX_PRICE:.0e} (got {k!r})", "strike")
         out["strike"] = k
     else:
         out["is_call"] = False
@@ -96,8 +111,15 @@ def check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, An
     if kind in ("option", "future"):
         if exp is None or (isinstance(exp, float) and math.isnan(exp)) or str(exp).strip() == "":
             raise err(f"an {kind} needs an expiry", "expiry")
-        ts = pd.Timestamp(exp)
+        try:
+            ts = pd.Timestamp(exp)
+        except (TypeError, ValueError, OverflowError):
+            raise err(f"not a date-time, or outside 1677-09-22 .. 2262-04-11: {exp!r}", "expiry") from None
+        if ts is pd.NaT:
+            raise err(f"not a date-time: {exp!r}", "expiry")
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        if not DATE_MIN <= ts <= DATE_MAX:  # the loader's range (pandas' nanosecond range)
+            raise err(f"expiry {exp!r} out of range ({DATE_RANGE})", "expiry")
         if ts <= vt and kind == "future":
             raise err(f"{kind} expired: expiry {ts.isoformat()} is not after the valuation time {vt.isoformat()}",
                       "expiry")
@@ -105,13 +127,15 @@ def check_record(r: Mapping[str, Any], i: int, vt: pd.Timestamp) -> dict[str, An
         out["T"] = max((ts - vt).total_seconds() / SECONDS_PER_YEAR, 0.0)
     else:
         out["T"] = math.nan
-    q = float(r.get("quantity", math.nan))
+    q = number("quantity")
     if not math.isfinite(q):
         raise err("quantity must be finite", "quantity")
-    mult = r.get("multiplier", 1.0)
-    mult = 1.0 if mult is None or (isinstance(mult, float) and math.isnan(mult)) else float(mult)
-    if not (mult > 0 and math.isfinite(mult)):
-        raise err(f"multiplier must be positive (got {mult!r})", "multiplier")
+    if abs(q) > MAX_QUANTITY:
+        raise err(f"quantity out of range (got {q:g}; allowed |quantity| <= {MAX_QUANTITY:.0e})", "quantity")
+    mult = number("multiplier", 1.0)
+    mult = 1.0 if math.isnan(mult) else mult
+    if not (0 < mult <= MAX_MULTIPLIER):
+        raise err(f"multiplier must be positive and at most {MAX_MULTIPLIER:.0e} (got {mult!r})", "multiplier")
     settle = str(r.get("settlement") or "linear").strip().lower()
     if settle not in ("linear", "inverse"):
         raise err(f"unknown settlement '{r.get('settlement')}' (expected linear or inverse)", "settlement")
