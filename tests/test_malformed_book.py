@@ -50,6 +50,21 @@ def test_bad_quantity_api_dataframe(value: float, rule: str) -> None:
     assert np.isfinite(ok[["im", "mm"]].to_numpy()).all()
 
 
+@pytest.mark.parametrize("value", [True, np.bool_(False), 1 + 2j, complex(3, 0), "abc", "1e400"])
+def test_a_cell_that_is_not_a_real_number_is_refused(value: object) -> None:
+    """A bool or complex cell in an object column is not silently read as 1 / its real part."""
+    df = EX.positions.copy()
+    df["quantity"] = df["quantity"].astype(object)
+    acc = "ETH-STRADDLE"
+    r = df.index[_account_row(df, acc)]
+    df.loc[r, "quantity"] = value
+    with pytest.raises(InputError) as ei:
+        load_book(df, EX.market)
+    assert ei.value.row == r and ei.value.column == "quantity"
+    a = compute_margin(df, EX.market, "greeks-default", errors="collect").accounts.set_index("account")
+    assert a.loc[acc, "status"] == "error" and (a["status"] == "computed").sum() == len(a) - 1
+
+
 def test_magnitude_bound_is_cited() -> None:
     df = EX.positions.copy()
     df.loc[df.index[0], "quantity"] = 1e308

@@ -625,7 +625,14 @@ def _numeric(df: pd.DataFrame, col: str, sink: _Sink, *, required_mask: np.ndarr
             at = np.flatnonzero(bad)
             bad[at[(raw.iloc[at].astype(str).str.strip() == "").to_numpy()]] = False
         sink.fail(bad, col, "type", lambda i: f"must be a number (got '{raw.iloc[i]}')")
-        arr = vals.to_numpy(dtype=float)
+        # a bool or complex cell is not a real number (pandas would read True as 1 and drop an imaginary part)
+        obj = raw.to_numpy(dtype=object)
+        odd = np.fromiter((isinstance(v, (bool, np.bool_, complex, np.complexfloating)) for v in obj), dtype=bool,
+                          count=len(obj))
+        sink.fail(odd, col, "type", lambda i: f"must be a real number (got {raw.iloc[i]!r})")
+        vals = vals.where(~odd, np.nan) if odd.any() else vals
+        arr = np.real(vals.to_numpy()).astype(float) if pd.api.types.is_complex_dtype(vals.dtype) else \
+            vals.to_numpy(dtype=float)
     sink.fail(required_mask & np.isnan(arr), col, "required", what)
     return arr
 
