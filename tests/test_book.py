@@ -185,3 +185,36 @@ def test_with_trades_collect_sets_the_traded_account_aside() -> None:
     a = compute_margin(after, model="greeks-default").accounts.set_index("account")
     assert a.loc["BTC-COVCALL", "status"] == "error" and "finite" in a.loc["BTC-COVCALL", "reason"]
     assert not bk.bad_accounts  # the base is unchanged
+
+
+@pytest.mark.parametrize("errors", ["raise", "collect"])
+def test_arrays_from_the_validation_codes_equal_the_arrays_from_the_strings(errors: str) -> None:
+    """``load_book`` hands the validation pass's codes (kind, settlement, option type, exercise, underlying) to
+    the market look-ups; the arrays equal those computed from the normalised strings, key by key, also when
+    messy spellings collapse to one name and accounts are set aside (codes renumbered)."""
+    from greeksmargin.book.arrays import position_arrays
+
+    raw = EX.positions.copy()
+    raw["kind"] = raw["kind"].str.upper().radd(" ")
+    raw["underlying"] = np.where(np.arange(len(raw)) % 3 == 0, raw["underlying"] + "  ", raw["underlying"])
+    raw["settlement"] = raw["settlement"].str.title()
+    raw["option_type"] = raw["option_type"].map({"call": "C", "put": "Put"}).where(raw["kind"].str.contains("OPTION"))
+    spx_opt = np.flatnonzero(((raw["underlying"].str.strip() == "SPX") & raw["kind"].str.contains("OPTION")).to_numpy())
+    raw["exercise"] = None
+    raw.loc[raw.index[spx_opt[:2]], "exercise"] = "American"
+    if errors == "collect":  # an account set aside: its rows leave, the codes of the others are kept aligned
+        und = raw["underlying"].str.strip()
+        first_btc = int(np.flatnonzero(und.to_numpy() == "BTC")[0])
+        raw.loc[raw.index[first_btc], "quantity"] = np.inf
+        # every account holding eth loses one row: eth leaves the book, the underlying codes are renumbered
+        for acc in raw.loc[und == "ETH", "account"].unique():
+            raw.loc[raw.index[int(np.flatnonzero(raw["account"].to_numpy() == acc)[0])], "quantity"] = np.nan
+    b = load_book(raw, EX.market, errors=errors)
+    assert "_codes" in b.__dict__ and (errors == "raise" or b.bad_accounts)
+    got = b.arrays
+    want = position_arrays(b.positions, b.market)
+    assert set(got) == set(want)
+    for k in want:
+        np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(want[k]), err_msg=k)
+    assert got["american"].sum() >= 1 and got["inverse"].any() and got["is_call"].any()
+    assert ("ETH" in list(got["underlyings"])) == (errors == "raise")

@@ -8,7 +8,7 @@ market cannot price. Both work on positions already normalised by
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -78,13 +78,16 @@ def _distinct(x: NDArray[Any]) -> tuple[NDArray[np.intp], NDArray[Any]]:
     return codes, (a[first] if a.dtype == np.float64 else first)
 
 
-def position_arrays(pos: pd.DataFrame, market: MarketSnapshot, *, covered: bool = False) -> dict[str, NDArray[Any]]:
+def position_arrays(pos: pd.DataFrame, market: MarketSnapshot, *, covered: bool = False,
+                    codes: Mapping[str, Any] | None = None) -> dict[str, NDArray[Any]]:
     """Look up, once, every market input of every position (see :func:`greeksmargin.risk.greeks.market_arrays`).
 
     ``pos`` must be normalised and covered by ``market`` (no :func:`market_faults`); the keys and units
     are those documented on :func:`~greeksmargin.risk.greeks.market_arrays`. Raises the first market
     fault (naming its row) if there is one, unless ``covered`` says :func:`market_faults` already ran on
-    these very rows at this market (a Book built by ``load_book``).
+    these very rows at this market (a Book built by ``load_book``). ``codes``: the validation pass's codes of
+    these very rows (:func:`greeksmargin.book.positions.check_positions`), read instead of comparing the
+    strings again (the same arrays).
     """
 
     def fail(mask: Any, column: str, rule: str, message: Any, cls: type[InputError] = InputError) -> None:
@@ -96,15 +99,21 @@ def position_arrays(pos: pd.DataFrame, market: MarketSnapshot, *, covered: bool 
     if not covered:
         market_faults(pos, market, fail)
     n = len(pos)
-    kind = pos["kind"].to_numpy(dtype=object)
-    kc, kinds_seen = pd.factorize(kind)  # one hash pass over the strings instead of a comparison per kind
-    kind_code = np.append(np.array([KIND_CODES.get(k, -1) for k in kinds_seen], dtype=np.int8), -1)[kc]
+    if codes is not None:
+        kind_code = np.asarray(codes["kind_code"], dtype=np.int8)
+    else:
+        kind = pos["kind"].to_numpy(dtype=object)
+        kc, kinds_seen = pd.factorize(kind)  # one hash pass over the strings instead of a comparison per kind
+        kind_code = np.append(np.array([KIND_CODES.get(k, -1) for k in kinds_seen], dtype=np.int8), -1)[kc]
     is_opt = kind_code == 0
     T = market.years(pos["expiry"])
     # an option at or past its expiry: T = 0, valued at intrinsic (zero time value), never an error
     T = np.where(is_opt, np.maximum(T, 0.0), T)
     strike = pos["strike"].to_numpy(dtype=float)
-    codes, names = pd.factorize(pos["underlying"], sort=False)
+    if codes is not None:
+        u_codes, names = np.asarray(codes["underlying_code"]), list(codes["underlyings"])
+    else:
+        u_codes, names = pd.factorize(pos["underlying"], sort=False)
     spot = np.empty(n)
     forward = np.empty(n)
     rate = np.empty(n)
@@ -113,7 +122,7 @@ def position_arrays(pos: pd.DataFrame, market: MarketSnapshot, *, covered: bool 
     fwd_from_rate = np.zeros(n, dtype=bool)
     instruments = pos["instrument"].to_numpy(dtype=object)
     for j, u in enumerate(names):
-        m = codes == j
+        m = u_codes == j
         s = market.spot(u)
         spot[m] = s
         t_u = T[m]
@@ -136,13 +145,18 @@ def position_arrays(pos: pd.DataFrame, market: MarketSnapshot, *, covered: bool 
     with np.errstate(divide="ignore", invalid="ignore"):
         carry = np.where(np.isfinite(T) & (T > 0), np.log(forward / spot) / T, 0.0)
     ot = pos["option_type"].to_numpy(dtype=object)
-    american = is_opt & pos["exercise"].isin(("american",)).to_numpy() if "exercise" in pos.columns \
-        else np.zeros(n, dtype=bool)
+    if codes is not None:
+        american = np.asarray(codes["american"], dtype=bool)
+        is_call, inverse = np.asarray(codes["is_call"], dtype=bool), np.asarray(codes["inverse"], dtype=bool)
+    else:
+        american = is_opt & pos["exercise"].isin(("american",)).to_numpy() if "exercise" in pos.columns \
+            else np.zeros(n, dtype=bool)
+        is_call, inverse = is_opt & (ot == "call"), (pos["settlement"] == "inverse").to_numpy()
     if american.any():
         _check_american_regime(pos, american, ot, T, forward / spot, rate)
     return {
         "kind_code": kind_code,
-        "is_call": is_opt & (ot == "call"),
+        "is_call": is_call,
         "strike": strike,
         "T": T,
         "spot": spot,
@@ -152,10 +166,10 @@ def position_arrays(pos: pd.DataFrame, market: MarketSnapshot, *, covered: bool 
         "vol": vol,
         "rate": rate,
         "size": pos["quantity"].to_numpy(dtype=float) * pos["multiplier"].to_numpy(dtype=float),
-        "inverse": (pos["settlement"] == "inverse").to_numpy(),
+        "inverse": inverse,
         "forward_from_rate": fwd_from_rate,
         "perp_ratio": perp_ratio,
-        "underlying_code": codes.astype(np.int64),
+        "underlying_code": np.asarray(u_codes).astype(np.int64),
         "american": american,
         "underlyings": np.asarray(names, dtype=object),
     }

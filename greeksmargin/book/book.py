@@ -39,6 +39,7 @@ from greeksmargin.book.positions import (
     bad_accounts,
     check_positions,
     empty_problems,
+    keep_codes,
 )
 from greeksmargin.book.quantity_units import flag_implausible_inverse
 from greeksmargin.errors import ArgumentTypeError, InputError
@@ -115,7 +116,7 @@ class Book:
         """Market inputs of every position (:func:`~greeksmargin.risk.greeks.market_arrays` keys), in row order."""
         # load_book ran market_faults on these rows at this market (its flag); any other Book is checked here
         covered = self.__dict__.get("_market_checked") is self.market
-        return position_arrays(self.positions, self.market, covered=covered)
+        return position_arrays(self.positions, self.market, covered=covered, codes=self.__dict__.get("_codes"))
 
     @cached_property
     def account_codes(self) -> tuple[NDArray[np.intp], NDArray[Any]]:
@@ -322,31 +323,43 @@ def _scale_vols(mk: MarketSnapshot, u: str, factor: float) -> MarketSnapshot:
     return MarketSnapshot(mk.valuation_time, new, mk.fx, source=mk.source)
 
 
-def _validated(source: Any, market: MarketSnapshot, *, collect: bool,
-               name: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Positions checked row by row and against the market in one pass; (good rows, problems, set aside)."""
-    pos, problems, _ = check_positions(source, valuation_time=market.valuation_time, name=name, collect=collect)
+def _validated(source: Any, market: MarketSnapshot, *, collect: bool, name: str | None = None,
+               codes: dict[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Positions checked row by row and against the market in one pass; (good rows, problems, set aside).
+
+    ``codes``: filled with the validation pass's codes of the good rows (:func:`check_positions`).
+    """
+    pos, problems, _ = check_positions(source, valuation_time=market.valuation_time, name=name, collect=collect,
+                                       codes=codes)
     file = str(pos.attrs.get("source", "<DataFrame>"))
     is_file = not isinstance(source, pd.DataFrame)
     sink = _Sink(_Where(file, is_file, pos), pos.index, collect)
     market_faults(pos, market, sink.fail)
-    _implausible_units(pos, market, sink.fail)
+    _implausible_units(pos, market, sink.fail, codes)
     if sink.rows:
         more = _problem_table(sink, pos["account"])
         problems = pd.concat([problems, more], ignore_index=True) if len(problems) else more
     bad = bad_accounts(problems)
-    out = pos[~pos["account"].isin(list(bad))] if bad else pos
+    keep = ~pos["account"].isin(list(bad)).to_numpy() if bad else None
+    out = pos[keep] if keep is not None else pos
+    if codes is not None and keep is not None:
+        keep_codes(codes, keep)
     out.attrs["source"] = file
     return out, problems, pos[pos["account"].isin(list(bad))]
 
 
-def _implausible_units(pos: pd.DataFrame, market: MarketSnapshot, fail: Any) -> None:
+def _implausible_units(pos: pd.DataFrame, market: MarketSnapshot, fail: Any,
+                       codes: dict[str, Any] | None = None) -> None:
     """Inverse futures / perpetuals whose quantity cannot be a coin amount: a USD size taken as coins.
 
     The rule and its threshold are :func:`greeksmargin.book.quantity_units.flag_implausible_inverse` (notional
     above ``DEFAULT_MAX_NOTIONAL_USD`` at spot); such a row is a fault of its account, never margined.
+    ``codes``: the validation pass's codes of ``pos`` (:func:`check_positions`), read instead of the strings.
     """
-    inv = ((pos["settlement"] == "inverse") & pos["kind"].isin(("future", "perpetual"))).to_numpy()
+    if codes is not None:
+        inv = codes["inverse"] & ((codes["kind_code"] == 1) | (codes["kind_code"] == 2))
+    else:
+        inv = ((pos["settlement"] == "inverse") & pos["kind"].isin(("future", "perpetual"))).to_numpy()
     if not inv.any():
         return
     sub = pos[inv]
@@ -417,10 +430,12 @@ def load_book(
             raise InputError("a Book carries its market: pass the raw positions to validate them at another "
                              "market, or use Book.with_market")
         return positions
-    pos, problems, aside = _validated(positions, mk, collect=errors == "collect")
+    codes: dict[str, Any] = {}
+    pos, problems, aside = _validated(positions, mk, collect=errors == "collect", codes=codes)
     coll = None if collateral is None else load_collateral(collateral)
     book = Book._unchecked(pos, mk, coll, problems, errors, aside)
     book.__dict__["_market_checked"] = mk  # every kept row passed market_faults (Book.arrays skips it)
+    book.__dict__["_codes"] = codes  # the validation pass's codes of these rows (Book.arrays reads them)
     return book
 
 

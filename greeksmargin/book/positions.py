@@ -253,6 +253,7 @@ def check_positions(
     valuation_time: Any = None,
     name: str | None = None,
     collect: bool = True,
+    codes: dict[str, Any] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, NDArray[np.bool_]]:
     """Validate a positions table in one vectorised pass, recording every bad row (``collect=True``).
 
@@ -266,6 +267,12 @@ def check_positions(
         As for :func:`load_positions`.
     collect : bool
         True: a row fault is recorded (its row marked bad) and the pass goes on; False: raised at once.
+    codes : dict, optional
+        Filled, when given, with what the pass already knows of each returned row as arrays of shape
+        (n_kept,): ``kind_code`` (0 option, 1 future, 2 perpetual, 3 spot), ``inverse``, ``is_call``,
+        ``american`` (bool), ``underlying_code`` and ``underlyings`` (the codes of ``pd.factorize`` of the
+        normalised ``underlying`` column, first-seen order), so that the market look-ups
+        (:func:`greeksmargin.book.arrays.position_arrays`) need not compare the strings again.
 
     Returns
     -------
@@ -327,8 +334,10 @@ def check_positions(
 
     cols: dict[str, Any] = {}
     account = text("account")
+    und_t = account
     for col in ("account", "instrument", "underlying"):
         t = account if col == "account" else text(col)
+        und_t = t
         bad = t.codes < 0
         if bad.any():
             if col == "account":  # a row that names no account cannot be set aside: refuse the table
@@ -426,6 +435,15 @@ def check_positions(
     out = pd.DataFrame({c: (series(cols[c]) if c not in ("expiry", "strike", "quantity", "multiplier")
                             else cols[c]) for c in COLUMNS}, index=idx)
     bad = sink.dead
+    if codes is not None:
+        names = list(dict.fromkeys(und_t.uniq))  # the stripped names in first-seen row order
+        lut = np.append(np.array([names.index(v) for v in und_t.uniq], dtype=np.int64), -1)
+        kind_lut = np.append(np.array([_KIND_CODE.get(v, -1) for v in kind_t.uniq], dtype=np.int8), -1)
+        codes.update(kind_code=kind_lut[kind_t.codes], inverse=inverse, is_call=is_opt & ot.isin(("call",), None),
+                     american=is_opt & amer if "exercise" in df.columns else np.zeros(n, dtype=bool),
+                     underlying_code=lut[und_t.codes], underlyings=np.asarray(names, dtype=object))
+        if bad.any():
+            keep_codes(codes, ~bad)
     if bad.any():
         out = out[~bad]
     out.attrs["source"] = where.file
@@ -433,6 +451,23 @@ def check_positions(
     if len(field_problems):  # read first, so first in the table (the fault errors="raise" raises first)
         problems = pd.concat([field_problems, problems], ignore_index=True) if len(problems) else field_problems
     return out, problems, bad
+
+
+#: kind -> code of :func:`check_positions`'s ``codes`` (the order of :data:`KINDS`)
+_KIND_CODE = {k: i for i, k in enumerate(KINDS)}
+
+
+def keep_codes(codes: dict[str, Any], keep: NDArray[np.bool_]) -> None:
+    """Restrict :func:`check_positions`'s ``codes`` to the rows ``keep`` (in place; underlyings renumbered)."""
+    for k in ("kind_code", "inverse", "is_call", "american", "underlying_code"):
+        codes[k] = codes[k][keep]
+    uc = codes["underlying_code"]
+    _, first = np.unique(uc, return_index=True)
+    present = uc[np.sort(first)]  # the names still held, in first-seen order of the kept rows
+    remap = np.full(len(codes["underlyings"]) + 1, -1, dtype=np.int64)
+    remap[present] = np.arange(present.size)
+    codes["underlying_code"] = remap[uc]
+    codes["underlyings"] = np.asarray(codes["underlyings"], dtype=object)[present]
 
 
 def _field_fault_problems(faults: list[io.CsvFieldFault], file: str, accounts: set[str]) -> pd.DataFrame:
