@@ -81,6 +81,7 @@ from greeksmargin.solvency.margin_fn import (
     margin_function,
     simple_scan_margin,
 )
+from greeksmargin.solvency.shared_grid import shared_gap
 
 __all__ = [
     "AT_MM_RTOL",
@@ -528,11 +529,17 @@ def _solve_direction(
         M[np.ix_(idx, cols)] = (1.0 + b0[cols])[None, :] * (1.0 + sign * np.asarray(x)[:, None]) - 1.0
         return M
 
+    # every account at the grid's shared moves: per contract when covered (solvency.shared_grid), same figures
+    at_shared = shared_gap(book)
     for x in grid:
         idx = np.flatnonzero(searching)
         if idx.size == 0:
             break
-        e, mm = book.gap(moves(x), idx)
+        if at_shared is not None:
+            e_all, mm_all = at_shared(moves(x))
+            e, mm = e_all[idx], mm_all[idx]
+        else:
+            e, mm = book.gap(moves(x), idx)
         f = e - mm
         crossed = ~(f > 0)
         c, s = idx[crossed], idx[~crossed]

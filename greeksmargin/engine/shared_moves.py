@@ -1,0 +1,426 @@
+"""The house rule set at shared market moves: per-contract pieces aggregated to units, the engine's figures.
+
+At a move shared by every account (one relative move per underlying, the same market for all) two
+positions of the same contract see the same prices: every per-position piece of
+:func:`greeksmargin.engine.house_run._run` is a per-contract piece times the position's size x currency
+factor ``w``. :class:`SharedMoveEvaluator` prices each contract once per move and aggregates:
+
+* additive pieces (scenario P&L, revaluation P&L at the Greeks shocks, short option minimum, roll,
+  long-premium value) enter the unit sums through *pseudo-positions*: the positions of one unit, one
+  contract and one sign of ``w`` merged (their ``w`` summed), sorted by unit; the unit P&L over the scan
+  grid is a sparse (units x contracts) matrix times the contracts' P&L. The sign is kept apart because
+  the long-premium cap counts a unit's positions that are not long options (a short and a long of one
+  contract do not merge);
+* the isolated requirement of a position (``cap_at_isolated``) is positively homogeneous in ``w``:
+  every figure (scan loss, revaluation charges, short option minimum, roll, premium cap) and the
+  combination expression (names, ``+ - max min``, numbers only as factors; checked) scale with a positive
+  factor. It is computed per (contract, sign) at ``w = +-1`` and multiplied by ``|w|``;
+* the unit and account rules are the engine's own functions (:func:`_unit_figures`,
+  :func:`unit_requirements`, :func:`exposure_direction`, ``aggregate_correlation``) on those arrays.
+
+The same figures as the engine (floating-point sums in another order: equal to ~1e-15 relative).
+:func:`shared_move_evaluator` returns None for what it does not cover (the caller then runs the engine):
+another methodology than ``greeks-stress``, figures other than scan / delta / gamma / vega (revaluation
+methods) / short option minimum / roll / long-premium cap, an aggregation other than ``sum`` /
+``correlation``, a combination expression not positively homogeneous, American options, accounts
+outside the model's domain.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from greeksmargin.engine.house_pieces import (
+    _position_figures,
+    _position_values,
+    _unit_figures,
+    _weighted_bincount,
+    contingency_pieces,
+    delta_shocks,
+    exposure_direction,
+    gamma_shocks,
+    revaluation_pieces,
+    unit_requirements,
+    vega_shocks,
+)
+from greeksmargin.engine.models import Model, RuleSet
+from greeksmargin.methodologies.house import sensitivity as sens
+from greeksmargin.methodologies.house.combine import aggregate_correlation, correlation_matrix
+from greeksmargin.methodologies.house.scan import group_sum, scan_loss
+from greeksmargin.risk.scenarios import grid_pnl
+
+#: figures the evaluator covers (the others need the quantity, multiplier or a non-homogeneous rule)
+SUPPORTED_FIGURES = frozenset({"scan", "delta", "gamma", "vega", "short_option_minimum", "roll",
+                               "long_premium_cap"})
+#: position arrays that fix a contract's per-unit pieces at any shared move (with the underlying code)
+_KEY_FIELDS = ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "inverse", "perp_ratio",
+               "fx_moves")
+#: inputs the caller moves (per contract row, :meth:`SharedMoveEvaluator.requirements`)
+MOVED_INPUTS = ("spot", "forward", "vol", "size_scale")
+
+
+def _degree(node: ast.AST) -> int | None:
+    """Degree of positive homogeneity of an expression node (0 constant, 1 homogeneous); None: neither."""
+    if isinstance(node, ast.Expression):
+        return _degree(node.body)
+    if isinstance(node, ast.Name):
+        return 1
+    if isinstance(node, ast.Constant):
+        return 0
+    if isinstance(node, ast.UnaryOp):
+        return _degree(node.operand)
+    if isinstance(node, ast.BinOp):
+        a, b = _degree(node.left), _degree(node.right)
+        if a is None or b is None:
+            return None
+        if isinstance(node.op, ast.Mult):
+            return a + b if a + b <= 1 else None
+        return a if a == b else None
+    if isinstance(node, ast.Call):
+        ds = {_degree(x) for x in node.args}
+        return ds.pop() if len(ds) == 1 else None
+    return None
+
+
+def _homogeneous(expr: Any) -> bool:
+    return expr is None or _degree(expr.tree) == 1
+
+
+def unsupported_reason(model: Any, arrays: Mapping[str, Any] | None = None) -> str:
+    """Why :func:`shared_move_evaluator` cannot evaluate ``model`` (on ``arrays``); ``""`` when it can."""
+    if not isinstance(model, Model) or not isinstance(model.params, RuleSet):
+        return "not a component model"
+    if model.methodology != "greeks-stress":
+        return f"methodology {model.methodology!r}"
+    rs: RuleSet = model.params
+    extra = set(rs.figures) - SUPPORTED_FIGURES
+    if extra:
+        return f"figures {sorted(extra)}"
+    for k in ("delta", "gamma", "vega"):
+        if k in rs.figures and rs.components[k]["method"] != "revaluation":
+            return f"{k} method {rs.components[k]['method']!r}"
+    if rs.aggregate["method"] not in ("sum", "correlation"):
+        return f"aggregation {rs.aggregate['method']!r}"
+    if not (_homogeneous(rs.im) and _homogeneous(rs.mm)):
+        return "combination expression not positively homogeneous"
+    if "scan" in rs.figures and rs.grid is None:
+        return "no scenario grid"
+    if arrays is not None and "american" in arrays and np.any(arrays["american"]):
+        return "American options"
+    return ""
+
+
+def _bits(x: Any) -> NDArray[np.uint64]:
+    return np.ascontiguousarray(np.asarray(x), dtype=np.float64).view(np.uint64)
+
+
+def _row_codes(cols: list[NDArray[np.uint64]]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Codes of the distinct rows of ``cols`` (bitwise equal) and the first index of each; shapes (n,), (k,).
+
+    A 64-bit hash of each row, verified exactly (a collision falls back to a sort of the rows).
+    """
+    n = cols[0].size
+    h = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:  # boost-style hash combine (as risk.scenarios.contract_codes), uint64 wraps
+            h ^= c + np.uint64(0x9E3779B97F4A7C15) + (h << np.uint64(6)) + (h >> np.uint64(2))
+    codes, uniq = pd.factorize(h.view(np.int64))
+    codes = codes.astype(np.intp)
+    first = np.full(len(uniq), n, dtype=np.intp)
+    np.minimum.at(first, codes, np.arange(n, dtype=np.intp))
+    rep = first[codes]
+    if all(np.array_equal(c, c[rep]) for c in cols):
+        return codes, first
+    _, first, inv = np.unique(np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True)
+    return inv.ravel().astype(np.intp), first.astype(np.intp)
+
+
+@dataclass
+class SharedMoveEvaluator:
+    """IM and MM of every account at shared moves, from per-contract pieces (module docstring).
+
+    Attributes
+    ----------
+    rows : ndarray of int, shape (n_rows,)
+        A position (index into the book's rows) of each contract row: the caller gives the moved inputs
+        of these positions (:meth:`requirements`).
+    row_of : ndarray of int, shape (n_positions,)
+        Contract row of each position (book order).
+    account_names : Index
+        Accounts of the figures (sorted), as the engine names them.
+    currency : ndarray of object, shape (n_accounts,)
+        Margin currency of each account (the engine's).
+    """
+
+    rows: NDArray[np.intp]
+    row_of: NDArray[np.intp]
+    account_names: pd.Index
+    currency: NDArray[Any]
+    _s: dict[str, Any]
+
+    def requirements(self, moved: Mapping[str, NDArray[np.float64]]) -> tuple[NDArray[np.float64],
+                                                                               NDArray[np.float64]]:
+        """IM and MM (the account's margin currency) of every account at one shared move.
+
+        Parameters
+        ----------
+        moved : mapping of str -> ndarray of shape (n_rows,)
+            ``spot``, ``forward``, ``vol`` of the positions ``rows`` at the move, and ``size_scale``
+            (their sizes' factor at the move, e.g. a moved conversion rate).
+
+        Returns
+        -------
+        im, mm : ndarray of shape (n_accounts,)
+        """
+        s = self._s
+        rs: RuleSet = s["rs"]
+        need: set[str] = s["need"]
+        a = dict(s["row_arrays"])
+        for k in ("spot", "forward", "vol"):
+            a[k] = np.asarray(moved[k], dtype=float)
+        scale = np.asarray(moved["size_scale"], dtype=float)
+        n_rows = scale.size
+        prow = s["p_row"]
+        W = s["p_w0"] * scale[prow]  # signed size x factor of each pseudo-position
+        n_units = s["n_units"]
+        # ---- per contract row (size 1, factor 1): scan P&L, revaluation P&L, price
+        P: dict[str, NDArray[np.float64]] = {}
+        pnl_c = None
+        unit_pnl = None
+        if "scan" in need:
+            pnl_c = np.zeros((s["n_s"], n_rows))
+            for gi, g in enumerate(s["grids"]):
+                rr = s["rows_of_grid"][gi]
+                if rr.size:
+                    pnl_c[:, rr] = grid_pnl({k: (v if np.ndim(v) == 0 else v[rr]) for k, v in a.items()}, g)
+            unit_pnl = np.asarray(s["S"] @ (pnl_c * scale[None, :]).T).T  # (n_s, n_units)
+            unit_scan = np.zeros(n_units)
+            for gi, g in enumerate(s["grids"]):
+                uu = s["units_of_grid"][gi]
+                if uu.size:
+                    unit_scan[uu] = scan_loss(unit_pnl[:, uu], g.weights, s["gain"])[0]
+            P["unit_scan"] = unit_scan
+        rev = revaluation_pieces(rs, a, s["und_names"], np.ones(n_rows), underlying_code=s["row_und"])
+        pr = _position_values(s["row_pos"], s["row_arr"] | {"spot": a["spot"], "forward": a["forward"],
+                                                             "vol": a["vol"]}, s["market"], s["row_id"])
+        price, value1 = pr["price"].astype(float), pr["value_ccy"].astype(float)
+        for k, v in rev.items():
+            P[k] = v[prow] * W
+        kc = s["row_arrays"]["kind_code"]
+        inv = s["row_arrays"]["inverse"].astype(bool)
+        unit_price = np.where(inv, 1.0, a["spot"])
+        d1_price = np.where(inv, 1.0, price)
+        # contingency pieces of each (contract row, sign) at w = +-1: linear in |w| (the cap's count of
+        # positions other than long options is an indicator, kept as is)
+        pr_row, pr_sgn = s["q_row"], s["q_sign"]
+        qa = {"kind_code": kc[pr_row], "T": s["row_arrays"]["T"][pr_row],
+              "is_call": s["row_arrays"]["is_call"][pr_row], "spot": a["spot"][pr_row],
+              "strike": s["row_arrays"]["strike"][pr_row]}
+        qones = np.ones(pr_row.size)
+        cq = contingency_pieces(
+            rs, qa, kinds=s["kinds"][pr_row], size=pr_sgn, unit_price=unit_price[pr_row],
+            d1_price=d1_price[pr_row], value_ccy=value1[pr_row] * pr_sgn, quantity=qones, multiplier=qones,
+            factor=qones, currency_to_account=_no_floor,
+        )
+        aw = np.abs(W)
+        p_q = s["p_q"]
+        for k in ("som", "roll", "cap_value"):
+            if k in cq:
+                P[k] = cq[k][p_q] * aw
+        if "cap_other" in cq:
+            P["cap_other"] = cq["cap_other"][p_q]
+        UF = _unit_figures(rs, need, P, s["p_unit"], s["p_starts"], n_units, s["unit_shock"], s["p_bucket"],
+                           s["n_buckets"], s["p_expiry"], s["n_expiry"])
+        # ---- isolated: each (contract row, sign) at w = +-1, times |w|
+        Q: dict[str, NDArray[np.float64]] = dict(cq)
+        if "scan" in need:
+            assert pnl_c is not None
+            q_pnl = pnl_c[:, pr_row] * pr_sgn[None, :]
+            q_scan = np.zeros(pr_row.size)
+            for gi, g in enumerate(s["grids"]):
+                qq = s["q_of_grid"][gi]
+                if qq.size:
+                    q_scan[qq] = scan_loss(q_pnl[:, qq], g.weights, s["gain"])[0]
+            Q["pos_scan"] = q_scan
+        for k, v in rev.items():
+            Q[k] = v[pr_row] * pr_sgn
+        QF = _position_figures(rs, need, Q, s["q_shock"])
+        q_im, q_mm = unit_requirements(rs, QF, pr_row.size)
+        zero = aw == 0.0  # a position of size 0 needs nothing alone (its figures are 0; 0 x inf is not)
+        p_im = np.where(zero, 0.0, aw * q_im[s["p_q"]])
+        p_mm = np.where(zero, 0.0, aw * q_mm[s["p_q"]])
+        unit_im, unit_mm = unit_requirements(rs, UF, n_units, isolated_im=group_sum(p_im, s["p_starts"]),
+                                             isolated_mm=group_sum(p_mm, s["p_starts"]))
+        # ---- aggregation across underlyings (house_run._run)
+        n_acc = len(self.account_names)
+        unit_acc, unit_und = s["unit_acc"], s["unit_und"]
+        method = rs.aggregate["method"]
+        if method == "sum" or n_units == 0:
+            im_acc = _weighted_bincount(unit_acc, unit_im, n_acc)
+            mm_acc = _weighted_bincount(unit_acc, unit_mm, n_acc)
+        else:
+            if "scan" in need:
+                direction = exposure_direction(rs, pnl=unit_pnl, spot_move=s["unit_spot_move"],
+                                               weights=s["unit_weights"])
+            else:
+                direction = exposure_direction(
+                    rs, net={k: group_sum(P[k], s["p_starts"]) for k in ("delta", "delta_up", "delta_down")
+                             if k in P},
+                    shock=s["unit_shock"])
+            im_acc, _ = aggregate_correlation(unit_im, unit_acc, unit_und, n_acc, s["C"], direction)
+            if rs.mm is not None:
+                mm_acc, _ = aggregate_correlation(unit_mm, unit_acc, unit_und, n_acc, s["C"], direction)
+        if rs.mm is None:
+            assert rs.mm_factor is not None
+            mm_acc = rs.mm_factor * im_acc
+        return im_acc, mm_acc
+
+
+def _no_floor(ccy: str) -> Any:  # pragma: no cover - contract_floor is not a supported figure
+    raise AssertionError("contract floor is not evaluated at shared moves")
+
+
+def shared_move_evaluator(
+    positions: pd.DataFrame,
+    market: Any,
+    model: Any,
+    arrays: Mapping[str, Any],
+    *,
+    key: list[NDArray[Any]] | None = None,
+    account_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
+    underlying_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
+) -> SharedMoveEvaluator | None:
+    """A :class:`SharedMoveEvaluator` of a book, or None when the model or book is not covered.
+
+    Parameters
+    ----------
+    positions : DataFrame
+        Validated positions (rows of a Book), every account computable.
+    market : MarketSnapshot
+        Today's market (the currencies of coin amounts; the moves come with :meth:`~SharedMoveEvaluator.requirements`).
+    model : Model
+        A loaded model.
+    arrays : mapping of str -> ndarray of shape (n,)
+        Today's market arrays of the positions (:func:`greeksmargin.risk.greeks.market_arrays`).
+    key : list of ndarray of shape (n,), optional
+        Further per-position values two positions of one contract row must share (how the caller moves
+        their inputs: the underlying's index in the move vector, the vol reaction, currency links).
+    account_codes, underlying_codes : (ndarray of int, Index), optional
+        Sorted factorisations of the positions' accounts / underlyings (as for ``margin_requirements``).
+
+    Returns
+    -------
+    SharedMoveEvaluator or None
+    """
+    from greeksmargin.engine.house_run import _run
+
+    if unsupported_reason(model, arrays) or len(positions) == 0:
+        return None
+    if model.domain.not_computed(positions, model.name):
+        return None
+    rs: RuleSet = model.params
+    need = set(rs.figures)
+    res = _run(positions, market, model, arrays=arrays, tables=True, account_codes=account_codes,
+               underlying_codes=underlying_codes)
+    it = res._internals
+    order = np.asarray(it["order"], dtype=np.intp)
+    A = it["arrays"]
+    und_code = np.asarray(it["und_code"], dtype=np.intp)
+    unit = np.asarray(it["unit_of"], dtype=np.intp)
+    factor = np.asarray(it["factor"], dtype=float)
+    n = order.size
+    # ---- contract rows: positions whose per-unit pieces agree at every shared move
+    cols = [_bits(A[k]) for k in _KEY_FIELDS] + [und_code.astype(np.uint64)]
+    cols += [_bits(np.asarray(k_)[order]) for k_ in (key or [])]
+    row_sorted, first = _row_codes(cols)
+    n_rows = first.size
+    rows = order[first]  # book index of each row's representative
+    row_of = np.empty(n, dtype=np.intp)
+    row_of[order] = row_sorted
+    # ---- pseudo-positions: (unit, contract row, sign of w), sorted by unit
+    w0 = A["size"].astype(float) * factor
+    sgn = np.sign(w0).astype(np.int64) + 1  # 0 negative, 1 zero, 2 positive
+    pkey = (unit.astype(np.int64) * n_rows + row_sorted) * 3 + sgn
+    ukeys, pinv = np.unique(pkey, return_inverse=True)
+    pinv = pinv.ravel()
+    p_w0 = _weighted_bincount(pinv, w0, ukeys.size)
+    p_sign = ukeys % 3
+    p_row = ((ukeys // 3) % n_rows).astype(np.intp)
+    p_unit = (ukeys // (3 * n_rows)).astype(np.intp)
+    n_units = int(it["unit_acc"].size)
+    p_starts = np.flatnonzero(np.r_[True, p_unit[1:] != p_unit[:-1]]) if p_unit.size else np.zeros(0, np.intp)
+    # (contract row, sign) pairs of the isolated figures
+    qkeys, p_q = np.unique(p_row.astype(np.int64) * 3 + p_sign, return_inverse=True)
+    q_row = (qkeys // 3).astype(np.intp)
+    q_sign = (qkeys % 3 - 1).astype(float)
+    # ---- sparse units x rows of summed w (today's; times each row's size scale at a move)
+    from scipy import sparse
+
+    S = sparse.csr_matrix((p_w0, (p_unit, p_row)), shape=(n_units, n_rows))
+    row_arrays = {k: np.asarray(A[k])[first] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot",
+                                                       "vol", "rate", "inverse", "perp_ratio", "fx_moves")}
+    row_arrays["size"] = np.ones(n_rows)
+    row_und = und_code[first]
+    und_names = np.asarray(it["underlying_names"], dtype=object)
+    und_str = [str(u) for u in und_names]
+    grids = list(it["grids"])
+    unit_grid = np.asarray(it["unit_grid"], dtype=np.intp)
+    grid_of_row = np.asarray(it["grid_id"], dtype=np.intp)[first]
+    unit_und = np.asarray(it["unit_und"], dtype=np.intp)
+    unit_shock: dict[str, NDArray[np.float64]] = {}
+    q_shock: dict[str, NDArray[np.float64]] = {}
+    if "delta" in need:
+        for side in ("down", "up"):
+            per = delta_shocks(rs.components["delta"], und_str, side)
+            unit_shock[f"delta_{side}"], q_shock[f"delta_{side}"] = per[unit_und], per[row_und[q_row]]
+    if "gamma" in need:
+        per = gamma_shocks(rs.components["gamma"], und_str)
+        unit_shock["gamma"], q_shock["gamma"] = per[unit_und], per[row_und[q_row]]
+    p_bucket, n_buckets = None, 1
+    if "vega" in need:
+        c = rs.components["vega"]
+        for side in ("up", "down"):
+            per = vega_shocks(c, und_str, side)
+            unit_shock[f"vega_{side}"], q_shock[f"vega_{side}"] = per[unit_und], per[row_und[q_row]]
+        p_bucket = sens.expiry_bucket(row_arrays["T"][p_row], c["bucket_days"])
+        n_buckets = len(c["bucket_days"]) + 1
+    p_expiry, n_expiry = None, 1
+    if "roll" in need:
+        t = np.nan_to_num(np.asarray(row_arrays["T"], dtype=float)[p_row], nan=0.0)
+        names, p_expiry = np.unique(np.round(t * 365 * 24 * 3600).astype(np.int64), return_inverse=True)
+        p_expiry = p_expiry.astype(np.intp).ravel()
+        n_expiry = max(len(names), 1)
+    kinds = np.array(["option", "future", "perpetual", "spot"], dtype=object)[np.clip(row_arrays["kind_code"], 0, 3)]
+    # the price and value of each row by the engine's own function (book order of its representatives)
+    row_arr = {k: np.asarray(v)[rows] for k, v in arrays.items() if k != "underlyings" and np.ndim(v) == 1
+               and len(v) == n}
+    row_arr["underlyings"] = arrays["underlyings"]
+    row_arr["size"] = np.ones(n_rows)
+    s: dict[str, Any] = {
+        "rs": rs, "need": need, "row_arrays": row_arrays, "row_und": row_und, "und_names": und_names,
+        "p_row": p_row, "p_sign": p_sign, "p_w0": p_w0, "p_unit": p_unit, "p_starts": p_starts,
+        "p_bucket": p_bucket, "n_buckets": n_buckets, "p_expiry": p_expiry, "n_expiry": n_expiry,
+        "p_q": p_q.ravel().astype(np.intp), "q_row": q_row, "q_sign": q_sign, "q_shock": q_shock,
+        "n_units": n_units, "S": S, "grids": grids, "n_s": grids[0].n_scenarios if grids else 0,
+        "rows_of_grid": [np.flatnonzero(grid_of_row == gi) for gi in range(len(grids))],
+        "units_of_grid": [np.flatnonzero(unit_grid == gi) for gi in range(len(grids))],
+        "q_of_grid": [np.flatnonzero(grid_of_row[q_row] == gi) for gi in range(len(grids))],
+        "gain": rs.components["scan"]["gain_offset"] if "scan" in need else 1.0,
+        "unit_shock": unit_shock, "kinds": kinds, "market": market,
+        "row_pos": positions.iloc[rows], "row_arr": row_arr, "row_id": np.arange(n_rows),
+        "unit_acc": np.asarray(it["unit_acc"], dtype=np.intp), "unit_und": unit_und,
+        "C": None if rs.aggregate["method"] != "correlation" else correlation_matrix(
+            und_str, rs.aggregate["default_correlation"], rs.aggregate["correlations"]),
+    }
+    if grids and n_units:
+        s["unit_spot_move"] = np.stack([g.spot_move for g in grids], axis=1)[:, unit_grid]
+        s["unit_weights"] = np.stack([g.weights for g in grids], axis=1)[:, unit_grid]
+    return SharedMoveEvaluator(rows=rows, row_of=row_of, account_names=pd.Index(it["account_names"]),
+                               currency=np.asarray(it["acc_ccy"], dtype=object), _s=s)
