@@ -27,6 +27,7 @@ from greeksmargin.engine.house_pieces import (
 )
 from greeksmargin.engine.models import Model, RuleSet
 from greeksmargin.engine.result import MarginResult
+from greeksmargin.engine.whatif_one import sensitivities_unused
 from greeksmargin.methodologies.house import sensitivity as sens
 from greeksmargin.methodologies.house.combine import (
     aggregate_correlation,
@@ -266,7 +267,7 @@ def _run(
                 pos_worst[sl] = -pnl[uw[loc_unit], np.arange(p1 - p0)] * g.weights[uw[loc_unit]]
                 del pnl
             u0 = u1
-    if need_sens:
+    if need_sens and not (not tables and sensitivities_unused(rs)):  # figures only: Greeks no rule reads skipped
         # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
         # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends;
         # each option contract priced once (elementwise, the same figures as position by position)

@@ -186,93 +186,77 @@ class SharedMoveEvaluator:
         for k in ("spot", "forward", "vol"):
             a[k] = np.asarray(moved[k], dtype=float)
         scale = np.asarray(moved["size_scale"], dtype=float)
-        n_rows = scale.size
-        prow = s["p_row"]
-        W = s["p_w0"] * scale[prow]  # signed size x factor of each pseudo-position
-        n_units = s["n_units"]
-        # ---- per contract row (size 1, factor 1): scan P&L, revaluation P&L, price
-        P: dict[str, NDArray[np.float64]] = {}
-        pnl_c = None
+        n_rows, n_units = scale.size, s["n_units"]
+        q_row, q_sign = s["q_row"], s["q_sign"]
+        # ---- per contract row (size 1, factor 1): scan P&L, revaluation P&L, price and value
         unit_pnl = None
+        pnl_c = np.zeros((s["n_s"], n_rows))
         if "scan" in need:
-            pnl_c = np.zeros((s["n_s"], n_rows))
             for gi, g in enumerate(s["grids"]):
                 rr = s["rows_of_grid"][gi]
                 if rr.size:
-                    pnl_c[:, rr] = grid_pnl({k: (v if np.ndim(v) == 0 else v[rr]) for k, v in a.items()}, g)
+                    pnl_c[:, rr] = grid_pnl({k: v[rr] for k, v in a.items()}, g)
             unit_pnl = np.asarray(s["S"] @ (pnl_c * scale[None, :]).T).T  # (n_s, n_units)
+        rev = revaluation_pieces(rs, a, s["und_names"], np.ones(n_rows), underlying_code=s["row_und"])
+        pr = _position_values(s["row_pos"], s["row_arr"] | {"spot": a["spot"], "forward": a["forward"],
+                                                             "vol": a["vol"]}, s["market"], s["row_id"])
+        price, value1 = pr["price"].astype(float), pr["value_ccy"].astype(float)
+        inv = a["inverse"].astype(bool)
+        unit_price = np.where(inv, 1.0, a["spot"])
+        d1_price = np.where(inv, 1.0, price)
+        # ---- per (contract row, sign) at w = +-1: contingency pieces and the position alone
+        ra = s["row_arrays"]
+        qa = {"kind_code": ra["kind_code"][q_row], "T": ra["T"][q_row], "is_call": ra["is_call"][q_row],
+              "spot": a["spot"][q_row], "strike": ra["strike"][q_row]}
+        ones = np.ones(q_row.size)
+        Q: dict[str, NDArray[np.float64]] = contingency_pieces(
+            rs, qa, kinds=s["kinds"][q_row], size=q_sign, unit_price=unit_price[q_row],
+            d1_price=d1_price[q_row], value_ccy=value1[q_row] * q_sign, quantity=ones, multiplier=ones,
+            factor=ones, currency_to_account=_no_floor,
+        )
+        for k, v in rev.items():
+            Q[k] = v[q_row] * q_sign
+        if "scan" in need:
+            q_pnl = pnl_c[:, q_row] * q_sign[None, :]
+            q_scan = np.zeros(q_row.size)
+            for gi, g in enumerate(s["grids"]):
+                qq = s["q_of_grid"][gi]
+                if qq.size:
+                    q_scan[qq] = scan_loss(q_pnl[:, qq], g.weights, s["gain"])[0]
+            Q["pos_scan"] = q_scan
+        q_im, q_mm = unit_requirements(rs, _position_figures(rs, need, Q, s["q_shock"]), q_row.size)
+        # ---- cells (unit, expiry): sums over their positions of |w| x the (row, sign) figures
+        linear = [k for k in (*rev, "som", "roll", "cap_value") if k in Q]
+        X = np.stack([Q[k] for k in linear] + [q_im, q_mm], axis=1) * scale[q_row][:, None]
+        Y = np.asarray(s["Gq"] @ X)
+        P: dict[str, NDArray[np.float64]] = {k: Y[:, j] for j, k in enumerate(linear)}
+        if "cap_other" in Q:
+            P["cap_other"] = s["Gcount"] @ Q["cap_other"]  # positions other than long options
+        if unit_pnl is not None:
             unit_scan = np.zeros(n_units)
             for gi, g in enumerate(s["grids"]):
                 uu = s["units_of_grid"][gi]
                 if uu.size:
                     unit_scan[uu] = scan_loss(unit_pnl[:, uu], g.weights, s["gain"])[0]
             P["unit_scan"] = unit_scan
-        rev = revaluation_pieces(rs, a, s["und_names"], np.ones(n_rows), underlying_code=s["row_und"])
-        pr = _position_values(s["row_pos"], s["row_arr"] | {"spot": a["spot"], "forward": a["forward"],
-                                                             "vol": a["vol"]}, s["market"], s["row_id"])
-        price, value1 = pr["price"].astype(float), pr["value_ccy"].astype(float)
-        for k, v in rev.items():
-            P[k] = v[prow] * W
-        kc = s["row_arrays"]["kind_code"]
-        inv = s["row_arrays"]["inverse"].astype(bool)
-        unit_price = np.where(inv, 1.0, a["spot"])
-        d1_price = np.where(inv, 1.0, price)
-        # contingency pieces of each (contract row, sign) at w = +-1: linear in |w| (the cap's count of
-        # positions other than long options is an indicator, kept as is)
-        pr_row, pr_sgn = s["q_row"], s["q_sign"]
-        qa = {"kind_code": kc[pr_row], "T": s["row_arrays"]["T"][pr_row],
-              "is_call": s["row_arrays"]["is_call"][pr_row], "spot": a["spot"][pr_row],
-              "strike": s["row_arrays"]["strike"][pr_row]}
-        qones = np.ones(pr_row.size)
-        cq = contingency_pieces(
-            rs, qa, kinds=s["kinds"][pr_row], size=pr_sgn, unit_price=unit_price[pr_row],
-            d1_price=d1_price[pr_row], value_ccy=value1[pr_row] * pr_sgn, quantity=qones, multiplier=qones,
-            factor=qones, currency_to_account=_no_floor,
-        )
-        aw = np.abs(W)
-        p_q = s["p_q"]
-        for k in ("som", "roll", "cap_value"):
-            if k in cq:
-                P[k] = cq[k][p_q] * aw
-        if "cap_other" in cq:
-            P["cap_other"] = cq["cap_other"][p_q]
-        UF = _unit_figures(rs, need, P, s["p_unit"], s["p_starts"], n_units, s["unit_shock"], s["p_bucket"],
-                           s["n_buckets"], s["p_expiry"], s["n_expiry"])
-        # ---- isolated: each (contract row, sign) at w = +-1, times |w|
-        Q: dict[str, NDArray[np.float64]] = dict(cq)
-        if "scan" in need:
-            assert pnl_c is not None
-            q_pnl = pnl_c[:, pr_row] * pr_sgn[None, :]
-            q_scan = np.zeros(pr_row.size)
-            for gi, g in enumerate(s["grids"]):
-                qq = s["q_of_grid"][gi]
-                if qq.size:
-                    q_scan[qq] = scan_loss(q_pnl[:, qq], g.weights, s["gain"])[0]
-            Q["pos_scan"] = q_scan
-        for k, v in rev.items():
-            Q[k] = v[pr_row] * pr_sgn
-        QF = _position_figures(rs, need, Q, s["q_shock"])
-        q_im, q_mm = unit_requirements(rs, QF, pr_row.size)
-        zero = aw == 0.0  # a position of size 0 needs nothing alone (its figures are 0; 0 x inf is not)
-        p_im = np.where(zero, 0.0, aw * q_im[s["p_q"]])
-        p_mm = np.where(zero, 0.0, aw * q_mm[s["p_q"]])
-        unit_im, unit_mm = unit_requirements(rs, UF, n_units, isolated_im=group_sum(p_im, s["p_starts"]),
-                                             isolated_mm=group_sum(p_mm, s["p_starts"]))
+        starts = s["c_starts"]
+        UF = _unit_figures(rs, need, P, s["c_unit"], starts, n_units, s["unit_shock"], s["c_bucket"],
+                           s["n_buckets"], s["c_expiry"], s["n_expiry"])
+        unit_im, unit_mm = unit_requirements(rs, UF, n_units, isolated_im=group_sum(Y[:, -2], starts),
+                                             isolated_mm=group_sum(Y[:, -1], starts))
         # ---- aggregation across underlyings (house_run._run)
         n_acc = len(self.account_names)
         unit_acc, unit_und = s["unit_acc"], s["unit_und"]
-        method = rs.aggregate["method"]
-        if method == "sum" or n_units == 0:
+        if rs.aggregate["method"] == "sum" or n_units == 0:
             im_acc = _weighted_bincount(unit_acc, unit_im, n_acc)
             mm_acc = _weighted_bincount(unit_acc, unit_mm, n_acc)
         else:
-            if "scan" in need:
+            if unit_pnl is not None:
                 direction = exposure_direction(rs, pnl=unit_pnl, spot_move=s["unit_spot_move"],
                                                weights=s["unit_weights"])
             else:
                 direction = exposure_direction(
-                    rs, net={k: group_sum(P[k], s["p_starts"]) for k in ("delta", "delta_up", "delta_down")
-                             if k in P},
+                    rs, net={k: group_sum(P[k], starts) for k in ("delta", "delta_up", "delta_down") if k in P},
                     shock=s["unit_shock"])
             im_acc, _ = aggregate_correlation(unit_im, unit_acc, unit_und, n_acc, s["C"], direction)
             if rs.mm is not None:
@@ -344,26 +328,31 @@ def shared_move_evaluator(
     rows = order[first]  # book index of each row's representative
     row_of = np.empty(n, dtype=np.intp)
     row_of[order] = row_sorted
-    # ---- pseudo-positions: (unit, contract row, sign of w), sorted by unit
+    # ---- (contract row, sign of w) pairs: the pieces at w = +-1
     w0 = A["size"].astype(float) * factor
     sgn = np.sign(w0).astype(np.int64) + 1  # 0 negative, 1 zero, 2 positive
-    pkey = (unit.astype(np.int64) * n_rows + row_sorted) * 3 + sgn
-    ukeys, pinv = np.unique(pkey, return_inverse=True)
-    pinv = pinv.ravel()
-    p_w0 = _weighted_bincount(pinv, w0, ukeys.size)
-    p_sign = ukeys % 3
-    p_row = ((ukeys // 3) % n_rows).astype(np.intp)
-    p_unit = (ukeys // (3 * n_rows)).astype(np.intp)
-    n_units = int(it["unit_acc"].size)
-    p_starts = np.flatnonzero(np.r_[True, p_unit[1:] != p_unit[:-1]]) if p_unit.size else np.zeros(0, np.intp)
-    # (contract row, sign) pairs of the isolated figures
-    qkeys, p_q = np.unique(p_row.astype(np.int64) * 3 + p_sign, return_inverse=True)
+    qkeys, pos_q = np.unique(row_sorted.astype(np.int64) * 3 + sgn, return_inverse=True)
+    pos_q = pos_q.ravel()
     q_row = (qkeys // 3).astype(np.intp)
     q_sign = (qkeys % 3 - 1).astype(float)
-    # ---- sparse units x rows of summed w (today's; times each row's size scale at a move)
+    # ---- cells: (unit, expiry) of the positions, sorted by unit (the units' sums by expiry bucket / expiry)
+    n_units = int(it["unit_acc"].size)
+    t_code, _ = pd.factorize(_bits(A["T"]))
+    ckeys, pos_c = np.unique(unit.astype(np.int64) * (int(t_code.max()) + 1) + t_code, return_inverse=True)
+    pos_c = pos_c.ravel()
+    c_first = np.zeros(ckeys.size, dtype=np.intp)
+    c_first[pos_c[::-1]] = np.arange(n)[::-1]
+    c_unit = unit[c_first]
+    c_T = np.asarray(A["T"], dtype=float)[c_first]
+    c_starts = np.flatnonzero(np.r_[True, c_unit[1:] != c_unit[:-1]]) if n else np.zeros(0, np.intp)
+    # ---- sparse sums (entries summed over positions): units x rows of w, cells x pairs of |w| and of 1
     from scipy import sparse
 
-    S = sparse.csr_matrix((p_w0, (p_unit, p_row)), shape=(n_units, n_rows))
+    S = sparse.csr_matrix((w0, (unit, row_sorted)), shape=(n_units, n_rows))
+    Gq = sparse.csr_matrix((np.abs(w0), (pos_c, pos_q)), shape=(ckeys.size, qkeys.size))
+    Gcount = sparse.csr_matrix((np.ones(n), (pos_c, pos_q)), shape=(ckeys.size, qkeys.size))
+    for mat in (S, Gq):
+        mat.eliminate_zeros()  # a position of size 0 adds nothing (and 0 x inf is not 0)
     row_arrays = {k: np.asarray(A[k])[first] for k in ("kind_code", "is_call", "strike", "T", "forward", "spot",
                                                        "vol", "rate", "inverse", "perp_ratio", "fx_moves")}
     row_arrays["size"] = np.ones(n_rows)
@@ -383,19 +372,19 @@ def shared_move_evaluator(
     if "gamma" in need:
         per = gamma_shocks(rs.components["gamma"], und_str)
         unit_shock["gamma"], q_shock["gamma"] = per[unit_und], per[row_und[q_row]]
-    p_bucket, n_buckets = None, 1
+    c_bucket, n_buckets = None, 1
     if "vega" in need:
         c = rs.components["vega"]
         for side in ("up", "down"):
             per = vega_shocks(c, und_str, side)
             unit_shock[f"vega_{side}"], q_shock[f"vega_{side}"] = per[unit_und], per[row_und[q_row]]
-        p_bucket = sens.expiry_bucket(row_arrays["T"][p_row], c["bucket_days"])
+        c_bucket = sens.expiry_bucket(c_T, c["bucket_days"])
         n_buckets = len(c["bucket_days"]) + 1
-    p_expiry, n_expiry = None, 1
+    c_expiry, n_expiry = None, 1
     if "roll" in need:
-        t = np.nan_to_num(np.asarray(row_arrays["T"], dtype=float)[p_row], nan=0.0)
-        names, p_expiry = np.unique(np.round(t * 365 * 24 * 3600).astype(np.int64), return_inverse=True)
-        p_expiry = p_expiry.astype(np.intp).ravel()
+        t = np.nan_to_num(c_T, nan=0.0)
+        names, c_expiry = np.unique(np.round(t * 365 * 24 * 3600).astype(np.int64), return_inverse=True)
+        c_expiry = c_expiry.astype(np.intp).ravel()
         n_expiry = max(len(names), 1)
     kinds = np.array(["option", "future", "perpetual", "spot"], dtype=object)[np.clip(row_arrays["kind_code"], 0, 3)]
     # the price and value of each row by the engine's own function (book order of its representatives)
@@ -405,10 +394,10 @@ def shared_move_evaluator(
     row_arr["size"] = np.ones(n_rows)
     s: dict[str, Any] = {
         "rs": rs, "need": need, "row_arrays": row_arrays, "row_und": row_und, "und_names": und_names,
-        "p_row": p_row, "p_sign": p_sign, "p_w0": p_w0, "p_unit": p_unit, "p_starts": p_starts,
-        "p_bucket": p_bucket, "n_buckets": n_buckets, "p_expiry": p_expiry, "n_expiry": n_expiry,
-        "p_q": p_q.ravel().astype(np.intp), "q_row": q_row, "q_sign": q_sign, "q_shock": q_shock,
-        "n_units": n_units, "S": S, "grids": grids, "n_s": grids[0].n_scenarios if grids else 0,
+        "q_row": q_row, "q_sign": q_sign, "q_shock": q_shock, "S": S, "Gq": Gq, "Gcount": Gcount,
+        "c_unit": c_unit, "c_starts": c_starts, "c_bucket": c_bucket, "n_buckets": n_buckets,
+        "c_expiry": c_expiry, "n_expiry": n_expiry, "n_units": n_units,
+        "grids": grids, "n_s": grids[0].n_scenarios if grids else 0,
         "rows_of_grid": [np.flatnonzero(grid_of_row == gi) for gi in range(len(grids))],
         "units_of_grid": [np.flatnonzero(unit_grid == gi) for gi in range(len(grids))],
         "q_of_grid": [np.flatnonzero(grid_of_row[q_row] == gi) for gi in range(len(grids))],

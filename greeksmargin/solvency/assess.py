@@ -357,7 +357,10 @@ def distance_to_liquidation(
     # accounts the margin model does not cover: no distance, the reason instead (never "no such move")
     nc_reason: dict[str, str] = {}
     gap0: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None  # equity, MM of every account at base
-    if len(book.positions):
+    at_shared = shared_gap(book) if len(book.positions) and not book.errors else None
+    if at_shared is not None:  # the base is a shared move; the evaluator covers every account (none outside)
+        gap0 = at_shared(base)
+    elif len(book.positions):
         st0 = book.state(base)
         nc_reason = {str(a): str(r) for a, r in st0["not_computed"].items() if r}
         if not (st0["error"].astype(str).to_numpy() != "").any():  # (state blanks an account with an error)

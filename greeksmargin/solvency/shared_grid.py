@@ -27,7 +27,9 @@ SharedGap = Callable[[NDArray[np.float64]], tuple[NDArray[np.float64], NDArray[n
 
 
 def shared_gap(book: Any) -> SharedGap | None:
-    """``mv -> (equity, mm)`` of every account of ``book`` at a shared move ``mv`` (shape (n_underlyings,)).
+    """``mv -> (equity, mm)`` of every account of ``book`` at shared moves ``mv``.
+
+    ``mv``: shape (n_underlyings,), or (k, n_underlyings) for k moves (then shapes (k, n_accounts)).
 
     Built once per book (kept on it). None when not covered: no positions, a margin function other than
     the engine's cross margin (:func:`~greeksmargin.solvency.margin_fn.margin_function`), or a model / book
@@ -36,7 +38,8 @@ def shared_gap(book: Any) -> SharedGap | None:
     Returns
     -------
     callable or None
-        ``f(mv) -> (equity, mm)``, each of shape (n_accounts,) in the accounts' margin currencies.
+        ``f(mv) -> (equity, mm)``, each of shape (n_accounts,) (or (k, n_accounts)) in the accounts' margin
+        currencies.
     """
     if not ENABLED:
         return None
@@ -69,23 +72,40 @@ def _build(book: Any) -> SharedGap | None:
     spot0, fwd0, vol0 = a["spot"][rep], a["forward"][rep], a["vol"][rep]
     vol_up, vol_range = book._vol_up[rep], book._vol_range[rep]
     pos_link, eng_link = book._pos_link[rep], book._eng_link[rep]
-    index = ev.account_names
+    # the engine's accounts (sorted, those with positions) in the book's order; an account without
+    # positions needs no margin (BookValuer._margin_in_account_ccy: absent -> 0)
+    at = ev.account_names.get_indexer(pd.Index(book.accounts))
+    present = at >= 0
+    m_ccy = np.where(present, ev.currency[np.maximum(at, 0)], "").astype(object)
 
     def ratio(link: NDArray[np.intp], mv: NDArray[np.float64]) -> NDArray[np.float64]:
-        return np.where(link >= 0, 1.0 + mv[np.maximum(link, 0)], 1.0)
+        return np.where(link >= 0, 1.0 + mv[:, np.maximum(link, 0)], 1.0)
 
     def f(mv: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         mv = np.asarray(mv, dtype=float)
-        pm = mv[u_code]
+        one = mv.ndim == 1
+        M = np.atleast_2d(mv)
+        k = M.shape[0]
+        pm = M[:, u_code]
         g = 1.0 + pm
-        moved = {"spot": spot0 * g, "forward": fwd0 * g, "vol": _react(vol0, kc, pm, vol_up, vol_range),
-                 "size_scale": ratio(pos_link, mv) / ratio(eng_link, mv)}
-        im, mm = ev.requirements(moved)
-        margin = pd.DataFrame({"im": im, "mm": mm, "currency": ev.currency}, index=index)
-        _, mm_acc, _, _ = book._margin_in_account_ccy(margin, mv, book.account_fx(mv))
-        # each position's value as BookValuer.position_values (per unit of size x size), summed in its order
-        per_unit = book.position_values(mv, rep, unit_size=True)
-        mtm = np.bincount(acct, weights=per_unit[ev.row_of] * size, minlength=n_acc)
-        return book.collateral_values(mv, "mm") + mtm, mm_acc
+        shape = pm.shape
+        vol = _react(np.broadcast_to(vol0, shape), np.broadcast_to(kc, shape), pm, np.broadcast_to(vol_up, shape),
+                     np.broadcast_to(vol_range, shape))
+        moved = {"spot": spot0 * g, "forward": fwd0 * g, "vol": vol,
+                 "size_scale": ratio(pos_link, M) / ratio(eng_link, M)}
+        eq_out = np.empty((k, n_acc))
+        mm_out = np.empty((k, n_acc))
+        for j in range(k):
+            m = M[j]
+            _, mm_j = ev.requirements({key: v[j] for key, v in moved.items()})
+            # the engine's MM in the account's currency (BookValuer._margin_in_account_ccy)
+            m_fx = book.ccy_fx(m_ccy, m)
+            conv = np.where(np.isfinite(m_fx), m_fx / book.account_fx(m), 1.0)
+            mm_out[j] = np.where(present, mm_j[np.maximum(at, 0)], 0.0) * conv
+            # each position's value as BookValuer.position_values (per unit of size x size), in its order
+            per_unit = book.position_values(m, rep, unit_size=True)
+            mtm = np.bincount(acct, weights=per_unit[ev.row_of] * size, minlength=n_acc)
+            eq_out[j] = book.collateral_values(m, "mm") + mtm
+        return (eq_out[0], mm_out[0]) if one else (eq_out, mm_out)
 
     return f
