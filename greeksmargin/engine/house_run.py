@@ -84,6 +84,7 @@ def _run(
     tables: bool = True,
     account_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
     underlying_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
+    layout_only: bool = False,
 ) -> MarginResult:
     """Core computation on validated positions (every account computable).
 
@@ -91,7 +92,8 @@ def _run(
     no tidy tables, per-underlying rows, worst scenarios or internals (repeated evaluations: the
     solvency root finder). ``account_codes`` / ``underlying_codes``: the sorted factorisation of
     ``pos["account"]`` / ``pos["underlying"]`` (codes, shape (n,); sorted names), when the caller has it
-    already (the same as computed here).
+    already (the same as computed here). ``layout_only``: no figures, only the internals that lay the book
+    out (sorted order, arrays, codes, units, grids, currencies and factors; engine.shared_moves).
     """
     from greeksmargin.risk.greeks import market_arrays
 
@@ -176,6 +178,13 @@ def _run(
     A["fx_moves"] = (A["inverse"].astype(bool) & (ccy_code != acc_ccy_code[acc_code]) if n
                      else np.zeros(0, dtype=bool))
 
+    if layout_only:
+        empty = pd.DataFrame()
+        return MarginResult(empty, empty, empty, empty, model, {
+            "order": order, "und_code": und_code, "grid_id": grid_id, "grids": grids, "arrays": A,
+            "factor": factor, "account_names": pd.Index(account_names), "underlying_names": underlying_names,
+            "acc_ccy": acc_ccy, "unit_of": unit, "unit_acc": unit_acc, "unit_und": unit_und, "unit_grid": unit_grid,
+        })
     # identical option contracts (same inputs, same underlying): priced once in every revaluation below
     contracts: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None
     if arrays is not None and n > 4096:

@@ -311,8 +311,8 @@ def shared_move_evaluator(
         return None
     rs: RuleSet = model.params
     need = set(rs.figures)
-    res = _run(positions, market, model, arrays=arrays, tables=True, account_codes=account_codes,
-               underlying_codes=underlying_codes)
+    res = _run(positions, market, model, arrays=arrays, tables=False, account_codes=account_codes,
+               underlying_codes=underlying_codes, layout_only=True)
     it = res._internals
     order = np.asarray(it["order"], dtype=np.intp)
     A = it["arrays"]

@@ -370,7 +370,8 @@ def distance_to_liquidation(
     single = _single_underlying(book)
     solved: dict[str, tuple[list[str], dict[float, dict[str, Any]]]] = {}
     for tgt in targets:
-        holders = set(pos_acct) if tgt == "ALL" else set(pos_acct[book.positions["underlying"] == tgt])
+        # the distinct names only (hashed by pandas, not 60k string objects iterated)
+        holders = set(pd.unique(pos_acct if tgt == "ALL" else pos_acct[book.positions["underlying"] == tgt]))
         names = [a for a in book.accounts if a in holders]
         if not names:
             continue
