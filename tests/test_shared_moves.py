@@ -152,3 +152,21 @@ def test_fallbacks() -> None:
 def test_homogeneity_check_of_expressions(text: str, ok: bool) -> None:
     expr = parse_expression(text, ["scan", "delta", "roll", "long_premium_cap"])
     assert (_degree(expr.tree) == 1) is ok
+
+
+def test_repeated_scenarios_priced_once_give_the_same_pnl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scenario repeating an earlier one (the vol fall of 0 of greeks-default) is priced once: same bits."""
+    import greeksmargin.risk.scenarios as sc
+    from greeksmargin.risk.greeks import market_arrays
+
+    g = MODEL.params.grid_for("BTC")
+    a = market_arrays(EX.positions, EX.market)
+    rng = np.random.default_rng(5)
+    a = {k: v for k, v in a.items()}
+    a["forward"] = a["forward"] * (1.0 + rng.uniform(-0.5, 0.5, a["forward"].size))
+    vols = g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir)
+    distinct = sc._distinct_scenarios(np.asarray(g.spot_move, dtype=float), vols)
+    assert distinct is not None and distinct[0].size < g.n_scenarios  # some scenarios repeat
+    once = sc.grid_pnl(a, g)
+    monkeypatch.setattr(sc, "_distinct_scenarios", lambda move, v: None)
+    np.testing.assert_array_equal(once, sc.grid_pnl(a, g))
