@@ -170,3 +170,14 @@ def test_repeated_scenarios_priced_once_give_the_same_pnl(monkeypatch: pytest.Mo
     once = sc.grid_pnl(a, g)
     monkeypatch.setattr(sc, "_distinct_scenarios", lambda move, v: None)
     np.testing.assert_array_equal(once, sc.grid_pnl(a, g))
+
+
+@pytest.mark.parametrize("underlying", ["BTC", "SPX"])
+def test_grid_vols_equal_the_rule_per_scenario(underlying: str) -> None:
+    """Each vol direction of a grid shocked once and taken per scenario: the rule's vols, bit for bit."""
+    from greeksmargin.risk.greeks import market_arrays
+    from greeksmargin.risk.scenarios import grid_vols
+
+    g = MODEL.params.grid_for(underlying)
+    a = market_arrays(EX.positions, EX.market)
+    np.testing.assert_array_equal(grid_vols(g, a["vol"], a["T"]), g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir))

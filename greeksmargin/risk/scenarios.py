@@ -504,12 +504,23 @@ def grid_pnl(arrays: Arrays, grid: ScenarioGrid, *, contracts: Contracts | None 
         As :func:`scenario_pnl`.
     """
     if contracts is None or np.asarray(arrays["size"]).shape[0] == 0:
-        vols = grid.vol_rule.shocked(arrays["vol"], arrays["T"], grid.vol_dir)
+        vols = grid_vols(grid, arrays["vol"], arrays["T"])
         return scenario_pnl(arrays, grid.spot_move, vols)
     first = contracts[1]
-    rep_vols = grid.vol_rule.shocked(np.asarray(arrays["vol"])[first], np.asarray(arrays["T"])[first], grid.vol_dir)
+    rep_vols = grid_vols(grid, np.asarray(arrays["vol"])[first], np.asarray(arrays["T"])[first])
     m = np.asarray(grid.spot_move, dtype=float)[:, None]
     return _pnl_by_contract(arrays, m, None, contracts, rep_vols=rep_vols)
+
+
+def grid_vols(grid: ScenarioGrid, vol: ArrayLike, time_to_expiry: ArrayLike) -> NDArray[np.float64]:
+    """``grid.vol_rule.shocked(vol, T, grid.vol_dir)``, each vol direction computed once (the same figures).
+
+    Returns
+    -------
+    ndarray of shape (n_scenarios, n)
+    """
+    directions, inverse = np.unique(np.asarray(grid.vol_dir), return_inverse=True)
+    return grid.vol_rule.shocked(vol, time_to_expiry, directions)[inverse.ravel()]
 
 
 def _pnl_by_contract(arrays: Arrays, m: NDArray[np.float64], vols: ArrayLike | None,
