@@ -408,9 +408,11 @@ def _distinct_scenarios(move: NDArray[np.float64], vols: NDArray[np.float64]) ->
     n_s = move.shape[0]
     inverse = np.arange(n_s, dtype=np.intp)
     first: list[int] = []
+    head = vols[:, :16]  # a cheap look first: most different scenarios differ there already
     for s in range(n_s):
         for j, f in enumerate(first):
-            if move[f] == move[s] and np.array_equal(vols[f], vols[s], equal_nan=True):
+            if (move[f] == move[s] and np.array_equal(head[f], head[s], equal_nan=True)
+                    and np.array_equal(vols[f], vols[s], equal_nan=True)):
                 inverse[s] = j
                 break
         else:
