@@ -408,10 +408,12 @@ def _distinct_scenarios(move: NDArray[np.float64], vols: NDArray[np.float64]) ->
     n_s = move.shape[0]
     inverse = np.arange(n_s, dtype=np.intp)
     first: list[int] = []
-    head = vols[:, :16]  # a cheap look first: most different scenarios differ there already
+    # equal scenarios have equal sums (bit for bit): whole rows are compared only when the sums agree
+    with np.errstate(invalid="ignore", over="ignore"):
+        sums = np.nansum(vols, axis=1)
     for s in range(n_s):
         for j, f in enumerate(first):
-            if (move[f] == move[s] and np.array_equal(head[f], head[s], equal_nan=True)
+            if (move[f] == move[s] and (sums[f] == sums[s] or np.isnan(sums[f]) and np.isnan(sums[s]))
                     and np.array_equal(vols[f], vols[s], equal_nan=True)):
                 inverse[s] = j
                 break
