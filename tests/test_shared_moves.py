@@ -123,11 +123,15 @@ def test_shared_gap_equals_gap_on_random_books(case: tuple[pd.DataFrame, pd.Data
     f = sg.shared_gap(book)
     assert f is not None
     every = np.arange(len(book.accounts))
-    for m in (mv, np.zeros_like(mv), np.where(np.arange(mv.size) == 0, mv, 0.0)):
+    ms = [mv, np.zeros_like(mv), np.where(np.arange(mv.size) == 0, mv, 0.0)]
+    e_k, mm_k = f(np.stack(ms))  # several moves at once: the book laid out once per move
+    for j, m in enumerate(ms):
         e, mm = f(m)
         e2, mm2 = book.gap(m, every)
         _close(e, e2)
         _close(mm, mm2)
+        _close(e_k[j], e)
+        _close(mm_k[j], mm)
 
 
 def test_fallbacks() -> None:

@@ -167,19 +167,74 @@ class SharedMoveEvaluator:
 
     def requirements(self, moved: Mapping[str, NDArray[np.float64]]) -> tuple[NDArray[np.float64],
                                                                                NDArray[np.float64]]:
-        """IM and MM (the account's margin currency) of every account at one shared move.
+        """IM and MM (the account's margin currency) of every account at shared moves.
 
         Parameters
         ----------
-        moved : mapping of str -> ndarray of shape (n_rows,)
-            ``spot``, ``forward``, ``vol`` of the positions ``rows`` at the move, and ``size_scale``
-            (their sizes' factor at the move, e.g. a moved conversion rate).
+        moved : mapping of str -> ndarray of shape (n_rows,) or (k, n_rows)
+            ``spot``, ``forward``, ``vol`` of the positions ``rows`` at the move (one row per move), and
+            ``size_scale`` (their sizes' factor at the move, e.g. a moved conversion rate).
 
         Returns
         -------
-        im, mm : ndarray of shape (n_accounts,)
+        im, mm : ndarray of shape (n_accounts,) or (k, n_accounts)
         """
+        one = np.ndim(moved["spot"]) == 1
+        k = 1 if one else int(np.shape(moved["spot"])[0])
+        flat = {key: np.asarray(moved[key], dtype=float).ravel() for key in MOVED_INPUTS}
+        im, mm = self._requirements(self._tiled(k), flat)
+        n_acc = len(self.account_names)
+        return (im, mm) if one else (im.reshape(k, n_acc), mm.reshape(k, n_acc))
+
+    def _tiled(self, k: int) -> dict[str, Any]:
+        """The layout of ``k`` copies of the book (copy ``j`` at the ``j``-th move) as one book."""
         s = self._s
+        if k == 1:
+            return s
+        cache = s["tiled"]
+        if k in cache:
+            return cache[k]  # type: ignore[no-any-return]
+        j = np.arange(k)
+
+        def off(x: NDArray[Any], step: int) -> NDArray[Any]:
+            return (np.asarray(x)[None, :] + step * j[:, None]).ravel()
+
+        def rep(x: Any) -> Any:
+            if x is None:
+                return None
+            x = np.asarray(x)
+            return np.tile(x, k) if x.ndim == 1 else np.tile(x, (1, k))
+
+        n_rows, n_units, n_acc = s["n_rows"], s["n_units"], s["n_acc"]
+        n_q, n_cells = s["q_row"].size, s["c_unit"].size
+        t = dict(s)
+        t.update({
+            "k": k, "n_units": k * n_units, "n_acc": k * n_acc,
+            "row_arrays": {key: rep(v) for key, v in s["row_arrays"].items()},
+            "row_und": rep(s["row_und"]), "kinds": rep(s["kinds"]),
+            "rows_of_grid": [off(r, n_rows) for r in s["rows_of_grid"]],
+            "units_of_grid": [off(u, n_units) for u in s["units_of_grid"]],
+            "q_of_grid": [off(q, n_q) for q in s["q_of_grid"]],
+            "q_row": off(s["q_row"], n_rows), "q_sign": rep(s["q_sign"]),
+            "q_shock": {key: rep(v) for key, v in s["q_shock"].items()},
+            "unit_shock": {key: rep(v) for key, v in s["unit_shock"].items()},
+            "c_unit": off(s["c_unit"], n_units), "c_starts": off(s["c_starts"], n_cells),
+            "c_bucket": rep(s["c_bucket"]), "c_expiry": rep(s["c_expiry"]),
+            "row_pos": pd.DataFrame({c: rep(s["row_pos"][c].to_numpy()) for c in ("quantity", "multiplier")}),
+            "row_arr": {key: (v if key == "underlyings" else rep(v)) for key, v in s["row_arr"].items()},
+            "row_id": np.arange(k * n_rows), "unit_acc": off(s["unit_acc"], n_acc), "unit_und": rep(s["unit_und"]),
+        })
+        for key in ("unit_spot_move", "unit_weights"):
+            if key in s:
+                t[key] = rep(s[key])
+        if len(cache) > 2:  # a few batch sizes kept (memory)
+            cache.clear()
+        cache[k] = t
+        return t
+
+    def _requirements(self, s: dict[str, Any], moved: Mapping[str, NDArray[np.float64]]) -> tuple[
+            NDArray[np.float64], NDArray[np.float64]]:
+        """:meth:`requirements` on a layout (``_tiled``: ``k`` copies) and its flat moved inputs."""
         rs: RuleSet = s["rs"]
         need: set[str] = s["need"]
         a = dict(s["row_arrays"])
@@ -196,7 +251,7 @@ class SharedMoveEvaluator:
                 rr = s["rows_of_grid"][gi]
                 if rr.size:
                     pnl_c[:, rr] = grid_pnl({k: v[rr] for k, v in a.items()}, g)
-            unit_pnl = np.asarray(s["S"] @ (pnl_c * scale[None, :]).T).T  # (n_s, n_units)
+            unit_pnl = _block_product(s["S"], (pnl_c * scale[None, :]).T, s["k"]).T  # (n_s, n_units)
         rev = revaluation_pieces(rs, a, s["und_names"], np.ones(n_rows), underlying_code=s["row_und"])
         pr = _position_values(s["row_pos"], s["row_arr"] | {"spot": a["spot"], "forward": a["forward"],
                                                              "vol": a["vol"]}, s["market"], s["row_id"])
@@ -228,10 +283,11 @@ class SharedMoveEvaluator:
         # ---- cells (unit, expiry): sums over their positions of |w| x the (row, sign) figures
         linear = [k for k in (*rev, "som", "roll", "cap_value") if k in Q]
         X = np.stack([Q[k] for k in linear] + [q_im, q_mm], axis=1) * scale[q_row][:, None]
-        Y = np.asarray(s["Gq"] @ X)
+        Y = _block_product(s["Gq"], X, s["k"])
         P: dict[str, NDArray[np.float64]] = {k: Y[:, j] for j, k in enumerate(linear)}
         if "cap_other" in Q:
-            P["cap_other"] = s["Gcount"] @ Q["cap_other"]  # positions other than long options
+            # positions other than long options
+            P["cap_other"] = _block_product(s["Gcount"], Q["cap_other"][:, None], s["k"])[:, 0]
         if unit_pnl is not None:
             unit_scan = np.zeros(n_units)
             for gi, g in enumerate(s["grids"]):
@@ -245,7 +301,7 @@ class SharedMoveEvaluator:
         unit_im, unit_mm = unit_requirements(rs, UF, n_units, isolated_im=group_sum(Y[:, -2], starts),
                                              isolated_mm=group_sum(Y[:, -1], starts))
         # ---- aggregation across underlyings (house_run._run)
-        n_acc = len(self.account_names)
+        n_acc = s["n_acc"]
         unit_acc, unit_und = s["unit_acc"], s["unit_und"]
         if rs.aggregate["method"] == "sum" or n_units == 0:
             im_acc = _weighted_bincount(unit_acc, unit_im, n_acc)
@@ -265,6 +321,15 @@ class SharedMoveEvaluator:
             assert rs.mm_factor is not None
             mm_acc = rs.mm_factor * im_acc
         return im_acc, mm_acc
+
+
+def _block_product(M: Any, X: NDArray[np.float64], k: int) -> NDArray[np.float64]:
+    """``M`` (r, m) applied to each of ``k`` stacked blocks of rows of ``X``: (k m, c) -> (k r, c)."""
+    if k == 1:
+        return np.asarray(M @ X)
+    m, c = M.shape[1], X.shape[1]
+    Y = np.asarray(M @ X.reshape(k, m, c).transpose(1, 0, 2).reshape(m, k * c))
+    return Y.reshape(-1, k, c).transpose(1, 0, 2).reshape(-1, c)
 
 
 def _no_floor(ccy: str) -> Any:  # pragma: no cover - contract_floor is not a supported figure
@@ -396,7 +461,8 @@ def shared_move_evaluator(
         "rs": rs, "need": need, "row_arrays": row_arrays, "row_und": row_und, "und_names": und_names,
         "q_row": q_row, "q_sign": q_sign, "q_shock": q_shock, "S": S, "Gq": Gq, "Gcount": Gcount,
         "c_unit": c_unit, "c_starts": c_starts, "c_bucket": c_bucket, "n_buckets": n_buckets,
-        "c_expiry": c_expiry, "n_expiry": n_expiry, "n_units": n_units,
+        "c_expiry": c_expiry, "n_expiry": n_expiry, "n_units": n_units, "k": 1, "tiled": {},
+        "n_rows": n_rows, "n_acc": len(it["account_names"]),
         "grids": grids, "n_s": grids[0].n_scenarios if grids else 0,
         "rows_of_grid": [np.flatnonzero(grid_of_row == gi) for gi in range(len(grids))],
         "units_of_grid": [np.flatnonzero(unit_grid == gi) for gi in range(len(grids))],

@@ -81,6 +81,7 @@ from greeksmargin.solvency.margin_fn import (
     margin_function,
     simple_scan_margin,
 )
+from greeksmargin.solvency.shared_grid import BATCH as SHARED_BATCH
 from greeksmargin.solvency.shared_grid import shared_gap
 
 __all__ = [
@@ -535,12 +536,17 @@ def _solve_direction(
 
     # every account at the grid's shared moves: per contract when covered (solvency.shared_grid), same figures
     at_shared = shared_gap(book)
-    for x in grid:
+    batch: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+    for j, x in enumerate(grid):
         idx = np.flatnonzero(searching)
         if idx.size == 0:
             break
         if at_shared is not None:
-            e_all, mm_all = at_shared(moves(x))
+            if j not in batch:  # the next few grid moves at once
+                xs = grid[j:j + SHARED_BATCH]
+                e_k, mm_k = at_shared(np.stack([moves(v) for v in xs]))
+                batch.update({j + i: (e_k[i], mm_k[i]) for i in range(len(xs))})
+            e_all, mm_all = batch.pop(j)
             e, mm = e_all[idx], mm_all[idx]
         else:
             e, mm = book.gap(moves(x), idx)

@@ -22,6 +22,8 @@ from greeksmargin.solvency.margin_fn import _codes_of, _react
 
 #: False: the distance's grid phase evaluates with :meth:`BookValuer.gap` (e.g. to compare)
 ENABLED = True
+#: grid moves evaluated together by the distance search (one layout of that many copies of the book)
+BATCH = 4
 
 SharedGap = Callable[[NDArray[np.float64]], tuple[NDArray[np.float64], NDArray[np.float64]]]
 
@@ -93,11 +95,12 @@ def _build(book: Any) -> SharedGap | None:
                      np.broadcast_to(vol_range, shape))
         moved = {"spot": spot0 * g, "forward": fwd0 * g, "vol": vol,
                  "size_scale": ratio(pos_link, M) / ratio(eng_link, M)}
+        _, mm_k = ev.requirements(moved)  # the k moves as one book of k copies
         eq_out = np.empty((k, n_acc))
         mm_out = np.empty((k, n_acc))
         for j in range(k):
             m = M[j]
-            _, mm_j = ev.requirements({key: v[j] for key, v in moved.items()})
+            mm_j = mm_k[j]
             # the engine's MM in the account's currency (BookValuer._margin_in_account_ccy)
             m_fx = book.ccy_fx(m_ccy, m)
             conv = np.where(np.isfinite(m_fx), m_fx / book.account_fx(m), 1.0)
