@@ -185,3 +185,33 @@ def test_grid_vols_equal_the_rule_per_scenario(underlying: str) -> None:
     g = MODEL.params.grid_for(underlying)
     a = market_arrays(EX.positions, EX.market)
     np.testing.assert_array_equal(grid_vols(g, a["vol"], a["T"]), g.vol_rule.shocked(a["vol"], a["T"], g.vol_dir))
+
+
+def test_grid_decisions_near_the_boundary_are_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where equity - MM is within 1e-12 of 0 (or of the rtol boundary), gap decides, not the sums' order.
+
+    An evaluator reporting MM = equity at every grid move sends every account to ``gap``: the rows are then
+    those computed without the evaluator, to the last bit.
+    """
+    import greeksmargin.solvency.assess as assess
+
+    pos, coll = _options_book(40, 10, 3)
+    real = sg.shared_gap
+
+    def at_boundary(book: BookValuer):
+        f = real(book)
+        assert f is not None
+
+        def g(mv: np.ndarray):
+            e, mm = f(mv)
+            return (e, e.copy()) if np.ndim(mv) == 2 else (e, mm)
+
+        return g
+
+    monkeypatch.setattr(assess, "shared_gap", at_boundary)
+    d_guard = distance_to_liquidation(_book(pos, coll))
+    monkeypatch.setattr(assess, "shared_gap", lambda book: None)
+    d_off = distance_to_liquidation(_book(pos, coll))
+    pd.testing.assert_frame_equal(d_guard.drop(columns=["equity_at_move", "mm_at_move"]),
+                                  d_off.drop(columns=["equity_at_move", "mm_at_move"]), rtol=1e-12)
+    _close(d_guard["mm_at_move"], d_off["mm_at_move"])

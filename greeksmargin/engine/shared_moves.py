@@ -3,21 +3,23 @@
 At a move shared by every account (one relative move per underlying, the same market for all) two
 positions of the same contract see the same prices: every per-position piece of
 :func:`greeksmargin.engine.house_run._run` is a per-contract piece times the position's size x currency
-factor ``w``. :class:`SharedMoveEvaluator` prices each contract once per move and aggregates:
+factor ``w``. :class:`SharedMoveEvaluator` prices each contract once per move and aggregates with sparse
+matrices built once (entries summed over the positions):
 
-* additive pieces (scenario P&L, revaluation P&L at the Greeks shocks, short option minimum, roll,
-  long-premium value) enter the unit sums through *pseudo-positions*: the positions of one unit, one
-  contract and one sign of ``w`` merged (their ``w`` summed), sorted by unit; the unit P&L over the scan
-  grid is a sparse (units x contracts) matrix times the contracts' P&L. The sign is kept apart because
-  the long-premium cap counts a unit's positions that are not long options (a short and a long of one
-  contract do not merge);
+* the unit P&L over the scan grid: (units x contract rows) of ``w`` times the contracts' P&L;
+* the other additive pieces (revaluation P&L at the Greeks shocks, short option minimum, roll,
+  long-premium value) and the isolated requirements, per *cell* (unit x expiry, the finest grouping the
+  vega buckets and the roll's expiries need): (cells x (contract row, sign of ``w``)) of ``|w|`` times
+  the pieces of each (contract row, sign) at ``w = +-1``. The sign is kept apart because the
+  long-premium cap counts a unit's positions that are not long options (a count matrix of ones);
 * the isolated requirement of a position (``cap_at_isolated``) is positively homogeneous in ``w``:
   every figure (scan loss, revaluation charges, short option minimum, roll, premium cap) and the
   combination expression (names, ``+ - max min``, numbers only as factors; checked) scale with a positive
-  factor. It is computed per (contract, sign) at ``w = +-1`` and multiplied by ``|w|``;
+  factor, so it is computed per (contract row, sign) at ``w = +-1`` and multiplied by ``|w|``;
 * the unit and account rules are the engine's own functions (:func:`_unit_figures`,
   :func:`unit_requirements`, :func:`exposure_direction`, ``aggregate_correlation``) on those arrays.
 
+Several moves are evaluated at once as a book of ``k`` copies (one pricing call, block products).
 The same figures as the engine (floating-point sums in another order: equal to ~1e-15 relative).
 :func:`shared_move_evaluator` returns None for what it does not cover (the caller then runs the engine):
 another methodology than ``greeks-stress``, figures other than scan / delta / gamma / vega (revaluation
