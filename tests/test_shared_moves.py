@@ -41,11 +41,12 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float = 1e-12) -> None:
     assert (err <= rtol * np.maximum(np.abs(a[ok]), np.abs(b[ok]))).all(), float(err.max())
 
 
-def _same_distance(book_on: BookValuer, book_off: BookValuer, monkeypatch: pytest.MonkeyPatch) -> pd.DataFrame:
+def _same_distance(book_on: BookValuer, book_off: BookValuer, monkeypatch: pytest.MonkeyPatch,
+                   **kw: object) -> pd.DataFrame:
     assert sg.shared_gap(book_on) is not None  # the grid phase does run per contract
-    d_on = distance_to_liquidation(book_on)
+    d_on = distance_to_liquidation(book_on, **kw)
     monkeypatch.setattr(sg, "ENABLED", False)
-    d_off = distance_to_liquidation(book_off)
+    d_off = distance_to_liquidation(book_off, **kw)
     monkeypatch.setattr(sg, "ENABLED", True)
     assert list(d_on["account"]) == list(d_off["account"])
     assert list(d_on["underlying"]) == list(d_off["underlying"])
@@ -58,8 +59,10 @@ def _same_distance(book_on: BookValuer, book_off: BookValuer, monkeypatch: pytes
     return d_on
 
 
-def test_example_book_distance_same_with_and_without(monkeypatch: pytest.MonkeyPatch) -> None:
-    d = _same_distance(_book(EX.positions, EX.collateral), _book(EX.positions, EX.collateral), monkeypatch)
+@pytest.mark.parametrize("base", [{}, {"BTC": -0.1, "SPX": 0.03}])
+def test_example_book_distance_same_with_and_without(monkeypatch: pytest.MonkeyPatch, base: dict) -> None:
+    d = _same_distance(_book(EX.positions, EX.collateral), _book(EX.positions, EX.collateral), monkeypatch,
+                       base_moves=base)
     assert (d["method"] == "root").sum() > 0 and set(d["underlying"]) >= {"BTC", "ETH", "SPX", "ALL"}
 
 
