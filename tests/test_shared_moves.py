@@ -218,3 +218,17 @@ def test_grid_decisions_near_the_boundary_are_the_engines(monkeypatch: pytest.Mo
     pd.testing.assert_frame_equal(d_guard.drop(columns=["equity_at_move", "mm_at_move"]),
                                   d_off.drop(columns=["equity_at_move", "mm_at_move"]), rtol=1e-12)
     _close(d_guard["mm_at_move"], d_off["mm_at_move"])
+
+
+def test_moves_in_memory_bounded_batches_give_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    import greeksmargin.engine.shared_moves as sm
+
+    book = _book(EX.positions, EX.collateral)
+    f = sg.shared_gap(book)
+    assert f is not None
+    mv = np.stack([np.full(len(book.unders), x) for x in (-0.3, -0.05, 0.0, 0.2, 0.6)])
+    e, mm = f(mv)
+    monkeypatch.setattr(sm, "MAX_BATCH_VALUES", 1)  # one move at a time
+    e1, mm1 = f(mv)
+    np.testing.assert_array_equal(e, e1)
+    _close(mm, mm1)

@@ -64,6 +64,8 @@ SUPPORTED_FIGURES = frozenset({"scan", "delta", "gamma", "vega", "short_option_m
 #: position arrays that fix a contract's per-unit pieces at any shared move (with the underlying code)
 _KEY_FIELDS = ("kind_code", "is_call", "strike", "T", "forward", "spot", "vol", "rate", "inverse", "perp_ratio",
                "fx_moves")
+#: moves evaluated together hold at most this many contract-row x scenario P&L values (memory bound)
+MAX_BATCH_VALUES = 2_000_000
 #: inputs the caller moves (per contract row, :meth:`SharedMoveEvaluator.requirements`)
 MOVED_INPUTS = ("spot", "forward", "vol", "size_scale")
 
@@ -183,10 +185,17 @@ class SharedMoveEvaluator:
         """
         one = np.ndim(moved["spot"]) == 1
         k = 1 if one else int(np.shape(moved["spot"])[0])
-        flat = {key: np.asarray(moved[key], dtype=float).ravel() for key in MOVED_INPUTS}
-        im, mm = self._requirements(self._tiled(k), flat)
         n_acc = len(self.account_names)
-        return (im, mm) if one else (im.reshape(k, n_acc), mm.reshape(k, n_acc))
+        per_move = self._s["n_rows"] * max(self._s["n_s"], 1)
+        step = max(1, min(k, MAX_BATCH_VALUES // max(per_move, 1)))  # memory: k copies of the P&L table
+        im = np.empty((k, n_acc))
+        mm = np.empty((k, n_acc))
+        for j0 in range(0, k, step):
+            j1 = min(k, j0 + step)
+            flat = {key: np.asarray(moved[key], dtype=float).reshape(k, -1)[j0:j1].ravel() for key in MOVED_INPUTS}
+            i_, m_ = self._requirements(self._tiled(j1 - j0), flat)
+            im[j0:j1], mm[j0:j1] = i_.reshape(j1 - j0, n_acc), m_.reshape(j1 - j0, n_acc)
+        return (im[0], mm[0]) if one else (im, mm)
 
     def _tiled(self, k: int) -> dict[str, Any]:
         """The layout of ``k`` copies of the book (copy ``j`` at the ``j``-th move) as one book."""
