@@ -360,7 +360,13 @@ def distance_to_liquidation(
     gap0: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None  # equity, MM of every account at base
     at_shared = shared_gap(book) if len(book.positions) and not book.errors else None
     if at_shared is not None:  # the base is a shared move; the evaluator covers every account (none outside)
-        gap0 = at_shared(base)
+        e0, m0 = at_shared(base)
+        size0 = np.maximum(np.abs(e0), np.abs(m0))
+        near0 = np.flatnonzero((np.abs(e0 - m0) <= 1e-12 * size0)
+                               | (np.abs(np.abs(e0 - m0) - AT_MM_RTOL * size0) <= 1e-12 * size0))
+        if near0.size:  # at (or at the edge of) the boundary: the engine decides, as without the evaluator
+            e0[near0], m0[near0] = book.gap(base, near0)
+        gap0 = (e0, m0)
     elif len(book.positions):
         st0 = book.state(base)
         nc_reason = {str(a): str(r) for a, r in st0["not_computed"].items() if r}
