@@ -410,7 +410,7 @@ def _distinct_scenarios(move: NDArray[np.float64], vols: NDArray[np.float64]) ->
     first: list[int] = []
     # equal scenarios have equal sums (bit for bit): whole rows are compared only when the sums agree
     with np.errstate(invalid="ignore", over="ignore"):
-        sums = np.nansum(vols, axis=1)
+        sums = vols.sum(axis=1)  # NaN (e.g. the vol of a future): whole rows compared
     for s in range(n_s):
         for j, f in enumerate(first):
             if (move[f] == move[s] and (sums[f] == sums[s] or np.isnan(sums[f]) and np.isnan(sums[s]))
