@@ -56,7 +56,7 @@ from greeksmargin.engine.models import Model, RuleSet
 from greeksmargin.methodologies.house import sensitivity as sens
 from greeksmargin.methodologies.house.combine import aggregate_correlation, correlation_matrix
 from greeksmargin.methodologies.house.scan import group_sum, scan_loss
-from greeksmargin.risk.scenarios import grid_pnl
+from greeksmargin.risk.scenarios import _distinct_scenarios, grid_pnl
 
 #: figures the evaluator covers (the others need the quantity, multiplier or a non-homogeneous rule)
 SUPPORTED_FIGURES = frozenset({"scan", "delta", "gamma", "vega", "short_option_minimum", "roll",
@@ -262,7 +262,11 @@ class SharedMoveEvaluator:
                 rr = s["rows_of_grid"][gi]
                 if rr.size:
                     pnl_c[:, rr] = grid_pnl({k: v[rr] for k, v in a.items()}, g)
-            unit_pnl = _block_product(s["S"], (pnl_c * scale[None, :]).T, s["k"]).T  # (n_s, n_units)
+            x = pnl_c if np.all(scale == 1.0) else pnl_c * scale[None, :]
+            # scenarios with the same P&L (e.g. a vol fall of 0): summed once, taken for each (the same sums)
+            same = _distinct_scenarios(np.zeros(x.shape[0]), x)
+            up = _block_product(s["S"], (x if same is None else x[same[0]]).T, s["k"]).T
+            unit_pnl = up if same is None else up[same[1]]  # (n_s, n_units)
         rev = revaluation_pieces(rs, a, s["und_names"], np.ones(n_rows), underlying_code=s["row_und"])
         pr = _position_values(s["row_pos"], s["row_arr"] | {"spot": a["spot"], "forward": a["forward"],
                                                              "vol": a["vol"]}, s["market"], s["row_id"])
