@@ -27,6 +27,7 @@ from greeksmargin.engine.house_pieces import (
 )
 from greeksmargin.engine.models import Model, RuleSet
 from greeksmargin.engine.result import MarginResult
+from greeksmargin.engine.whatif_one import sensitivities_unused
 from greeksmargin.methodologies.house import sensitivity as sens
 from greeksmargin.methodologies.house.combine import (
     aggregate_correlation,
@@ -83,6 +84,7 @@ def _run(
     tables: bool = True,
     account_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
     underlying_codes: tuple[NDArray[np.intp], pd.Index] | None = None,
+    layout_only: bool = False,
 ) -> MarginResult:
     """Core computation on validated positions (every account computable).
 
@@ -90,7 +92,8 @@ def _run(
     no tidy tables, per-underlying rows, worst scenarios or internals (repeated evaluations: the
     solvency root finder). ``account_codes`` / ``underlying_codes``: the sorted factorisation of
     ``pos["account"]`` / ``pos["underlying"]`` (codes, shape (n,); sorted names), when the caller has it
-    already (the same as computed here).
+    already (the same as computed here). ``layout_only``: no figures, only the internals that lay the book
+    out (sorted order, arrays, codes, units, grids, currencies and factors; engine.shared_moves).
     """
     from greeksmargin.risk.greeks import market_arrays
 
@@ -175,6 +178,13 @@ def _run(
     A["fx_moves"] = (A["inverse"].astype(bool) & (ccy_code != acc_ccy_code[acc_code]) if n
                      else np.zeros(0, dtype=bool))
 
+    if layout_only:
+        empty = pd.DataFrame()
+        return MarginResult(empty, empty, empty, empty, model, {
+            "order": order, "und_code": und_code, "grid_id": grid_id, "grids": grids, "arrays": A,
+            "factor": factor, "account_names": pd.Index(account_names), "underlying_names": underlying_names,
+            "acc_ccy": acc_ccy, "unit_of": unit, "unit_acc": unit_acc, "unit_und": unit_und, "unit_grid": unit_grid,
+        })
     # identical option contracts (same inputs, same underlying): priced once in every revaluation below
     contracts: tuple[NDArray[np.intp], NDArray[np.intp]] | None = None
     if arrays is not None and n > 4096:
@@ -266,7 +276,7 @@ def _run(
                 pos_worst[sl] = -pnl[uw[loc_unit], np.arange(p1 - p0)] * g.weights[uw[loc_unit]]
                 del pnl
             u0 = u1
-    if need_sens:
+    if need_sens and not (not tables and sensitivities_unused(rs)):  # figures only: Greeks no rule reads skipped
         # finite differences with the numpy kernel on both backends: the compiled erfc and scipy's
         # ndtr differ by an ulp, which a 1e-8 divisor would turn into ~1e-9 noise between backends;
         # each option contract priced once (elementwise, the same figures as position by position)

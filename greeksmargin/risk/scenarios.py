@@ -332,6 +332,11 @@ def scenario_pnl(
     n = np.asarray(arrays["size"]).shape[0]
     if contracts is not None and n:
         return _pnl_by_contract(arrays, m, vols, contracts)
+    if vols is not None and m.shape[1] == 1 and n:
+        distinct = _distinct_scenarios(m[:, 0], np.asarray(vols, dtype=float))
+        if distinct is not None:  # a scenario equal to an earlier one (e.g. a vol fall of 0) priced once
+            first, inverse = distinct
+            return scenario_pnl(arrays, m[first], np.asarray(vols, dtype=float)[first])[inverse]
     out = np.zeros((m.shape[0], n))
     if n == 0:
         return out
@@ -389,6 +394,35 @@ def scenario_pnl(
         coin = np.where(ride[idx][None, :], size[idx] * md, coin)
         out[:, idx] = np.where(inv[idx][None, :], coin, lin)
     return out
+
+
+def _distinct_scenarios(move: NDArray[np.float64], vols: NDArray[np.float64]) -> tuple[
+        NDArray[np.intp], NDArray[np.intp]] | None:
+    """Scenarios of ``move`` (n_s,) and ``vols`` (n_s, n) that repeat an earlier one (bitwise), or None if none.
+
+    Returns the first scenario of each distinct one and the distinct scenario of every scenario: their P&L
+    is computed once and taken for each (elementwise pricing: the same figures).
+    """
+    if vols.ndim != 2 or vols.shape[0] < 2:
+        return None
+    n_s = move.shape[0]
+    inverse = np.arange(n_s, dtype=np.intp)
+    first: list[int] = []
+    # equal scenarios have equal sums (bit for bit): whole rows are compared only when the sums agree
+    with np.errstate(invalid="ignore", over="ignore"):
+        sums = vols.sum(axis=1)  # NaN (e.g. the vol of a future): whole rows compared
+    for s in range(n_s):
+        for j, f in enumerate(first):
+            if (move[f] == move[s] and (sums[f] == sums[s] or np.isnan(sums[f]) and np.isnan(sums[s]))
+                    and np.array_equal(vols[f], vols[s], equal_nan=True)):
+                inverse[s] = j
+                break
+        else:
+            inverse[s] = len(first)
+            first.append(s)
+    if len(first) == n_s:
+        return None
+    return np.asarray(first, dtype=np.intp), inverse
 
 
 #: contracts are priced once (:func:`contract_codes`) when there are at most this many per position
@@ -474,12 +508,23 @@ def grid_pnl(arrays: Arrays, grid: ScenarioGrid, *, contracts: Contracts | None 
         As :func:`scenario_pnl`.
     """
     if contracts is None or np.asarray(arrays["size"]).shape[0] == 0:
-        vols = grid.vol_rule.shocked(arrays["vol"], arrays["T"], grid.vol_dir)
+        vols = grid_vols(grid, arrays["vol"], arrays["T"])
         return scenario_pnl(arrays, grid.spot_move, vols)
     first = contracts[1]
-    rep_vols = grid.vol_rule.shocked(np.asarray(arrays["vol"])[first], np.asarray(arrays["T"])[first], grid.vol_dir)
+    rep_vols = grid_vols(grid, np.asarray(arrays["vol"])[first], np.asarray(arrays["T"])[first])
     m = np.asarray(grid.spot_move, dtype=float)[:, None]
     return _pnl_by_contract(arrays, m, None, contracts, rep_vols=rep_vols)
+
+
+def grid_vols(grid: ScenarioGrid, vol: ArrayLike, time_to_expiry: ArrayLike) -> NDArray[np.float64]:
+    """``grid.vol_rule.shocked(vol, T, grid.vol_dir)``, each vol direction computed once (the same figures).
+
+    Returns
+    -------
+    ndarray of shape (n_scenarios, n)
+    """
+    directions, inverse = np.unique(np.asarray(grid.vol_dir), return_inverse=True)
+    return grid.vol_rule.shocked(vol, time_to_expiry, directions)[inverse.ravel()]
 
 
 def _pnl_by_contract(arrays: Arrays, m: NDArray[np.float64], vols: ArrayLike | None,

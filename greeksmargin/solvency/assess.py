@@ -81,6 +81,8 @@ from greeksmargin.solvency.margin_fn import (
     margin_function,
     simple_scan_margin,
 )
+from greeksmargin.solvency.shared_grid import BATCH as SHARED_BATCH
+from greeksmargin.solvency.shared_grid import shared_gap
 
 __all__ = [
     "AT_MM_RTOL",
@@ -356,7 +358,16 @@ def distance_to_liquidation(
     # accounts the margin model does not cover: no distance, the reason instead (never "no such move")
     nc_reason: dict[str, str] = {}
     gap0: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None  # equity, MM of every account at base
-    if len(book.positions):
+    at_shared = shared_gap(book) if len(book.positions) and not book.errors else None
+    if at_shared is not None:  # the base is a shared move; the evaluator covers every account (none outside)
+        e0, m0 = at_shared(base)
+        size0 = np.maximum(np.abs(e0), np.abs(m0))
+        near0 = np.flatnonzero((np.abs(e0 - m0) <= 1e-12 * size0)
+                               | (np.abs(np.abs(e0 - m0) - AT_MM_RTOL * size0) <= 1e-12 * size0))
+        if near0.size:  # at (or at the edge of) the boundary: the engine decides, as without the evaluator
+            e0[near0], m0[near0] = book.gap(base, near0)
+        gap0 = (e0, m0)
+    elif len(book.positions):
         st0 = book.state(base)
         nc_reason = {str(a): str(r) for a, r in st0["not_computed"].items() if r}
         if not (st0["error"].astype(str).to_numpy() != "").any():  # (state blanks an account with an error)
@@ -366,7 +377,8 @@ def distance_to_liquidation(
     single = _single_underlying(book)
     solved: dict[str, tuple[list[str], dict[float, dict[str, Any]]]] = {}
     for tgt in targets:
-        holders = set(pos_acct) if tgt == "ALL" else set(pos_acct[book.positions["underlying"] == tgt])
+        # the distinct names only (hashed by pandas, not 60k string objects iterated)
+        holders = set(pd.unique(pos_acct if tgt == "ALL" else pos_acct[book.positions["underlying"] == tgt]))
         names = [a for a in book.accounts if a in holders]
         if not names:
             continue
@@ -528,11 +540,29 @@ def _solve_direction(
         M[np.ix_(idx, cols)] = (1.0 + b0[cols])[None, :] * (1.0 + sign * np.asarray(x)[:, None]) - 1.0
         return M
 
-    for x in grid:
+    # every account at the grid's shared moves: per contract when covered (solvency.shared_grid), same figures
+    at_shared = shared_gap(book)
+    batch: dict[int, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
+    for j, x in enumerate(grid):
         idx = np.flatnonzero(searching)
         if idx.size == 0:
             break
-        e, mm = book.gap(moves(x), idx)
+        if at_shared is not None:
+            if j not in batch:  # the next few grid moves at once
+                xs = grid[j:j + SHARED_BATCH]
+                e_k, mm_k = at_shared(np.stack([moves(v) for v in xs]))
+                batch.update({j + i: (e_k[i], mm_k[i]) for i in range(len(xs))})
+            e_all, mm_all = batch.pop(j)
+            e, mm = e_all[idx], mm_all[idx]
+            # where the sums' order (~1e-15) could tip a decision (crossed, or converged at rtol), the
+            # engine decides: those accounts (rare) are evaluated by gap as without the evaluator
+            size = np.maximum(np.abs(e), np.abs(mm))
+            gap_now = np.abs(e - mm)
+            near = (gap_now <= 1e-12 * size) | (np.abs(gap_now - rtol * size) <= 1e-12 * size)
+            if near.any():
+                e[near], mm[near] = book.gap(moves(x), idx[near])
+        else:
+            e, mm = book.gap(moves(x), idx)
         f = e - mm
         crossed = ~(f > 0)
         c, s = idx[crossed], idx[~crossed]

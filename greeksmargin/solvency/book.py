@@ -408,12 +408,14 @@ class BookValuer:
         )
 
     # ------------------------------------------------------------------ values
-    def position_values(self, mv: NDArray[np.float64], idx: NDArray[np.intp] | None = None) -> NDArray[np.float64]:
+    def position_values(self, mv: NDArray[np.float64], idx: NDArray[np.intp] | None = None, *,
+                        unit_size: bool = False) -> NDArray[np.float64]:
         """Value of every position in its account's margin currency at moves ``mv``; shape (n_positions,).
 
         Options and spot: value; futures and perpetuals: P&L from today's price (see module docstring).
         ``mv``: shape (n_underlyings,) or (n_accounts, n_underlyings). ``idx`` (int, shape (k,)): only
-        these positions (the same figures, element by element), shape (k,).
+        these positions (the same figures, element by element), shape (k,). ``unit_size``: the value of
+        one unit of size of each (times the size: the value, to the last bit for same-currency positions).
         """
         from greeksmargin.pricing import black76_price
         from greeksmargin.risk.exercise import american_forward_price, american_mask
@@ -438,7 +440,7 @@ class BookValuer:
         kc = a["kind_code"]
         S = a["spot"] * g
         F = a["forward"] * g
-        size = a["size"]
+        size = np.ones(n) if unit_size else a["size"]
         native = np.zeros(n)
         o = kc == 0
         if o.any():

@@ -81,6 +81,8 @@ def margin_function(model: Any, *, isolated: bool = False) -> MarginFn:
     cross.floor_currency = _floor_currency(loaded)  # type: ignore[attr-defined]
     if runnable:
         cross.batched = lambda book, mv, sel: _batched_margin(loaded, book, mv, sel, isolated=False)  # type: ignore[attr-defined]
+        # the model of the cross margin: shared moves evaluated per contract (solvency.shared_grid)
+        cross.shared_model = loaded  # type: ignore[attr-defined]
     if not isolated:
         return cross
 
