@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["TIDY_COLUMNS", "component_rows"]
 
@@ -47,13 +48,23 @@ def component_rows(
     rules = [rule_of if isinstance(rule_of, str) else rule_of.get(c, c) for c in names]
     amount = np.column_stack([np.broadcast_to(np.asarray(figures[c], dtype=float), (n,)) for c in names]).ravel() \
         if k else np.zeros(0)
+    each_group = np.repeat(np.arange(n), k)  # row -> its group
+    each_figure = np.tile(np.arange(k), n)  # row -> its figure
+
+    def labels(values: NDArray[Any], at: NDArray[np.intp]) -> pd.Series | NDArray[Any]:
+        # the labels made a column once (n groups or k figures), then taken per row: the same values and
+        # dtype as the repeated array, without converting every repeated string (no rows: the empty array)
+        if n * k == 0:
+            return np.asarray(values, dtype=object)[at]
+        return pd.Series(values).take(at).reset_index(drop=True)
+
     df = pd.DataFrame({
-        "account": np.repeat(acc, k),
-        "underlying": np.repeat(np.broadcast_to(np.asarray(underlying, dtype=object), (n,)), k),
-        "rule": np.tile(np.array(rules, dtype=object), n),
-        "component": np.tile(np.array(names, dtype=object), n),
+        "account": labels(acc, each_group),
+        "underlying": labels(np.broadcast_to(np.asarray(underlying, dtype=object), (n,)), each_group),
+        "rule": labels(np.array(rules, dtype=object), each_figure),
+        "component": labels(np.array(names, dtype=object), each_figure),
         "amount": amount,
-        "currency": np.repeat(np.broadcast_to(np.asarray(currency, dtype=object), (n,)), k),
+        "currency": labels(np.broadcast_to(np.asarray(currency, dtype=object), (n,)), each_group),
     })
     if drop_non_finite:
         df = df[np.isfinite(df["amount"].to_numpy(dtype=float))].reset_index(drop=True)
