@@ -436,12 +436,12 @@ def check_positions(
                             else cols[c]) for c in COLUMNS}, index=idx)
     bad = sink.dead
     if codes is not None:
-        names = list(dict.fromkeys(und_t.uniq))  # the stripped names in first-seen row order
-        lut = np.append(np.array([names.index(v) for v in und_t.uniq], dtype=np.int64), -1)
+        und_names = list(dict.fromkeys(und_t.uniq))  # the stripped names in first-seen row order
+        lut = np.append(np.array([und_names.index(v) for v in und_t.uniq], dtype=np.int64), -1)
         kind_lut = np.append(np.array([_KIND_CODE.get(v, -1) for v in kind_t.uniq], dtype=np.int8), -1)
         codes.update(kind_code=kind_lut[kind_t.codes], inverse=inverse, is_call=is_opt & ot.isin(("call",), None),
                      american=is_opt & amer if "exercise" in df.columns else np.zeros(n, dtype=bool),
-                     underlying_code=lut[und_t.codes], underlyings=np.asarray(names, dtype=object))
+                     underlying_code=lut[und_t.codes], underlyings=np.asarray(und_names, dtype=object))
         if bad.any():
             keep_codes(codes, ~bad)
     if bad.any():

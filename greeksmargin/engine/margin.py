@@ -217,9 +217,10 @@ def compute_margin(
         arrays = {k: (v if k == "underlyings" else np.asarray(v)[keep]) for k, v in arrays.items()}
     # the Book's own arrays over all its rows: its account codes (computed once per Book) and the arrays'
     # underlying codes, the same sorted factorisations _run would compute from the strings
-    codes = ({"account_codes": book.account_codes, "underlying_codes": _underlying_codes(pos, arrays)}
-             if own_arrays and not outside else {})
-    res = _run(pos, mk, m, chunk=chunk, backend=backend, arrays=arrays, **codes)
+    mine = own_arrays and not outside
+    res = _run(pos, mk, m, chunk=chunk, backend=backend, arrays=arrays,
+               account_codes=book.account_codes if mine else None,
+               underlying_codes=_underlying_codes(pos, arrays) if mine else None)
     res.accounts["status"] = "computed"
     res.accounts["reason"] = None
     extras = [pd.DataFrame({"account": list(bad), "error": list(bad.values()), "status": "error",

@@ -204,7 +204,7 @@ class SharedMoveEvaluator:
             return s
         cache = s["tiled"]
         if k in cache:
-            return cache[k]  # type: ignore[no-any-return]
+            return cache[k]
         j = np.arange(k)
 
         def off(x: NDArray[Any], step: int) -> NDArray[Any]:

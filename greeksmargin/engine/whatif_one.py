@@ -211,7 +211,7 @@ def _compile(expr: Expression) -> Callable[[Mapping[str, Any]], Any]:
             key = node.id
             return lambda F: F[key]
         if isinstance(node, ast.Constant):
-            v = float(node.value)
+            v = float(node.value)  # type: ignore[arg-type]  # the parser admits numbers only
             return lambda F: v
         if isinstance(node, ast.BinOp):
             a, b = build(node.left), build(node.right)
@@ -345,6 +345,24 @@ class _Sums:
 
     __slots__ = ("cap_other", "cap_value", "delta", "delta_down", "delta_up", "floor", "gamma", "gamma_down",
                  "gamma_up", "iso_im", "iso_mm", "pnl", "roll", "som", "std", "vega_b", "vega_down_b", "vega_up_b")
+    cap_other: Any
+    cap_value: Any
+    delta: Any
+    delta_down: Any
+    delta_up: Any
+    floor: Any
+    gamma: Any
+    gamma_down: Any
+    gamma_up: Any
+    iso_im: Any
+    iso_mm: Any
+    pnl: Any
+    roll: Any
+    som: Any
+    std: Any
+    vega_b: Any
+    vega_down_b: Any
+    vega_up_b: Any
 
 
 # ------------------------------------------------------------------------------------ unit figures

@@ -47,7 +47,7 @@ def shared_gap(book: Any) -> SharedGap | None:
         return None
     cache = book.__dict__
     if "_shared_gap" in cache:
-        return cache["_shared_gap"]  # type: ignore[no-any-return]
+        return cache["_shared_gap"]
     cache["_shared_gap"] = f = _build(book)
     return f
 
