@@ -105,6 +105,47 @@ def _b76_fast(w: float, f1: float, k: float, lfk: float, sig: float, disc: float
     return p * disc
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _option_setup(call: bool, k: float, t: float, f: float, vol: float, r: float, mult: float, relative: bool,
+                  up: float, down: float, min_up: float, min_vol: float) -> tuple[float, float, float, float, float,
+                                                                                   float, float]:
+    """What every scan scenario of one option shares.
+
+    ``(w, ln(F/K), exp(-rT), sigma sqrt(T)`` unchanged, up and down, ``Black-76 now)``: one set of operations for
+    the position kernel, the contract tables and the one-trade what-if (their figures bitwise equal).
+    """
+    w = 1.0 if call else -1.0
+    ti = t if t > 0.0 else 0.0
+    sq = math.sqrt(ti)
+    disc = math.exp(-r * ti)
+    lfk = math.log(f / k)
+    v0 = vol if vol > 0.0 else 0.0
+    sig0 = v0 * sq
+    vu = _shock(vol, 1, mult, relative, up, down, min_up, min_vol)
+    vd = _shock(vol, -1, mult, relative, up, down, min_up, min_vol)
+    sig_u = (vu if vu > 0.0 else 0.0) * sq
+    sig_d = (vd if vd > 0.0 else 0.0) * sq
+    return w, lfk, disc, sig0, sig_u, sig_d, _b76_fast(w, f, k, lfk, sig0, disc)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _option_scenario(w: float, f: float, k: float, lfk: float, disc: float, sig0: float, sig_u: float,
+                     sig_d: float, base: float, inv: bool, ride: bool, move: float, log1p_move: float,
+                     d: int) -> float:
+    """P&L of one unit of size of an option in one scan scenario (spot ``move``, vol direction ``d``).
+
+    Before size x factor; coin-settled in coin (riding the scenario's coin price: at today's coin price).
+    """
+    sig = sig_u if d > 0 else (sig_d if d < 0 else sig0)
+    f1 = f * (1.0 + move)
+    new = _b76_fast(w, f1, k, lfk + log1p_move, sig, disc)
+    if inv and ride:
+        return (new - base) / f
+    if inv:
+        return new / f1 - base / f
+    return new - base
+
+
 def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, ride, factor, mult,  # noqa: ANN001
             moves, dirs, weights, relative, up, down, min_up, min_vol, gain,
             starts, want_scan, want_sens, h_spot, h_vol,
@@ -123,30 +164,11 @@ def _kernel_py(kind, call, k, t, f, s, perp, vol, r, size, inv, ride, factor, mu
             fi = factor[i]
             ki = kind[i]
             if ki == 0:
-                w = 1.0 if call[i] else -1.0
-                ti = t[i] if t[i] > 0.0 else 0.0
-                sq = math.sqrt(ti)
-                disc = math.exp(-r[i] * ti)
-                lfk = math.log(f[i] / k[i])
-                v0 = vol[i] if vol[i] > 0.0 else 0.0
-                sig0 = v0 * sq
-                vu = _shock(vol[i], 1, mult[i], relative, up, down, min_up, min_vol)
-                vd = _shock(vol[i], -1, mult[i], relative, up, down, min_up, min_vol)
-                sig_u = (vu if vu > 0.0 else 0.0) * sq
-                sig_d = (vd if vd > 0.0 else 0.0) * sq
-                base = _b76_fast(w, f[i], k[i], lfk, sig0, disc)
-                base_c = base / f[i] if inv[i] else base
+                w, lfk, disc, sig0, sig_u, sig_d, base = _option_setup(call[i], k[i], t[i], f[i], vol[i], r[i],
+                                                                       mult[i], relative, up, down, min_up, min_vol)
                 for j in range(n_s):
-                    d = dirs[j]
-                    sig = sig_u if d > 0 else (sig_d if d < 0 else sig0)
-                    f1 = f[i] * (1.0 + moves[j])
-                    new = _b76_fast(w, f1, k[i], lfk + lm[j], sig, disc)
-                    if inv[i] and ride[i]:
-                        pj[j] = (new - base) / f[i] * size[i] * fi
-                    elif inv[i]:
-                        pj[j] = (new / f1 - base_c) * size[i] * fi
-                    else:
-                        pj[j] = (new - base_c) * size[i] * fi
+                    pj[j] = _option_scenario(w, f[i], k[i], lfk, disc, sig0, sig_u, sig_d, base, inv[i], ride[i],
+                                             moves[j], lm[j], dirs[j]) * size[i] * fi
             else:
                 base = 0.0
                 for j in range(n_s):
@@ -206,31 +228,13 @@ def _tables_py(call, k, t, f, vol, r, inv, ride, mult, moves, dirs, relative, up
     for j in range(n_s):
         lm[j] = math.log1p(moves[j])
     for c in prange(n_c):
-        w = 1.0 if call[c] else -1.0
-        ti = t[c] if t[c] > 0.0 else 0.0
-        sq = math.sqrt(ti)
-        disc = math.exp(-r[c] * ti)
-        lfk = math.log(f[c] / k[c])
-        v0 = vol[c] if vol[c] > 0.0 else 0.0
-        sig0 = v0 * sq
-        vu = _shock(vol[c], 1, mult[c], relative, up, down, min_up, min_vol)
-        vd = _shock(vol[c], -1, mult[c], relative, up, down, min_up, min_vol)
-        sig_u = (vu if vu > 0.0 else 0.0) * sq
-        sig_d = (vd if vd > 0.0 else 0.0) * sq
-        base = _b76_fast(w, f[c], k[c], lfk, sig0, disc)
-        base_c = base / f[c] if inv[c] else base
+        w, lfk, disc, sig0, sig_u, sig_d, base = _option_setup(call[c], k[c], t[c], f[c], vol[c], r[c], mult[c],
+                                                               relative, up, down, min_up, min_vol)
         base_w = _b76(call[c], f[c], k[c], t[c], vol[c], r[c])
         for j in range(n_s):
             d = dirs[j]
-            sig = sig_u if d > 0 else (sig_d if d < 0 else sig0)
-            f1 = f[c] * (1.0 + moves[j])
-            new = _b76_fast(w, f1, k[c], lfk + lm[j], sig, disc)
-            if inv[c] and ride[c]:
-                tab[c, j] = (new - base) / f[c]
-            elif inv[c]:
-                tab[c, j] = new / f1 - base_c
-            else:
-                tab[c, j] = new - base_c
+            tab[c, j] = _option_scenario(w, f[c], k[c], lfk, disc, sig0, sig_u, sig_d, base, inv[c], ride[c],
+                                         moves[j], lm[j], d)
             vj = _shock(vol[c], d, mult[c], relative, up, down, min_up, min_vol)
             tab_w[c, j] = _pnl(0, call[c], k[c], t[c], f[c], 0.0, 1.0, r[c], 1.0, inv[c], ride[c], base_w,
                                moves[j], vj)
@@ -301,30 +305,11 @@ def one_position(kind, call, k, t, f, s, perp, vol, r, size, inv, ride, factor, 
     n_s = moves.shape[0]
     n_r = rmoves.shape[0]
     if kind == 0:
-        w = 1.0 if call else -1.0
-        ti = t if t > 0.0 else 0.0
-        sq = math.sqrt(ti)
-        disc = math.exp(-r * ti)
-        lfk = math.log(f / k)
-        v0 = vol if vol > 0.0 else 0.0
-        sig0 = v0 * sq
-        vu = _shock(vol, 1, mult, relative, up, down, min_up, min_vol)
-        vd = _shock(vol, -1, mult, relative, up, down, min_up, min_vol)
-        sig_u = (vu if vu > 0.0 else 0.0) * sq
-        sig_d = (vd if vd > 0.0 else 0.0) * sq
-        base = _b76_fast(w, f, k, lfk, sig0, disc)
-        base_c = base / f if inv else base
+        w, lfk, disc, sig0, sig_u, sig_d, base = _option_setup(call, k, t, f, vol, r, mult, relative, up, down,
+                                                               min_up, min_vol)
         for j in range(n_s):
-            d = dirs[j]
-            sig = sig_u if d > 0 else (sig_d if d < 0 else sig0)
-            f1 = f * (1.0 + moves[j])
-            new = _b76_fast(w, f1, k, lfk + math.log1p(moves[j]), sig, disc)
-            if inv and ride:
-                scan_out[j] = (new - base) / f * size * factor
-            elif inv:
-                scan_out[j] = (new / f1 - base_c) * size * factor
-            else:
-                scan_out[j] = (new - base_c) * size * factor
+            scan_out[j] = _option_scenario(w, f, k, lfk, disc, sig0, sig_u, sig_d, base, inv, ride, moves[j],
+                                           math.log1p(moves[j]), dirs[j]) * size * factor
         b0 = _b76(call, f, k, t, vol, r)
         for j in range(n_r):
             f1 = f * (1.0 + rmoves[j])
