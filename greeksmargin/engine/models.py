@@ -378,10 +378,7 @@ class Domain:
         if n == 0 or self.is_any:
             return why
         parts: list[pd.Series] = []
-        checks = (("underlying", self.underlyings), ("kind", self.kinds), ("settlement", self.settlement))
-        for col, allowed in checks:
-            if col == "underlying" and "*" in allowed:
-                continue
+        for col, allowed in self._restricted():
             vals = positions[col].astype(str)
             bad = ~vals.isin(list(allowed))
             parts.append(pd.Series(np.where(bad, col + " " + vals + " not in [" + ", ".join(allowed) + "]", ""),
@@ -390,12 +387,14 @@ class Domain:
             why = why.where(p == "", np.where(why == "", p, why + ", " + p))
         return why
 
+    def _restricted(self) -> list[tuple[str, tuple[str, ...]]]:
+        """The (column, allowed values) pairs the domain restricts (underlying not when it is ``*``)."""
+        checks = [("underlying", self.underlyings), ("kind", self.kinds), ("settlement", self.settlement)]
+        return [(c, tuple(a)) for c, a in checks if not (c == "underlying" and "*" in a)]
+
     def _any_outside(self, positions: pd.DataFrame) -> bool:
         """Whether some position is outside the domain, from the distinct values of each column only."""
-        checks = (("underlying", self.underlyings), ("kind", self.kinds), ("settlement", self.settlement))
-        for col, allowed in checks:
-            if col == "underlying" and "*" in allowed:
-                continue
+        for col, allowed in self._restricted():
             seen = {str(v) for v in pd.unique(positions[col])}
             if not seen <= set(allowed):
                 return True
